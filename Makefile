@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine (see README):
+#   make demo   install into .venv and run the main job on the embedded default
+#   make test   install into .venv (with dev extras) and run the test suite
+# torch==2.13.0 is installed first: a bare `torch` requirement would pull gigabytes of CUDA wheels.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: venv install install-dev demo test lint clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(BIN)/python
+
+install: venv
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e .
+
+install-dev: venv
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e ".[dev]"
+
+demo: install
+	$(BIN)/genolm demo
+
+test: install-dev
+	$(BIN)/python -m pytest tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+lint: install-dev
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

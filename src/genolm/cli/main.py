@@ -1,0 +1,80 @@
+"""Entry point of the ``genolm`` command: discovers verb modules in ``genolm.cli``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import textwrap
+
+import genolm
+
+_NOT_VERBS = {"main", "common"}
+
+
+def _verb_modules():
+    import genolm.cli as pkg
+
+    mods = []
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("_") or info.name in _NOT_VERBS:
+            continue
+        mod = importlib.import_module(f"genolm.cli.{info.name}")
+        if hasattr(mod, "NAME") and hasattr(mod, "run"):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: m.NAME)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genolm",
+        description="genolm: one toolkit for genomic language models.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              genolm tokenize                       # compare every tokenizer on the bundled lambda genome
+              genolm ls tokenizers
+              genolm <verb> --help                  # every verb ends its help with runnable examples
+            """
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"genolm {genolm.__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="<verb>")
+    for mod in _verb_modules():
+        examples = textwrap.dedent(getattr(mod, "EXAMPLES", "")).strip("\n")
+        p = sub.add_parser(
+            mod.NAME,
+            help=mod.HELP,
+            description=getattr(mod, "DESCRIPTION", mod.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=("examples:\n" + textwrap.indent(examples, "  ")) if examples else None,
+        )
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return 0
+    from genolm.errors import GenolmError
+    from genolm.registry import UnknownNameError
+
+    try:
+        rc = args._run(args)
+    except (GenolmError, UnknownNameError, FileNotFoundError) as e:
+        print(f"genolm {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
