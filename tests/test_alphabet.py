@@ -20,7 +20,7 @@ def test_reverse_complement_iupac_and_case():
 def test_rna_round_trip():
     assert A.to_rna("ACGTacgt") == "ACGUacgu"
     assert A.to_dna(A.to_rna("GATTACA")) == "GATTACA"
-    assert A.reverse_complement("ACGU") == "ACGU"  # U complements to A
+    assert A.reverse_complement("ACGU") == "ACGU"  # RNA stays RNA: A pairs with U
 
 
 def test_soft_mask_is_kept():

@@ -43,6 +43,7 @@ _COMP_UPPER = {
 }  # fmt: skip
 _COMP = {**_COMP_UPPER, **{k.lower(): v.lower() for k, v in _COMP_UPPER.items()}}
 _COMP_TABLE = str.maketrans(_COMP)
+_COMP_TABLE_RNA = str.maketrans({**_COMP, "A": "U", "a": "u"})
 
 ALPHABETS: dict[str, str] = {
     "dna": "ACGTNacgtn",
@@ -99,9 +100,14 @@ def apply_ambiguity_policy(seq: str, policy: AmbiguityPolicy | str = AmbiguityPo
     return None if _AMBIG_RE.search(seq) else seq
 
 
+def _table(seq: str):
+    # RNA in, RNA out: a sequence holding U complements A to U.
+    return _COMP_TABLE_RNA if ("U" in seq or "u" in seq) else _COMP_TABLE
+
+
 def complement(seq: str) -> str:
-    """Complement, IUPAC-aware, case (soft mask) preserved.  ``U`` complements to ``A``."""
-    return seq.translate(_COMP_TABLE)
+    """Complement, IUPAC-aware, case (soft mask) preserved.  RNA (holding ``U``) stays RNA."""
+    return seq.translate(_table(seq))
 
 
 def reverse_complement(seq: str) -> str:
@@ -110,7 +116,7 @@ def reverse_complement(seq: str) -> str:
     >>> reverse_complement("ACGTryN")
     'NryACGT'
     """
-    return seq.translate(_COMP_TABLE)[::-1]
+    return seq.translate(_table(seq))[::-1]
 
 
 def reverse_complement_index(idx: np.ndarray) -> np.ndarray:

@@ -77,10 +77,14 @@ class Registry(Generic[T]):
             return name
         if name in self._aliases:
             return self._aliases[name]
-        known = sorted(self._entries) + sorted(self._aliases)
+        # suggest canonical names only, even when the closest match is an alias
+        close = difflib.get_close_matches(name, list(self._entries) + list(self._aliases), n=6, cutoff=0.5)
+        canon = list(dict.fromkeys(self._aliases.get(c, c) for c in close))[:3]
+        hint = did_you_mean(name, canon) if canon else ""
+        if canon and not hint:  # did_you_mean uses the same cutoff on canonical names: fall back
+            hint = f" Did you mean '{canon[0]}'?"
         raise UnknownNameError(
-            f"Unknown {self.kind} '{name}'.{did_you_mean(name, known)} "
-            f"Known {self.kind}s: {', '.join(sorted(self._entries))}."
+            f"Unknown {self.kind} '{name}'.{hint} Known {self.kind}s: {', '.join(sorted(self._entries))}."
         )
 
     def get(self, name: str) -> T:
