@@ -25,6 +25,9 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...], n: int = 3) ->
     close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
     if not close:
         return ""
+    # keep only the matches about as close as the best one: one clear winner is named alone
+    score = [difflib.SequenceMatcher(None, name, c).ratio() for c in close]
+    close = [c for c, r in zip(close, score) if r >= score[0] - 0.05]
     if len(close) == 1:
         return f" Did you mean '{close[0]}'?"
     return " Did you mean one of: " + ", ".join(f"'{c}'" for c in close) + "?"

@@ -1,0 +1,45 @@
+"""``genolm tokenize``: compare tokenization schemes side by side on a genome."""
+
+from __future__ import annotations
+
+NAME = "tokenize"
+HELP = "compare tokenizer schemes on a genome: bp/token, vocab used, UNK rate, throughput"
+DESCRIPTION = """\
+Tokenize a FASTA (plain, gzip or bgzip) or GenBank file with one or many schemes and print,
+per scheme: vocabulary size, token count, bp per token, the bp a 512-token context covers,
+the share of the vocabulary used, the UNK rate, unigram entropy per bp and throughput.
+With no FILE, the bundled phage lambda genome is used.  BPE is learned from FILE itself."""
+EXAMPLES = """
+genolm tokenize
+genolm tokenize genome.fa.gz --scheme char --scheme kmer6 --scheme nt6
+genolm tokenize genome.fa --scheme bpe:vocab_size=1024 --json stats.json
+"""
+
+
+def add_arguments(p):
+    p.add_argument("fasta", nargs="?", help="FASTA/GenBank file. Default is the bundled phage lambda genome.")
+    p.add_argument(
+        "--scheme",
+        action="append",
+        metavar="SPEC",
+        help="scheme label (char, iupac, kmer3..kmer6, nt6, codon, bpe) or NAME:key=value,...; repeatable. "
+        "Default is all of them.",
+    )
+    p.add_argument("--context", type=int, default=512, help="token context for the 'bp per context' column")
+    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+
+
+def run(args):
+    import json
+
+    from genolm.atomic import atomic_write_text
+    from genolm.data import genome_path
+    from genolm.tokenstats import compare_schemes, format_table
+
+    path = args.fasta or str(genome_path("lambda"))
+    rows = compare_schemes(path, args.scheme, context_tokens=args.context, progress=True)
+    print(f"# {path}")
+    print(format_table(rows, context_tokens=args.context))
+    if args.json:
+        atomic_write_text(args.json, json.dumps([r.as_dict() for r in rows], indent=2))
+    return 0

@@ -1,0 +1,1 @@
+"""Training: native pretraining from FASTA (:mod:`genolm.train.pretrain`) and fine-tuning."""

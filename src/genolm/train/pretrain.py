@@ -1,0 +1,513 @@
+"""``genolm pretrain``: pretrain a native model on FASTA/GenBank, on Accelerate, resumably.
+
+Read top to bottom: the config, the data order, one optimisation step, validation,
+checkpoints, then :func:`pretrain` which ties them together.
+
+Determinism.  The data order of epoch ``e`` is a permutation seeded by ``(seed, e)``;
+optimizer step ``s`` consumes global samples ``[s*B, (s+1)*B)`` of that order, split
+evenly over processes and gradient-accumulation micro-steps.  Each sample's masking is
+seeded by ``(seed, epoch, index)``.  The loss of a step is normalised by the *global*
+(weighted) count of target tokens, so two processes give the gradients of one process
+with the same global batch, and a resumed run reproduces the uninterrupted loss curve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genolm.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from genolm.errors import ConfigError, InputError
+from genolm.train.corpus import load_contigs, make_windows, window_text
+from genolm.train.masking import ExampleBuilder, MaskingConfig, collate
+from genolm.train.pretrain_config import PretrainConfig
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def cpu_supports_bf16() -> bool:
+    """True where bf16 matmul is native (AVX512-BF16 / AMX on x86, or a bf16 CUDA device)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def load_tokenizer(spec: str, corpus: list[str], out_dir: Path):
+    """A tokenizer from a scheme label or a saved folder; BPE is learned from the corpus."""
+    if Path(spec).is_dir():
+        from transformers import AutoTokenizer
+
+        import genolm.tokenizers  # noqa: F401  (registers the classes with AutoTokenizer)
+
+        return AutoTokenizer.from_pretrained(spec)
+    from genolm.tokenstats import build_scheme, parse_scheme
+
+    _, name, kwargs = parse_scheme(spec)
+    return build_scheme(name, kwargs, train_files=corpus)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"python": random.getstate(), "torch": torch.get_rng_state().tolist()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+
+
+class DataOrder:
+    """Which training windows form global step ``s`` (see the module docstring)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.B, self.seed = n, batch_size, seed
+        self._perm_epoch, self._perm = -1, None
+
+    def _perm_of(self, epoch: int) -> np.ndarray:
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            self._perm_epoch = epoch
+        return self._perm
+
+    def step(self, s: int) -> list[tuple[int, int]]:
+        """``[(epoch, window index), ...]`` of global step ``s``, length ``batch_size``."""
+        out = []
+        for g in range(s * self.B, (s + 1) * self.B):
+            epoch, pos = divmod(g, self.n)
+            out.append((epoch, int(self._perm_of(epoch)[pos])))
+        return out
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+class Pretrainer:
+    def __init__(self, cfg: PretrainConfig, *, resume: bool = False):
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        from genolm.models import MODELS, build_model
+
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        if not cfg.corpus:
+            raise ConfigError("no corpus: give 'corpus: [genome.fa, ...]' in the config or --corpus")
+        precision = cfg.precision
+        if precision == "auto":
+            precision = "bf16" if cpu_supports_bf16() else "fp32"
+        self.precision = precision
+        self.acc = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
+        set_seed(cfg.seed)
+        self.world = self.acc.num_processes
+        if cfg.batch_size % (self.world * cfg.grad_accum):
+            raise ConfigError(
+                f"batch_size {cfg.batch_size} must be divisible by processes ({self.world}) x grad_accum ({cfg.grad_accum})"
+            )
+        self.micro = cfg.batch_size // (self.world * cfg.grad_accum)
+
+        # data
+        self.contigs = load_contigs(cfg.corpus)
+        self.train_w, self.valid_w = make_windows(
+            self.contigs,
+            window=cfg.window,
+            stride=cfg.stride or cfg.window,
+            max_n_frac=cfg.max_n_frac,
+            valid_contigs=cfg.valid_contigs,
+            valid_fraction=cfg.valid_fraction if not cfg.valid_contigs else 0.0,
+            short_contigs=cfg.short_contigs,
+        )
+        tok_dir = self.out / "tokenizer"
+        if resume and tok_dir.is_dir():
+            self.tok = load_tokenizer(str(tok_dir), cfg.corpus, self.out)
+        else:
+            self.tok = load_tokenizer(cfg.tokenizer, cfg.corpus, self.out)
+        entry = MODELS.get(cfg.model)
+        self.objective = cfg.objective or entry.objective
+        span = cfg.mask_span or (
+            int(getattr(self.tok, "k", 1)) if getattr(self.tok, "scheme", "") == "kmer" else 1
+        )
+        mcfg = MaskingConfig(
+            objective=self.objective,
+            mlm_probability=cfg.mlm_probability,
+            span=span,
+            softmask_weight=cfg.softmask_weight,
+            rc_augment=cfg.rc_augment,
+        )
+        self.builder = ExampleBuilder(self.tok, mcfg)
+        self.valid_builder = ExampleBuilder(self.tok, MaskingConfig(**{**mcfg.__dict__, "rc_augment": False}))
+        self.pad_id = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
+        self.order = DataOrder(len(self.train_w), cfg.batch_size, cfg.seed)
+
+        # model and optimiser
+        mc = dict(cfg.model_config)
+        mc.setdefault("vocab_size", len(self.tok))
+        mc.setdefault("pad_token_id", self.pad_id)
+        if self.tok.mask_token_id is not None:
+            mc.setdefault("mask_token_id", self.tok.mask_token_id)
+        self.model = build_model(cfg.model, head="lm", **mc)
+        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
+        no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2]
+        self.opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr,
+            betas=(0.9, 0.98),
+        )
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_lambda)
+        self.step = 0
+        if resume:
+            self._load_latest()
+        self.model, self.opt = self.acc.prepare(self.model, self.opt)
+        self.n_params = sum(p.numel() for p in self.acc.unwrap_model(self.model).parameters())
+
+    def _lr_lambda(self, s: int) -> float:
+        w = self.cfg.warmup_steps
+        if s < w:
+            return (s + 1) / w
+        progress = (s - w) / max(1, self.cfg.max_steps - w)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    def _cur_len(self) -> int:
+        c = self.cfg
+        if not c.seq_len_warmup_start or not c.seq_len_warmup_steps:
+            return c.window
+        return min(c.window, c.seq_len_warmup_start * 2 ** (self.step // c.seq_len_warmup_steps))
+
+    # -- one step --------------------------------------------------------------------------
+
+    def _micro_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
+        items = self.order.step(step)
+        r = self.acc.process_index
+        per_rank = len(items) // self.world
+        mine = items[r * per_rank : (r + 1) * per_rank]
+        L = self._cur_len()
+        exs = []
+        for epoch, wi in mine:
+            rng = np.random.default_rng([self.cfg.seed, epoch, wi, 1])
+            exs.append(self.builder.build(window_text(self.contigs, self.train_w, wi, L), rng))
+        return [collate(exs[i : i + self.micro], self.pad_id) for i in range(0, len(exs), self.micro)]
+
+    def _weight_count(self, batch) -> torch.Tensor:
+        return (batch["loss_weights"] * (batch["labels"] != -100)).sum()
+
+    def train_step(self) -> dict[str, float]:
+        self.model.train()
+        batches = self._micro_batches(self.step)
+        local = torch.stack([self._weight_count(b) for b in batches]).sum().to(self.acc.device)
+        total = self.acc.reduce(local.clone(), reduction="sum").clamp_min(1e-8)
+        loss_sum = torch.zeros((), device=self.acc.device)
+        n_tok = 0
+        for i, b in enumerate(batches):
+            b = {k: v.to(self.acc.device) for k, v in b.items()}
+            n_tok += int(b["attention_mask"].sum())
+            last = i == len(batches) - 1
+            ctx = self.acc.no_sync(self.model) if not last else _nullcontext()
+            with ctx, self.acc.autocast():
+                out = self.model(**b)
+                # the model's loss is the weighted mean over this micro-batch; rescale it to
+                # this micro-batch's share of the global weighted count (x world: DDP averages)
+                scale = self._weight_count(b) / total * self.world
+                loss = out.loss * scale
+            self.acc.backward(loss)
+            loss_sum += out.loss.detach() * self._weight_count(b)
+        self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        self.step += 1
+        gl = self.acc.reduce(loss_sum, reduction="sum") / total
+        tokens = self.acc.reduce(torch.tensor(n_tok, device=self.acc.device), reduction="sum")
+        return {"loss": float(gl), "tokens": int(tokens), "lr": self.sched.get_last_lr()[0]}
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _char_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(vocab, Lmax) ASCII table of each token's nucleotides and each token's length (0: not a base token)."""
+        toks = self.tok.convert_ids_to_tokens(list(range(len(self.tok))))
+        special = set(self.tok.all_special_tokens)
+        Lmax = max((len(t) for t in toks if t not in special), default=1)
+        table = np.zeros((len(toks), Lmax), dtype=np.uint8)
+        lens = np.zeros(len(toks), dtype=np.int64)
+        for i, t in enumerate(toks):
+            if t in special or not t.isalpha():
+                continue
+            table[i, : len(t)] = np.frombuffer(t.upper().encode("ascii", "replace"), np.uint8)
+            lens[i] = len(t)
+        return table, lens
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        if len(self.valid_w) == 0:
+            return {}
+        model = self.model
+        model.eval()
+        table, lens = self._char_table()
+        n = min(len(self.valid_w), self.cfg.eval_batches * self.micro * self.world)
+        idx = np.arange(n)[self.acc.process_index :: self.world]
+        loss_w = torch.zeros((), device=self.acc.device)
+        wsum = torch.zeros((), device=self.acc.device)
+        correct = torch.zeros((), device=self.acc.device, dtype=torch.float64)
+        bases = torch.zeros((), device=self.acc.device, dtype=torch.float64)
+        for i in range(0, len(idx), self.micro):
+            exs = [
+                self.valid_builder.build(
+                    window_text(self.contigs, self.valid_w, int(j)),
+                    np.random.default_rng([self.cfg.seed, int(j), 2]),
+                )
+                for j in idx[i : i + self.micro]
+            ]
+            b = {k: v.to(self.acc.device) for k, v in collate(exs, self.pad_id).items()}
+            with self.acc.autocast():
+                out = model(**b, return_full_logits=True) if self._accepts_full_logits() else model(**b)
+            w = self._weight_count(b)
+            loss_w += out.loss.float() * w
+            wsum += w
+            logits = out.logits
+            labels = b["labels"]
+            if self.objective == "clm":
+                logits, labels = logits[:, :-1], labels[:, 1:]
+            sel = labels != -100
+            pred = (
+                logits[sel].argmax(-1).cpu().numpy() if logits.dim() == 3 else logits.argmax(-1).cpu().numpy()
+            )
+            true = labels[sel].cpu().numpy()
+            tl = lens[true]
+            ok = tl > 0
+            pos = np.arange(table.shape[1])[None, :] < tl[:, None]
+            match = (table[pred] == table[true]) & pos
+            correct += float(match[ok].sum())
+            bases += float(tl[ok].sum())
+        loss_w = self.acc.reduce(loss_w, reduction="sum")
+        wsum = self.acc.reduce(wsum, reduction="sum").clamp_min(1e-8)
+        correct = self.acc.reduce(correct, reduction="sum")
+        bases = self.acc.reduce(bases, reduction="sum").clamp_min(1)
+        vl = float(loss_w / wsum)
+        return {"valid_loss": vl, "valid_ppl": math.exp(min(vl, 50)), "valid_nt_acc": float(correct / bases)}
+
+    def _accepts_full_logits(self) -> bool:
+        import inspect
+
+        fwd = self.acc.unwrap_model(self.model).forward
+        return "return_full_logits" in inspect.signature(fwd).parameters
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    @property
+    def ckpt_root(self) -> Path:
+        return self.out / "checkpoints"
+
+    def save_checkpoint(self) -> Path | None:
+        self.acc.wait_for_everyone()
+        path = self.ckpt_root / f"step-{self.step:08d}"
+        # every process's RNG state is saved: dropout draws differ per rank
+        from accelerate.utils import gather_object
+
+        rng_all = gather_object([_rng_state()])
+        if self.acc.is_main_process:
+            with atomic_dir(path) as tmp:
+                model = self.acc.unwrap_model(self.model)
+                model.save_pretrained(tmp / "model", safe_serialization=True)
+                self.tok.save_pretrained(tmp / "model")
+                torch.save(self.opt.state_dict(), tmp / "optimizer.pt")
+                torch.save(self.sched.state_dict(), tmp / "scheduler.pt")
+                atomic_write_json(
+                    tmp / "trainer_state.json",
+                    {
+                        "step": self.step,
+                        "samples_seen": self.step * self.cfg.batch_size,
+                        "model_type": model.config.model_type,
+                        "model_family": self.cfg.model,
+                        "world_size": self.world,
+                        "rng": rng_all,
+                    },
+                )
+            atomic_write_text(self.ckpt_root / "latest", path.name + "\n")
+            ckpts = sorted(p for p in self.ckpt_root.glob("step-*") if p.is_dir())
+            for old in ckpts[: -self.cfg.keep_checkpoints]:
+                import shutil
+
+                shutil.rmtree(old, ignore_errors=True)
+        self.acc.wait_for_everyone()
+        return path
+
+    def latest_checkpoint(self) -> Path | None:
+        marker = self.ckpt_root / "latest"
+        if marker.exists():
+            p = self.ckpt_root / marker.read_text().strip()
+            if p.is_dir():
+                return p
+        ckpts = sorted(p for p in self.ckpt_root.glob("step-*") if p.is_dir())
+        return ckpts[-1] if ckpts else None
+
+    def _load_latest(self) -> None:
+        from safetensors.torch import load_file
+
+        ck = self.latest_checkpoint()
+        if ck is None:
+            return  # --resume with nothing to resume from starts fresh (logged by the caller)
+        state = json.loads((ck / "trainer_state.json").read_text())
+        want = self.model.config.model_type
+        if state.get("model_type") != want:
+            raise InputError(
+                f"checkpoint is a '{state.get('model_type')}' model but this config builds '{want}'",
+                path=str(ck),
+                hint="resume with the config that wrote the checkpoint, or use a new out_dir",
+            )
+        ck_cfg = json.loads((ck / "model" / "config.json").read_text())
+        mine = self.model.config.to_dict()
+        diffs = [
+            k
+            for k in (
+                "hidden_size",
+                "num_hidden_layers",
+                "num_layers",
+                "vocab_size",
+                "intermediate_size",
+                "d_model",
+            )
+            if k in ck_cfg and k in mine and ck_cfg[k] != mine[k]
+        ]
+        if diffs:
+            raise InputError(
+                "checkpoint architecture differs from the config: "
+                + ", ".join(f"{k} {ck_cfg[k]} vs {mine[k]}" for k in diffs),
+                path=str(ck),
+                hint="resume with the config that wrote the checkpoint, or use a new out_dir",
+            )
+        sd = load_file(str(ck / "model" / "model.safetensors"))
+        missing, unexpected = self.model.load_state_dict(sd, strict=False)
+        tied = set(getattr(self.model, "_tied_weights_keys", None) or [])
+        if unexpected or [m for m in missing if m not in tied]:
+            raise InputError(
+                f"checkpoint weights do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}",
+                path=str(ck),
+            )
+        if hasattr(self.model, "tie_weights"):
+            self.model.tie_weights()
+        self.opt.load_state_dict(torch.load(ck / "optimizer.pt", weights_only=True))
+        self.sched.load_state_dict(torch.load(ck / "scheduler.pt", weights_only=True))
+        self.step = int(state["step"])
+        rngs = state["rng"]
+        _set_rng_state(rngs[min(self.acc.process_index, len(rngs) - 1)])
+        self.resumed_from = ck
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after ``step`` (by a run that was killed before its next checkpoint)."""
+    if not path.exists():
+        return
+    keep = [
+        ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step
+    ]
+    atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+
+def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Run pretraining; return the final metrics.  See :class:`PretrainConfig`."""
+    from genolm.config import dump_yaml
+
+    pt = Pretrainer(cfg, resume=resume)
+    acc = pt.acc
+    out = pt.out
+    log_path = out / "metrics.jsonl"
+    if acc.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        dump_yaml(cfg, out / "config.yaml")
+        if pt.step == 0 and not resume:
+            atomic_write_text(log_path, "")
+        else:
+            _truncate_log(log_path, pt.step)
+        if not (out / "tokenizer").is_dir():
+            pt.tok.save_pretrained(out / "tokenizer")
+        info = {
+            "event": "start",
+            "step": pt.step,
+            "params": pt.n_params,
+            "precision": pt.precision,
+            "processes": pt.world,
+            "train_windows": len(pt.train_w),
+            "valid_windows": len(pt.valid_w),
+            "windows_dropped_for_N": pt.train_w.n_dropped_n + pt.valid_w.n_dropped_n,
+            "skipped_contigs": pt.train_w.skipped_contigs,
+            "resumed_from": str(getattr(pt, "resumed_from", "")) or None,
+        }
+        print(json.dumps(info))
+    tb = None
+    if cfg.tensorboard and acc.is_main_process:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            raise ConfigError(
+                "tensorboard: true needs the tensorboard package: pip install tensorboard"
+            ) from e
+        tb = SummaryWriter(str(out / "tensorboard"))
+
+    def log(rec: dict[str, Any]) -> None:
+        if not acc.is_main_process:
+            return
+        with open(log_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if tb is not None:
+            for k, v in rec.items():
+                if isinstance(v, int | float) and k != "step":
+                    tb.add_scalar(k, v, rec["step"])
+
+    bar = None
+    if cfg.progress and acc.is_main_process:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.max_steps, initial=pt.step, desc="pretrain", unit="step", dynamic_ncols=True)
+    t0 = time.perf_counter()
+    tok_since, t_since = 0, t0
+    last: dict[str, Any] = {}
+    while pt.step < cfg.max_steps:
+        m = pt.train_step()
+        tok_since += m["tokens"]
+        rec = {"step": pt.step, "loss": m["loss"], "lr": m["lr"], "seq_len_bp": pt._cur_len()}
+        if pt.step % cfg.log_every == 0 or pt.step == cfg.max_steps:
+            now = time.perf_counter()
+            rec["tokens_per_s"] = tok_since / max(now - t_since, 1e-9)
+            tok_since, t_since = 0, now
+        if pt.step % cfg.eval_every == 0 or pt.step == cfg.max_steps:
+            rec.update(pt.evaluate())
+        log(rec)
+        last = rec
+        if bar is not None:
+            bar.update(1)
+            post = {"loss": f"{m['loss']:.3f}"}
+            if "tokens_per_s" in rec:
+                post["tok/s"] = f"{rec['tokens_per_s']:.0f}"
+            bar.set_postfix(post)
+        if pt.step % cfg.save_every == 0 or pt.step == cfg.max_steps:
+            pt.save_checkpoint()
+    if bar is not None:
+        bar.close()
+    final_dir = out / "final"
+    if acc.is_main_process:
+        with atomic_dir(final_dir) as tmp:
+            acc.unwrap_model(pt.model).save_pretrained(tmp, safe_serialization=True)
+            pt.tok.save_pretrained(tmp)
+    if tb is not None:
+        tb.close()
+    acc.wait_for_everyone()
+    last["wall_s"] = time.perf_counter() - t0
+    last["final_dir"] = str(final_dir)
+    return last

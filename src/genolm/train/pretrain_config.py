@@ -1,0 +1,62 @@
+"""The typed config of ``genolm pretrain`` (kept free of heavy imports for a fast ``--help``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genolm.errors import ConfigError
+
+
+@dataclass
+class PretrainConfig:
+    """Everything ``genolm pretrain`` needs.  YAML keys are these field names."""
+
+    corpus: list[str] = field(default_factory=list)  # FASTA/GenBank files
+    out_dir: str = "runs/pretrain"
+    # model
+    model: str = "encoder"  # family in genolm.models.MODELS
+    model_config: dict = field(default_factory=dict)  # passed to the family's config class
+    objective: str | None = None  # "mlm" or "clm"; default is the family's
+    # tokenizer: a scheme label ("char", "kmer6", "nt6", "codon", "bpe:vocab_size=512") or a saved folder
+    tokenizer: str = "char"
+    # data
+    window: int = 512  # bp per window
+    stride: int | None = None  # default is the window (no overlap)
+    max_n_frac: float = 0.1
+    short_contigs: str = "error"  # or "skip"
+    valid_contigs: list[str] = field(default_factory=list)
+    valid_fraction: float = 0.05
+    rc_augment: bool = True
+    softmask_weight: float = 0.1  # GPN down-weights soft-masked repeats in the loss
+    mlm_probability: float = 0.15
+    mask_span: int | None = None  # default: k for overlapping k-mers, else 1
+    seq_len_warmup_start: int | None = None  # HyenaDNA: start with this many bp ...
+    seq_len_warmup_steps: int = 0  # ... doubling every this many steps up to `window`
+    # optimisation
+    batch_size: int = 32  # global batch (sequences per optimizer step)
+    grad_accum: int = 1
+    max_steps: int = 1000
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    max_grad_norm: float = 1.0
+    precision: str = "auto"  # "auto" (bf16 where supported), "bf16", "fp32"
+    seed: int = 0
+    # evaluation, checkpoints, logs
+    eval_every: int = 200
+    eval_batches: int = 8
+    save_every: int = 200
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    tensorboard: bool = False
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"precision must be auto, bf16 or fp32, not {self.precision!r}")
+        if self.objective not in (None, "mlm", "clm"):
+            raise ConfigError(f"objective must be 'mlm' or 'clm', not {self.objective!r}")
+        if self.short_contigs not in ("error", "skip"):
+            raise ConfigError(f"short_contigs must be 'error' or 'skip', not {self.short_contigs!r}")
+        if self.batch_size <= 0 or self.max_steps <= 0:
+            raise ConfigError("batch_size and max_steps must be positive")
