@@ -38,7 +38,9 @@ def test_n_filtering_is_counted():
 def test_short_and_all_n_contigs_error_or_skip():
     contigs = [_contig("long", "ACGT" * 100), _contig("tiny", "ACGT"), _contig("gap", "N" * 500)]
     # guards against silently training on nothing from contigs that cannot hold a window
-    with pytest.raises(InputError, match=r"2 contig\(s\) cannot hold a single window: tiny .*gap .*entirely N"):
+    with pytest.raises(
+        InputError, match=r"2 contig\(s\) cannot hold a single window: tiny .*gap .*entirely N"
+    ):
         make_windows(contigs, window=100, stride=100)
     train, _ = make_windows(contigs, window=100, stride=100, short_contigs="skip", valid_fraction=0)
     assert train.skipped_contigs == ["tiny", "gap"] and len(train) == 4

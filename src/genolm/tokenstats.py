@@ -52,11 +52,15 @@ class SchemeStats(NamedTuple):
         return self._asdict()
 
 
+def _is_genbank(path: str) -> bool:
+    low = str(path).lower().removesuffix(".gz").removesuffix(".bgz")
+    return low.endswith((".gb", ".gbk", ".genbank", ".gbff"))
+
+
 def _sequences(path: str | Path, chunk_size: int) -> Iterator[tuple[str, str]]:
     """Yield ``(record name, chunk)`` from FASTA (streamed) or GenBank (record at a time)."""
     p = str(path)
-    low = p.lower().removesuffix(".gz").removesuffix(".bgz")
-    if low.endswith((".gb", ".gbk", ".genbank", ".gbff")):
+    if _is_genbank(p):
         from genolm.io.genbank import read_genbank
 
         for rec in read_genbank(p):
@@ -130,12 +134,12 @@ def build_scheme(name: str, kwargs: dict, *, train_files: list[str] | None = Non
     """Instantiate a scheme; BPE is trained on ``train_files`` (the genome being compared)."""
     from genolm.tokenizers import get_tokenizer
 
-    if name == "bpe":
-        from genolm.tokenizers.bpe import train_bpe
+    if name == "bpe" and "tokenizer_file" not in kwargs:
+        from genolm.tokenizers.bpe import BPETrainConfig, train_bpe
 
         if not train_files:
             raise ValueError("BPE needs FASTA files to learn its merges from")
-        return train_bpe(train_files, **kwargs)
+        return train_bpe(BPETrainConfig(files=list(train_files), **kwargs))
     return get_tokenizer(name, **kwargs)
 
 
@@ -186,11 +190,21 @@ def compare_schemes(
         from tqdm.auto import tqdm
 
         iterator = tqdm(specs, desc="schemes", unit="scheme")
-    for label, name, kwargs in iterator:
-        tok = build_scheme(name, kwargs, train_files=[str(path)])
-        rows.append(
-            tokenizer_stats(tok, _sequences(path, chunk_size), label=label, context_tokens=context_tokens)
-        )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        train_file = str(path)
+        if _is_genbank(train_file) and any(n == "bpe" for _, n, _ in specs):
+            # BPE learns from FASTA: write the GenBank records out once
+            from genolm.io.fasta import write_fasta
+
+            train_file = str(Path(tmp) / "train.fa")
+            write_fasta(train_file, ((n, c) for n, c in _sequences(path, 1 << 62)))
+        for label, name, kwargs in iterator:
+            tok = build_scheme(name, kwargs, train_files=[train_file])
+            rows.append(
+                tokenizer_stats(tok, _sequences(path, chunk_size), label=label, context_tokens=context_tokens)
+            )
     return rows
 
 

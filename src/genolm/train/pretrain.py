@@ -107,7 +107,10 @@ class Pretrainer:
         if precision == "auto":
             precision = "bf16" if cpu_supports_bf16() else "fp32"
         self.precision = precision
-        self.acc = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
+        # cpu=True where there is no accelerator: only then does Accelerate set up gloo DDP
+        # for several CPU processes under torchrun / accelerate launch
+        no_accel = not (torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()))
+        self.acc = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=no_accel)
         set_seed(cfg.seed)
         self.world = self.acc.num_processes
         if cfg.batch_size % (self.world * cfg.grad_accum):
@@ -198,7 +201,11 @@ class Pretrainer:
         return [collate(exs[i : i + self.micro], self.pad_id) for i in range(0, len(exs), self.micro)]
 
     def _weight_count(self, batch) -> torch.Tensor:
-        return (batch["loss_weights"] * (batch["labels"] != -100)).sum()
+        """The weighted number of targets the model's loss averages over (CLM: positions 1..T-1)."""
+        w, y = batch["loss_weights"], batch["labels"]
+        if self.objective == "clm":
+            w, y = w[:, 1:], y[:, 1:]
+        return (w * (y != -100)).sum()
 
     def train_step(self) -> dict[str, float]:
         self.model.train()
@@ -422,8 +429,11 @@ def _truncate_log(path: Path, step: int) -> None:
 
 def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, Any]:
     """Run pretraining; return the final metrics.  See :class:`PretrainConfig`."""
+    from transformers.utils import logging as hf_logging
+
     from genolm.config import dump_yaml
 
+    hf_logging.disable_progress_bar()  # one "Writing model shards" bar per checkpoint is noise
     pt = Pretrainer(cfg, resume=resume)
     acc = pt.acc
     out = pt.out

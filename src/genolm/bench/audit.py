@@ -1,0 +1,996 @@
+"""Leak audit of benchmark splits: run before every benchmark run and stored with its results.
+
+:func:`audit_splits` compares every pair of splits (``train/valid``, ``train/test``,
+``valid/test``; the first split named is the reference) and runs these checks:
+
+``exact_duplicates``
+    the same sequence (upper-cased, RNA read as DNA) in both splits.
+``rc_duplicates``
+    a sequence in one split whose reverse complement is in the other (and that is not also an
+    exact duplicate).  Sequences are hashed in canonical form ``min(seq, rc(seq))``.
+``near_duplicates``
+    pairs whose canonical k-mer sets have (MinHash-estimated) Jaccard similarity
+    ``>= jaccard`` (default 0.8).  MinHash signatures are computed with numpy over all k-mers at
+    once and candidate pairs come from LSH banding, so 50k x 50k sequences take seconds, not a
+    quadratic loop.  Exact and RC duplicates count here too (their Jaccard is 1).
+``shortcut_length``, ``shortcut_gc``, ``shortcut_n``
+    one feature alone (sequence length, GC fraction, fraction of N / ambiguity codes) predicting
+    the label: a depth-2 decision tree (thresholds, class-balanced) is fit on train and scored by
+    MCC on the other split (multiclass: Gorodkin MCC; multilabel: the worst label).  Regression
+    labels are scored by ``|Spearman|`` of the feature with the label instead.
+
+The duplicate checks measure ``max(fraction of the query split with a match in the reference,
+fraction of the reference with a match in the query)``; the second term makes a test set that
+contains the training set FAIL even when the test set is much larger.
+
+Status rules (values are fractions, or MCC for shortcuts), with the defaults of
+:class:`AuditThresholds`::
+
+    check               WARN if value >   FAIL if value >
+    exact_duplicates    0    (any)        0.01 (1 %)
+    rc_duplicates       0    (any)        0.01
+    near_duplicates     0.01              0.05
+    shortcut_*          0.2  (MCC)        0.5  (MCC)
+
+Otherwise PASS; a check that cannot run (no labels, one class) is SKIP.  The overall verdict is
+the worst status.  ``fail_on`` (``"fail"``, ``"warn"`` or ``"never"``) says which verdict raises
+:class:`LeakAuditError` (the CLI exits non-zero instead).
+
+:func:`resplit` writes a cleaned split (cross-split duplicates removed from the later split) or a
+homology-grouped split (near-duplicate components kept in one split) with a manifest of every
+removal / move and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from genolm.alphabet import _INDEX_LUT, reverse_complement, to_dna
+from genolm.errors import ConfigError, GenolmError, InputError
+
+PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
+_SEVERITY = {SKIP: -1, PASS: 0, WARN: 1, FAIL: 2}
+FAIL_ON = ("fail", "warn", "never")
+SHORTCUT_FEATURES = ("length", "gc", "n")
+_SPLIT_ORDER = ("train", "valid", "test")
+#: signature value of a sequence with no valid k-mer (shorter than k, or all N)
+EMPTY = np.uint32(0xFFFFFFFF)
+
+
+class LeakAuditError(GenolmError):
+    """The leak audit's verdict is at or above the ``fail_on`` policy; ``.report`` holds it."""
+
+    def __init__(self, message: str, report: AuditReport):
+        super().__init__(message)
+        self.report = report
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditThresholds:
+    """PASS / WARN / FAIL limits: a value ``> warn`` is WARN, ``> fail`` is FAIL.
+
+    ``duplicate_*`` apply to exact and reverse-complement duplicates, ``near_*`` to
+    near-duplicates (fractions of a split), ``shortcut_*`` to one-feature MCC (or ``|Spearman|``
+    for regression).  ``jaccard`` is the k-mer Jaccard similarity at which two sequences are
+    near-duplicates.
+    """
+
+    duplicate_warn: float = 0.0
+    duplicate_fail: float = 0.01
+    near_warn: float = 0.01
+    near_fail: float = 0.05
+    shortcut_warn: float = 0.2
+    shortcut_fail: float = 0.5
+    jaccard: float = 0.8
+
+    def __post_init__(self):
+        for kind in ("duplicate", "near", "shortcut"):
+            w, f = getattr(self, f"{kind}_warn"), getattr(self, f"{kind}_fail")
+            if not (0.0 <= w <= f <= 1.0):
+                raise ConfigError(f"need 0 <= {kind}_warn <= {kind}_fail <= 1, got {w} and {f}")
+        if not 0.0 < self.jaccard <= 1.0:
+            raise ConfigError(f"jaccard must be in (0, 1], got {self.jaccard}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, float] | None) -> AuditThresholds:
+        """Build from a (partial) dict; an unknown key suggests the nearest valid one."""
+        from genolm.registry import did_you_mean
+
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in d or {}:
+            if key not in names:
+                raise ConfigError(
+                    f"unknown audit threshold '{key}'.{did_you_mean(key, names)} Valid: {', '.join(names)}"
+                )
+        return cls(**dict(d or {}))
+
+
+class CheckResult(NamedTuple):
+    """One check on one pair of splits."""
+
+    name: str
+    #: ``"reference/query"``, for example ``"train/test"``
+    splits: str
+    status: str
+    value: float
+    warn_above: float
+    fail_above: float
+    message: str
+    #: a few offending pairs: ids (row index when no ids were given), labels, Jaccard
+    examples: list
+    details: dict
+
+
+@dataclasses.dataclass
+class AuditReport:
+    """Result of :func:`audit_splits`; ``to_dict()`` / ``to_json()`` store it with the results."""
+
+    verdict: str
+    checks: list[CheckResult]
+    splits: dict[str, dict]
+    params: dict
+    thresholds: dict
+
+    def to_dict(self) -> dict:
+        return _jsonable(
+            {
+                "verdict": self.verdict,
+                "checks": [c._asdict() for c in self.checks],
+                "splits": self.splits,
+                "params": self.params,
+                "thresholds": self.thresholds,
+            }
+        )
+
+    def to_json(self, path: str | Path | None = None, *, indent: int = 2) -> str:
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            from genolm.atomic import atomic_write_text
+
+            atomic_write_text(path, text + "\n")
+        return text
+
+    def violates(self, fail_on: str = "fail") -> bool:
+        """Whether the verdict trips the ``fail_on`` policy (``"fail"``, ``"warn"``, ``"never"``)."""
+        if fail_on not in FAIL_ON:
+            raise ConfigError(f"fail_on must be one of {', '.join(FAIL_ON)}, got '{fail_on}'")
+        if fail_on == "never":
+            return False
+        return _SEVERITY[self.verdict] >= _SEVERITY[FAIL if fail_on == "fail" else WARN]
+
+    def enforce(self, fail_on: str = "fail") -> AuditReport:
+        """Raise :class:`LeakAuditError` if the verdict trips ``fail_on``; else return ``self``."""
+        if self.violates(fail_on):
+            bad = [f"{c.name} {c.splits} ({c.status})" for c in self.checks if _SEVERITY[c.status] >= 1]
+            raise LeakAuditError(
+                f"leak audit verdict {self.verdict} (fail_on={fail_on}): " + "; ".join(bad), self
+            )
+        return self
+
+    def table(self) -> str:
+        """A readable plain-text table of the splits and the checks."""
+        p = self.params
+        lines = [
+            f"leak audit: task {p['task_type']}, k={p['k']}, {p['num_perm']} MinHash permutations, "
+            f"near-duplicate at Jaccard >= {p['jaccard']}",
+            "",
+            f"{'split':<8} {'n':>8} {'unique':>8} {'length min/median/max':>23} {'GC':>6} {'N':>7}  labels",
+        ]
+        for name, s in self.splits.items():
+            ln = f"{s['length_min']}/{s['length_median']:g}/{s['length_max']}"
+            labels = ", ".join(f"{k}: {v}" for k, v in list(s.get("label_counts", {}).items())[:6])
+            lines.append(
+                f"{name:<8} {s['n']:>8} {s['n_unique']:>8} {ln:>23} {s['gc_mean']:>6.3f} {s['n_fraction_mean']:>7.4f}  {labels}"
+            )
+        lines += [
+            "",
+            f"{'check':<18} {'splits':<12} {'value':>8} {'warn >':>7} {'fail >':>7}  {'status':<6} detail",
+        ]
+        for c in self.checks:
+            val = "-" if not math.isfinite(c.value) else f"{c.value:.4f}"
+            lines.append(
+                f"{c.name:<18} {c.splits:<12} {val:>8} {c.warn_above:>7g} {c.fail_above:>7g}  {c.status:<6} {c.message}"
+            )
+            for ex in c.examples[:3]:
+                lines.append(f"{'':<40} e.g. {_example_text(ex)}")
+        lines += ["", f"verdict: {self.verdict}"]
+        return "\n".join(lines)
+
+
+def _example_text(ex: dict) -> str:
+    parts = [f"{ex['ref_id']} ~ {ex['query_id']}"]
+    if "jaccard" in ex:
+        parts.append(f"J={ex['jaccard']:.2f}")
+    if ex.get("ref_label") is not None:
+        parts.append(f"labels {ex['ref_label']} / {ex['query_label']}")
+    return ", ".join(parts)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [_jsonable(v) for v in x.tolist()]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None  # JSON has no NaN
+    return x
+
+
+# --- sequences -> index / k-mers / MinHash -----------------------------------------------
+
+
+class _Split(NamedTuple):
+    seqs: list[str]
+    labels: np.ndarray | None
+    ids: list
+
+
+def _normalise_splits(splits: Mapping[str, Any]) -> dict[str, _Split]:
+    """``{name: (sequences, labels[, ids])}`` (or a bare list of sequences) -> ordered ``_Split``s."""
+    if "train" not in splits:
+        raise InputError(f"the splits must include 'train', got {list(splits)}")
+    names = [n for n in _SPLIT_ORDER if n in splits] + [n for n in splits if n not in _SPLIT_ORDER]
+    out = {}
+    for name in names:
+        v = splits[name]
+        if isinstance(v, Mapping):
+            seqs, labels, ids = v.get("sequences"), v.get("labels"), v.get("ids")
+        elif isinstance(v, tuple) and len(v) in (2, 3):
+            seqs, labels, ids = v[0], v[1], (v[2] if len(v) == 3 else None)
+        else:
+            seqs, labels, ids = v, None, None
+        seqs = [str(s) for s in seqs]
+        if not seqs:
+            raise InputError(f"split '{name}' is empty")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if len(labels) != len(seqs):
+                raise InputError(f"split '{name}' has {len(seqs)} sequences but {len(labels)} labels")
+        ids = list(range(len(seqs))) if ids is None else list(ids)
+        if len(ids) != len(seqs):
+            raise InputError(f"split '{name}' has {len(seqs)} sequences but {len(ids)} ids")
+        out[name] = _Split(seqs, labels, ids)
+    if len(out) < 2:
+        raise InputError("the leak audit needs train and at least one other split (valid or test)")
+    return out
+
+
+def _flat_index(seqs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """All sequences in the ``index`` representation, concatenated: ``(idx (M,), lengths (N,))``."""
+    lens = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    try:
+        buf = "".join(seqs).encode("ascii")
+    except UnicodeEncodeError as e:
+        raise InputError("sequences hold a non-ASCII character", hint=str(e)) from None
+    return _INDEX_LUT[np.frombuffer(buf, dtype=np.uint8)], lens
+
+
+def kmer_codes(seqs: Sequence[str], k: int, *, canonical: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-mer of every sequence as a base-4 integer code, vectorised over all sequences.
+
+    Windows holding ``N`` (or any ambiguity code) are skipped.  With ``canonical=True`` each
+    code is ``min(code, code of its reverse complement)``.
+
+    Returns
+    -------
+    codes : np.ndarray of uint64, shape=(M,)
+        ``A=0, C=1, G=2, T=3``, first base most significant; ``0 <= code < 4**k``.
+    seq_ids : np.ndarray of int64, shape=(M,)
+        Which sequence each k-mer came from (non-decreasing).
+    """
+    if not 1 <= k <= 31:
+        raise InputError(f"k must be in 1..31, got {k}")
+    idx, lens = _flat_index(seqs)
+    M = len(idx)
+    if M < k:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    nwin = M - k + 1
+    base = np.minimum(idx, 3).astype(np.uint64)
+    code = np.zeros(nwin, dtype=np.uint64)
+    for j in range(k):
+        code <<= np.uint64(2)
+        code |= base[j : j + nwin]
+    if canonical:
+        rc = np.zeros(nwin, dtype=np.uint64)
+        for j in range(k):
+            rc |= (np.uint64(3) - base[j : j + nwin]) << np.uint64(2 * j)
+        np.minimum(code, rc, out=code)
+    seq_id = np.repeat(np.arange(len(lens)), lens)
+    bad = np.concatenate([[0], np.cumsum(idx >= 4)])
+    ok = (bad[k:] - bad[:-k] == 0) & (seq_id[:nwin] == seq_id[k - 1 :])
+    return code[ok], seq_id[:nwin][ok]
+
+
+def sequence_features(seqs: Sequence[str]) -> dict[str, np.ndarray]:
+    """The one-feature shortcut candidates, vectorised: ``length``, ``gc`` (G+C over
+    unambiguous bases, 0 when none) and ``n`` (fraction of N / ambiguity codes)."""
+    idx, lens = _flat_index(seqs)
+    sid = np.repeat(np.arange(len(lens)), lens)
+    acgt = np.bincount(sid, weights=(idx < 4), minlength=len(lens))
+    gc = np.bincount(sid, weights=(idx == 1) | (idx == 2), minlength=len(lens))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "length": lens.astype(float),
+            "gc": np.where(acgt > 0, gc / np.maximum(acgt, 1), 0.0),
+            "n": np.where(lens > 0, (lens - acgt) / np.maximum(lens, 1), 0.0),
+        }
+
+
+def auto_k(lengths: Sequence[int] | np.ndarray) -> int:
+    """Default k-mer size for near-duplicate search: the smallest ``k`` at which two random
+    sequences of the median length share about 1 % of their canonical k-mers
+    (``4**k >= 200 * median length``), clipped to 5..16."""
+    med = float(np.median(lengths)) if len(lengths) else 100.0
+    return int(np.clip(math.ceil(math.log(max(200.0 * med, 1.0), 4)), 5, 16))
+
+
+def minhash_signatures(
+    seqs: Sequence[str], *, k: int, num_perm: int = 128, seed: int = 0, canonical: bool = True
+) -> np.ndarray:
+    """MinHash signatures of the (canonical) k-mer sets, shape ``(N, num_perm)``, ``uint32``.
+
+    Hash ``p`` is multiply-add-shift ``((a_p * x + b_p) mod 2**64) >> 32`` (a_p odd), which is
+    universal for 32-bit keys; k-mer codes wider than 32 bits (k > 16) are first mixed down with
+    splitmix64.  Each hash is applied to the k-mers of all sequences at once and reduced per
+    sequence with ``np.minimum.reduceat``.  A sequence with no valid k-mer gets a row of
+    :data:`EMPTY`.  The fraction of equal columns of two rows estimates the Jaccard similarity
+    (:func:`jaccard_from_signatures`).
+    """
+    codes, sid = kmer_codes(seqs, k, canonical=canonical)
+    if k > 16:
+        codes = _splitmix64(codes) >> np.uint64(32)
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+    sig = np.full((len(seqs), num_perm), EMPTY, dtype=np.uint32)
+    if codes.size == 0:
+        return sig
+    nonempty, starts = np.unique(sid, return_index=True)
+    shift = np.uint64(32)
+    h = np.empty_like(codes)
+    for p in range(num_perm):
+        np.multiply(codes, a[p], out=h)
+        h += b[p]
+        h >>= shift
+        sig[nonempty, p] = np.minimum.reduceat(h, starts)
+    return sig
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    z = x + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def jaccard_from_signatures(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """MinHash estimate of Jaccard similarity: fraction of equal columns, row by row."""
+    return (np.asarray(a) == np.asarray(b)).mean(axis=-1)
+
+
+def lsh_bands(num_perm: int, threshold: float, recall: float = 0.99) -> tuple[int, int]:
+    """``(bands, rows)`` for LSH banding: the most rows per band (fewest chance candidates) such
+    that a pair at Jaccard ``threshold`` is still a candidate with probability ``>= recall``
+    (``1 - (1 - t**r)**b``)."""
+    best = (num_perm, 1)
+    for r in range(1, num_perm + 1):
+        b = num_perm // r
+        if 1.0 - (1.0 - threshold**r) ** b >= recall:
+            best = (b, r)
+    return best
+
+
+def _row_keys(sig: np.ndarray, seed: int = 1) -> np.ndarray:
+    """A 64-bit key per row (for de-duplicating identical signatures and band buckets)."""
+    mult = np.random.default_rng(seed).integers(1, 2**63, size=sig.shape[1], dtype=np.uint64) | np.uint64(1)
+    key = np.zeros(sig.shape[0], dtype=np.uint64)
+    for c in range(sig.shape[1]):
+        key += sig[:, c].astype(np.uint64) * mult[c]
+    return key
+
+
+def _lsh_join(
+    sig_q: np.ndarray,
+    sig_r: np.ndarray | None,
+    *,
+    threshold: float,
+    bands: int,
+    rows: int,
+    max_pairs: int = 2_000_000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs ``(i in q, j in r)`` with estimated Jaccard ``>= threshold``; ``sig_r=None`` joins
+    ``sig_q`` with itself (pairs ``i < j``).  Identical signatures are de-duplicated first so
+    that thousands of copies of one sequence do not make a quadratic bucket."""
+    self_join = sig_r is None
+    kq, fq, inv_q = np.unique(_row_keys(sig_q), return_index=True, return_inverse=True)
+    uq = sig_q[fq]
+    if self_join:
+        ur, inv_r = uq, inv_q
+    else:
+        _, fr, inv_r = np.unique(_row_keys(sig_r), return_index=True, return_inverse=True)
+        ur = sig_r[fr]
+    found_q, found_r, found_j = [], [], []
+    if self_join:  # identical signatures: Jaccard estimate 1, pair every member with the first
+        for inv, first in ((inv_q, fq),):
+            members = np.flatnonzero(np.arange(len(inv)) != first[inv])
+            found_q.append(first[inv[members]])
+            found_r.append(members)
+            found_j.append(np.ones(len(members)))
+    pairs_u = []
+    for band in range(bands):
+        cols = slice(band * rows, (band + 1) * rows)
+        key_r = _row_keys(ur[:, cols], seed=band + 2)
+        key_q = key_r if self_join else _row_keys(uq[:, cols], seed=band + 2)
+        order = np.argsort(key_r, kind="stable")
+        sorted_r = key_r[order]
+        lo = np.searchsorted(sorted_r, key_q, "left")
+        cnt = np.searchsorted(sorted_r, key_q, "right") - lo
+        qs = np.flatnonzero(cnt > (1 if self_join else 0))
+        # expand bucket matches in chunks of at most max_pairs candidate pairs
+        csum = np.cumsum(cnt[qs])
+        start = 0
+        while start < len(qs):
+            stop = int(np.searchsorted(csum, (csum[start - 1] if start else 0) + max_pairs, "right"))
+            stop = max(stop, start + 1)
+            sel = qs[start:stop]
+            c = cnt[sel]
+            qi = np.repeat(sel, c)
+            offs = np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
+            ri = order[np.repeat(lo[sel], c) + offs]
+            keep = qi < ri if self_join else np.ones(len(qi), bool)
+            qi, ri = qi[keep], ri[keep]
+            jac = jaccard_from_signatures(uq[qi], ur[ri])
+            hit = jac >= threshold
+            pairs_u.append((qi[hit], ri[hit], jac[hit]))
+            start = stop
+    if pairs_u:
+        qi = np.concatenate([p[0] for p in pairs_u])
+        ri = np.concatenate([p[1] for p in pairs_u])
+        jac = np.concatenate([p[2] for p in pairs_u])
+        code, first = np.unique(qi.astype(np.int64) * len(ur) + ri, return_index=True)
+        qi, ri, jac = qi[first], ri[first], jac[first]
+    else:
+        qi = ri = np.zeros(0, np.int64)
+        jac = np.zeros(0)
+    # back from unique signatures to rows: a unique-row pair stands for all rows holding them
+    if self_join:
+        found_q.append(fq[qi])
+        found_r.append(fq[ri])
+        found_j.append(jac)
+        return np.concatenate(found_q), np.concatenate(found_r), np.concatenate(found_j)
+    return _expand_pairs(qi, ri, jac, inv_q, inv_r)
+
+
+def _expand_pairs(qi, ri, jac, inv_q, inv_r, cap: int = 10_000_000):
+    """Unique-signature pairs -> row pairs (every row holding a unique signature takes part)."""
+    size_q = np.bincount(inv_q)
+    size_r = np.bincount(inv_r)
+    first_q = np.argsort(inv_q, kind="stable")[np.r_[0, np.cumsum(size_q)[:-1]]]
+    first_r = np.argsort(inv_r, kind="stable")[np.r_[0, np.cumsum(size_r)[:-1]]]
+    single = (size_q[qi] == 1) & (size_r[ri] == 1)
+    oq, or_, oj = [first_q[qi[single]]], [first_r[ri[single]]], [jac[single]]
+    multi = np.flatnonzero(~single)
+    if len(multi):
+        members_q, members_r = _members(inv_q), _members(inv_r)
+        total = 0
+        for i in multi.tolist():
+            mq, mr = members_q[qi[i]], members_r[ri[i]]
+            oq.append(np.repeat(mq, len(mr)))
+            or_.append(np.tile(mr, len(mq)))
+            oj.append(np.full(len(mq) * len(mr), jac[i]))
+            total += len(mq) * len(mr)
+            if total > cap:  # enough to know who has a neighbour; never build a quadratic list
+                break
+    return np.concatenate(oq), np.concatenate(or_), np.concatenate(oj)
+
+
+def _members(inv: np.ndarray) -> list[np.ndarray]:
+    order = np.argsort(inv, kind="stable")
+    bounds = np.flatnonzero(np.diff(inv[order])) + 1
+    return np.split(order, bounds)
+
+
+# --- the checks -------------------------------------------------------------------------
+
+
+def _status(value: float, warn: float, fail: float) -> str:
+    if not math.isfinite(value):
+        return SKIP
+    return FAIL if value > fail else WARN if value > warn else PASS
+
+
+def _canonical(seqs: Sequence[str]) -> tuple[list[str], list[str]]:
+    up = [to_dna(s.upper()) for s in seqs]
+    canon = []
+    for u in up:
+        r = reverse_complement(u)
+        canon.append(u if u <= r else r)
+    return up, canon
+
+
+def _label(split: _Split, i: int):
+    if split.labels is None:
+        return None
+    v = split.labels[i]
+    return v.tolist() if isinstance(v, np.ndarray) else _jsonable(v)
+
+
+def _example(ref: _Split, q: _Split, i_ref: int, i_q: int, jac: float | None = None) -> dict:
+    ex = {"ref_id": _jsonable(ref.ids[i_ref]), "query_id": _jsonable(q.ids[i_q])}
+    if ref.labels is not None and q.labels is not None:
+        ex["ref_label"], ex["query_label"] = _label(ref, i_ref), _label(q, i_q)
+    if jac is not None:
+        ex["jaccard"] = round(float(jac), 4)
+    return ex
+
+
+def _differ(ref: _Split, q: _Split, i_ref: np.ndarray, i_q: np.ndarray) -> int:
+    if ref.labels is None or q.labels is None or len(i_ref) == 0:
+        return 0
+    a, b = ref.labels[i_ref], q.labels[i_q]
+    d = a != b
+    return int(d.any(axis=tuple(range(1, d.ndim))).sum() if d.ndim > 1 else d.sum())
+
+
+def _duplicate_checks(names, data, up, canon, th: AuditThresholds, max_examples: int) -> list[CheckResult]:
+    out = []
+    for ref_name, q_name in _pairs(names):
+        ref, q = data[ref_name], data[q_name]
+        u_r, c_r, u_q, c_q = up[ref_name], canon[ref_name], up[q_name], canon[q_name]
+        first_u_r = {s: i for i, s in reversed(list(enumerate(u_r)))}
+        first_c_r = {s: i for i, s in reversed(list(enumerate(c_r)))}
+        set_u_q, set_c_q = set(u_q), set(c_q)
+        exact_q = np.array([s in first_u_r for s in u_q])
+        rc_q = np.array([(not e) and (c in first_c_r) for e, c in zip(exact_q, c_q)])
+        exact_r = np.array([s in set_u_q for s in u_r])
+        rc_r = np.array([(not e) and (c in set_c_q) for e, c in zip(exact_r, c_r)])
+        for name, hit_q, hit_r, lookup, keys in (
+            ("exact_duplicates", exact_q, exact_r, first_u_r, u_q),
+            ("rc_duplicates", rc_q, rc_r, first_c_r, c_q),
+        ):
+            fq, fr = float(hit_q.mean()), float(hit_r.mean())
+            value = max(fq, fr)
+            iq = np.flatnonzero(hit_q)
+            ir = np.array([lookup[keys[i]] for i in iq], dtype=np.int64)
+            n_diff = _differ(ref, q, ir, iq)
+            kind = "an exact copy" if name == "exact_duplicates" else "a reverse-complement copy"
+            msg = (
+                f"{hit_q.sum()} of {len(q.seqs)} {q_name} ({fq:.2%}) have {kind} in {ref_name}; "
+                f"{hit_r.sum()} of {len(ref.seqs)} {ref_name} ({fr:.2%}) in {q_name}"
+                + (f"; {n_diff} with a different label" if n_diff else "")
+            )
+            examples = [
+                _example(ref, q, int(a), int(b)) for a, b in zip(ir[:max_examples], iq[:max_examples])
+            ]
+            out.append(
+                CheckResult(
+                    name,
+                    f"{ref_name}/{q_name}",
+                    _status(value, th.duplicate_warn, th.duplicate_fail),
+                    value,
+                    th.duplicate_warn,
+                    th.duplicate_fail,
+                    msg,
+                    examples,
+                    {
+                        "query_fraction": fq,
+                        "ref_fraction": fr,
+                        "query_count": int(hit_q.sum()),
+                        "ref_count": int(hit_r.sum()),
+                        "label_conflicts": n_diff,
+                    },
+                )
+            )
+    return out
+
+
+def _pairs(names: list[str]) -> list[tuple[str, str]]:
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+
+
+def _near_checks(names, data, sig, offsets, th, bands, rows, max_examples) -> list[CheckResult]:
+    out = []
+    for ref_name, q_name in _pairs(names):
+        ref, q = data[ref_name], data[q_name]
+        s_r = sig[offsets[ref_name] : offsets[ref_name] + len(ref.seqs)]
+        s_q = sig[offsets[q_name] : offsets[q_name] + len(q.seqs)]
+        ok_r, ok_q = np.flatnonzero(s_r[:, 0] != EMPTY), np.flatnonzero(s_q[:, 0] != EMPTY)
+        qi, ri, jac = _lsh_join(s_q[ok_q], s_r[ok_r], threshold=th.jaccard, bands=bands, rows=rows)
+        qi, ri = ok_q[qi], ok_r[ri]
+        hit_q = np.zeros(len(q.seqs), bool)
+        hit_r = np.zeros(len(ref.seqs), bool)
+        hit_q[qi], hit_r[ri] = True, True
+        fq, fr = float(hit_q.mean()), float(hit_r.mean())
+        value = max(fq, fr)
+        # one example per query sequence: its most similar reference
+        order = np.lexsort((-jac, qi))
+        first = order[np.r_[True, qi[order][1:] != qi[order][:-1]]] if len(order) else order
+        n_diff = _differ(ref, q, ri[first], qi[first])
+        skipped = len(q.seqs) - len(ok_q) + len(ref.seqs) - len(ok_r)
+        msg = (
+            f"{hit_q.sum()} of {len(q.seqs)} {q_name} ({fq:.2%}) have a {ref_name} neighbour with Jaccard >= "
+            f"{th.jaccard:g}; {hit_r.sum()} of {len(ref.seqs)} {ref_name} ({fr:.2%}) a {q_name} neighbour"
+            + (f"; {n_diff} with a different label" if n_diff else "")
+            + (f"; {skipped} sequences without a valid k-mer skipped" if skipped else "")
+        )
+        examples = [
+            _example(ref, q, int(ri[i]), int(qi[i]), jac[i])
+            for i in first[np.argsort(-jac[first], kind="stable")][:max_examples]
+        ]
+        out.append(
+            CheckResult(
+                "near_duplicates",
+                f"{ref_name}/{q_name}",
+                _status(value, th.near_warn, th.near_fail),
+                value,
+                th.near_warn,
+                th.near_fail,
+                msg,
+                examples,
+                {
+                    "query_fraction": fq,
+                    "ref_fraction": fr,
+                    "query_count": int(hit_q.sum()),
+                    "ref_count": int(hit_r.sum()),
+                    "label_conflicts": n_diff,
+                    "no_kmer_skipped": skipped,
+                },
+            )
+        )
+    return out
+
+
+def _shortcut_score(task_type: str, x_train, y_train, x_test, y_test) -> tuple[float, str]:
+    """MCC on test of a depth-2 tree on one feature fit on train (``|Spearman|`` for regression)."""
+    from genolm.bench.metrics import compute_metrics
+
+    if task_type == "regression":
+        from scipy.stats import spearmanr
+
+        if np.ptp(x_test) == 0 or np.ptp(y_test) == 0:
+            return math.nan, "constant feature or label on the held-out split"
+        return float(abs(spearmanr(x_test, y_test)[0])), "|Spearman| of feature and label"
+    if task_type == "multilabel":
+        scores = [
+            _shortcut_score("binary", x_train, y_train[:, j], x_test, y_test[:, j])[0]
+            for j in range(y_train.shape[1])
+        ]
+        finite = [s for s in scores if math.isfinite(s)]
+        if not finite:
+            return math.nan, "no label has two classes on both splits"
+        return max(finite), f"MCC of the worst of {len(scores)} labels"
+    from sklearn.tree import DecisionTreeClassifier
+
+    if len(np.unique(y_train)) < 2:
+        return math.nan, "train holds one class"
+    if np.ptp(x_train) == 0:
+        return 0.0, "constant on train: cannot predict the label"
+    tree = DecisionTreeClassifier(
+        max_depth=2, class_weight="balanced", min_samples_leaf=max(1, len(x_train) // 100), random_state=0
+    )
+    tree.fit(x_train.reshape(-1, 1), y_train)
+    pred = tree.predict(x_test.reshape(-1, 1))
+    tt = "binary" if len(np.unique(np.concatenate([y_train, y_test]))) <= 2 else "multiclass"
+    m = compute_metrics(tt, y_test, pred, metrics=["mcc"])
+    if math.isnan(m["mcc"]):
+        return math.nan, m.reasons.get("mcc", "MCC undefined")
+    return m["mcc"], "MCC of a depth-2 tree fit on train"
+
+
+def _shortcut_checks(names, data, feats, offsets, task_type, th) -> list[CheckResult]:
+    out = []
+    train = data["train"]
+    for q_name in names[1:]:
+        q = data[q_name]
+        for feat in SHORTCUT_FEATURES:
+            what = {"length": "length", "gc": "GC content", "n": "N content"}[feat]
+            if train.labels is None or q.labels is None:
+                value, how = math.nan, "no labels"
+            else:
+                a, b = offsets["train"], offsets[q_name]
+                x_tr = feats[feat][a : a + len(train.seqs)]
+                x_q = feats[feat][b : b + len(q.seqs)]
+                value, how = _shortcut_score(task_type, x_tr, train.labels, x_q, q.labels)
+            status = _status(value, th.shortcut_warn, th.shortcut_fail)
+            msg = f"{what} alone on {q_name}: {how}" if status != SKIP else f"skipped: {how}"
+            out.append(
+                CheckResult(
+                    f"shortcut_{feat}",
+                    f"train/{q_name}",
+                    status,
+                    value,
+                    th.shortcut_warn,
+                    th.shortcut_fail,
+                    msg,
+                    [],
+                    {"feature": feat},
+                )
+            )
+    return out
+
+
+def _split_summary(split: _Split, feats: dict[str, np.ndarray], canon: list[str]) -> dict:
+    lens = feats["length"]
+    s = {
+        "n": len(split.seqs),
+        "n_unique": len(set(canon)),
+        "length_min": int(lens.min()),
+        "length_median": float(np.median(lens)),
+        "length_max": int(lens.max()),
+        "gc_mean": float(feats["gc"].mean()),
+        "n_fraction_mean": float(feats["n"].mean()),
+    }
+    if split.labels is not None and split.labels.ndim == 1 and len(np.unique(split.labels)) <= 50:
+        vals, cnt = np.unique(split.labels, return_counts=True)
+        s["label_counts"] = {str(_jsonable(v)): int(c) for v, c in zip(vals, cnt)}
+    return s
+
+
+def audit_splits(
+    splits: Mapping[str, Any],
+    *,
+    task_type: str = "binary",
+    k: int | None = None,
+    num_perm: int = 128,
+    thresholds: AuditThresholds | Mapping[str, float] | None = None,
+    seed: int = 0,
+    max_examples: int = 5,
+    fail_on: str = "never",
+) -> AuditReport:
+    """Run the leak audit (see the module docstring) on ``splits``.
+
+    Parameters
+    ----------
+    splits : dict
+        ``{"train": (sequences, labels), "valid": ..., "test": ...}``; a value may also be
+        ``(sequences, labels, ids)``, a dict with keys ``sequences``/``labels``/``ids``, or a bare
+        list of sequences (no labels: shortcut checks are skipped).  ``train`` is required.
+    task_type : str
+        ``"binary"``, ``"multiclass"``, ``"multilabel"``, ``"regression"`` or ``"auto"`` (inferred
+        from the train labels).  Default is ``"binary"``.
+    k : int, optional
+        k-mer size for near-duplicates.  Default is :func:`auto_k` of the median length.
+    num_perm : int
+        MinHash permutations.  Default is 128 (Jaccard estimate SD about 0.035 at 0.8).
+    thresholds : AuditThresholds or dict, optional
+        PASS / WARN / FAIL limits and the Jaccard threshold.  Default is :class:`AuditThresholds`.
+    seed : int
+        Seed of the MinHash hash functions.  Default is 0.
+    max_examples : int
+        Offending pairs kept per check.  Default is 5.
+    fail_on : str
+        ``"never"`` (default: just return the report), ``"fail"`` or ``"warn"``: raise
+        :class:`LeakAuditError` when the verdict is at or above it.
+    """
+    from genolm.bench.metrics import TASK_TYPES, infer_task_type
+
+    th = thresholds if isinstance(thresholds, AuditThresholds) else AuditThresholds.from_dict(thresholds)
+    if fail_on not in FAIL_ON:
+        raise ConfigError(f"fail_on must be one of {', '.join(FAIL_ON)}, got '{fail_on}'")
+    data = _normalise_splits(splits)
+    names = list(data)
+    if task_type == "auto":
+        task_type = infer_task_type(data["train"].labels) if data["train"].labels is not None else "binary"
+    if task_type not in TASK_TYPES:
+        raise ConfigError(f"unknown task type '{task_type}'; choose from auto, {', '.join(TASK_TYPES)}")
+
+    all_seqs: list[str] = []
+    offsets = {}
+    for name in names:
+        offsets[name] = len(all_seqs)
+        all_seqs += data[name].seqs
+    feats = sequence_features(all_seqs)
+    k = k or auto_k(feats["length"])
+    bands, rows = lsh_bands(num_perm, th.jaccard)
+    up, canon = {}, {}
+    for name in names:
+        up[name], canon[name] = _canonical(data[name].seqs)
+    sig = minhash_signatures(all_seqs, k=k, num_perm=num_perm, seed=seed)
+
+    checks = _duplicate_checks(names, data, up, canon, th, max_examples)
+    checks += _near_checks(names, data, sig, offsets, th, bands, rows, max_examples)
+    checks += _shortcut_checks(names, data, feats, offsets, task_type, th)
+    order = {n: i for i, n in enumerate(["exact_duplicates", "rc_duplicates", "near_duplicates"])}
+    checks.sort(key=lambda c: (order.get(c.name, 3), c.name, names.index(c.splits.split("/")[1])))
+    verdict = max((c.status for c in checks), key=lambda s: _SEVERITY[s])
+    verdict = PASS if verdict == SKIP else verdict
+
+    summaries = {}
+    for name in names:
+        a, n = offsets[name], len(data[name].seqs)
+        summaries[name] = _split_summary(data[name], {f: v[a : a + n] for f, v in feats.items()}, canon[name])
+    params = {
+        "task_type": task_type,
+        "k": int(k),
+        "num_perm": int(num_perm),
+        "lsh_bands": int(bands),
+        "lsh_rows": int(rows),
+        "jaccard": th.jaccard,
+        "seed": int(seed),
+        "canonical_kmers": True,
+    }
+    report = AuditReport(verdict, checks, summaries, params, dataclasses.asdict(th))
+    return report.enforce(fail_on)
+
+
+# --- resplitting ------------------------------------------------------------------------
+
+
+class ResplitResult(NamedTuple):
+    """New splits (``{name: (sequences, labels, ids)}``) and the manifest of what changed."""
+
+    splits: dict
+    manifest: dict
+
+
+def resplit(
+    splits: Mapping[str, Any],
+    *,
+    mode: str = "clean",
+    k: int | None = None,
+    num_perm: int = 128,
+    jaccard: float = 0.8,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+) -> ResplitResult:
+    """Remove cross-split leaks, returning new splits and a manifest of every change.
+
+    ``mode="clean"``
+        Drop from each later split (valid, then test) every sequence with an exact,
+        reverse-complement or near-duplicate (Jaccard ``>= jaccard``) in an earlier split.
+        Train is never changed.
+    ``mode="group"``
+        Homology grouping: connect sequences that are exact / RC / near-duplicates (across and
+        within splits); every connected component that spans more than one split is moved whole
+        into the split holding most of its members (ties: the earliest of train, valid, test).
+        Nothing is dropped.
+
+    With ``out_dir``, writes ``<split>.csv`` (columns ``id, sequence, label``) and
+    ``resplit_manifest.json`` there.  Inputs are never modified.
+    """
+    if mode not in ("clean", "group"):
+        raise ConfigError(f"resplit mode must be 'clean' or 'group', got '{mode}'")
+    data = _normalise_splits(splits)
+    names = list(data)
+    all_seqs, offsets, owner = [], {}, []
+    for name in names:
+        offsets[name] = len(all_seqs)
+        all_seqs += data[name].seqs
+        owner += [name] * len(data[name].seqs)
+    k = k or auto_k([len(s) for s in all_seqs])
+    bands, rows = lsh_bands(num_perm, jaccard)
+    sig = minhash_signatures(all_seqs, k=k, num_perm=num_perm, seed=seed)
+    _, canon = _canonical(all_seqs)
+    up = [to_dna(s.upper()) for s in all_seqs]
+    params = {"mode": mode, "k": k, "num_perm": num_perm, "jaccard": jaccard, "seed": seed}
+
+    def where(g: int) -> tuple[str, Any]:
+        name = owner[g]
+        return name, _jsonable(data[name].ids[g - offsets[name]])
+
+    keep = np.ones(len(all_seqs), bool)
+    changes: list[dict] = []
+    if mode == "clean":
+        for qn_i, q_name in enumerate(names[1:], start=1):
+            a = offsets[q_name]
+            n_q = len(data[q_name].seqs)
+            earlier = [g for n in names[:qn_i] for g in range(offsets[n], offsets[n] + len(data[n].seqs))]
+            ref_up = {up[g]: g for g in reversed(earlier)}
+            ref_canon = {canon[g]: g for g in reversed(earlier)}
+            reasons: dict[int, tuple[str, int, float]] = {}
+            for g in range(a, a + n_q):
+                if up[g] in ref_up:
+                    reasons[g] = ("exact duplicate", ref_up[up[g]], 1.0)
+                elif canon[g] in ref_canon:
+                    reasons[g] = ("reverse-complement duplicate", ref_canon[canon[g]], 1.0)
+            earlier_arr = np.array(earlier, dtype=np.int64)
+            q_arr = np.arange(a, a + n_q)
+            ok_q = q_arr[sig[q_arr, 0] != EMPTY]
+            ok_r = earlier_arr[sig[earlier_arr, 0] != EMPTY]
+            qi, ri, jac = _lsh_join(sig[ok_q], sig[ok_r], threshold=jaccard, bands=bands, rows=rows)
+            for i in np.argsort(-jac, kind="stable"):
+                g = int(ok_q[qi[i]])
+                if g not in reasons:
+                    reasons[g] = ("near duplicate", int(ok_r[ri[i]]), float(jac[i]))
+            for g in sorted(reasons):
+                why, partner, j = reasons[g]
+                keep[g] = False
+                split, ident = where(g)
+                p_split, p_ident = where(partner)
+                changes.append(
+                    {
+                        "action": "removed",
+                        "split": split,
+                        "id": ident,
+                        "reason": why,
+                        "partner_split": p_split,
+                        "partner_id": p_ident,
+                        "jaccard": round(j, 4),
+                    }
+                )
+        new_owner = owner
+    else:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        edges_a, edges_b = [], []
+        for keys in (canon,):  # exact and RC duplicates share a canonical string
+            first: dict[str, int] = {}
+            for g, c in enumerate(keys):
+                if c in first:
+                    edges_a.append(first[c])
+                    edges_b.append(g)
+                else:
+                    first[c] = g
+        ok = np.flatnonzero(sig[:, 0] != EMPTY)
+        qi, ri, _ = _lsh_join(sig[ok], None, threshold=jaccard, bands=bands, rows=rows)
+        ea = np.concatenate([np.array(edges_a, dtype=np.int64), ok[qi]])
+        eb = np.concatenate([np.array(edges_b, dtype=np.int64), ok[ri]])
+        n = len(all_seqs)
+        graph = coo_matrix((np.ones(len(ea)), (ea, eb)), shape=(n, n))
+        n_comp, comp = connected_components(graph, directed=False)
+        split_idx = np.array([names.index(o) for o in owner])
+        counts = np.zeros((n_comp, len(names)), dtype=np.int64)
+        np.add.at(counts, (comp, split_idx), 1)
+        target = counts.argmax(1)  # ties -> earliest split (argmax takes the first)
+        spans = (counts > 0).sum(1) > 1
+        new_owner = [names[target[comp[g]]] for g in range(n)]
+        for g in range(n):
+            if new_owner[g] != owner[g]:
+                c = comp[g]
+                split, ident = where(g)
+                changes.append(
+                    {
+                        "action": "moved",
+                        "split": split,
+                        "to": new_owner[g],
+                        "id": ident,
+                        "reason": f"near-duplicate component {int(c)} of {int(counts[c].sum())} sequences spans "
+                        + ", ".join(
+                            f"{names[s]}:{int(counts[c, s])}" for s in range(len(names)) if counts[c, s]
+                        ),
+                    }
+                )
+        params["components_spanning_splits"] = int(spans.sum())
+
+    new_splits = {}
+    for name in names:
+        members = [g for g in range(len(all_seqs)) if keep[g] and new_owner[g] == name]
+        seqs = [all_seqs[g] for g in members]
+        labels = None
+        if all(data[n].labels is not None for n in names):
+            labels = np.array([data[owner[g]].labels[g - offsets[owner[g]]] for g in members])
+        ids = [data[owner[g]].ids[g - offsets[owner[g]]] for g in members]
+        new_splits[name] = (seqs, labels, ids)
+    manifest = {
+        "params": params,
+        "counts": {n: {"before": len(data[n].seqs), "after": len(new_splits[n][0])} for n in names},
+        "changes": changes,
+    }
+    manifest = _jsonable(manifest)
+    if out_dir is not None:
+        _write_splits(new_splits, manifest, Path(out_dir))
+    return ResplitResult(new_splits, manifest)
+
+
+def _write_splits(splits: dict, manifest: dict, out_dir: Path) -> None:
+    import pandas as pd
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, (seqs, labels, ids) in splits.items():
+        df = pd.DataFrame({"id": ids, "sequence": seqs})
+        if labels is not None:
+            df["label"] = [json.dumps(_jsonable(v)) if np.ndim(v) else _jsonable(v) for v in labels]
+        df.to_csv(out_dir / f"{name}.csv", index=False)
+    (out_dir / "resplit_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -1,0 +1,526 @@
+"""Baselines that sit beside every benchmark score.
+
+``KmerLogisticRegression`` / ``KmerRidge``
+    k-mer frequency features (:class:`KmerFeaturizer`, counted with numpy over base-4 codes),
+    standardised, then scikit-learn ``LogisticRegression`` (binary / multiclass) or ``Ridge``
+    (regression).
+``OneHotCNN``
+    a small CNN on one-hot sequences trained from scratch in torch: convolutions, masked global
+    max + mean pooling, one linear layer.  Class-weighted loss, early stopping on a validation
+    split carved reproducibly from train when none is given (never from test), seeded.
+
+All follow scikit-learn's vocabulary: hyperparameters are stored unchanged in ``__init__``,
+``fit(sequences, y)`` returns ``self``, learned attributes end in ``_``.  Inputs are lists of
+strings.  :meth:`predict_with_scores` returns what :func:`genolm.bench.metrics.compute_metrics`
+takes: ``compute_metrics(task, y, *model.predict_with_scores(seqs), labels=model.classes_)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
+
+from genolm.bench.audit import _flat_index, kmer_codes
+from genolm.errors import InputError
+
+__all__ = ["KmerFeaturizer", "KmerLogisticRegression", "KmerRidge", "OneHotCNN", "Prediction"]
+
+
+class Prediction(NamedTuple):
+    """Predicted labels (or values) and scores, in the form the metrics take.
+
+    ``y_score`` is ``(n,)`` positive-class probability for binary, ``(n, K)`` class probabilities
+    in ``classes_`` order for multiclass, ``(n, L)`` for multilabel, and the prediction itself
+    for regression.
+    """
+
+    y_pred: np.ndarray
+    y_score: np.ndarray
+
+
+def _as_list(seqs) -> list[str]:
+    if isinstance(seqs, str):
+        raise InputError("expected a list of sequences, got one string", hint="wrap it in a list")
+    return [str(s) for s in seqs]
+
+
+def _ks(k) -> tuple[int, ...]:
+    ks = (int(k),) if np.isscalar(k) else tuple(int(x) for x in k)
+    if not ks or any(not 1 <= x <= 8 for x in ks):
+        raise InputError(f"k must be an int or a sequence of ints in 1..8, got {k!r}")
+    return ks
+
+
+class KmerFeaturizer(TransformerMixin, BaseEstimator):
+    """k-mer frequency features, shape ``(n, sum over k of 4**k)`` (fewer with ``canonical``).
+
+    Parameters
+    ----------
+    k : int or tuple of int
+        k-mer sizes, concatenated.  Default is ``(3, 4, 5, 6)``.
+    canonical : bool
+        Merge each k-mer with its reverse complement (strand-agnostic tasks).  Default is False.
+
+    Each block holds the count of each k-mer divided by the number of valid k-mers in the
+    sequence (windows with ``N`` are skipped); a sequence with none is all zeros.
+    """
+
+    def __init__(self, k=(3, 4, 5, 6), canonical: bool = False):
+        self.k = k
+        self.canonical = canonical
+
+    def fit(self, seqs=None, y=None):
+        self.ks_ = _ks(self.k)
+        self.columns_ = {}
+        names = []
+        for k in self.ks_:
+            codes = np.arange(4**k, dtype=np.int64)
+            if self.canonical:
+                rc = np.zeros_like(codes)
+                for j in range(k):
+                    rc |= (3 - ((codes >> (2 * (k - 1 - j))) & 3)) << (2 * j)
+                keep = np.unique(np.minimum(codes, rc))
+            else:
+                keep = codes
+            col = np.full(4**k, -1, dtype=np.int64)
+            col[keep] = np.arange(len(keep))
+            self.columns_[k] = (col, len(keep))
+            names += ["".join("ACGT"[(c >> (2 * (k - 1 - j))) & 3] for j in range(k)) for c in keep]
+        self.feature_names_ = np.array(names)
+        self.n_features_out_ = len(names)
+        return self
+
+    def transform(self, seqs, *, chunk: int = 2048) -> np.ndarray:
+        seqs = _as_list(seqs)
+        out = np.zeros((len(seqs), self.n_features_out_), dtype=np.float32)
+        start_col = 0
+        for k in self.ks_:
+            col, width = self.columns_[k]
+            for a in range(0, len(seqs), chunk):
+                part = seqs[a : a + chunk]
+                codes, sid = kmer_codes(part, k, canonical=self.canonical)
+                counts = np.bincount(sid * width + col[codes.astype(np.int64)], minlength=len(part) * width)
+                counts = counts.reshape(len(part), width).astype(np.float32)
+                tot = counts.sum(1, keepdims=True)
+                out[a : a + len(part), start_col : start_col + width] = counts / np.maximum(tot, 1.0)
+            start_col += width
+        return out
+
+
+class _KmerLinear(BaseEstimator):
+    def _features(self, seqs, fit: bool) -> np.ndarray:
+        from sklearn.preprocessing import StandardScaler
+
+        if fit:
+            self.featurizer_ = KmerFeaturizer(k=self.k, canonical=self.canonical).fit()
+            X = self.featurizer_.transform(seqs)
+            self.scaler_ = StandardScaler().fit(X)
+        else:
+            X = self.featurizer_.transform(seqs)
+        return self.scaler_.transform(X)
+
+
+class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
+    """Logistic regression on standardised k-mer frequencies (binary or multiclass).
+
+    Parameters
+    ----------
+    k : int or tuple of int
+        Default is ``(3, 4, 5, 6)`` combined (5440 features; 2772 with ``canonical``).
+    canonical : bool
+        Default is False.
+    C : float
+        Inverse L2 strength.  Default is 0.1 (thousands of correlated features, few examples).
+    class_weight : "balanced", dict or None
+        Default is ``"balanced"``.
+    max_iter : int
+        Default is 1000.
+    """
+
+    def __init__(
+        self,
+        k=(3, 4, 5, 6),
+        canonical: bool = False,
+        C: float = 0.1,
+        class_weight="balanced",
+        max_iter: int = 1000,
+    ):
+        self.k = k
+        self.canonical = canonical
+        self.C = C
+        self.class_weight = class_weight
+        self.max_iter = max_iter
+
+    def fit(self, seqs, y):
+        from sklearn.linear_model import LogisticRegression
+
+        seqs, y = _as_list(seqs), np.asarray(y)
+        if len(seqs) != len(y):
+            raise InputError(f"{len(seqs)} sequences but {len(y)} labels")
+        X = self._features(seqs, fit=True)
+        self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
+        self.model_.fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def decision_function(self, seqs) -> np.ndarray:
+        return self.model_.decision_function(self._features(_as_list(seqs), fit=False))
+
+    def predict_proba(self, seqs) -> np.ndarray:
+        """Class probabilities, shape ``(n, K)`` in ``classes_`` order."""
+        return self.model_.predict_proba(self._features(_as_list(seqs), fit=False))
+
+    def predict(self, seqs) -> np.ndarray:
+        return self.classes_[self.predict_proba(seqs).argmax(1)]
+
+    def predict_with_scores(self, seqs) -> Prediction:
+        proba = self.predict_proba(seqs)
+        score = proba[:, 1] if len(self.classes_) == 2 else proba
+        return Prediction(self.classes_[proba.argmax(1)], score)
+
+
+class KmerRidge(RegressorMixin, _KmerLinear):
+    """Ridge regression on standardised k-mer frequencies.
+
+    Parameters
+    ----------
+    k : int or tuple of int
+        Default is ``(3, 4, 5, 6)``.
+    canonical : bool
+        Default is False.
+    alpha : float
+        L2 strength.  Default is 1000.0 (features are standardised, so the penalty is per
+        standard deviation; thousands of features need a strong one).
+    """
+
+    def __init__(self, k=(3, 4, 5, 6), canonical: bool = False, alpha: float = 1000.0):
+        self.k = k
+        self.canonical = canonical
+        self.alpha = alpha
+
+    def fit(self, seqs, y):
+        from sklearn.linear_model import Ridge
+
+        seqs, y = _as_list(seqs), np.asarray(y, dtype=float)
+        if len(seqs) != len(y):
+            raise InputError(f"{len(seqs)} sequences but {len(y)} labels")
+        self.model_ = Ridge(alpha=self.alpha, solver="lsqr").fit(self._features(seqs, fit=True), y)
+        return self
+
+    def predict(self, seqs) -> np.ndarray:
+        return self.model_.predict(self._features(_as_list(seqs), fit=False))
+
+    def predict_with_scores(self, seqs) -> Prediction:
+        p = self.predict(seqs)
+        return Prediction(p, p)
+
+
+# --- one-hot CNN ------------------------------------------------------------------------
+
+TASKS = ("classification", "regression", "multilabel")
+
+
+def _encode(seqs: list[str], max_len: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences -> padded ``index`` matrix ``(n, L)`` (padding = 4, i.e. ``N``) and lengths."""
+    idx, lens = _flat_index(seqs)
+    L = int(lens.max()) if len(lens) else 0
+    if max_len is not None:
+        L = min(L, int(max_len))
+    out = np.full((len(seqs), max(L, 1)), 4, dtype=np.uint8)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    clipped = np.minimum(lens, L)
+    rows = np.repeat(np.arange(len(seqs)), clipped)
+    cols = np.arange(clipped.sum()) - np.repeat(np.cumsum(clipped) - clipped, clipped)
+    out[rows, cols] = idx[np.repeat(starts, clipped) + cols]
+    return out, np.maximum(clipped, 1)
+
+
+def _build_net(n_out: int, n_filters: int, kernel_size: int, n_layers: int, pool: int, dropout: float):
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class Net(nn.Module):
+        """conv(4 -> F, kernel_size) + max-pool(``pool``), then ``n_layers - 1`` residual
+        conv(F -> F, 5); masked global max and mean pooling; linear head."""
+
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv1d(4, n_filters, kernel_size, padding="same")
+            self.body = nn.ModuleList(
+                nn.Conv1d(n_filters, n_filters, 5, padding="same") for _ in range(n_layers - 1)
+            )
+            self.drop = nn.Dropout(dropout)
+            self.head = nn.Linear(2 * n_filters, n_out)
+
+        def forward(self, x, mask):  # x (B, 4, L), mask (B, L) bool
+            # zero padded positions after ReLU (h >= 0), so max-pooling never picks them up
+            h = torch.relu(self.stem(x)) * mask[:, None, :]  # (B, F, L)
+            if pool > 1:
+                h = F.max_pool1d(h, pool, ceil_mode=True)  # (B, F, L')
+                mask = F.max_pool1d(mask[:, None, :].float(), pool, ceil_mode=True)[:, 0] > 0  # (B, L')
+            for conv in self.body:
+                h = (h + torch.relu(conv(h))) * mask[:, None, :]
+            m = mask[:, None, :]  # (B, 1, L')
+            hmax = h.masked_fill(~m, float("-inf")).amax(-1)  # (B, F)
+            hmean = h.sum(-1) / m.sum(-1)  # (B, F)
+            return self.head(self.drop(torch.cat([hmax, hmean], 1)))  # (B, n_out)
+
+    return Net()
+
+
+class OneHotCNN(BaseEstimator):
+    """A small CNN on one-hot sequences, trained from scratch (torch).
+
+    Parameters
+    ----------
+    task : str
+        ``"classification"`` (binary or multiclass), ``"regression"`` or ``"multilabel"``
+        (``y`` of shape ``(n, L)`` in {0, 1}).  Default is ``"classification"``.
+    n_filters, kernel_size, n_layers : int
+        Width, first-layer motif size, number of conv layers.  Default is 64, 15, 2.
+    pool : int
+        Max-pool width after the first layer (keeps the deeper layers cheap).  Default is 4.
+    dropout : float
+        Before the head.  Default is 0.1.
+    lr, weight_decay : float
+        AdamW.  Default is 2e-3, 1e-4.
+    batch_size : int
+        Default is 128.
+    max_epochs, patience : int
+        Early stopping on validation loss: stop after ``patience`` epochs without improvement and
+        keep the best weights.  Default is 30, 4.
+    val_fraction : float
+        Fraction of train carved out (stratified for classification, seeded) for early stopping
+        when ``fit`` gets no ``valid``.  Default is 0.1.
+    class_weight : "balanced" or None
+        Loss weights ``n / (K * n_k)`` (multilabel: ``pos_weight = n_neg / n_pos``).  Default is
+        ``"balanced"``.
+    max_len : int, optional
+        Truncate longer sequences (at the 3' end).  Default is None: variable length, padded per
+        batch and masked in the pooling.
+    device : str
+        Default is ``"cpu"``.
+    random_state : int
+        Seeds initialisation, shuffling, dropout and the validation carve.  The global torch RNG
+        is restored afterwards.  Default is 0.
+    """
+
+    def __init__(
+        self,
+        task: str = "classification",
+        n_filters: int = 64,
+        kernel_size: int = 15,
+        n_layers: int = 2,
+        pool: int = 4,
+        dropout: float = 0.1,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-4,
+        batch_size: int = 128,
+        max_epochs: int = 30,
+        patience: int = 4,
+        val_fraction: float = 0.1,
+        class_weight="balanced",
+        max_len: int | None = None,
+        device: str = "cpu",
+        random_state: int = 0,
+    ):
+        self.task = task
+        self.n_filters = n_filters
+        self.kernel_size = kernel_size
+        self.n_layers = n_layers
+        self.pool = pool
+        self.dropout = dropout
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.class_weight = class_weight
+        self.max_len = max_len
+        self.device = device
+        self.random_state = random_state
+
+    # -- helpers --
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        if self.task == "classification":
+            pos = np.searchsorted(self.classes_, y)
+            pos = np.clip(pos, 0, len(self.classes_) - 1)
+            if np.any(self.classes_[pos] != y):
+                raise InputError("validation labels hold a class that train does not")
+            return pos.astype(np.int64)
+        if self.task == "regression":
+            return ((y.astype(float) - self.y_mean_) / self.y_std_).astype(np.float32)
+        return y.astype(np.float32)
+
+    def _carve(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded train/validation index split of the training data (stratified by class)."""
+        n = len(y)
+        if self.task == "classification":
+            val = []
+            for c in np.unique(y):
+                members = rng.permutation(np.flatnonzero(y == c))
+                take = int(round(self.val_fraction * len(members)))
+                val.append(members[: min(take, len(members) - 1)])
+            val = np.sort(np.concatenate(val))
+        else:
+            val = np.sort(rng.permutation(n)[: int(round(self.val_fraction * n))])
+        if len(val) == 0:
+            raise InputError(f"val_fraction={self.val_fraction} leaves no validation examples from {n}")
+        train = np.setdiff1d(np.arange(n), val)
+        return train, val
+
+    def _batches(self, X, lens, order):
+        import torch
+
+        for a in range(0, len(order), self.batch_size):
+            b = order[a : a + self.batch_size]
+            L = int(lens[b].max())
+            idx = torch.from_numpy(X[b, :L].astype(np.int64))
+            x = torch.nn.functional.one_hot(idx, 5)[..., :4].permute(0, 2, 1).float()  # (B, 4, L)
+            mask = torch.arange(L)[None, :] < torch.from_numpy(lens[b])[:, None]  # (B, L)
+            yield b, x.to(self.device), mask.to(self.device)
+
+    def _loss_fn(self, t_train: np.ndarray):
+        import torch
+        from torch import nn
+
+        if self.task == "classification":
+            w = None
+            if self.class_weight == "balanced":
+                counts = np.bincount(t_train, minlength=len(self.classes_)).astype(float)
+                w = torch.tensor(
+                    len(t_train) / (len(self.classes_) * np.maximum(counts, 1)), dtype=torch.float32
+                )
+                w = w.to(self.device)
+            return nn.CrossEntropyLoss(weight=w)
+        if self.task == "regression":
+            return nn.MSELoss()
+        pw = None
+        if self.class_weight == "balanced":
+            pos = t_train.sum(0)
+            pw = torch.tensor((len(t_train) - pos) / np.maximum(pos, 1), dtype=torch.float32).to(self.device)
+        return nn.BCEWithLogitsLoss(pos_weight=pw)
+
+    # -- API --
+
+    def fit(self, seqs, y, *, valid: tuple[Sequence[str], np.ndarray] | None = None):
+        """Train; ``valid=(sequences, labels)`` is used for early stopping if given, else a
+        ``val_fraction`` of ``seqs`` is carved out (seeded).  The test set never enters here."""
+        import torch
+
+        if self.task not in TASKS:
+            raise InputError(f"task must be one of {', '.join(TASKS)}, got '{self.task}'")
+        seqs, y = _as_list(seqs), np.asarray(y)
+        if len(seqs) != len(y):
+            raise InputError(f"{len(seqs)} sequences but {len(y)} labels")
+        rng = np.random.default_rng(self.random_state)
+        if valid is None:
+            tr, va = self._carve(y, rng)
+            s_tr, y_tr = [seqs[i] for i in tr], y[tr]
+            s_va, y_va = [seqs[i] for i in va], y[va]
+        else:
+            s_tr, y_tr = seqs, y
+            s_va, y_va = _as_list(valid[0]), np.asarray(valid[1])
+        if self.task == "classification":
+            self.classes_ = np.unique(y_tr)
+            if len(self.classes_) < 2:
+                raise InputError("classification needs at least two classes in the training data")
+            n_out = len(self.classes_)
+        elif self.task == "regression":
+            self.y_mean_, self.y_std_ = float(y_tr.mean()), float(y_tr.std()) or 1.0
+            n_out = 1
+        else:
+            n_out = y_tr.shape[1]
+        t_tr, t_va = self._targets(y_tr), self._targets(y_va)
+        X_tr, len_tr = _encode(s_tr, self.max_len)
+        X_va, len_va = _encode(s_va, self.max_len)
+
+        devices = [self.device] if str(self.device).startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.random_state)
+            net = _build_net(
+                n_out, self.n_filters, self.kernel_size, self.n_layers, self.pool, self.dropout
+            ).to(self.device)
+            opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            loss_fn = self._loss_fn(t_tr)
+            yt_tr = torch.from_numpy(t_tr).to(self.device)
+            yt_va = torch.from_numpy(t_va).to(self.device)
+            best, best_state, bad, history = math.inf, None, 0, []
+            for epoch in range(self.max_epochs):
+                net.train()
+                total = 0.0
+                for b, x, mask in self._batches(X_tr, len_tr, rng.permutation(len(t_tr))):
+                    out = net(x, mask)
+                    loss = loss_fn(out.squeeze(1) if self.task == "regression" else out, yt_tr[b])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    total += loss.item() * len(b)
+                val = self._eval_loss(net, loss_fn, X_va, len_va, yt_va)
+                history.append((total / len(t_tr), val))
+                if val < best - 1e-4:
+                    best, bad, self.best_epoch_ = val, 0, epoch
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                else:
+                    bad += 1
+                    if bad >= self.patience:
+                        break
+            net.load_state_dict(best_state)
+        net.eval()
+        self.model_ = net
+        self.history_ = history
+        self.n_epochs_ = len(history)
+        return self
+
+    def _eval_loss(self, net, loss_fn, X, lens, yt) -> float:
+        import torch
+
+        net.eval()
+        total = 0.0
+        with torch.no_grad():
+            for b, x, mask in self._batches(X, lens, np.arange(len(lens))):
+                out = net(x, mask)
+                total += float(loss_fn(out.squeeze(1) if self.task == "regression" else out, yt[b])) * len(b)
+        return total / len(lens)
+
+    def _raw(self, seqs) -> np.ndarray:
+        import torch
+
+        X, lens = _encode(_as_list(seqs), self.max_len)
+        outs = []
+        self.model_.eval()
+        with torch.no_grad():
+            for _, x, mask in self._batches(X, lens, np.arange(len(lens))):
+                outs.append(self.model_(x, mask).float().cpu().numpy())
+        return np.concatenate(outs) if outs else np.zeros((0, 1), np.float32)
+
+    def predict_proba(self, seqs) -> np.ndarray:
+        """Class probabilities ``(n, K)`` (multilabel: per-label ``(n, L)``)."""
+        raw = self._raw(seqs).astype(np.float64)
+        if self.task == "multilabel":
+            return 1.0 / (1.0 + np.exp(-raw))
+        if self.task != "classification":
+            raise InputError("predict_proba is for classification; use predict for regression")
+        raw -= raw.max(1, keepdims=True)
+        e = np.exp(raw)
+        return e / e.sum(1, keepdims=True)
+
+    def predict(self, seqs) -> np.ndarray:
+        return self.predict_with_scores(seqs).y_pred
+
+    def predict_with_scores(self, seqs) -> Prediction:
+        if self.task == "regression":
+            p = self._raw(seqs)[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_
+            return Prediction(p, p)
+        proba = self.predict_proba(seqs)
+        if self.task == "multilabel":
+            return Prediction((proba >= 0.5).astype(np.int64), proba)
+        score = proba[:, 1] if len(self.classes_) == 2 else proba
+        return Prediction(self.classes_[proba.argmax(1)], score)

@@ -1,0 +1,351 @@
+"""Encoder transformer for masked language modelling: one file, read bottom-up.
+
+Covers the published bidirectional DNA/RNA encoders by three switches:
+
+==============  ===================  ==========  =============
+design          position_embedding   activation  norm_position
+==============  ===================  ==========  =============
+DNABERT         learned              gelu        post
+DNABERT-2       alibi                gelu [1]_   post
+NT-v2           rope                 swiglu      pre
+RiNALMo         rope                 swiglu      pre
+==============  ===================  ==========  =============
+
+.. [1] DNABERT-2 uses GEGLU; GELU is the closest switch here.
+
+Attention is one fused QKV projection followed by ``F.scaled_dot_product_attention``; ALiBi and
+padding enter as one additive float bias.  With labels, the MLM head only projects the labelled
+positions (``logits`` is then ``(N, V)`` in the order of ``labels[labels != -100]``); pass
+``return_full_logits=True`` (or set ``full_mlm_logits``) for ``(B, T, V)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
+
+from genolm.errors import ConfigError
+from genolm.models.base import (
+    GenolmConfig,
+    GenolmForSequenceClassification,
+    GenolmForTokenClassification,
+    GenolmPreTrainedModel,
+    check_choice,
+    finish_backbone_output,
+    masked_lm_select,
+    padding_idx,
+    weighted_cross_entropy,
+)
+
+
+class GenolmEncoderConfig(GenolmConfig):
+    """Bidirectional transformer encoder.  Defaults are a small NT-v2-like design (RoPE, SwiGLU, pre-LN)."""
+
+    model_type = "genolm-encoder"
+
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    intermediate_size: int | None = None  # default 4H (gelu) or 8H/3 rounded up to 64 (swiglu)
+    activation: str = "swiglu"  # "gelu" | "swiglu"
+    position_embedding: str = "rope"  # "learned" | "rope" | "alibi"
+    norm_position: str = "pre"  # "pre" | "post" (BERT)
+    max_position_embeddings: int = 1024  # a hard limit only for learned positions
+    rope_theta: float = 10000.0
+    layer_norm_eps: float = 1e-5
+    hidden_dropout: float = 0.0
+    attention_dropout: float = 0.0
+    attention_bias: bool = True
+    tie_word_embeddings: bool = True
+    full_mlm_logits: bool = False  # True: MLM logits at every position even when labels are given
+
+    def __post_init__(self, **kwargs):
+        check_choice("activation", self.activation, ("gelu", "swiglu"))
+        check_choice("position_embedding", self.position_embedding, ("learned", "rope", "alibi"))
+        check_choice("norm_position", self.norm_position, ("pre", "post"))
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(
+                f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
+        if self.position_embedding == "rope" and (self.hidden_size // self.num_attention_heads) % 2:
+            raise ConfigError("RoPE needs an even head size (hidden_size / num_attention_heads)")
+        if self.intermediate_size is None:
+            self.intermediate_size = (
+                4 * self.hidden_size
+                if self.activation == "gelu"
+                else 64 * math.ceil(8 * self.hidden_size / 3 / 64)  # same parameter count as 4H GELU
+            )
+        super().__post_init__(**kwargs)
+
+
+# --- position encodings ---------------------------------------------------------------------
+
+
+def rope_cos_sin(
+    T: int, head_dim: int, theta: float, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rotary tables ``(cos, sin)``, each shape ``(T, 1, 1, head_dim)`` (GPT-NeoX "rotate half" layout).
+
+    ``sin`` carries the sign of the rotation (``[-sin, sin]``) so that :func:`apply_rope` is one
+    ``roll`` and a multiply-add.  Computed per forward (cheap) rather than cached in a buffer, so
+    nothing is tied to a maximum length.
+    """
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
+    angles = torch.outer(torch.arange(T, device=device, dtype=torch.float32), inv_freq)  # (T, hd/2)
+    cos = torch.cat([angles.cos(), angles.cos()], dim=-1)  # (T, hd)
+    sin = torch.cat([-angles.sin(), angles.sin()], dim=-1)
+    return cos.to(dtype).view(T, 1, 1, head_dim), sin.to(dtype).view(T, 1, 1, head_dim)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` ``(B, T, ..., hd)`` by position: ``x * cos + rotate_half(x) * sin``.
+
+    ``rotate_half(x) * sin == roll(x, hd/2) * [-sin, sin]``; applied to q and k together while
+    they are still one ``(B, T, 2, nh, hd)`` slice of the fused projection (one pass, not two).
+    """
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * sin
+
+
+def alibi_slopes(n_heads: int) -> torch.Tensor:
+    """Per-head ALiBi slopes ``(nh,)``, geometric as in Press et al. (2022), also for non powers of 2."""
+
+    def pow2(n: int) -> list[float]:
+        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+        return [start * start**i for i in range(n)]
+
+    if math.log2(n_heads).is_integer():
+        return torch.tensor(pow2(n_heads))
+    closest = 2 ** math.floor(math.log2(n_heads))
+    return torch.tensor(pow2(closest) + pow2(2 * closest)[0::2][: n_heads - closest])
+
+
+def alibi_bias(n_heads: int, T: int, device: torch.device) -> torch.Tensor:
+    """Symmetric (bidirectional, as DNABERT-2) ALiBi bias ``-slope * |i - j|``, shape ``(1, nh, T, T)``."""
+    pos = torch.arange(T, device=device)
+    dist = (pos[None, :] - pos[:, None]).abs().float()  # (T, T)
+    return -alibi_slopes(n_heads).to(device).view(1, n_heads, 1, 1) * dist
+
+
+# --- blocks ---------------------------------------------------------------------------------
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: GenolmEncoderConfig):
+        super().__init__()
+        self.n_head = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
+        self.dropout = config.attention_dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        B, T, H = x.shape
+        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim)  # (B, T, 3, nh, hd)
+        if rope is not None:
+            qk = apply_rope(qkv[:, :, :2], *rope)  # (B, T, 2, nh, hd)
+            q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hd)
+            v = qkv[:, :, 2].transpose(1, 2)
+        else:
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hd)
+        if attn_mask is not None and attn_mask.dtype != torch.bool:
+            attn_mask = attn_mask.to(q.dtype)  # SDPA wants the float bias in the (autocast) dtype of q
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, nh, T, hd)
+        return self.out_proj(y.transpose(1, 2).reshape(B, T, H))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GenolmEncoderConfig):
+        super().__init__()
+        self.swiglu = config.activation == "swiglu"
+        n_in = config.intermediate_size * (2 if self.swiglu else 1)  # SwiGLU: gate and value in one matmul
+        self.fc1 = nn.Linear(config.hidden_size, n_in)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)  # (B, T, I) or (B, T, 2I)
+        if self.swiglu:
+            gate, value = h.chunk(2, dim=-1)
+            h = F.silu(gate) * value
+        else:
+            h = F.gelu(h)
+        return self.fc2(h)  # (B, T, H)
+
+
+class EncoderBlock(GradientCheckpointingLayer):
+    def __init__(self, config: GenolmEncoderConfig):
+        super().__init__()
+        self.pre_norm = config.norm_position == "pre"
+        self.norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attn = SelfAttention(config)
+        self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = MLP(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(self, x, attn_mask=None, rope=None):
+        if self.pre_norm:  # NT-v2, RiNALMo
+            x = x + self.dropout(self.attn(self.norm1(x), attn_mask, rope))
+            return x + self.dropout(self.mlp(self.norm2(x)))
+        x = self.norm1(x + self.dropout(self.attn(x, attn_mask, rope)))  # BERT, DNABERT(-2)
+        return self.norm2(x + self.dropout(self.mlp(x)))
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+class GenolmEncoderPreTrainedModel(GenolmPreTrainedModel):
+    config_class = GenolmEncoderConfig
+    _no_split_modules = ["EncoderBlock"]
+
+
+class GenolmEncoderModel(GenolmEncoderPreTrainedModel):
+    """The encoder backbone: ``input_ids (B, T)`` -> ``last_hidden_state (B, T, H)``."""
+
+    def __init__(self, config: GenolmEncoderConfig):
+        super().__init__(config)
+        H = config.hidden_size
+        self.embed_tokens = nn.Embedding(config.vocab_size, H, padding_idx=padding_idx(config))
+        if config.position_embedding == "learned":
+            self.embed_positions = nn.Embedding(config.max_position_embeddings, H)
+        # post-LN (BERT) normalises the embeddings; pre-LN normalises the output of the last block
+        if config.norm_position == "post":
+            self.embed_norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
+        else:
+            self.final_norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+        self.layers = nn.ModuleList(EncoderBlock(config) for _ in range(config.num_hidden_layers))
+        self.post_init()
+
+    def _attention_bias(self, attention_mask: torch.Tensor | None, T: int, device) -> torch.Tensor | None:
+        """``None`` (no padding, no ALiBi: the fastest SDPA path), a bool ``(B, 1, 1, T)`` key mask,
+        or a float bias ``(B or 1, nh, T, T)``."""
+        pad = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            pad = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T) True = attend
+        if self.config.position_embedding != "alibi":
+            return pad
+        bias = alibi_bias(self.config.num_attention_heads, T, device)  # (1, nh, T, T)
+        if pad is not None:
+            bias = bias.masked_fill(~pad, float("-inf"))  # (B, nh, T, T)
+        return bias
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput | tuple:
+        cfg = self.config
+        B, T = input_ids.shape
+        x = self.embed_tokens(input_ids)  # (B, T, H)
+        if cfg.position_embedding == "learned":
+            if T > cfg.max_position_embeddings:
+                raise ValueError(
+                    f"sequence of {T} tokens is longer than max_position_embeddings="
+                    f"{cfg.max_position_embeddings} (learned positions do not extrapolate; use rope or alibi)"
+                )
+            x = x + self.embed_positions(torch.arange(T, device=x.device))
+        if cfg.norm_position == "post":
+            x = self.embed_norm(x)
+        x = self.dropout(x)
+        attn_mask = self._attention_bias(attention_mask, T, x.device)
+        rope = None
+        if cfg.position_embedding == "rope":
+            dtype = (
+                torch.get_autocast_dtype(x.device.type)
+                if torch.is_autocast_enabled(x.device.type)
+                else x.dtype
+            )
+            rope = rope_cos_sin(
+                T, cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta, x.device, dtype
+            )
+        all_hidden = [x] if output_hidden_states else None
+        for layer in self.layers:
+            x = layer(x, attn_mask, rope)
+            if all_hidden is not None:
+                all_hidden.append(x)
+        if cfg.norm_position == "pre":
+            x = self.final_norm(x)
+            if all_hidden is not None:
+                all_hidden[-1] = x
+        return finish_backbone_output(x, all_hidden, return_dict)
+
+
+class MaskedLMHead(nn.Module):
+    """dense -> GELU -> LayerNorm -> vocabulary (BERT/ESM style); ``decoder`` may be tied to the embeddings."""
+
+    def __init__(self, config: GenolmEncoderConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.norm(F.gelu(self.dense(h))))  # (..., V)
+
+
+class GenolmEncoderForMaskedLM(GenolmEncoderPreTrainedModel):
+    _tied_weights_keys = {"lm_head.decoder.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: GenolmEncoderConfig):
+        super().__init__(config)
+        self.model = GenolmEncoderModel(config)
+        self.lm_head = MaskedLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.lm_head.decoder
+
+    def set_output_embeddings(self, new_embeddings):
+        self.lm_head.decoder = new_embeddings
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        loss_weights: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        return_full_logits: bool | None = None,
+    ) -> MaskedLMOutput | tuple:
+        """MLM forward.  ``labels`` (B, T) with -100 where unmasked; ``loss_weights`` (B, T) optional.
+
+        With labels (and ``return_full_logits`` false) ``logits`` is ``(N, V)`` for the N labelled
+        positions in row-major order; otherwise ``(B, T, V)``.
+        """
+        out = self.model(input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states)
+        full = self.config.full_mlm_logits if return_full_logits is None else return_full_logits
+        loss = None
+        if labels is not None and not full:
+            h, y, w = masked_lm_select(out.last_hidden_state, labels, loss_weights)  # (N, H), (N,), (N,)
+            logits = self.lm_head(h)  # (N, V)
+            loss = weighted_cross_entropy(logits, y, w)
+        else:
+            logits = self.lm_head(out.last_hidden_state)  # (B, T, V)
+            if labels is not None:
+                w = loss_weights.reshape(-1) if loss_weights is not None else None
+                loss = weighted_cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), w)
+        res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
+        return res if return_dict is not False else res.to_tuple()
+
+
+class GenolmEncoderForSequenceClassification(GenolmEncoderPreTrainedModel, GenolmForSequenceClassification):
+    backbone_class = GenolmEncoderModel
+
+
+class GenolmEncoderForTokenClassification(GenolmEncoderPreTrainedModel, GenolmForTokenClassification):
+    backbone_class = GenolmEncoderModel

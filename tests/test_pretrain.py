@@ -1,0 +1,231 @@
+"""Pretraining from FASTA: every tokenizer x objective, resume after kill -9, DDP == single process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from genolm.errors import ConfigError, InputError
+
+TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
+TINY_CONV = {"hidden_size": 32, "num_hidden_layers": 2}
+
+
+def _fasta(path: Path, n_contigs: int = 2, length: int = 3000, seed: int = 0, lower: bool = False) -> Path:
+    """An order-1 Markov genome: after base b comes (b + 1) % 4 with p = 0.7, so bases are learnable."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as fh:
+        for c in range(n_contigs):
+            idx = np.empty(length, dtype=np.int64)
+            idx[0] = 0
+            step = np.where(rng.random(length) < 0.7, 1, rng.integers(0, 4, length))
+            idx = np.cumsum(step) % 4
+            s = "".join(np.array(list("ACGT"))[idx])
+            if lower:
+                s = s[:500] + s[500:900].lower() + s[900:]
+            fh.write(f">contig{c}\n")
+            for i in range(0, len(s), 60):
+                fh.write(s[i : i + 60] + "\n")
+    return path
+
+
+def _cfg(tmp_path, **kw):
+    from genolm.train.pretrain_config import PretrainConfig
+
+    base = dict(
+        corpus=[str(_fasta(tmp_path / "g.fa"))],
+        out_dir=str(tmp_path / "run"),
+        model="encoder",
+        model_config=dict(TINY),
+        tokenizer="char",
+        window=64,
+        batch_size=8,
+        max_steps=6,
+        lr=3e-3,
+        warmup_steps=2,
+        eval_every=3,
+        eval_batches=2,
+        save_every=3,
+        log_every=1,
+        precision="fp32",
+        progress=False,
+    )
+    base.update(kw)
+    return PretrainConfig(**base)
+
+
+def _log(run: Path) -> list[dict]:
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+
+
+def test_pretrain_learns_and_saves_a_loadable_model(tmp_path):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    import genolm.models  # noqa: F401
+    import genolm.tokenizers  # noqa: F401
+    from genolm.train.pretrain import pretrain
+
+    # a dilated CNN sees its neighbours from step 0, so it learns the Markov structure in 40 steps
+    # (a tiny RoPE transformer first has to learn to attend to neighbours: ~1000 samples of plateau)
+    cfg = _cfg(tmp_path, model="gpn", model_config=dict(TINY_CONV), max_steps=40, eval_every=10, lr=1e-2)
+    res = pretrain(cfg.__class__(**{**cfg.__dict__, "valid_fraction": 0.2, "eval_batches": 8}))
+    log = _log(tmp_path / "run")
+    assert [r["step"] for r in log] == list(range(1, 41))
+    assert np.mean([r["loss"] for r in log[-5:]]) < np.mean([r["loss"] for r in log[:5]])
+    evals = [r for r in log if "valid_loss" in r]
+    assert [r["step"] for r in evals] == [10, 20, 30, 40]
+    assert evals[-1]["valid_loss"] < evals[0]["valid_loss"]  # held-out loss falls as it trains
+    assert res["valid_nt_acc"] > 0.5  # chance is 0.25; the Markov structure allows ~0.775
+    model = AutoModelForMaskedLM.from_pretrained(res["final_dir"])
+    tok = AutoTokenizer.from_pretrained(res["final_dir"])
+    assert model.config.vocab_size == len(tok)
+
+
+@pytest.mark.parametrize(
+    "tokenizer", ["char", "iupac", "kmer3", "kmer6", "nt6", "codon", "bpe:vocab_size=64"]
+)
+@pytest.mark.parametrize("model", ["encoder", "decoder"])
+def test_every_tokenizer_with_mlm_and_clm(tmp_path, tokenizer, model):
+    from genolm.train.pretrain import pretrain
+
+    res = pretrain(_cfg(tmp_path, tokenizer=tokenizer, model=model, max_steps=2, eval_every=2, save_every=2))
+    assert np.isfinite(res["loss"]) and np.isfinite(res["valid_loss"])
+
+
+@pytest.mark.parametrize("family,objective", [("gpn", "mlm"), ("gpn-rc", "mlm"), ("hyena", "clm")])
+def test_other_families(tmp_path, family, objective):
+    from genolm.models import MODELS
+    from genolm.train.pretrain import pretrain
+
+    assert MODELS.get(family).objective == objective
+    res = pretrain(_cfg(tmp_path, model=family, model_config=dict(TINY_CONV), max_steps=2, eval_every=2))
+    assert np.isfinite(res["loss"])
+
+
+def test_seq_len_warmup_and_softmask(tmp_path):
+    from genolm.train.pretrain import pretrain
+
+    corpus = [str(_fasta(tmp_path / "soft.fa", lower=True))]
+    pretrain(
+        _cfg(
+            tmp_path,
+            corpus=corpus,
+            model="hyena",
+            model_config=dict(TINY_CONV),
+            seq_len_warmup_start=16,
+            seq_len_warmup_steps=2,
+            max_steps=6,
+        )
+    )
+    lens = [r["seq_len_bp"] for r in _log(tmp_path / "run")]
+    assert lens == [16, 32, 32, 64, 64, 64]  # doubling every 2 steps up to the 64 bp window
+
+
+def test_softmask_weights_reach_the_loss(tmp_path):
+    from genolm.tokenizers import get_tokenizer
+    from genolm.train.masking import ExampleBuilder, MaskingConfig
+
+    tok = get_tokenizer("kmer3")
+    b = ExampleBuilder(tok, MaskingConfig(objective="clm", softmask_weight=0.1))
+    ex = b.build("ACGTacgtACGT", np.random.default_rng(0))
+    # tokens touching any soft-masked base get 0.1; special tokens get 0
+    w = ex["loss_weights"]
+    body = w[w > 0]
+    assert len(body) == 10
+    np.testing.assert_allclose(
+        body, [1, 1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 1, 1]
+    )  # 3-mers at 2..7 touch 'acgt'
+
+
+def test_resume_after_kill_reproduces_the_loss_curve(tmp_path):
+    from genolm.train.pretrain import pretrain
+
+    ref = _cfg(tmp_path, out_dir=str(tmp_path / "ref"), max_steps=60, save_every=5, eval_every=1000)
+    pretrain(ref)
+    ref_loss = {r["step"]: r["loss"] for r in _log(tmp_path / "ref")}
+
+    cfg = _cfg(tmp_path, out_dir=str(tmp_path / "killed"), max_steps=60, save_every=5, eval_every=1000)
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg.__dict__))
+    cmd = [sys.executable, "-m", "genolm.cli.main", "pretrain", str(cfg_file)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+    ck = tmp_path / "killed" / "checkpoints"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (ck / "step-00000010").exists():
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = [r["step"] for r in _log(tmp_path / "killed")]
+    assert 10 <= max(done) < 60, "the run must be killed part-way (after a checkpoint, before the end)"
+    subprocess.run(cmd + ["--resume"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    got = {r["step"]: r["loss"] for r in _log(tmp_path / "killed")}
+    assert sorted(got) == list(range(1, 61))  # lines after the last checkpoint were replaced, not duplicated
+    np.testing.assert_allclose([got[s] for s in range(1, 61)], [ref_loss[s] for s in range(1, 61)], rtol=1e-5)
+
+
+def test_ddp_two_processes_match_single_process(tmp_path):
+    from genolm.train.pretrain import pretrain
+
+    kw = dict(max_steps=5, save_every=100, eval_every=1000, rc_augment=True)
+    pretrain(_cfg(tmp_path, out_dir=str(tmp_path / "single"), **kw))
+    cfg = _cfg(tmp_path, out_dir=str(tmp_path / "ddp"), **kw)
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg.__dict__))
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [
+            torchrun,
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            "-m",
+            "genolm.cli.main",
+            "pretrain",
+            str(cfg_file),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    start = json.loads(next(ln for ln in out.stdout.splitlines() if '"event": "start"' in ln))
+    assert start["processes"] == 2
+    single = [r["loss"] for r in _log(tmp_path / "single")]
+    ddp = [r["loss"] for r in _log(tmp_path / "ddp")]
+    np.testing.assert_allclose(ddp, single, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_inputs(tmp_path):
+    from genolm import config as C
+    from genolm.train.pretrain import pretrain
+    from genolm.train.pretrain_config import PretrainConfig
+
+    # a FASTA with no usable windows
+    short = tmp_path / "short.fa"
+    short.write_text(">a\nACGT\n>b\nNNNNNNNN\n")
+    with pytest.raises(InputError, match=r"cannot hold a single window: a .*short\.fa"):
+        pretrain(_cfg(tmp_path, corpus=[str(short)]))
+    # unknown config keys get "did you mean"
+    with pytest.raises(ConfigError, match="Did you mean 'window'"):
+        C.from_dict(PretrainConfig, {"windw": 10})
+    with pytest.raises(ConfigError, match="hidden_size"):
+        pretrain(_cfg(tmp_path, model_config={"hiden_size": 32}))
+    # resuming from a checkpoint of a different architecture
+    pretrain(_cfg(tmp_path, max_steps=3, save_every=3))
+    with pytest.raises(InputError, match="genolm-encoder.*genolm-decoder|checkpoint is a"):
+        pretrain(_cfg(tmp_path, model="decoder", max_steps=4), resume=True)
+    with pytest.raises(InputError, match="architecture differs"):
+        pretrain(_cfg(tmp_path, model_config={**TINY, "hidden_size": 64}, max_steps=4), resume=True)
