@@ -26,5 +26,22 @@ def genome_path(name: str = "lambda") -> Path:
     return Path(str(resources.files("genolm.data") / "genomes" / _GENOMES[name]))
 
 
+#: models shipped in the package (safetensors + tokenizer + the config that reproduces them)
+_MODELS = {"genolm-tiny": "genolm-tiny"}
+
+
+def model_path(name: str = "genolm-tiny") -> Path:
+    """Folder of a bundled pretrained model, loadable with ``from_pretrained``.
+
+    ``genolm-tiny`` was pretrained by ``genolm pretrain`` on the bundled genomes; its folder holds
+    ``pretrain.yaml``, the exact config that reproduces it.
+    """
+    from genolm.registry import UnknownNameError, did_you_mean
+
+    if name not in _MODELS:
+        raise UnknownNameError(f"Unknown bundled model '{name}'.{did_you_mean(name, list(_MODELS))}")
+    return Path(str(resources.files("genolm.data") / "models" / _MODELS[name]))
+
+
 def bundled_genomes() -> dict[str, Path]:
     return {k: genome_path(k) for k in _GENOMES}

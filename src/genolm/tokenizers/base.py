@@ -416,6 +416,13 @@ class GenomicTokenizer(PreTrainedTokenizer):
     # --- special tokens ----------------------------------------------------------------------
 
     def _template_ids(self) -> tuple[list[int], list[int], list[int]]:
+        # cached: resolving *_token_id through transformers' __getattr__ took a third of a
+        # batch call's time.  The key holds the special tokens, so changing one invalidates it.
+        smap = self.__dict__.get("_special_tokens_map", {})
+        key = (self.template, tuple((k, str(v)) for k, v in smap.items()))
+        cached = self.__dict__.get("_template_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
         parts = []
         for attrs in TEMPLATES[self.template]:
             ids = []
@@ -427,7 +434,9 @@ class GenomicTokenizer(PreTrainedTokenizer):
                     )
                 ids.append(i)
             parts.append(ids)
-        return parts[0], parts[1], parts[2]
+        out = (parts[0], parts[1], parts[2])
+        self.__dict__["_template_cache"] = (key, out)
+        return out
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         pre, mid, suf = TEMPLATES[self.template]
@@ -459,10 +468,18 @@ class GenomicTokenizer(PreTrainedTokenizer):
 
     # --- __call__ with offsets ---------------------------------------------------------------
 
-    def _text_ids_offsets(self, text: str, split_special_tokens: bool) -> tuple[list[int], list[tuple]]:
-        """Ids and offsets of one text, recognising special tokens written inside it."""
+    def _text_ids_offsets(
+        self, text: str, split_special_tokens: bool, need_offsets: bool = True
+    ) -> tuple[list[int], list[tuple]]:
+        """Ids and offsets of one text, recognising special tokens written inside it.
+
+        With ``need_offsets=False`` (no offsets requested, no truncation) the offsets list is
+        empty: building it costs as much as the encoding itself.
+        """
         specials = [] if split_special_tokens else [t for t in self._added_tokens_encoder if t in text]
         if not specials:
+            if not need_offsets:
+                return self._encode_np(self._check(as_bytes(text))).tolist(), []
             ids, offs = self._encode_offsets_np(self._check(as_bytes(text)))
             return ids.tolist(), [tuple(o) for o in offs.tolist()]
         ids_out: list[int] = []
@@ -597,9 +614,14 @@ class GenomicTokenizer(PreTrainedTokenizer):
         return_length,
         split_special_tokens,
     ) -> dict:
-        ids0, offs0 = self._text_ids_offsets(text, split_special_tokens)
+        need = bool(return_offsets_mapping) or (
+            truncation_strategy != TruncationStrategy.DO_NOT_TRUNCATE and max_length is not None
+        )
+        ids0, offs0 = self._text_ids_offsets(text, split_special_tokens, need)
         ids1, offs1 = (
-            self._text_ids_offsets(text_pair, split_special_tokens) if text_pair is not None else ([], [])
+            self._text_ids_offsets(text_pair, split_special_tokens, need)
+            if text_pair is not None
+            else ([], [])
         )
         pair = text_pair is not None
         n_special = self.num_special_tokens_to_add(pair) if add_special_tokens else 0
@@ -628,7 +650,11 @@ class GenomicTokenizer(PreTrainedTokenizer):
             pre, mid, suf = self._template_ids()
             input_ids = pre + ids0 + (mid + ids1 if pair else []) + suf
             z = (0, 0)
-            offsets = [z] * len(pre) + offs0 + ([z] * len(mid) + offs1 if pair else []) + [z] * len(suf)
+            offsets = (
+                [z] * len(pre) + offs0 + ([z] * len(mid) + offs1 if pair else []) + [z] * len(suf)
+                if return_offsets_mapping
+                else []
+            )
         else:
             input_ids = ids0 + ids1
             offsets = offs0 + offs1

@@ -50,10 +50,18 @@ def _is_genbank(path: str) -> bool:
 
 
 def load_contigs(paths: list[str | Path]) -> list[Contig]:
-    """Read every record of every FASTA/GenBank file into memory as ``uint8`` arrays."""
+    """Read every record of every FASTA/GenBank file into memory as ``uint8`` arrays.
+
+    A path ``bundled:NAME`` names a genome shipped with genolm (``bundled:lambda``,
+    ``bundled:chloroplast``).
+    """
     contigs: list[Contig] = []
     seen: dict[str, str] = {}
     for p in map(str, paths):
+        if p.startswith("bundled:"):  # a genome shipped in the package, e.g. "bundled:lambda"
+            from genolm.data import genome_path
+
+            p = str(genome_path(p.split(":", 1)[1]))
         if not Path(p).exists():
             raise InputError("corpus file not found", path=p, hint="check the 'corpus' list in your config")
         if _is_genbank(p):

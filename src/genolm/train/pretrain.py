@@ -153,12 +153,8 @@ class Pretrainer:
         self.order = DataOrder(len(self.train_w), cfg.batch_size, cfg.seed)
 
         # model and optimiser
-        mc = dict(cfg.model_config)
-        mc.setdefault("vocab_size", len(self.tok))
-        mc.setdefault("pad_token_id", self.pad_id)
-        if self.tok.mask_token_id is not None:
-            mc.setdefault("mask_token_id", self.tok.mask_token_id)
-        self.model = build_model(cfg.model, head="lm", **mc)
+        # vocab size, pad/mask ids (and gpn-rc's nucleotide ids) come from the tokenizer
+        self.model = build_model(cfg.model, head="lm", tokenizer=self.tok, **cfg.model_config)
         decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
         no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2]
         self.opt = torch.optim.AdamW(
