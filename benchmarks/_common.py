@@ -34,6 +34,8 @@ def machine() -> dict:
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "genolm": genolm.__version__,
+        # other work on the machine skews absolute rates; ratios measured in one run are robust
+        "loadavg_1_5_15": list(os.getloadavg()),
     }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
