@@ -278,6 +278,16 @@ class GenolmPreTrainedModel(PreTrainedModel):
         return self._pool(hidden, attention_mask, pooling)
 
 
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype matmuls run in: the autocast dtype inside ``torch.autocast``, else ``x.dtype``.
+
+    Attention biases and rotary tables are built once per forward in this dtype (SDPA wants a
+    float mask in the dtype of q), not cast again in every layer.
+    """
+    dev = x.device.type
+    return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
+
+
 def padding_idx(config) -> int | None:
     """``config.pad_token_id`` when it is a valid embedding row (its embedding then stays zero)."""
     pad = config.pad_token_id

@@ -24,6 +24,7 @@ from genolm.models.base import (
     GenolmPreTrainedModel,
     causal_lm_loss,
     check_choice,
+    compute_dtype,
     finish_backbone_output,
 )
 from genolm.models.encoder import MLP, apply_rope, rope_cos_sin
@@ -147,10 +148,8 @@ class GenolmDecoderModel(GenolmDecoderPreTrainedModel):
         x = self.dropout(self.embed_tokens(input_ids))  # (B, T, H)
         attn_mask = self._causal_mask(attention_mask, T, x.device)
         # plain positions 0..T-1 also with left padding: RoPE is relative, the offset cancels in q.k
-        dtype = (
-            torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
-        )
-        rope = rope_cos_sin(T, cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta, x.device, dtype)
+        head_dim = cfg.hidden_size // cfg.num_attention_heads
+        rope = rope_cos_sin(T, head_dim, cfg.rope_theta, x.device, compute_dtype(x))
         all_hidden = [x] if output_hidden_states else None
         for layer in self.layers:
             x = layer(x, attn_mask, rope)

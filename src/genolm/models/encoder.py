@@ -36,6 +36,7 @@ from genolm.models.base import (
     GenolmForTokenClassification,
     GenolmPreTrainedModel,
     check_choice,
+    compute_dtype,
     finish_backbone_output,
     masked_lm_select,
     padding_idx,
@@ -158,8 +159,6 @@ class SelfAttention(nn.Module):
             v = qkv[:, :, 2].transpose(1, 2)
         else:
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hd)
-        if attn_mask is not None and attn_mask.dtype != torch.bool:
-            attn_mask = attn_mask.to(q.dtype)  # SDPA wants the float bias in the (autocast) dtype of q
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )  # (B, nh, T, hd)
@@ -261,14 +260,12 @@ class GenolmEncoderModel(GenolmEncoderPreTrainedModel):
         if cfg.norm_position == "post":
             x = self.embed_norm(x)
         x = self.dropout(x)
+        dtype = compute_dtype(x)
         attn_mask = self._attention_bias(attention_mask, T, x.device)
+        if attn_mask is not None and attn_mask.dtype != torch.bool:
+            attn_mask = attn_mask.to(dtype)  # the ALiBi bias, in the dtype of q (SDPA requires it)
         rope = None
         if cfg.position_embedding == "rope":
-            dtype = (
-                torch.get_autocast_dtype(x.device.type)
-                if torch.is_autocast_enabled(x.device.type)
-                else x.dtype
-            )
             rope = rope_cos_sin(
                 T, cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta, x.device, dtype
             )

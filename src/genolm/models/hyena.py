@@ -144,6 +144,16 @@ class HyenaFilter(nn.Module):
         return h.transpose(0, 1)  # (D_total, L)
 
 
+class CausalDepthwiseConv1d(nn.Conv1d):
+    """Short causal depthwise conv: pad ``k - 1`` on both sides, keep the first ``L`` outputs."""
+
+    def __init__(self, channels: int, kernel_size: int):
+        super().__init__(channels, channels, kernel_size, groups=channels, padding=kernel_size - 1)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return super().forward(u)[..., : u.shape[-1]]  # (B, C, L): output t sees inputs <= t only
+
+
 class HyenaOperator(nn.Module):
     """in_proj -> short causal depthwise conv -> [gate, long conv] x (order - 1) -> gate -> out_proj."""
 
@@ -152,16 +162,14 @@ class HyenaOperator(nn.Module):
         H, self.order = config.hidden_size, config.hyena_order
         inner = (self.order + 1) * H
         self.in_proj = nn.Linear(H, inner)
-        self.short_filter = nn.Conv1d(
-            inner, inner, config.short_filter_order, groups=inner, padding=config.short_filter_order - 1
-        )
+        self.short_filter = CausalDepthwiseConv1d(inner, config.short_filter_order)
         self.filter = HyenaFilter(config)
         self.out_proj = nn.Linear(H, H)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, L, H = x.shape
         u = self.in_proj(x).transpose(1, 2)  # (B, (order+1)H, L)
-        u = self.short_filter(u)[..., :L]  # causal: keep the first L outputs of the left-padded conv
+        u = self.short_filter(u)  # (B, (order+1)H, L), causal
         *gates, v = u.split(H, dim=1)  # order gates, then the value, each (B, H, L)
         k = self.filter(L, x.device).view(self.order - 1, H, L)  # (order-1, H, L)
         bias = self.filter.bias.view(self.order - 1, H)
@@ -200,13 +208,12 @@ class GenolmHyenaPreTrainedModel(GenolmPreTrainedModel):
             init.constant_(module.freq, module.init_freq)
         elif isinstance(module, HyenaFilter):
             init.normal_(module.bias, mean=0.0, std=1.0)
-        elif isinstance(module, HyenaOperator):
-            # PyTorch's default for the short depthwise conv (HyenaDNA keeps it): N(0, 0.02) on a
-            # 3-tap filter would shrink each gate ~30x and the product of three gates to nothing
-            w = module.short_filter.weight
-            init.kaiming_uniform_(w, a=math.sqrt(5))
-            bound = 1 / math.sqrt(w.shape[1] * w.shape[2])
-            init.uniform_(module.short_filter.bias, -bound, bound)
+        elif isinstance(module, CausalDepthwiseConv1d):
+            # PyTorch's default, as HyenaDNA keeps it: N(0, 0.02) on a 3-tap filter would shrink
+            # each gate ~30x, and the product of three gates to nothing
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            bound = 1 / math.sqrt(module.weight.shape[1] * module.weight.shape[2])
+            init.uniform_(module.bias, -bound, bound)
 
 
 class GenolmHyenaModel(GenolmHyenaPreTrainedModel):
