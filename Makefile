@@ -24,7 +24,7 @@ install-dev: venv
 	$(BIN)/pip install -q -e ".[dev]"
 
 demo: install
-	$(BIN)/genolm tokenize
+	$(BIN)/genolm bench
 
 test: install-dev
 	$(BIN)/python -m pytest tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc

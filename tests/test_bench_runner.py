@@ -1,0 +1,319 @@
+"""The bench runner: runs, baselines and summaries are written; finished runs are skipped; a killed
+bench resumes; the leak audit refuses leaky tasks unless told otherwise; bad input is a clear error."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genolm.bench.runner import load_model_for_task, run_bench
+from genolm.errors import InputError
+
+MOTIF = "GATTACAGG"
+
+
+def planted(n, L=60, seed=0):
+    rng = np.random.default_rng(seed)
+    b = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, (n, L))].copy()
+    y = rng.integers(0, 2, n)
+    for i in np.flatnonzero(y):
+        for _ in range(2):
+            p = rng.integers(0, L - len(MOTIF))
+            b[i, p : p + len(MOTIF)] = np.frombuffer(MOTIF.encode(), np.uint8)
+    return [r.tobytes().decode() for r in b], y
+
+
+@dataclass
+class Split:
+    sequences: list
+    labels: np.ndarray
+    ids: list
+
+
+class StandIn:
+    """The task interface genolm.bench.tasks provides (name, version, task_type, metric,
+    max_length, labels, load_splits)."""
+
+    def __init__(self, name, splits, task_type="binary", labels=("neg", "pos"), metric="mcc"):
+        self.name, self.version, self.task_type, self.metric = name, 1, task_type, metric
+        self.max_length, self.labels, self._splits = None, list(labels) if labels else None, splits
+
+    def load_splits(self):
+        return dict(self._splits)
+
+
+def motif_task(name="toy/motif", n_train=160, n_test=80, seed=0):
+    s, y = planted(n_train, seed=seed + 1)
+    t, yt = planted(n_test, seed=seed + 2)
+    return StandIn(
+        name,
+        {
+            "train": Split(s, y, [f"tr{i}" for i in range(len(s))]),
+            "test": Split(t, yt, [f"te{i}" for i in range(len(t))]),
+        },
+    )
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny (hidden 32, 2 layers) GPN saved like a pretrained model, with its tokenizer."""
+    import genolm.models  # noqa: F401
+    from genolm.models import build_model
+    from genolm.tokenizers import get_tokenizer
+
+    out = tmp_path_factory.mktemp("models") / "tiny-gpn"
+    tok = get_tokenizer("char")
+    torch.manual_seed(0)
+    build_model("gpn", head="lm", tokenizer=tok, hidden_size=32, num_hidden_layers=2).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+FAST = dict(
+    finetune={"max_epochs": 2, "lr": 3e-3}, cnn={"max_epochs": 2}, n_boot=200, progress=False, threads=1
+)
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("runs/*/*/*/seed*.json"))]
+
+
+def test_bench_writes_skips_and_resumes(model_dir, tmp_path, monkeypatch):
+    import genolm.bench.runner as R
+
+    task = motif_task()
+    out = tmp_path / "bench"
+    # a bench killed after three runs ...
+    real, calls = R._run_one, []
+
+    def dies(*a, **k):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(R, "_run_one", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
+    assert len(_records(out)) == 3
+    monkeypatch.setattr(R, "_run_one", real)
+    # ... resumes: the three finished runs are skipped, the rest run
+    res = run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
+    # kmer (1 run) + cnn (2) + probe (1: a logistic probe on a fixed model is deterministic)
+    # + random-init probe (2) + full (2) + random-init full (2)
+    assert (res.skipped, res.ran) == (3, 7)
+    recs = _records(out)
+    assert len(recs) == 10
+    kinds = {(r["entry"]["name"], r["entry"]["kind"], r["entry"]["mode"]) for r in recs}
+    assert ("kmer-lr", "baseline", "-") in kinds and ("onehot-cnn", "baseline", "-") in kinds
+    assert ("tiny-gpn", "random-init", "full") in kinds and ("tiny-gpn", "model", "probe") in kinds
+    r = next(r for r in recs if r["entry"]["mode"] == "full" and r["entry"]["kind"] == "model")
+    for key in ("config", "versions", "data", "timings", "params", "metrics", "audit", "run_key"):
+        assert key in r
+    assert r["audit"]["verdict"] == "PASS"
+    assert r["metrics"]["mcc"]["low"] <= r["metrics"]["mcc"]["estimate"] <= r["metrics"]["mcc"]["high"]
+    assert len(r["data"]["train"]["sha256"]) == 64 and r["params"]["trainable"] > 0
+    assert r["versions"]["torch"] == torch.__version__.split("+")[0] or r["versions"]["torch"].startswith("2")
+    # the validation split was carved from train, never from test
+    assert (
+        r["data"]["valid"]["carved_from_train"] and r["data"]["train"]["n"] + r["data"]["valid"]["n"] == 160
+    )
+    preds = np.load(next(out.glob("runs/*/tiny-gpn/full/seed0.npz")))
+    assert len(preds["y_true"]) == 80 and set(preds["ids"]) == {f"te{i}" for i in range(80)}
+    # per task: mean +/- sd over seeds and paired tests against the best baseline
+    t = res.summary["tasks"]["toy/motif"]
+    full = next(e for e in t["entries"] if e["kind"] == "model" and e["mode"] == "full")
+    assert full["seeds"] == [0, 1] and full["sd"] is not None
+    assert full["vs_best_baseline"]["baseline"] == t["best_baseline"] and "p_value" in full["vs_kmer"]
+    assert "vs_random_init" in full
+    # nothing left to do; deleting one result reruns exactly that run
+    assert run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST).ran == 0
+    next(out.glob("runs/*/onehot-cnn/baseline/seed1.json")).unlink()
+    again = run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
+    assert (again.ran, again.skipped) == (1, 9)
+    # a changed config is not mistaken for a finished run
+    changed = dict(FAST, finetune={"max_epochs": 1, "lr": 3e-3}, baselines=False, random_init=False)
+    assert run_bench([str(model_dir)], [task], modes=["full"], seeds=1, out_dir=out, **changed).ran == 1
+
+
+def test_leaky_task_is_refused_unless_fail_on_never(tmp_path):
+    s, y = planted(120, seed=3)
+    ids = [f"s{i}" for i in range(len(s))]
+    # the test set contains the training set
+    leaky = StandIn("toy/leaky", {"train": Split(s[:80], y[:80], ids[:80]), "test": Split(s, y, ids)})
+    out = tmp_path / "leak"
+    res = run_bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, **FAST)
+    assert res.refused == [("toy/leaky", "FAIL")] and res.ran == 0
+    assert json.loads((out / "runs/toy_leaky/status.json").read_text())["status"] == "refused"
+    assert res.summary["tasks"]["toy/leaky"]["status"] == "refused"
+    assert "not scored" in (out / "report.md").read_text()
+    # --fail-on never scores it, and the verdict stands beside every score
+    res = run_bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, fail_on="never", **FAST)
+    assert res.refused == [] and res.ran == 2
+    assert {r["audit"]["verdict"] for r in _records(out)} == {"FAIL"}
+    assert {e["audit"] for e in res.summary["tasks"]["toy/leaky"]["entries"]} == {"FAIL"}
+    assert "leak audit says FAIL" in (out / "report.md").read_text()
+
+
+def test_bad_input_is_a_clear_error(model_dir, tmp_path):
+    s, y = planted(60, seed=4)
+    one_class = StandIn(
+        "toy/one-class",
+        {"train": Split(s, y, list(range(60))), "test": Split(s[:20], np.zeros(20, int), list(range(20)))},
+    )
+    # guards against reporting an MCC for a test set where it is undefined
+    with pytest.raises(InputError, match="split 'test' holds a single class"):
+        run_bench([], [one_class], modes=["probe"], seeds=1, out_dir=tmp_path / "a", **FAST)
+    with pytest.raises(InputError, match="neither a model folder nor a bundled model"):
+        run_bench(["no/such/model"], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "b", **FAST)
+
+
+def test_long_inputs_without_a_policy_stop_the_bench(tmp_path):
+    import genolm.models  # noqa: F401
+    from genolm.models import build_model
+    from genolm.tokenizers import get_tokenizer
+
+    d = tmp_path / "short-context"
+    tok = get_tokenizer("char")
+    build_model(
+        "encoder",
+        head="lm",
+        tokenizer=tok,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=32,
+    ).save_pretrained(d)
+    tok.save_pretrained(d)
+    kw = dict(FAST, baselines=False, random_init=False)
+    with pytest.raises(InputError, match="longer than the model context"):
+        run_bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw)
+    kw["finetune"] = {"long_input": "window"}
+    assert (
+        run_bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw).ran == 1
+    )
+
+
+def test_load_model_for_task_heads(model_dir):
+    task = motif_task()
+    probe = load_model_for_task(str(model_dir), task, "probe")
+    full = load_model_for_task(str(model_dir), task, "full")
+    rand = load_model_for_task(str(model_dir), task, "full", random_init=True)
+    assert type(probe.model).__name__ == "GenolmGPNModel" and probe.family == "gpn"
+    assert full.model.config.num_labels == 2 and hasattr(full.model, "classifier")
+    w = "model.layers.0.conv.weight"
+    assert torch.equal(full.model.state_dict()[w], probe.model.state_dict()["layers.0.conv.weight"])
+    assert not torch.equal(full.model.state_dict()[w], rand.model.state_dict()[w])
+
+
+def test_token_classification_through_the_runner(model_dir, tmp_path):
+    s, y = planted(80, seed=5)
+    labels = np.array([[1 if MOTIF in x[max(0, i - 8) : i + 9] else 0 for i in range(len(x))] for x in s])
+    task = StandIn(
+        "toy/tokens",
+        {
+            "train": Split(s[:60], labels[:60], list(range(60))),
+            "test": Split(s[60:], labels[60:], list(range(20))),
+        },
+        task_type="token_classification",
+    )
+    res = run_bench(
+        [str(model_dir)],
+        [task],
+        modes=["probe"],
+        seeds=1,
+        out_dir=tmp_path / "tok",
+        random_init=False,
+        **FAST,
+    )
+    names = {e["name"] for e in res.summary["tasks"]["toy/tokens"]["entries"]}
+    assert names == {"tiny-gpn", "window-onehot-lr"}
+    arr = np.load(next((tmp_path / "tok").glob("runs/*/tiny-gpn/probe/seed0.npz")))
+    assert len(arr["y_true"]) == 20 * 60 and arr["seq_index"].max() == 19
+
+
+def test_regression_and_multilabel_tasks(model_dir, tmp_path):
+    s, y = planted(100, seed=7)
+    # labels unrelated to GC content, so the leak audit finds no shortcut
+    count = 2.0 * y + np.random.default_rng(0).normal(0, 0.5, len(y))
+    reg = StandIn(
+        "toy/reg",
+        {
+            "train": Split(s[:70], count[:70], list(range(70))),
+            "test": Split(s[70:], count[70:], list(range(30))),
+        },
+        task_type="regression",
+        labels=None,
+        metric="spearman",
+    )
+    ml = np.stack([y, np.random.default_rng(1).integers(0, 2, len(y))], axis=1)
+    multi = StandIn(
+        "toy/multi",
+        {"train": Split(s[:70], ml[:70], list(range(70))), "test": Split(s[70:], ml[70:], list(range(30)))},
+        task_type="multilabel",
+        labels=["motif", "noise"],
+    )
+    res = run_bench([str(model_dir)], [reg, multi], modes=["probe"], seeds=1, out_dir=tmp_path / "rm", **FAST)
+    for name, metric in (("toy/reg", "spearman"), ("toy/multi", "mcc")):
+        t = res.summary["tasks"][name]
+        assert t["metric"] == metric and {e["name"] for e in t["entries"]} >= {
+            "kmer-lr",
+            "onehot-cnn",
+            "tiny-gpn",
+        }
+        assert all(e["ci_low"] is not None for e in t["entries"])
+
+
+def test_cli_bench_on_a_task_yaml(model_dir, tmp_path):
+    from genolm.cli.main import main
+
+    s, y = planted(120, seed=6)
+    for name, a, b in (("train", 0, 90), ("test", 90, 120)):
+        rows = ["sequence,label"] + [f"{s[i]},{y[i]}" for i in range(a, b)]
+        (tmp_path / f"{name}.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "task.yaml").write_text(
+        "name: toy/csv\ntask_type: binary\nlabels: [neg, pos]\n"
+        "data: {root: ., splits: {train: train.csv, test: test.csv}}\n"
+    )
+    out = tmp_path / "cli"
+    args = [
+        "bench",
+        str(model_dir),
+        "--task",
+        str(tmp_path / "task.yaml"),
+        "--modes",
+        "probe",
+        "--seeds",
+        "1",
+        "--no-random-init",
+        "--out",
+        str(out),
+        "--n-boot",
+        "200",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
+    assert main(args) == 0
+    assert (out / "report.html").exists() and (out / "summary.json").exists()
+    assert main(args) == 0  # everything skipped the second time
+    assert json.loads((out / "timings.json").read_text())["runs_ran"] == 0
+    # a task whose label column does not exist: the task layer's error, named, exit status 2
+    (tmp_path / "bad.yaml").write_text(
+        "name: toy/bad\ntask_type: binary\nlabels: [neg, pos]\n"
+        "data: {root: ., splits: {train: train.csv, test: test.csv}, label_column: lab}\n"
+    )
+    assert main([*args[:3], str(tmp_path / "bad.yaml"), *args[4:]]) == 2
