@@ -1,0 +1,75 @@
+"""``genolm eval-variants``: metrics with bootstrap CIs and plots for a table of variant scores."""
+
+from __future__ import annotations
+
+NAME = "eval-variants"
+HELP = (
+    "evaluate variant scores against labels (AUROC, AUPRC, Spearman, top-k percent odds ratio) or DMS truth"
+)
+DESCRIPTION = """\
+Evaluate a score-variants output (.parquet, .tsv, .csv or a scored VCF) against binary labels
+(--label-col: a column or INFO key, 'id' works; --positive: the positive value or a regex matched
+at its start) or a continuous truth (--truth-col, e.g. DMS fitness).  Rows whose status is not
+'ok' or whose score / label is missing are left out and counted.  Reports AUROC, AUPRC, Spearman
+and the odds ratio of positives in the top k% of scores vs the rest, each with a percentile
+bootstrap CI; writes <out>.json, <out>.md and PNG plots (ROC, PR, score distribution per class;
+a scatter plot for --truth-col).  --direction auto: lower scores are positive for LLR-like
+methods, higher for embedding distances."""
+EXAMPLES = """
+genolm eval-variants scores.tsv --label-col id --positive Pathogenic --n-boot 2000
+genolm eval-variants dms_scores.parquet --truth-col fitness
+genolm make-vep-set --annotation bundled:chloroplast --per-class 50 --out /tmp/cp_dev.vcf
+genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /tmp/cp_scores.parquet
+genolm eval-variants /tmp/cp_scores.parquet --label-col LABEL --out /tmp/cp_eval
+"""
+
+
+def add_arguments(p):
+    p.add_argument("scores", help="score table (.parquet / .tsv / .csv) or scored VCF")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--label-col", help="column (or INFO key) with binary labels")
+    g.add_argument("--truth-col", help="column with a continuous truth (DMS)")
+    p.add_argument(
+        "--positive",
+        help="positive class: a value or a regex matched at the start. Default: 1/true/pathogenic/...",
+    )
+    p.add_argument("--score-col", default="score", help="score column. Default: score")
+    p.add_argument(
+        "--direction",
+        default="auto",
+        choices=("auto", "lower", "higher"),
+        help="which scores are positive. Default: auto",
+    )
+    p.add_argument(
+        "--top-k",
+        type=float,
+        action="append",
+        metavar="PCT",
+        help="top-k%% for the odds ratio; repeatable. Default: 0.1 1 5 10",
+    )
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (0: no CIs). Default: 1000")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed. Default: 0")
+    p.add_argument("--out", help="output prefix. Default: SCORES without extensions + '.eval'")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def run(args):
+    import json
+
+    from genolm.variants.pipeline import EvalVariantsConfig, eval_variants
+
+    cfg = EvalVariantsConfig(
+        scores=args.scores,
+        label_col=args.label_col,
+        positive=args.positive,
+        truth_col=args.truth_col,
+        score_col=args.score_col,
+        direction=args.direction,
+        top_k=args.top_k,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        out=args.out,
+        plots=not args.no_plots,
+    )
+    print(json.dumps(eval_variants(cfg), indent=2))
+    return 0

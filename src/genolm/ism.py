@@ -1,0 +1,334 @@
+"""In-silico saturation mutagenesis (ISM): the score of every possible SNV of a sequence or region.
+
+``ism(model, tokenizer, sequence)`` or ``ism(model, tokenizer, genome=G, region="chr1:101-200")``
+returns ``ISMResult.llr``, shape ``(L, 4)``, columns ``A C G T``: entry ``[i, b]`` is the score of
+changing base ``i`` to ``b`` (0 at the reference base; NaN where the reference is not A/C/G/T).
+It is built on :func:`genolm.variants.score_variants`, so every entry is exactly the score that
+scoring the one SNV from a VCF would give (same windows, strand averaging and method; one masked
+forward per position and strand serves its three alternatives).  A region keeps its genomic
+context: windows reach into the flanks around it.
+
+Plots: :func:`plot_ism_heatmap` (4 x L, diverging colours centred on 0) and
+:func:`plot_ism_logo` (the reference base at each position, its height the mean of
+``-score`` over the three alternatives: tall letters are bases whose mutation the model finds
+damaging; letters below the axis are bases the model would rather see changed).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from genolm.errors import ConfigError, InputError
+
+ALPHABET = "ACGT"
+_COLORS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
+
+
+class ISMResult(NamedTuple):
+    """``llr`` shape ``(L, 4)`` (columns :data:`ALPHABET`), the reference ``sequence`` (upper case),
+    and where it lies: ``contig`` (``None`` for a bare sequence) and 0-based ``start``."""
+
+    llr: np.ndarray
+    sequence: str
+    contig: str | None
+    start: int
+    method: str
+
+    def to_frame(self):
+        """``pos`` (1-based, genomic for a region), ``ref``, then one column per base."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.llr, columns=list(ALPHABET))
+        # 0-based start -> 1-based positions, as a genome browser shows them
+        df.insert(0, "pos", np.arange(self.start + 1, self.start + 1 + len(self.sequence)))
+        df.insert(1, "ref", list(self.sequence))
+        if self.contig is not None:
+            df.insert(0, "chrom", self.contig)
+        return df
+
+
+def parse_region(text: str) -> tuple[str, int, int]:
+    """``"chr1:101-200"`` (1-based, inclusive, commas allowed) -> ``("chr1", 100, 200)`` 0-based half-open."""
+    m = re.fullmatch(r"(.+):([\d,]+)-([\d,]+)", str(text).strip())
+    if not m:
+        raise ConfigError(f"region '{text}' is not 'contig:start-end' (1-based, inclusive)")
+    start, end = int(m[2].replace(",", "")), int(m[3].replace(",", ""))
+    if start < 1 or end < start:
+        raise ConfigError(f"region '{text}': need 1 <= start <= end")
+    # 1-based inclusive -> 0-based half-open, once, here
+    return m[1], start - 1, end
+
+
+def ism(
+    model,
+    tokenizer,
+    sequence: str | None = None,
+    *,
+    genome=None,
+    region: str | tuple[str, int, int] | None = None,
+    method: str = "auto",
+    window: int | None = None,
+    batch_size: int = 64,
+    add_special_tokens: bool = True,
+    device=None,
+    progress: bool = False,
+) -> ISMResult:
+    """Saturation mutagenesis of ``sequence``, or of ``region`` of ``genome``.
+
+    Parameters
+    ----------
+    model, tokenizer :
+        As for :func:`genolm.variants.score_variants`.
+    sequence : str, optional
+        A bare sequence; its ends are its contig ends (windows are clipped there).
+    genome : Genome, path or mapping, optional
+        With ``region``: the genome the region is read from (flanks give context).
+    region : str or (contig, start, end), optional
+        ``"chr1:101-200"`` (1-based inclusive) or a 0-based half-open tuple.
+    method, window, batch_size, add_special_tokens, device, progress :
+        Passed to :func:`~genolm.variants.score_variants`.  ``method`` must not be an embedding.
+
+    Returns
+    -------
+    ISMResult
+    """
+    from genolm.io.genome import Genome
+    from genolm.io.vcf import Variant
+    from genolm.variants.scoring import _as_genome, score_variants
+
+    if method.startswith("embedding"):
+        raise ConfigError("ISM reports log-likelihood ratios; use method auto / llr / pll / clm")
+    if (sequence is None) == (region is None):
+        raise ConfigError("give either sequence or genome + region")
+    own = False
+    if sequence is not None:
+        contig, start, end = "sequence", 0, len(sequence)
+        g = Genome.from_sequences({contig: sequence})
+        out_contig = None
+    else:
+        if genome is None:
+            raise ConfigError("region needs genome")
+        contig, start, end = parse_region(region) if isinstance(region, str) else region
+        own = not isinstance(genome, Genome) and not isinstance(genome, dict)
+        g = _as_genome(genome)
+        if g.locate(contig, start, end) != "ok":
+            raise InputError(f"region {contig}:{start + 1}-{end} is not in the genome", path=g.path)
+        out_contig = contig
+    try:
+        ref = g.fetch(contig, start, end).upper()
+        variants = [
+            Variant(contig, start + i, None, b, tuple(a for a in ALPHABET if a != b), index=i)
+            for i, b in enumerate(ref)
+            if b in ALPHABET
+        ]
+        res = score_variants(
+            model,
+            tokenizer,
+            g,
+            variants,
+            method=method,
+            window=window,
+            batch_size=batch_size,
+            add_special_tokens=add_special_tokens,
+            device=device,
+            progress=progress,
+        )
+    finally:
+        if own:
+            g.close()
+    llr = np.full((len(ref), 4), np.nan)
+    for i, b in enumerate(ref):
+        if b in ALPHABET:
+            llr[i, ALPHABET.index(b)] = 0.0
+    for v, s, st in zip(res.variants, res.score, res.status):
+        if st == "ok":
+            llr[v.pos - start, ALPHABET.index(v.alts[0])] = s
+    used = next((m for m in res.method if m), method)
+    return ISMResult(llr, ref, out_contig, start, used)
+
+
+# --- plots -------------------------------------------------------------------------------------
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> Path:
+    from genolm.atomic import atomic_path
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    return Path(path)
+
+
+def _xticks(ax, res: ISMResult) -> None:
+    L = len(res.sequence)
+    step = max(1, int(round(L / 12 / 5)) * 5) if L > 12 else 1
+    ticks = np.arange(0, L, step)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(res.start + 1 + t) for t in ticks], fontsize=7)
+
+
+def plot_ism_heatmap(res: ISMResult, path: str | Path, *, title: str = "") -> Path:
+    """A 4 x L heatmap of ``res.llr`` (rows A C G T), centred on 0; reference bases boxed."""
+    plt = _plt()
+    L = len(res.sequence)
+    m = np.nan_to_num(res.llr.T, nan=0.0)  # (4, L)
+    vmax = float(np.nanmax(np.abs(res.llr))) if np.isfinite(res.llr).any() else 1.0
+    vmax = vmax or 1.0
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.12 * L + 1.5), 40.0), 2.4))
+    im = ax.imshow(m, aspect="auto", cmap="RdBu", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    for i, b in enumerate(res.sequence):
+        if b in ALPHABET:
+            ax.add_patch(
+                plt.Rectangle((i - 0.5, ALPHABET.index(b) - 0.5), 1, 1, fill=False, lw=0.6, ec="black")
+            )
+    ax.set_yticks(range(4))
+    ax.set_yticklabels(list(ALPHABET))
+    _xticks(ax, res)
+    where = f"{res.contig}:" if res.contig else "position "
+    ax.set_xlabel(f"{where}{res.start + 1}-{res.start + L}")
+    ax.set_title(title or f"ISM ({res.method}): score of each substitution")
+    fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01, label="score")
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def _letter(ax, ch: str, x: float, y: float, height: float) -> None:
+    """Draw ``ch`` filling ``[x, x + 1) x [y, y + height)`` (height may be negative)."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
+
+    if height == 0:
+        return
+    tp = TextPath((0, 0), ch, size=1, prop={"family": "DejaVu Sans Mono", "weight": "bold"})
+    bb = tp.get_extents()
+    sx = 0.9 / bb.width
+    sy = abs(height) / bb.height
+    base = y if height > 0 else y + height
+    t = Affine2D().translate(-bb.x0, -bb.y0).scale(sx, sy).translate(x + 0.05, base)
+    ax.add_patch(PathPatch(t.transform_path(tp), fc=_COLORS.get(ch, "grey"), ec="none"))
+
+
+def ism_importance(res: ISMResult) -> np.ndarray:
+    """Per-position importance ``-mean(score)`` over the three alternatives, shape ``(L,)``."""
+    alts = res.llr.copy()
+    for i, b in enumerate(res.sequence):
+        if b in ALPHABET:
+            alts[i, ALPHABET.index(b)] = np.nan
+    with np.errstate(all="ignore"):
+        imp = -np.nanmean(alts, axis=1)
+    return np.nan_to_num(imp, nan=0.0)
+
+
+def plot_ism_logo(res: ISMResult, path: str | Path, *, title: str = "") -> Path:
+    """A logo of the reference sequence, each letter as tall as :func:`ism_importance` says."""
+    plt = _plt()
+    L = len(res.sequence)
+    imp = ism_importance(res)
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.12 * L + 1.5), 40.0), 2.4))
+    for i, b in enumerate(res.sequence):
+        _letter(ax, b, i - 0.5, 0.0, float(imp[i]))
+    lo, hi = min(0.0, float(imp.min())), max(0.0, float(imp.max()))
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.set_xlim(-0.5, L - 0.5)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.axhline(0, c="black", lw=0.5)
+    _xticks(ax, res)
+    ax.set_ylabel("-mean score")
+    ax.set_title(title or f"ISM ({res.method}): importance of each reference base")
+    for s in ("top", "right"):
+        ax.spines[s].set_visible(False)
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+# --- file-level entry point --------------------------------------------------------------------
+
+
+@dataclass
+class IsmConfig:
+    """Settings of ``genolm ism``."""
+
+    out: str  # output prefix: <out>.tsv, <out>.npz, <out>_heatmap.png, <out>_logo.png
+    genome: str | None = None  # FASTA / GenBank / bundled:NAME (with region)
+    region: str | None = None  # chr:start-end, 1-based inclusive
+    sequence: str | None = None  # or a bare sequence
+    model: str = "genolm-tiny"
+    method: str = "auto"
+    window: int | None = None
+    batch_size: int = 64
+    device: str | None = None
+    plots: bool = True
+    progress: bool = True
+
+    def __post_init__(self):
+        if (self.sequence is None) == (self.region is None):
+            raise ConfigError("give either --sequence or --genome with --region")
+        if self.region is not None:
+            if self.genome is None:
+                raise ConfigError("--region needs --genome")
+            parse_region(self.region)
+        if self.method.startswith("embedding"):
+            raise ConfigError("ISM reports log-likelihood ratios; use method auto / llr / pll / clm")
+
+
+def run_ism(cfg: IsmConfig) -> dict:
+    """``genolm ism``: compute, then write the TSV, the NPZ and the two plots."""
+    from genolm.atomic import atomic_path
+    from genolm.variants.load import load_lm, open_genome
+    from genolm.variants.scoring import DEFAULT_WINDOW
+
+    lm = load_lm(cfg.model)
+    window = cfg.window or lm.window or DEFAULT_WINDOW
+    kw = dict(
+        method=cfg.method, window=window, batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress
+    )
+    if cfg.sequence is not None:
+        res = ism(lm.model, lm.tokenizer, cfg.sequence, **kw)
+    else:
+        with open_genome(cfg.genome) as g:
+            res = ism(lm.model, lm.tokenizer, genome=g, region=cfg.region, **kw)
+    prefix = str(cfg.out)
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(f"{prefix}.tsv") as tmp:
+        res.to_frame().to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    with atomic_path(f"{prefix}.npz", suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                llr=res.llr,
+                sequence=np.array(res.sequence),
+                alphabet=np.array(ALPHABET),
+                contig=np.array(res.contig or ""),
+                start=np.array(res.start),
+                method=np.array(res.method),
+            )
+    files = [f"{prefix}.tsv", f"{prefix}.npz"]
+    if cfg.plots:
+        files.append(str(plot_ism_heatmap(res, f"{prefix}_heatmap.png")))
+        files.append(str(plot_ism_logo(res, f"{prefix}_logo.png")))
+    return {
+        "model": lm.name,
+        "method": res.method,
+        "window": window,
+        "length": len(res.sequence),
+        "region": cfg.region,
+        "files": files,
+    }

@@ -1,0 +1,429 @@
+"""Evaluating zero-shot variant scores: AUROC, AUPRC, Spearman and top-k% odds ratios, with CIs.
+
+Two kinds of truth:
+
+``labels`` (binary, e.g. pathogenic vs common, stop-gained vs synonymous)
+    AUROC, AUPRC (average precision), Spearman between score and label, and for each ``k`` in
+    ``top_k`` the odds ratio of the positive class among the top ``k`` % of scores versus the rest
+    (``OR = (pos_top / neg_top) / (pos_rest / neg_rest)``, with 0.5 added to every cell when one is
+    0, Haldane's correction).  ``higher_is_positive`` orients the score: LLR-like scores are
+    *lower* for damaging variants (the default), embedding distances *higher*.
+``truth`` (continuous, e.g. DMS fitness)
+    Spearman and Pearson between the (oriented) score and the truth.
+
+Every metric carries a percentile bootstrap CI over the same kind of resamples as
+:func:`genolm.bench.metrics.bootstrap_ci` (which computes AUROC, AUPRC and the correlations).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from genolm.bench.metrics import MetricCI, bootstrap_ci
+from genolm.errors import ConfigError, InputError
+
+DEFAULT_TOP_K = (0.1, 1.0, 5.0, 10.0)
+#: label values taken as the positive class when ``positive`` is not given
+_POSITIVE_GUESSES = ("1", "true", "pathogenic", "stop_gained", "deleterious", "positive", "damaging")
+
+
+class VariantEval(NamedTuple):
+    """Result of :func:`evaluate_scores`.
+
+    ``metrics``: name -> :class:`~genolm.bench.metrics.MetricCI`; ``kind``: ``"binary"`` or
+    ``"continuous"``; ``n`` examples used (``n_pos`` / ``n_neg`` for binary); ``direction``:
+    ``"lower"`` or ``"higher"`` scores count as positive / high truth.
+    """
+
+    metrics: dict[str, MetricCI]
+    kind: str
+    n: int
+    n_pos: int
+    n_neg: int
+    direction: str
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(x):
+            return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+
+        return {
+            "kind": self.kind,
+            "n": self.n,
+            "n_pos": self.n_pos,
+            "n_neg": self.n_neg,
+            "direction": self.direction,
+            "metrics": {
+                k: {"estimate": num(m.estimate), "low": num(m.low), "high": num(m.high), "level": m.level}
+                for k, m in self.metrics.items()
+            },
+            "n_boot": next(iter(self.metrics.values())).n_boot if self.metrics else 0,
+        }
+
+
+def odds_ratio_top(y: np.ndarray, s: np.ndarray, pct: float) -> float:
+    """Odds ratio of ``y == 1`` in the top ``pct`` % of ``s`` (highest) versus the rest."""
+    n = len(s)
+    k = max(1, int(math.ceil(n * pct / 100.0)))
+    if k >= n:
+        return math.nan
+    top = np.zeros(n, dtype=bool)
+    top[np.argsort(-s, kind="stable")[:k]] = True
+    a, b = float(np.sum(y[top])), float(np.sum(~y[top]))
+    c, d = float(np.sum(y[~top])), float(np.sum(~y[~top]))
+    if min(a, b, c, d) == 0:
+        a, b, c, d = a + 0.5, b + 0.5, c + 0.5, d + 0.5  # Haldane's correction
+    return (a / b) / (c / d)
+
+
+def _or_ci(y, s, pct, n_boot, level, seed) -> MetricCI:
+    est = odds_ratio_top(y, s, pct)
+    if n_boot == 0:
+        return MetricCI(est, math.nan, math.nan, level, 0, 0)
+    rng = np.random.default_rng(seed)
+    n = len(s)
+    draws = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, size=n)
+        draws[b] = odds_ratio_top(y[idx], s[idx], pct)
+    ok = draws[np.isfinite(draws)]
+    if not ok.size:
+        return MetricCI(est, math.nan, math.nan, level, n_boot, n_boot)
+    a = (1 - level) / 2
+    lo, hi = np.quantile(np.log(ok), [a, 1 - a])
+    return MetricCI(est, float(np.exp(lo)), float(np.exp(hi)), level, n_boot, int(n_boot - ok.size))
+
+
+def evaluate_scores(
+    score,
+    labels=None,
+    truth=None,
+    *,
+    higher_is_positive: bool = False,
+    top_k=DEFAULT_TOP_K,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> VariantEval:
+    """Metrics with bootstrap CIs for one score vector.
+
+    Parameters
+    ----------
+    score : array, shape=(n,)
+        Finite scores (drop NaN rows first).
+    labels : array of bool / {0, 1}, shape=(n,), optional
+        Binary truth (positive = 1).
+    truth : array of float, shape=(n,), optional
+        Continuous truth; give exactly one of ``labels`` and ``truth``.
+    higher_is_positive : bool
+        Higher scores mean positive (labels) / higher truth.  Default is ``False`` (LLR-like).
+    top_k : sequence of float
+        Percentages for the top-k odds ratios.  Default is 0.1, 1, 5, 10.
+    n_boot, level, seed :
+        Bootstrap resamples (0: no CIs), CI level and seed.  Defaults 1000, 0.95, 0.
+    """
+    s = np.asarray(score, dtype=np.float64)
+    if (labels is None) == (truth is None):
+        raise ConfigError("give exactly one of labels and truth")
+    if not np.all(np.isfinite(s)):
+        raise InputError("scores must be finite (drop unscored rows first)")
+    so = s if higher_is_positive else -s
+    direction = "higher" if higher_is_positive else "lower"
+    boot = max(int(n_boot), 1)
+    metrics: dict[str, MetricCI] = {}
+    if labels is not None:
+        y = np.asarray(labels).astype(bool)
+        if len(y) != len(s):
+            raise InputError(f"{len(y)} labels for {len(s)} scores")
+        ci = bootstrap_ci(
+            "binary",
+            y.astype(int),
+            y_score=so,
+            labels=[0, 1],
+            metrics=["auroc", "auprc"],
+            n_boot=boot,
+            level=level,
+            seed=seed,
+        )
+        metrics.update(ci)
+        metrics.update(
+            bootstrap_ci(
+                "regression",
+                y.astype(float),
+                y_pred=so,
+                metrics=["spearman"],
+                n_boot=boot,
+                level=level,
+                seed=seed,
+            )
+        )
+        for pct in top_k:
+            metrics[f"odds_ratio_top{pct:g}%"] = _or_ci(y, so, float(pct), int(n_boot), level, seed)
+        out = VariantEval(metrics, "binary", len(s), int(y.sum()), int((~y).sum()), direction)
+    else:
+        t = np.asarray(truth, dtype=np.float64)
+        if len(t) != len(s):
+            raise InputError(f"{len(t)} truth values for {len(s)} scores")
+        metrics.update(
+            bootstrap_ci(
+                "regression",
+                t,
+                y_pred=so,
+                metrics=["spearman", "pearson"],
+                n_boot=boot,
+                level=level,
+                seed=seed,
+            )
+        )
+        out = VariantEval(metrics, "continuous", len(s), 0, 0, direction)
+    if n_boot == 0:
+        out = out._replace(
+            metrics={k: m._replace(low=math.nan, high=math.nan, n_boot=0) for k, m in out.metrics.items()}
+        )
+    return out
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def load_score_table(path: str | Path):
+    """A score table (``.parquet`` / ``.tsv`` / ``.csv`` from ``score-variants``, or a scored VCF,
+    one row per ALT with INFO keys as columns) as a ``pandas.DataFrame``."""
+    import pandas as pd
+
+    from genolm.variants.output import output_format
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path=str(path))
+    fmt = output_format(path)
+    if fmt == "parquet":
+        return pd.read_parquet(path)
+    if fmt in ("tsv", "csv"):
+        return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+    from genolm.io.vcf import read_vcf
+
+    rows = []
+    for v in read_vcf(path):
+        alts = v.alts or (".",)
+        for j, alt in enumerate(alts):
+            row = {"chrom": v.contig, "pos": v.pos + 1, "id": v.id or "", "ref": v.ref, "alt": alt}
+            for k, x in v.info.items():
+                if isinstance(x, tuple) and len(x) == len(alts):
+                    x = x[j]  # Number=A: this ALT's value
+                elif isinstance(x, tuple):
+                    x = ",".join(map(str, x))
+                row[k] = x
+            row["score"] = row.pop("GENOLM_SCORE", None)
+            row["status"] = row.pop("GENOLM_STATUS", None)
+            row["method"] = row.pop("GENOLM_METHOD", None)
+            row["message"] = row.pop("GENOLM_REASON", None)
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    df["score"] = pd.to_numeric(df["score"], errors="coerce")
+    return df
+
+
+def labels_from_column(values, positive: str | None = None) -> np.ndarray:
+    """Boolean labels: ``positive`` is a value or a regex matched at the start (``'Pathogenic'``);
+    without it, 1 / true / pathogenic / stop_gained / ... count as positive (case-insensitive)."""
+    vals = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
+    if positive is not None:
+        pat = re.compile(positive)
+        return np.array([bool(pat.match(v)) or v == positive for v in vals])
+    low = [v.lower() for v in vals]
+    uniq = sorted(set(low))
+    hit = [u for u in uniq if u in _POSITIVE_GUESSES or u in ("1.0",)]
+    if not hit:
+        raise ConfigError(
+            f"cannot tell the positive class among the label values {uniq[:6]}: pass positive=... (--positive)"
+        )
+    return np.array([v in hit for v in low])
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_binary(
+    score, labels, prefix: str | Path, *, higher_is_positive: bool = False, title: str = ""
+) -> list[Path]:
+    """``<prefix>_roc.png``, ``<prefix>_pr.png`` and ``<prefix>_dist.png`` (score histogram per class)."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from genolm.atomic import atomic_path
+
+    plt = _plt()
+    s = np.asarray(score, dtype=float)
+    y = np.asarray(labels).astype(bool)
+    so = s if higher_is_positive else -s
+    paths = []
+    fpr, tpr, _ = roc_curve(y, so)
+    prec, rec, _ = precision_recall_curve(y, so)
+    for name, (x, yy, xl, yl, diag) in {
+        "roc": (fpr, tpr, "false positive rate", "true positive rate", True),
+        "pr": (rec, prec, "recall", "precision", False),
+    }.items():
+        fig, ax = plt.subplots(figsize=(4.5, 4.2))
+        ax.plot(x, yy, lw=1.5)
+        if diag:
+            ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
+        else:
+            ax.axhline(y.mean(), ls="--", c="grey", lw=0.8)
+        ax.set(xlabel=xl, ylabel=yl, xlim=(0, 1), ylim=(0, 1.02), title=f"{title} {name.upper()}".strip())
+        fig.tight_layout()
+        paths.append(_save(fig, f"{prefix}_{name}.png", atomic_path))
+        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    bins = np.histogram_bin_edges(s, bins=40)
+    ax.hist(s[~y], bins=bins, alpha=0.6, density=True, label=f"negative (n={int((~y).sum())})")
+    ax.hist(s[y], bins=bins, alpha=0.6, density=True, label=f"positive (n={int(y.sum())})")
+    ax.set(xlabel="score", ylabel="density", title=f"{title} score by class".strip())
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    paths.append(_save(fig, f"{prefix}_dist.png", atomic_path))
+    plt.close(fig)
+    return paths
+
+
+def plot_truth(score, truth, prefix: str | Path, *, title: str = "") -> list[Path]:
+    """``<prefix>_scatter.png``: score against continuous truth."""
+    from genolm.atomic import atomic_path
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    ax.scatter(truth, score, s=6, alpha=0.5)
+    ax.set(xlabel="truth", ylabel="score", title=f"{title} score vs truth".strip())
+    fig.tight_layout()
+    p = _save(fig, f"{prefix}_scatter.png", atomic_path)
+    plt.close(fig)
+    return [p]
+
+
+def _save(fig, path: str, atomic_path) -> Path:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    return Path(path)
+
+
+# --- the file-level entry point ---------------------------------------------------------------
+
+
+def _markdown(name: str, res: VariantEval, excluded: dict) -> str:
+    lines = [f"# Variant effect evaluation: {name}", ""]
+    if res.kind == "binary":
+        lines.append(
+            f"n = {res.n} ({res.n_pos} positive, {res.n_neg} negative); {res.direction} scores = positive."
+        )
+    else:
+        lines.append(f"n = {res.n}; score orientation: {res.direction}.")
+    if excluded:
+        lines.append(f"Excluded rows: {', '.join(f'{k}: {v}' for k, v in excluded.items())}.")
+    level = next(iter(res.metrics.values())).level if res.metrics else 0.95
+    lines += ["", f"| metric | estimate | {level:.0%} CI |", "|---|---|---|"]
+    for k, m in res.metrics.items():
+        ci = "n/a" if math.isnan(m.low) else f"[{m.low:.4f}, {m.high:.4f}]"
+        lines.append(f"| {k} | {m.estimate:.4f} | {ci} |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_file(cfg) -> dict[str, Any]:
+    """``genolm eval-variants``: see :class:`genolm.variants.pipeline.EvalVariantsConfig`."""
+    from genolm.atomic import atomic_write_json, atomic_write_text
+
+    df = load_score_table(cfg.scores)
+    for col in [cfg.score_col, cfg.label_col, cfg.truth_col]:
+        if col is not None and col not in df.columns:
+            from genolm.registry import did_you_mean
+
+            raise InputError(
+                f"no column '{col}'.{did_you_mean(col, list(df.columns))} Columns: {', '.join(map(str, df.columns))}",
+                path=str(cfg.scores),
+            )
+    excluded: dict[str, int] = {}
+    keep = np.ones(len(df), dtype=bool)
+    if "status" in df.columns:
+        st = df["status"].fillna("").astype(str)
+        bad = (st != "ok").to_numpy()
+        for k, v in st[bad].value_counts().items():
+            excluded[str(k) or "no_status"] = int(v)
+        keep &= ~bad
+    import pandas as pd
+
+    s = pd.to_numeric(df[cfg.score_col], errors="coerce").to_numpy(dtype=float)
+    nan = keep & ~np.isfinite(s)
+    if nan.any():
+        excluded["no_score"] = int(nan.sum())
+    keep &= np.isfinite(s)
+    truth_col = cfg.truth_col
+    if truth_col is not None:
+        t = pd.to_numeric(df[truth_col], errors="coerce").to_numpy(dtype=float)
+        miss = keep & ~np.isfinite(t)
+        if miss.any():
+            excluded["no_truth"] = int(miss.sum())
+        keep &= np.isfinite(t)
+    else:
+        lab = df[cfg.label_col]
+        miss = keep & lab.isna().to_numpy()
+        if miss.any():
+            excluded["no_label"] = int(miss.sum())
+        keep &= ~lab.isna().to_numpy()
+    if keep.sum() < 2:
+        raise InputError(
+            f"fewer than 2 scored rows with truth to evaluate ({int(keep.sum())})", path=str(cfg.scores)
+        )
+    direction = cfg.direction
+    if direction == "auto":
+        methods = df.loc[keep, "method"].astype(str) if "method" in df.columns else pd.Series([], dtype=str)
+        emb = methods.str.startswith("embedding").any()
+        direction = "higher" if emb or truth_col is not None else "lower"
+    hip = direction == "higher"
+    top_k = tuple(cfg.top_k) if cfg.top_k else DEFAULT_TOP_K
+    score = s[keep]
+    if truth_col is not None:
+        res = evaluate_scores(score, truth=t[keep], higher_is_positive=hip, n_boot=cfg.n_boot, seed=cfg.seed)
+    else:
+        y = labels_from_column(df[cfg.label_col].to_numpy()[keep], cfg.positive)
+        if y.all() or not y.any():
+            raise InputError(
+                f"the labels hold one class only ({int(y.sum())} positive of {len(y)})",
+                path=str(cfg.scores),
+                hint="check --label-col / --positive",
+            )
+        res = evaluate_scores(
+            score, labels=y, higher_is_positive=hip, top_k=top_k, n_boot=cfg.n_boot, seed=cfg.seed
+        )
+    src = Path(cfg.scores)
+    prefix = Path(cfg.out) if cfg.out else src.with_name(src.name.split(".")[0] + ".eval")
+    plots: list[Path] = []
+    if cfg.plots:
+        if truth_col is not None:
+            plots = plot_truth(score, t[keep], prefix, title=src.name)
+        else:
+            plots = plot_binary(score, y, prefix, higher_is_positive=hip, title=src.name)
+    summary = {
+        "scores": str(src),
+        "score_col": cfg.score_col,
+        "label_col": cfg.label_col,
+        "positive": cfg.positive,
+        "truth_col": truth_col,
+        **res.to_dict(),
+        "excluded": excluded,
+        "plots": [str(p) for p in plots],
+    }
+    atomic_write_json(f"{prefix}.json", summary)
+    atomic_write_text(f"{prefix}.md", _markdown(src.name, res, excluded))
+    summary["json"], summary["markdown"] = f"{prefix}.json", f"{prefix}.md"
+    return summary

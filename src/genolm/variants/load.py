@@ -1,0 +1,126 @@
+"""Opening what variant scoring needs: a genome from any file genolm reads, and a language model.
+
+``open_genome(spec)``
+    ``bundled:NAME`` (a genome shipped with genolm), an indexable FASTA (plain / bgzip, indexed on
+    first use), a plain-gzip / bzip2 / xz FASTA (loaded into memory), or a GenBank file (its
+    sequences, in memory).
+``load_lm(spec)``
+    ``LoadedLM(model, tokenizer, name, path, objective, window)`` from a ``save_pretrained``
+    folder or a bundled model name (default ``genolm-tiny``).  ``window`` is the training window
+    read from the folder's ``pretrain.yaml`` / ``config.yaml`` when there is one, else ``None``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from genolm.errors import InputError
+from genolm.io.genome import Genome
+
+
+def _is_genbank(path: Path) -> bool:
+    from genolm.io.fasta import open_binary
+
+    with open_binary(path) as fh:
+        return fh.read(4096).lstrip().startswith(b"LOCUS")
+
+
+def resolve_path(spec: str | Path) -> Path:
+    """A path, or ``bundled:NAME`` for a genome shipped with genolm."""
+    if str(spec).startswith("bundled:"):
+        from genolm.data import genome_path
+
+        return genome_path(str(spec).split(":", 1)[1])
+    p = Path(spec).expanduser()
+    if not p.exists():
+        raise InputError("no such file", path=str(p))
+    return p
+
+
+def open_genome(spec: str | Path, *, in_memory: bool | None = None) -> Genome:
+    """A :class:`~genolm.io.Genome` from FASTA (any compression), GenBank, or ``bundled:NAME``.
+
+    ``in_memory`` default: only for files that cannot be indexed (plain gzip, bzip2, xz, GenBank).
+    """
+    from genolm.io.fasta import sniff_compression
+
+    path = resolve_path(spec)
+    if _is_genbank(path):
+        from genolm.io.genbank import read_genbank
+
+        return Genome.from_sequences({r.name: r.seq for r in read_genbank(path)}, name=str(path))
+    if in_memory is None:
+        in_memory = sniff_compression(path) in ("gzip", "bz2", "xz", "zstd")
+    return Genome(path, in_memory=in_memory)
+
+
+class LoadedLM(NamedTuple):
+    model: Any
+    tokenizer: Any
+    name: str
+    path: Path
+    objective: str  # "mlm" | "clm"
+    window: int | None  # training window (bases) when the folder records it
+
+
+def resolve_model(spec: str | Path | None) -> tuple[str, Path]:
+    """``(name, folder)`` of a model folder or a bundled model (default ``genolm-tiny``)."""
+    from genolm.data import model_path
+    from genolm.registry import UnknownNameError
+
+    spec = spec or "genolm-tiny"
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        return p.name, p
+    try:
+        folder = model_path(str(spec))
+    except UnknownNameError:
+        raise InputError(
+            f"model '{spec}' is neither a model folder nor a bundled model",
+            hint="pass a folder written by save_pretrained (e.g. runs/x/final) or 'genolm-tiny'",
+        ) from None
+    if not folder.is_dir():
+        raise InputError(
+            f"the bundled model '{spec}' is not installed (expected at {folder})",
+            hint="pass a model folder with --model",
+        )
+    return str(spec), folder
+
+
+def _training_window(folder: Path) -> int | None:
+    import yaml
+
+    for name in ("pretrain.yaml", "config.yaml"):
+        f = folder / name
+        if f.is_file():
+            try:
+                data = yaml.safe_load(f.read_text()) or {}
+            except yaml.YAMLError:
+                continue
+            if isinstance(data, dict) and isinstance(data.get("window"), int):
+                return int(data["window"])
+    return None
+
+
+def load_lm(spec: str | Path | None = None) -> LoadedLM:
+    """Load a masked or causal LM and its tokenizer (``model.eval()``)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    import genolm.models  # noqa: F401  (registers the families with the Auto classes)
+    import genolm.tokenizers  # noqa: F401
+    from genolm.errors import ConfigError
+    from genolm.models import family_of
+
+    name, folder = resolve_model(spec)
+    config = AutoConfig.from_pretrained(str(folder))
+    try:
+        objective = family_of(config).objective
+    except ConfigError:
+        archs = " ".join(getattr(config, "architectures", None) or [])
+        objective = "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
+    cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
+    model = cls.from_pretrained(str(folder))
+    model.eval()
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    return LoadedLM(model, tok, name, folder, objective, _training_window(folder))

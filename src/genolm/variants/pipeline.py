@@ -1,0 +1,165 @@
+"""File-to-file entry points behind the CLI verbs: one config dataclass and one function each.
+
+``score_vcf(ScoreVariantsConfig)``      ``genolm score-variants``
+``eval_variants(EvalVariantsConfig)``   ``genolm eval-variants``
+``make_vep_set(MakeVepSetConfig)``      ``genolm make-vep-set``
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genolm.errors import ConfigError
+
+
+def _check_choice(key: str, value: str, choices) -> None:
+    from genolm.registry import did_you_mean
+
+    if value not in choices:
+        raise ConfigError(
+            f"{key}: unknown value '{value}'.{did_you_mean(str(value), list(choices))} Choose from {', '.join(choices)}."
+        )
+
+
+# --- score-variants ---------------------------------------------------------------------------
+
+
+@dataclass
+class ScoreVariantsConfig:
+    """Settings of ``genolm score-variants`` (see :func:`genolm.variants.score_variants`)."""
+
+    genome: str  # FASTA (plain, bgzip, gzip), GenBank, or bundled:NAME
+    vcf: str  # VCF / BCF / header-less variant list
+    out: str  # .vcf[.gz] / .bcf / .parquet / .tsv / .csv
+    model: str = "genolm-tiny"  # model folder or bundled model name
+    method: str = "auto"
+    window: int | None = None  # default: the model's training window, else 256
+    batch_size: int = 64
+    flank: int = 0
+    add_special_tokens: bool = True
+    device: str | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        from genolm.variants.output import output_format
+        from genolm.variants.scoring import METHODS
+
+        _check_choice("method", self.method, METHODS)
+        output_format(self.out)
+        if self.window is not None and int(self.window) < 1:
+            raise ConfigError(f"window must be positive, got {self.window}")
+        if int(self.batch_size) < 1:
+            raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
+
+
+def _has_header(path: str | Path) -> bool:
+    from genolm.io.fasta import open_binary
+
+    with open_binary(path) as fh:
+        return fh.read(16).startswith((b"##fileformat", b"BCF\x02", b"BCF\x04"))
+
+
+def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
+    """Score every record of ``cfg.vcf`` against ``cfg.genome`` and write ``cfg.out``; returns a summary."""
+    from genolm.io.vcf import read_vcf
+    from genolm.variants.load import load_lm, open_genome, resolve_path
+    from genolm.variants.output import write_scores
+    from genolm.variants.scoring import DEFAULT_WINDOW, score_variants
+
+    vcf = resolve_path(cfg.vcf)
+    lm = load_lm(cfg.model)
+    window = cfg.window or lm.window or DEFAULT_WINDOW
+    records = list(read_vcf(vcf))
+    t0 = time.perf_counter()
+    with open_genome(cfg.genome) as genome:
+        scores = score_variants(
+            lm.model,
+            lm.tokenizer,
+            genome,
+            records,
+            method=cfg.method,
+            window=window,
+            batch_size=cfg.batch_size,
+            flank=cfg.flank,
+            add_special_tokens=cfg.add_special_tokens,
+            device=cfg.device,
+            progress=cfg.progress,
+        )
+    seconds = time.perf_counter() - t0
+    write_scores(cfg.out, scores, records, header_from=vcf if _has_header(vcf) else None)
+    return {
+        "out": str(cfg.out),
+        "model": lm.name,
+        "method": cfg.method,
+        "window": window,
+        "records": len(records),
+        "rows": len(scores.variants),
+        "scored": scores.n_scored,
+        "status": dict(Counter(scores.status)),
+        "seconds": round(seconds, 3),
+        "variants_per_s": round(scores.n_scored / seconds, 2) if seconds > 0 else None,
+    }
+
+
+# --- eval-variants ----------------------------------------------------------------------------
+
+
+@dataclass
+class EvalVariantsConfig:
+    """Settings of ``genolm eval-variants`` (see :func:`genolm.variants.evaluate_scores`)."""
+
+    scores: str  # a score-variants output (.parquet / .tsv / .csv / .vcf)
+    label_col: str | None = None  # binary labels (column or INFO key; 'id' works)
+    positive: str | None = None  # the positive class: a value, or a regex matched at the start
+    truth_col: str | None = None  # continuous truth (DMS) instead of labels
+    score_col: str = "score"
+    direction: str = "auto"  # which scores mean "positive / damaging": auto | lower | higher
+    top_k: list[float] | None = None  # percentages for the odds ratio (default 0.1 1 5 10)
+    n_boot: int = 1000
+    seed: int = 0
+    out: str | None = None  # output prefix (default: beside SCORES, '<stem>.eval')
+    plots: bool = True
+
+    def __post_init__(self):
+        _check_choice("direction", self.direction, ("auto", "lower", "higher"))
+        if (self.label_col is None) == (self.truth_col is None):
+            raise ConfigError("give exactly one of label_col (binary labels) or truth_col (continuous truth)")
+        if int(self.n_boot) < 0:
+            raise ConfigError(f"n_boot must be >= 0, got {self.n_boot}")
+
+
+def eval_variants(cfg: EvalVariantsConfig) -> dict[str, Any]:
+    """Evaluate a score table; writes ``<out>.json``, ``<out>.md`` and PNG plots; returns the summary."""
+    from genolm.variants.evaluate import evaluate_file
+
+    return evaluate_file(cfg)
+
+
+# --- make-vep-set -----------------------------------------------------------------------------
+
+
+@dataclass
+class MakeVepSetConfig:
+    """Settings of ``genolm make-vep-set`` (see :func:`genolm.variants.make_coding_vep_set`)."""
+
+    annotation: str  # GenBank (with sequence), GFF3, or bundled:chloroplast
+    out: str  # .vcf / .vcf.gz
+    genome: str | None = None  # FASTA, needed with a GFF3
+    per_class: int | None = 1000  # variants per class (None / 0: all)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.per_class is not None and int(self.per_class) < 0:
+            raise ConfigError(f"per_class must be >= 0, got {self.per_class}")
+
+
+def make_vep_set(cfg: MakeVepSetConfig) -> dict[str, Any]:
+    from genolm.variants.devset import make_coding_vep_set, write_vep_set
+
+    vs = make_coding_vep_set(cfg.annotation, cfg.genome, per_class=cfg.per_class or None, seed=cfg.seed)
+    write_vep_set(cfg.out, vs)
+    return {"out": str(cfg.out), **vs.summary}

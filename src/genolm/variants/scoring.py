@@ -1,0 +1,752 @@
+"""Zero-shot variant effect scores from any genolm language model: :func:`score_variants`.
+
+One scorer serves every model family and tokenizer.  What it computes, per objective and
+tokenizer (``method="auto"``, the default):
+
+==============================  =============  =================================================
+model / tokenizer               variant        score (``alt`` vs ``ref``; negative = alt less likely)
+==============================  =============  =================================================
+MLM, char / iupac               SNV            ``llr``: mask the site, ``log p(alt) - log p(ref)``
+MLM, overlapping k-mer          SNV            ``llr``: mask all (up to k) tokens covering the site;
+                                               per token ``log p(alt k-mer) - log p(ref k-mer)``,
+                                               **averaged** over those tokens
+MLM, nt6 / codon / BPE          SNV            ``llr`` on the one token holding the site when the
+                                               alt does not change the tokenization (offsets); else
+                                               ``pll``
+MLM, any                        MNV, indel     ``pll``: pseudo-log-likelihood of the alt window minus
+                                               that of the ref window, over the tokens overlapping
+                                               the variant span (each masked in turn)
+CLM (hyena, decoder), any       any            ``clm``: ``log P(alt window) - log P(ref window)``
+any model                       any            ``embedding`` (``method="embedding"``): cosine (or L2)
+                                               distance of mean-pooled last hidden states, alt
+                                               window vs ref window; >= 0, larger = bigger effect
+==============================  =============  =================================================
+
+Every score is the **mean of the forward-strand and reverse-complement scores** (``score_fwd``,
+``score_rc`` are kept).  For ``llr`` the masked input is the same for every ALT at a site, so one
+masked forward pass per site and strand scores all of them (``log p`` of every allele comes from
+the same logits).
+
+Windows
+-------
+The reference window of a variant at 0-based ``pos`` is ``[pos - window // 2, pos - window // 2 +
+window)`` **clipped** to the record that holds ``pos`` (a variant at base 0 gets a window that
+starts at 0, and keeps its true position inside it); it is widened to the right when a long REF
+would run past its end.  The alt window has the same left flank, the ALT allele, then as many bases
+of the right flank as keep its length equal to the ref window's (fewer at the contig end), so
+likelihoods of indel windows compare windows of one length.  ``pll`` scores the tokens that overlap
+``[p - flank, p + max(len(REF), len(ALT)) + flank)`` in each allele's window (``flank`` default 0).
+A CLM window with no BOS token does not score its first token.
+
+Antisymmetry: ``llr``, ``pll`` and ``clm`` give ``score(ref -> alt) == -score(alt -> ref)`` on
+the genome with the alt substituted (SNVs exactly; indels away from contig ends), because the
+ref window of one is the alt window of the other.  ``embedding`` is symmetric instead.
+
+Records that are not scored keep ``score = NaN`` and say why in ``status`` / ``message``; see
+:data:`STATUSES`.  Nothing is dropped: a record without ALT gives one row (``no_alt``), a
+multi-allelic record one row per ALT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from genolm.alphabet import reverse_complement
+from genolm.errors import ConfigError
+from genolm.io.genome import Genome
+from genolm.io.vcf import Variant, check_against_genome, read_vcf, split_multiallelic
+
+#: per-row outcome; every value but ``ok`` leaves the score NaN
+STATUSES = (
+    "ok",  # scored
+    "ref_mismatch",  # REF differs from the genome
+    "contig_missing",  # the contig is not in the genome (aliases tried)
+    "out_of_bounds",  # REF runs outside the contig (or outside every region record)
+    "no_alt",  # the record has no ALT allele ('.')
+    "unsupported_allele",  # symbolic / non-ACGT allele, or ALT == REF
+    "no_token",  # no token of the window covers the variant (e.g. codon frame leftovers)
+)
+#: ``method`` values :func:`score_variants` accepts
+METHODS = ("auto", "llr", "pll", "clm", "embedding", "embedding-cosine", "embedding-l2")
+#: default window (bases) when neither the caller nor the model folder says
+DEFAULT_WINDOW = 256
+_ACGT = frozenset("ACGT")
+_STABLE_SCHEMES = frozenset({"char", "iupac", "kmer", "nt6"})
+
+
+class VariantScores(NamedTuple):
+    """Scores of :func:`score_variants`, one row per (input record, ALT allele).
+
+    Attributes
+    ----------
+    variants : list of Variant
+        The input records split to one ALT each (a record without ALT appears once, ``alts=()``);
+        ``pos`` 0-based.
+    record : np.ndarray, shape=(n,), int64
+        Index of the input record each row came from (``Variant.index`` when set, else the
+        position in the input).
+    allele : np.ndarray, shape=(n,), int64
+        0-based index of the row's ALT in its record (``-1`` for a record without ALT).
+    score, score_fwd, score_rc : np.ndarray, shape=(n,), float64
+        Strand mean, forward-strand and reverse-complement scores; NaN where not scored.
+    method : list of str
+        ``"llr"``, ``"pll"``, ``"clm"``, ``"embedding-cosine"``, ``"embedding-l2"`` (``""`` if not scored).
+    status : list of str
+        One of :data:`STATUSES`.
+    message : list of str
+        Why a row was not scored (``""`` when ok).
+    """
+
+    variants: list[Variant]
+    record: np.ndarray
+    allele: np.ndarray
+    score: np.ndarray
+    score_fwd: np.ndarray
+    score_rc: np.ndarray
+    method: list[str]
+    status: list[str]
+    message: list[str]
+
+    @property
+    def n_scored(self) -> int:
+        return int(sum(s == "ok" for s in self.status))
+
+    def to_frame(self):
+        """A ``pandas.DataFrame``: ``record allele chrom pos id ref alt score score_fwd score_rc
+        method status message`` and one column per INFO key.  ``pos`` is the VCF's 1-based POS."""
+        import pandas as pd
+
+        base = {
+            "record": self.record,
+            "allele": self.allele,
+            "chrom": [v.contig for v in self.variants],
+            # 0-based Variant.pos -> the VCF's 1-based POS, so tables match the input file
+            "pos": np.array([v.pos + 1 for v in self.variants], dtype=np.int64),
+            "id": [v.id or "" for v in self.variants],
+            "ref": [v.ref for v in self.variants],
+            "alt": [v.alts[0] if v.alts else "." for v in self.variants],
+            "score": self.score,
+            "score_fwd": self.score_fwd,
+            "score_rc": self.score_rc,
+            "method": self.method,
+            "status": self.status,
+            "message": self.message,
+        }
+        info_keys: list[str] = []
+        for v in self.variants:
+            for k in v.info:
+                if k not in info_keys:
+                    info_keys.append(k)
+        for k in info_keys:
+            col = k if k not in base else f"info_{k}"
+            base[col] = [_info_cell(v.info.get(k)) for v in self.variants]
+        return pd.DataFrame(base)
+
+
+def _info_cell(x):
+    if isinstance(x, (tuple, list)):
+        return ",".join(str(e) for e in x)
+    return x
+
+
+# --- models and tokenizers ------------------------------------------------------------------
+
+
+def model_objective(model) -> str:
+    """``"mlm"`` or ``"clm"``: from the genolm family, else from the class name / config."""
+    from genolm.models import family_of
+
+    try:
+        return family_of(model).objective
+    except ConfigError:
+        pass
+    name = type(model).__name__
+    if "CausalLM" in name or getattr(getattr(model, "config", None), "is_decoder", False):
+        return "clm"
+    if "MaskedLM" in name:
+        return "mlm"
+    raise ConfigError(
+        f"cannot tell whether {name} is a masked or a causal LM; load it with "
+        "AutoModelForMaskedLM / AutoModelForCausalLM"
+    )
+
+
+class _TokenizerView:
+    """What scoring needs from a tokenizer: ids and offsets of a bare sequence, special tokens."""
+
+    def __init__(self, tokenizer, add_special_tokens: bool):
+        self.tok = tokenizer
+        if add_special_tokens:
+            smask = list(tokenizer.get_special_tokens_mask([0], already_has_special_tokens=False))
+            lead = smask.index(0)
+            specials = list(tokenizer.build_inputs_with_special_tokens([]))
+            self.pre = np.asarray(specials[:lead], dtype=np.int64)
+            self.suf = np.asarray(specials[lead:], dtype=np.int64)
+        else:
+            self.pre = self.suf = np.zeros(0, dtype=np.int64)
+        self.lead = len(self.pre)
+        self.mask_id = getattr(tokenizer, "mask_token_id", None)
+        pad = getattr(tokenizer, "pad_token_id", None)
+        self.pad_id = int(pad) if pad is not None else 0
+        self._genolm = hasattr(tokenizer, "encode_with_offsets")
+        # schemes whose token layout depends only on where N / invalid bases are, never on which of
+        # A/C/G/T a base is: an SNV then changes just the ids of the tokens covering it (not BPE)
+        self.position_stable = self._genolm and getattr(tokenizer, "scheme", "") in _STABLE_SCHEMES
+
+    def encode(self, seq: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids (T,), offsets (T, 2))`` of ``seq``, no special tokens."""
+        if self._genolm:
+            enc = self.tok.encode_with_offsets(seq)
+            return np.asarray(enc.ids, dtype=np.int64), np.asarray(enc.offsets, dtype=np.int64)
+        out = self.tok(seq, add_special_tokens=False, return_offsets_mapping=True)
+        return (
+            np.asarray(out["input_ids"], dtype=np.int64),
+            np.asarray(out["offset_mapping"], dtype=np.int64).reshape(-1, 2),
+        )
+
+    def full(self, ids: np.ndarray) -> np.ndarray:
+        """``ids`` with the template's special tokens around them."""
+        if not len(self.pre) and not len(self.suf):
+            return ids
+        return np.concatenate([self.pre, ids, self.suf])
+
+
+@contextlib.contextmanager
+def preserve_model_state(model, device=None):
+    """Put ``model`` in eval mode on ``device`` (default: where it is); restore mode and device after."""
+    import torch
+
+    was_training = model.training
+    try:
+        orig = next(model.parameters()).device
+    except StopIteration:
+        orig = torch.device("cpu")
+    dev = torch.device(device) if device is not None else orig
+    model.eval()
+    if dev != orig:
+        model.to(dev)
+    try:
+        yield dev
+    finally:
+        if dev != orig:
+            model.to(orig)
+        model.train(was_training)
+
+
+# --- forward requests -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Req:
+    """One sequence to run through the model, and what to read from the output.
+
+    kind ``"mlm"``: ``gather`` is ``[(token index in ids, candidate ids)]``; ``out`` becomes a
+    list of ``log p(candidates)`` arrays.  ``"clm"``: ``out`` is the summed next-token log
+    likelihood of the sequence tokens.  ``"emb"``: ``out`` is the mean last hidden state over the
+    sequence tokens, shape ``(H,)``.
+    """
+
+    kind: str
+    ids: np.ndarray  # (T,) with special tokens
+    lead: int  # index of the first sequence token
+    n: int  # sequence tokens
+    gather: list[tuple[int, np.ndarray]] | None = None
+    out: Any = None
+
+
+def _logits(model, ids, attention_mask):
+    out = model(input_ids=ids, attention_mask=attention_mask)
+    return out.logits if hasattr(out, "logits") else out[0]
+
+
+def _hidden(model, ids, attention_mask):
+    if hasattr(model, "token_hidden_states"):
+        return model.token_hidden_states(ids, attention_mask)
+    out = model(input_ids=ids, attention_mask=attention_mask, output_hidden_states=True)
+    return out.hidden_states[-1]
+
+
+def run_requests(
+    model,
+    reqs: list[_Req],
+    *,
+    batch_size: int,
+    device,
+    pad_id: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> None:
+    """Run every request (batched by kind and length, right-padded) and fill ``req.out``."""
+    import torch
+    import torch.nn.functional as F
+
+    order = sorted(range(len(reqs)), key=lambda i: (reqs[i].kind, len(reqs[i].ids)))
+    start = 0
+    while start < len(order):
+        kind = reqs[order[start]].kind
+        stop = start
+        while stop < len(order) and stop - start < batch_size and reqs[order[stop]].kind == kind:
+            stop += 1
+        batch = [reqs[i] for i in order[start:stop]]
+        start = stop
+        T = max(len(r.ids) for r in batch)
+        ids = np.full((len(batch), T), pad_id, dtype=np.int64)
+        am = np.zeros((len(batch), T), dtype=np.int64)
+        for b, r in enumerate(batch):
+            ids[b, : len(r.ids)] = r.ids
+            am[b, : len(r.ids)] = 1
+        ids_t = torch.from_numpy(ids).to(device)
+        am_t = None if am.all() else torch.from_numpy(am).to(device)
+        with torch.inference_mode():
+            if kind == "emb":
+                h = _hidden(model, ids_t, am_t).float()  # (B, T, H)
+                for b, r in enumerate(batch):
+                    r.out = h[b, r.lead : r.lead + r.n].mean(0).cpu().numpy()
+            elif kind == "mlm":
+                logits = _logits(model, ids_t, am_t)  # (B, T, V)
+                rows_b = [b for b, r in enumerate(batch) for _ in r.gather]
+                rows_t = [t for r in batch for t, _ in r.gather]
+                lp = F.log_softmax(logits[rows_b, rows_t].float(), dim=-1).cpu().numpy()  # (R, V)
+                j = 0
+                for r in batch:
+                    r.out = [lp[j + q, cand] for q, (_, cand) in enumerate(r.gather)]
+                    j += len(r.gather)
+            else:  # clm: logits at t predict token t + 1
+                logits = _logits(model, ids_t, am_t).float()  # (B, T, V)
+                lp = F.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V)
+                tok_lp = lp.gather(-1, ids_t[:, 1:, None]).squeeze(-1).cpu().numpy()  # (B, T-1)
+                for b, r in enumerate(batch):
+                    first = max(r.lead, 1)  # a first token without BOS has no prediction
+                    r.out = float(tok_lp[b, first - 1 : r.lead + r.n - 1].sum(dtype=np.float64))
+        if on_batch is not None:
+            on_batch(len(batch))
+
+
+# --- windows ----------------------------------------------------------------------------------
+
+
+class _Row(NamedTuple):
+    i: int  # row in the result
+    ref: str  # upper case
+    alt: str
+    method: str  # "llr" | "pll" | "clm" | "embedding"
+
+
+@dataclass
+class _Site:
+    """Variants sharing a ref window: same record, same ``pos`` (and window end)."""
+
+    contig: str
+    pos: int
+    start: int  # window [start, end), genomic
+    end: int
+    window: str = ""  # ref window, upper case
+    rows: list[_Row] = field(default_factory=list)
+
+
+def _bounds(genome: Genome, contig: str, pos: int) -> tuple[int, int]:
+    """Genomic ``[lo, hi)`` of the record that holds ``pos`` (a region record covers part of a contig)."""
+    _, rec, rs, _, _ = genome._resolve(contig, pos, pos + 1)
+    return pos - rs, pos - rs + genome.lengths[rec]
+
+
+def _window_bounds(pos: int, ref_len: int, lo: int, hi: int, window: int) -> tuple[int, int]:
+    start = pos - window // 2
+    end = max(start + window, pos + ref_len + 1)
+    return max(lo, start), min(hi, end)
+
+
+def _alt_window(genome: Genome, site: _Site, ref: str, alt: str, hi: int) -> str:
+    """Left flank + ALT + right flank, as long as the ref window where the contig allows."""
+    p = site.pos - site.start
+    after = site.pos + len(ref)  # genomic start of the right flank
+    want = max((site.end - site.start) - p - len(alt), 0)  # right-flank bases keeping the length
+    right_end = min(hi, after + want)
+    if right_end <= site.end:
+        right = site.window[after - site.start : right_end - site.start]
+    else:  # a deletion: the alt window reaches past the ref window
+        right = genome.fetch(site.contig, after, right_end).upper()
+    return site.window[:p] + alt + right
+
+
+# --- the scorer -------------------------------------------------------------------------------
+
+
+def _as_genome(genome) -> Genome:
+    if isinstance(genome, Genome):
+        return genome
+    if isinstance(genome, Mapping):
+        return Genome.from_sequences(genome)
+    from genolm.variants.load import open_genome
+
+    return open_genome(genome)
+
+
+def _resolve_method(method: str, objective: str) -> tuple[str, str]:
+    """``(base method, distance)``."""
+    if method not in METHODS:
+        from genolm.registry import did_you_mean
+
+        raise ConfigError(
+            f"unknown method '{method}'.{did_you_mean(method, list(METHODS))} Choose from {METHODS}."
+        )
+    if method.startswith("embedding"):
+        return "embedding", "l2" if method == "embedding-l2" else "cosine"
+    if method == "auto":
+        return ("clm" if objective == "clm" else "llr"), ""
+    if method == "clm" and objective != "clm":
+        raise ConfigError("method 'clm' needs a causal LM; this model is masked: use 'llr' or 'pll'")
+    if method in ("llr", "pll") and objective != "mlm":
+        raise ConfigError(f"method '{method}' needs a masked LM; this model is causal: use 'clm'")
+    return method, ""
+
+
+def iter_records(variants: Iterable[Variant] | str) -> list[Variant]:
+    """Records from a VCF path or an iterable of :class:`~genolm.io.Variant`."""
+    if isinstance(variants, str) or hasattr(variants, "__fspath__"):
+        return list(read_vcf(variants))
+    return list(variants)
+
+
+def score_variants(
+    model,
+    tokenizer,
+    genome,
+    variants,
+    *,
+    method: str = "auto",
+    window: int | None = None,
+    batch_size: int = 64,
+    flank: int = 0,
+    add_special_tokens: bool = True,
+    device=None,
+    progress: bool = False,
+    chunk_sites: int = 4096,
+) -> VariantScores:
+    """Zero-shot effect score of every variant (see the module docstring for the methods).
+
+    Parameters
+    ----------
+    model : PreTrainedModel
+        A masked LM (``XForMaskedLM``) or causal LM (``XForCausalLM``); any genolm family.
+    tokenizer : GenomicTokenizer or HF tokenizer
+        The model's tokenizer (offsets are needed: genolm tokenizers, or a fast HF tokenizer).
+    genome : Genome, path, or mapping contig -> sequence
+        Reference.  Contig names go through :class:`~genolm.io.Genome`'s aliases.
+    variants : iterable of Variant, or path to a VCF
+        ``pos`` 0-based.  Multi-allelic records are split here.
+    method : str
+        One of :data:`METHODS`.  Default is ``"auto"``: ``llr`` / ``pll`` for MLMs, ``clm`` for CLMs.
+        ``"embedding"`` is cosine distance, ``"embedding-l2"`` the L2 distance.
+    window : int, optional
+        Window length in bases, centred on the variant.  Default is :data:`DEFAULT_WINDOW`.
+    batch_size : int
+        Sequences per forward pass.  Default is 64.
+    flank : int
+        Extra bases on each side of the variant span that ``pll`` scores.  Default is 0.
+    add_special_tokens : bool
+        Wrap windows in the tokenizer's template (as pretraining does).  Default is ``True``.
+    device : str or torch.device, optional
+        Where to run; the model is moved back afterwards.  Default is where the model is.
+    progress : bool
+        Show a progress bar (variants/s, ETA) on stderr.  Default is ``False``.
+    chunk_sites : int
+        Sites whose forward passes are built and run together (bounds memory).  Default is 4096.
+
+    Returns
+    -------
+    VariantScores
+    """
+    base_method, distance = _resolve_method(method, model_objective(model))
+    window = int(window or DEFAULT_WINDOW)
+    if window < 1:
+        raise ConfigError(f"window must be positive, got {window}")
+    tv = _TokenizerView(tokenizer, add_special_tokens)
+    if base_method in ("llr", "pll") and tv.mask_id is None:
+        raise ConfigError(f"{type(tokenizer).__name__} has no mask token; masked scoring needs one")
+    own_genome = not isinstance(genome, (Genome, Mapping))
+    g = _as_genome(genome)
+    try:
+        rows, rec_idx, allele = _split_rows(iter_records(variants))
+        planner = _Planner(tv, g, rows, base_method, distance, flank)
+        sites = planner.sites(window)
+        n_rows = sum(len(s.rows) for s in sites)
+        bar = None
+        if progress and n_rows:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_rows, desc="score-variants", unit="variant", dynamic_ncols=True)
+        with preserve_model_state(model, device) as dev:
+            for c in range(0, len(sites), chunk_sites):
+                chunk = sites[c : c + chunk_sites]
+                reqs, finals = planner.plan(chunk)
+                per_req = sum(len(s.rows) for s in chunk) / max(len(reqs), 1)
+                run_requests(
+                    model,
+                    reqs,
+                    batch_size=batch_size,
+                    device=dev,
+                    pad_id=tv.pad_id,
+                    on_batch=(lambda k, w=per_req: bar.update(k * w)) if bar is not None else None,
+                )
+                for f in finals:
+                    f()
+        if bar is not None:
+            bar.n = n_rows
+            bar.close()
+    finally:
+        if own_genome:
+            g.close()
+    fwd, rc = planner.out["fwd"], planner.out["rc"]
+    bad = np.array([s != "ok" for s in planner.status], dtype=bool)
+    fwd[bad] = rc[bad] = np.nan
+    meth = ["" if b else m for b, m in zip(bad, planner.meth)]
+    return VariantScores(
+        rows,
+        np.asarray(rec_idx, dtype=np.int64),
+        np.asarray(allele, dtype=np.int64),
+        (fwd + rc) / 2,
+        fwd,
+        rc,
+        meth,
+        planner.status,
+        planner.message,
+    )
+
+
+def _split_rows(records: list[Variant]) -> tuple[list[Variant], list[int], list[int]]:
+    """One row per (record, ALT); a record without ALT keeps one row (allele -1)."""
+    rows, rec_idx, allele = [], [], []
+    for n, v in enumerate(records):
+        ri = v.index if v.index is not None else n
+        if not v.alts:
+            rows.append(v)
+            rec_idx.append(ri)
+            allele.append(-1)
+            continue
+        for j, sv in enumerate(split_multiallelic([v])):
+            rows.append(sv)
+            rec_idx.append(ri)
+            allele.append(j)
+    return rows, rec_idx, allele
+
+
+# --- planning: rows -> sites -> forward requests -------------------------------------------------
+
+
+def _orient(seq: str, a: int, b: int, strand: str) -> tuple[str, int, int]:
+    """``seq`` and the span ``[a, b)`` on ``strand`` (reverse complement: span mirrored)."""
+    if strand == "fwd":
+        return seq, a, b
+    n = len(seq)
+    return reverse_complement(seq), n - b, n - a
+
+
+def _span_tokens(offs: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Indices of the tokens that overlap ``[a, b)``."""
+    return np.flatnonzero((offs[:, 0] < b) & (offs[:, 1] > a))
+
+
+class _Planner:
+    """Turns rows into sites and sites into forward requests, and writes the per-strand scores.
+
+    ``out[strand]`` (``"fwd"`` / ``"rc"``) holds the scores, ``status`` / ``message`` / ``meth``
+    one entry per row; requests are answered by :func:`run_requests`, then the ``finals``
+    closures read them.
+    """
+
+    def __init__(self, tv: _TokenizerView, genome: Genome, rows: list[Variant], method, distance, flank):
+        self.tv, self.g, self.rows = tv, genome, rows
+        self.method, self.distance, self.flank = method, distance, flank
+        n = len(rows)
+        self.status, self.message, self.meth = ["ok"] * n, [""] * n, [""] * n
+        self.out = {"fwd": np.full(n, np.nan), "rc": np.full(n, np.nan)}
+        self.reqs: list[_Req] = []
+        self.finals: list[Callable[[], None]] = []
+
+    def _fail(self, i: int, status: str, message: str) -> None:
+        self.status[i], self.message[i] = status, message
+
+    def sites(self, window: int) -> list[_Site]:
+        """Check every row and group the scorable ones by ref window."""
+        g, rows = self.g, self.rows
+        with_alt = [i for i, v in enumerate(rows) if v.alts]
+        for i, v in enumerate(rows):
+            if not v.alts:
+                self._fail(i, "no_alt", "the record has no ALT allele")
+        sites: dict[tuple, _Site] = {}
+        for i, chk in zip(with_alt, check_against_genome([rows[i] for i in with_alt], g)):
+            if chk.status != "ok":
+                self._fail(i, chk.status, chk.message)
+                continue
+            v = rows[i]
+            ref, alt = v.ref.upper(), v.alts[0].upper()
+            if not set(ref) <= _ACGT or not set(alt) <= _ACGT or not alt:
+                self._fail(
+                    i, "unsupported_allele", f"only A/C/G/T alleles are scored (REF {v.ref}, ALT {v.alts[0]})"
+                )
+                continue
+            if ref == alt:
+                self._fail(i, "unsupported_allele", "ALT equals REF")
+                continue
+            lo, hi = _bounds(g, v.contig, v.pos)
+            start, end = _window_bounds(v.pos, len(ref), lo, hi, window)
+            m = self.method
+            if m == "llr" and (len(ref) != 1 or len(alt) != 1):
+                m = "pll"  # masked marginals exist for single bases; MNVs and indels use PLL
+            key = (g._resolve(v.contig, v.pos, v.pos + 1)[1], v.pos, end)
+            if key not in sites:
+                sites[key] = _Site(v.contig, v.pos, start, end)
+            sites[key].rows.append(_Row(i, ref, alt, m))
+        return sorted(sites.values(), key=lambda s: (s.contig, s.pos))
+
+    def plan(self, chunk: list[_Site]) -> tuple[list[_Req], list[Callable[[], None]]]:
+        """Requests and finishing closures for the sites of ``chunk``, both strands."""
+        self.reqs, self.finals = [], []
+        for site in chunk:
+            _, hi = _bounds(self.g, site.contig, site.pos)
+            site.window = self.g.fetch(site.contig, site.start, site.end).upper()
+            alt_windows = {r.i: _alt_window(self.g, site, r.ref, r.alt, hi) for r in site.rows}
+            for strand in ("fwd", "rc"):
+                self._plan_site(site, alt_windows, strand)
+            site.window = ""
+        return self.reqs, self.finals
+
+    def _plan_site(self, site: _Site, alt_windows: dict[int, str], strand: str) -> None:
+        if self.method in ("clm", "embedding"):
+            self._plan_whole_windows(site, site.rows, alt_windows, strand)
+            return
+        llr_rows = [r for r in site.rows if r.method == "llr"]
+        pll_rows = [r for r in site.rows if r.method == "pll"]
+        if llr_rows:
+            pll_rows += self._plan_llr(site, llr_rows, alt_windows, strand)
+        if pll_rows:
+            self._plan_pll(site, pll_rows, alt_windows, strand)
+
+    def _masked(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        m = ids.copy()
+        m[positions] = self.tv.mask_id
+        return self.tv.full(m)
+
+    def _plan_llr(self, site, rows, alt_windows, strand) -> list[_Row]:
+        """One masked forward for every SNV at the site whose ALT keeps the tokenization; returns the others."""
+        tv, out = self.tv, self.out[strand]
+        p = site.pos - site.start
+        seq, a, _ = _orient(site.window, p, p + 1, strand)
+        ids, offs = tv.encode(seq)
+        cover = np.flatnonzero((offs[:, 0] <= a) & (offs[:, 1] > a))
+        if not len(cover):
+            for r in rows:
+                self._fail(r.i, "no_token", f"no token covers the variant in its {len(seq)} bp window")
+            return []
+        stable, alt_ids, unstable = [], [], []
+        for r in rows:
+            aseq, _, _ = _orient(alt_windows[r.i], p, p + 1, strand)
+            if tv.position_stable:
+                # re-encode only the covering tokens' spans: each is one token of the same layout
+                aids = np.concatenate([tv.encode(aseq[offs[t, 0] : offs[t, 1]])[0] for t in cover])
+                if len(aids) == len(cover):
+                    stable.append(r)
+                    alt_ids.append(aids)
+                    continue
+            aids, aoffs = tv.encode(aseq)
+            if (
+                aoffs.shape == offs.shape
+                and np.array_equal(aoffs, offs)
+                and not np.any(np.delete(aids != ids, cover))
+            ):
+                stable.append(r)
+                alt_ids.append(aids[cover])
+            else:
+                unstable.append(r)  # the ALT re-tokenizes its neighbourhood (BPE): use PLL
+        if not stable:
+            return unstable
+        cand = np.stack([ids[cover]] + alt_ids, axis=1)  # (J, 1 + n_alt): ref first
+        gather = [(tv.lead + int(t), cand[j]) for j, t in enumerate(cover)]
+        req = _Req("mlm", self._masked(ids, cover), tv.lead, len(ids), gather)
+        self.reqs.append(req)
+
+        def finish():
+            lp = np.stack(req.out)  # (J, 1 + n_alt)
+            llr = (lp[:, 1:] - lp[:, :1]).mean(0)  # mean over the tokens covering the site
+            for k, r in enumerate(stable):
+                out[r.i] = float(llr[k])
+                self.meth[r.i] = "llr"
+
+        self.finals.append(finish)
+        return unstable
+
+    def _pll_requests(self, seq: str, a: int, b: int) -> list[_Req] | None:
+        """One request per token overlapping ``[a, b)``, that token masked; ``None`` if there is none."""
+        tv = self.tv
+        ids, offs = tv.encode(seq)
+        toks = _span_tokens(offs, max(a, 0), min(b, len(seq)))
+        if not len(toks):
+            return None
+        mine = []
+        for t in toks:
+            # mask every token sharing a base with t: overlapping k-mers would otherwise give t away
+            hide = _span_tokens(offs, int(offs[t, 0]), int(offs[t, 1]))
+            mine.append(
+                _Req("mlm", self._masked(ids, hide), tv.lead, len(ids), [(tv.lead + int(t), ids[t : t + 1])])
+            )
+        self.reqs.extend(mine)
+        return mine
+
+    def _plan_pll(self, site, rows, alt_windows, strand) -> None:
+        out = self.out[strand]
+        p = site.pos - site.start
+        ref_cache: dict[tuple[int, int], list[_Req] | None] = {}
+        for r in rows:
+            a, b = p - self.flank, p + max(len(r.ref), len(r.alt)) + self.flank
+            seq, ra, rb = _orient(site.window, a, b, strand)
+            if (ra, rb) not in ref_cache:  # ALTs at a site with the same span share the ref PLL
+                ref_cache[(ra, rb)] = self._pll_requests(seq, ra, rb)
+            ref_reqs = ref_cache[(ra, rb)]
+            aseq, aa, ab = _orient(alt_windows[r.i], a, b, strand)
+            alt_reqs = self._pll_requests(aseq, aa, ab)
+            if ref_reqs is None or alt_reqs is None:
+                self._fail(r.i, "no_token", "no token overlaps the variant span in its window")
+                continue
+
+            def finish(r=r, ref_reqs=ref_reqs, alt_reqs=alt_reqs):
+                pll_ref = sum(float(q.out[0][0]) for q in ref_reqs)
+                pll_alt = sum(float(q.out[0][0]) for q in alt_reqs)
+                out[r.i] = pll_alt - pll_ref
+                self.meth[r.i] = "pll"
+
+            self.finals.append(finish)
+
+    def _plain_req(self, seq: str, kind: str) -> _Req:
+        ids, _ = self.tv.encode(seq)
+        return _Req(kind, self.tv.full(ids), self.tv.lead, len(ids))
+
+    def _plan_whole_windows(self, site, rows, alt_windows, strand) -> None:
+        """``clm``: log-likelihood ratio of windows; ``embedding``: distance of pooled states."""
+        out, kind = self.out[strand], ("clm" if self.method == "clm" else "emb")
+        ref_req = self._plain_req(_orient(site.window, 0, 0, strand)[0], kind)
+        self.reqs.append(ref_req)
+        for r in rows:
+            alt_req = self._plain_req(_orient(alt_windows[r.i], 0, 0, strand)[0], kind)
+            self.reqs.append(alt_req)
+
+            def finish(r=r, alt_req=alt_req):
+                if kind == "clm":
+                    out[r.i] = alt_req.out - ref_req.out
+                    self.meth[r.i] = "clm"
+                    return
+                x, y = ref_req.out.astype(np.float64), alt_req.out.astype(np.float64)
+                if self.distance == "l2":
+                    d = float(np.linalg.norm(x - y))
+                else:
+                    den = float(np.linalg.norm(x) * np.linalg.norm(y))
+                    d = 1.0 - float(x @ y) / den if den > 0 else math.nan
+                out[r.i] = d
+                self.meth[r.i] = f"embedding-{self.distance}"
+
+            self.finals.append(finish)
