@@ -69,6 +69,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from genolm.data import resolve_path
 from genolm.errors import ConfigError, InputError
 from genolm.registry import did_you_mean
 
@@ -194,23 +195,11 @@ class MakeTaskResult(NamedTuple):
 # --- inputs -------------------------------------------------------------------------------
 
 
-def resolve_input(spec: str) -> Path:
-    """A path, or ``bundled:NAME`` for a genome shipped with genolm."""
-    if str(spec).startswith("bundled:"):
-        from genolm.data import genome_path
-
-        return genome_path(str(spec).split(":", 1)[1])
-    p = Path(spec).expanduser()
-    if not p.exists():
-        raise InputError("no such file", path=str(p))
-    return p
-
-
 def input_sha256(spec: str | None) -> str | None:
     if spec is None:
         return None
     h = hashlib.sha256()
-    with open(resolve_input(spec), "rb") as fh:
+    with open(resolve_path(spec), "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -239,7 +228,7 @@ def load_annotated_genome(cfg: MakeTaskConfig) -> tuple[dict[str, str], list, di
     whose seqids are renamed to the FASTA record names, and notes for the manifest."""
     from genolm.io import Genome, read_fasta, read_genbank, read_gff
 
-    gpath = resolve_input(cfg.genome)
+    gpath = resolve_path(cfg.genome)
     info: dict[str, Any] = {}
     if _is_genbank(gpath):
         seqs, feats = {}, []
@@ -257,7 +246,7 @@ def load_annotated_genome(cfg: MakeTaskConfig) -> tuple[dict[str, str], list, di
         seqs = {r.name: r.seq.upper() for r in read_fasta(gpath)}
         feats = []
     if cfg.annotation is not None:
-        feats = read_gff(resolve_input(cfg.annotation))
+        feats = read_gff(resolve_path(cfg.annotation))
     if cfg.contigs:
         missing = [c for c in cfg.contigs if c not in seqs]
         if missing:
@@ -820,7 +809,7 @@ def build_task(cfg: MakeTaskConfig) -> MakeTaskResult:
     unit_list = {sn: [] for sn in split_names}
     for u, s in zip(units, unit_split):
         unit_list[split_names[s]].append([names[u[0]], u[1] + 1, u[2]])
-    gpath = resolve_input(cfg.genome)
+    gpath = resolve_path(cfg.genome)
     manifest = {
         "created_by": "genolm make-task",
         "genolm_version": genolm.__version__,
@@ -839,7 +828,7 @@ def build_task(cfg: MakeTaskConfig) -> MakeTaskResult:
             },
             "annotation": None
             if cfg.annotation is None
-            else {"path": str(resolve_input(cfg.annotation)), "sha256": input_sha256(cfg.annotation)},
+            else {"path": str(resolve_path(cfg.annotation)), "sha256": input_sha256(cfg.annotation)},
         },
         "parameters": dataclasses.asdict(cfg),
         "coordinates": "ids are contig:start-end(strand), 1-based inclusive; windows on '-' are reverse-complemented",

@@ -43,5 +43,20 @@ def model_path(name: str = "genolm-tiny") -> Path:
     return Path(str(resources.files("genolm.data") / "models" / _MODELS[name]))
 
 
+def resolve_path(spec: str | Path) -> Path:
+    """A file path, or ``bundled:NAME`` for a genome shipped with genolm (``bundled:lambda``).
+
+    Raises :class:`~genolm.errors.InputError` when the file does not exist.
+    """
+    from genolm.errors import InputError
+
+    if str(spec).startswith("bundled:"):
+        return genome_path(str(spec).split(":", 1)[1])
+    p = Path(spec).expanduser()
+    if not p.exists():
+        raise InputError("no such file", path=str(p))
+    return p
+
+
 def bundled_genomes() -> dict[str, Path]:
     return {k: genome_path(k) for k in _GENOMES}

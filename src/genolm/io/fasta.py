@@ -146,6 +146,19 @@ def _raise_read_error(path: PathLike, e: BaseException):
     ) from e
 
 
+def guarded_iter(iterable, path: PathLike) -> Iterator:
+    """Iterate ``iterable`` (lines of ``path``), turning decompression failures into :class:`InputError`."""
+    it = iter(iterable)
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+            _raise_read_error(path, e)
+        yield item
+
+
 # --- scanning ---------------------------------------------------------------------------
 
 

@@ -14,8 +14,6 @@ last record, or a quality character outside ``!``..``~`` raise
 
 from __future__ import annotations
 
-import lzma
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -24,7 +22,7 @@ import numpy as np
 
 from genolm.alphabet import validate as validate_seq
 from genolm.errors import InputError
-from genolm.io.fasta import PathLike, _allowed, _Names, _parse_header, _raise_read_error, open_binary
+from genolm.io.fasta import PathLike, _allowed, _Names, _parse_header, guarded_iter, open_binary
 
 _QUAL_OK = bytes(range(33, 127))
 
@@ -44,15 +42,7 @@ class FastqRecord(NamedTuple):
 
 def _lines(path: PathLike) -> Iterator[bytes]:
     with open_binary(path) as fh:
-        it = iter(fh)
-        while True:
-            try:
-                line = next(it)
-            except StopIteration:
-                return
-            except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:
-                _raise_read_error(path, e)
-            yield line
+        yield from guarded_iter(fh, path)
 
 
 def read_fastq(

@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import bisect
 import io
-import lzma
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from genolm.alphabet import reverse_complement
 from genolm.errors import InputError
-from genolm.io.fasta import PathLike, _raise_read_error, open_binary
+from genolm.io.fasta import PathLike, guarded_iter, open_binary
 
 #: child types that make their parent a transcript
 EXON_TYPES = ("exon",)
@@ -106,15 +104,7 @@ _STRANDS = {"+", "-", ".", "?"}
 def _text_lines(path: PathLike) -> Iterator[str]:
     with open_binary(path) as raw:
         fh = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-        it = iter(fh)
-        while True:
-            try:
-                line = next(it)
-            except StopIteration:
-                return
-            except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:
-                _raise_read_error(path, e)
-            yield line
+        yield from guarded_iter(fh, path)
 
 
 def _parse_attributes(text: str, path: str, line: int) -> dict[str, list[str]]:

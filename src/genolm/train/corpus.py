@@ -57,13 +57,14 @@ def load_contigs(paths: list[str | Path]) -> list[Contig]:
     """
     contigs: list[Contig] = []
     seen: dict[str, str] = {}
-    for p in map(str, paths):
-        if p.startswith("bundled:"):  # a genome shipped in the package, e.g. "bundled:lambda"
-            from genolm.data import genome_path
+    from genolm.data import resolve_path
 
-            p = str(genome_path(p.split(":", 1)[1]))
-        if not Path(p).exists():
-            raise InputError("corpus file not found", path=p, hint="check the 'corpus' list in your config")
+    for spec in map(str, paths):
+        if not spec.startswith("bundled:") and not Path(spec).exists():
+            raise InputError(
+                "corpus file not found", path=spec, hint="check the 'corpus' list in your config"
+            )
+        p = str(resolve_path(spec))
         if _is_genbank(p):
             from genolm.io.genbank import read_genbank
 

@@ -62,8 +62,9 @@ class VepSet(NamedTuple):
 
 def _load(annotation, genome):
     """``(genome, genes)``: a GenBank file carries both; a GFF3 needs ``genome``."""
+    from genolm.data import resolve_path
     from genolm.io.gff import genes, read_gff
-    from genolm.variants.load import _is_genbank, open_genome, resolve_path
+    from genolm.variants.load import _is_genbank, open_genome
 
     path = resolve_path(annotation)
     if _is_genbank(path):

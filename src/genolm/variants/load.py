@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from genolm.data import resolve_path
 from genolm.errors import InputError
 from genolm.io.genome import Genome
 
@@ -24,18 +25,6 @@ def _is_genbank(path: Path) -> bool:
 
     with open_binary(path) as fh:
         return fh.read(4096).lstrip().startswith(b"LOCUS")
-
-
-def resolve_path(spec: str | Path) -> Path:
-    """A path, or ``bundled:NAME`` for a genome shipped with genolm."""
-    if str(spec).startswith("bundled:"):
-        from genolm.data import genome_path
-
-        return genome_path(str(spec).split(":", 1)[1])
-    p = Path(spec).expanduser()
-    if not p.exists():
-        raise InputError("no such file", path=str(p))
-    return p
 
 
 def open_genome(spec: str | Path, *, in_memory: bool | None = None) -> Genome:

@@ -65,8 +65,9 @@ def _has_header(path: str | Path) -> bool:
 
 def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
     """Score every record of ``cfg.vcf`` against ``cfg.genome`` and write ``cfg.out``; returns a summary."""
+    from genolm.data import resolve_path
     from genolm.io.vcf import read_vcf
-    from genolm.variants.load import load_lm, open_genome, resolve_path
+    from genolm.variants.load import load_lm, open_genome
     from genolm.variants.output import write_scores
     from genolm.variants.scoring import DEFAULT_WINDOW, score_variants
 
