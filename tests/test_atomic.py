@@ -31,3 +31,15 @@ def test_atomic_dir(tmp_path):
         (tmp / "w").write_text("3")
     assert (d / "w").read_text() == "3"
     assert sorted(os.listdir(tmp_path)) == ["ckpt"]
+
+
+def test_atomic_files_get_the_usual_mode(tmp_path):
+    # mkstemp's 0600 must not leak into results other users need to read
+    target = tmp_path / "r.json"
+    atomic_write_json(target, {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    with atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "x").write_text("1")
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~mask
