@@ -265,7 +265,13 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     k12_path = str(shared("genomes", "ecoli_K12_MG1655.fasta.gz"))
     e536_path = str(shared("genomes", "ecoli_536_NC_008253.fna.gz"))
-    out_dir = a.out_dir or tempfile.mkdtemp(prefix="genolm-quality-")
+    out_dir = a.out_dir
+    if out_dir is None:  # a temporary run folder, removed at exit
+        import atexit
+        import shutil
+
+        out_dir = tempfile.mkdtemp(prefix="genolm-quality-")
+        atexit.register(shutil.rmtree, out_dir, True)
     load0 = [round(x, 2) for x in os.getloadavg()]
 
     def config(max_steps: int) -> PretrainConfig:

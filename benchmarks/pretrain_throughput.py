@@ -77,6 +77,20 @@ BERT_LIKE = dict(**BERT_DIMS, activation="gelu", position_embedding="learned", n
 LONG_LENGTHS = (1024, 2048, 4096, 8192, 16384, 32768)
 
 
+_SCRATCH: list[str] = []
+
+
+def scratch_dir() -> str:
+    """A fresh folder for a run's (unused) outputs, inside one temporary root removed at exit."""
+    if not _SCRATCH:
+        import atexit
+        import shutil
+
+        _SCRATCH.append(tempfile.mkdtemp(prefix="genolm-bench-"))
+        atexit.register(shutil.rmtree, _SCRATCH[0], True)
+    return tempfile.mkdtemp(dir=_SCRATCH[0])
+
+
 def ecoli() -> str:
     return str(shared("genomes", "ecoli_K12_MG1655.fasta.gz"))
 
@@ -168,7 +182,7 @@ class GenolmRunner:
         self.label, self.family, self.model_config = label, family, model_config
         cfg = PretrainConfig(
             corpus=[ecoli()],
-            out_dir=tempfile.mkdtemp(prefix="genolm-bench-"),
+            out_dir=scratch_dir(),
             model=family,
             model_config=model_config,
             window=window,
@@ -273,7 +287,7 @@ class HFRunner:
                 ends.append((time.perf_counter(), time.process_time()))
 
         args = TrainingArguments(
-            output_dir=tempfile.mkdtemp(prefix="genolm-bench-hf-"),
+            output_dir=scratch_dir(),
             use_cpu=True,
             bf16=precision == "bf16",
             per_device_train_batch_size=BATCH,

@@ -483,16 +483,18 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, Any]:
 
         bar = tqdm(total=cfg.max_steps, initial=pt.step, desc="pretrain", unit="step", dynamic_ncols=True)
     t0 = time.perf_counter()
-    tok_since, t_since = 0, t0
+    # tokens/s counts training steps only: evaluation and checkpoint time are excluded
+    tok_since, train_s = 0, 0.0
     last: dict[str, Any] = {}
     while pt.step < cfg.max_steps:
+        t_step = time.perf_counter()
         m = pt.train_step()
+        train_s += time.perf_counter() - t_step
         tok_since += m["tokens"]
         rec = {"step": pt.step, "loss": m["loss"], "lr": m["lr"], "seq_len_bp": pt._cur_len()}
         if pt.step % cfg.log_every == 0 or pt.step == cfg.max_steps:
-            now = time.perf_counter()
-            rec["tokens_per_s"] = tok_since / max(now - t_since, 1e-9)
-            tok_since, t_since = 0, now
+            rec["tokens_per_s"] = tok_since / max(train_s, 1e-9)
+            tok_since, train_s = 0, 0.0
         if pt.step % cfg.eval_every == 0 or pt.step == cfg.max_steps:
             rec.update(pt.evaluate())
         log(rec)
