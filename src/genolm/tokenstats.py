@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from genolm.io.genbank import is_genbank
+
 #: schemes in the default comparison table, as ``(label, registry name, kwargs)``
 DEFAULT_SCHEMES: tuple[tuple[str, str, dict], ...] = (
     ("char", "char", {}),
@@ -52,15 +54,10 @@ class SchemeStats(NamedTuple):
         return self._asdict()
 
 
-def _is_genbank(path: str) -> bool:
-    low = str(path).lower().removesuffix(".gz").removesuffix(".bgz")
-    return low.endswith((".gb", ".gbk", ".genbank", ".gbff"))
-
-
 def _sequences(path: str | Path, chunk_size: int) -> Iterator[tuple[str, str]]:
     """Yield ``(record name, chunk)`` from FASTA (streamed) or GenBank (record at a time)."""
     p = str(path)
-    if _is_genbank(p):
+    if is_genbank(p):
         from genolm.io.genbank import read_genbank
 
         for rec in read_genbank(p):
@@ -194,7 +191,7 @@ def compare_schemes(
 
     with tempfile.TemporaryDirectory() as tmp:
         train_file = str(path)
-        if _is_genbank(train_file) and any(n == "bpe" for _, n, _ in specs):
+        if is_genbank(train_file) and any(n == "bpe" for _, n, _ in specs):
             # BPE learns from FASTA: write the GenBank records out once
             from genolm.io.fasta import write_fasta
 

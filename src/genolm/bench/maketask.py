@@ -71,6 +71,7 @@ import numpy as np
 
 from genolm.data import resolve_path
 from genolm.errors import ConfigError, InputError
+from genolm.io.genbank import is_genbank
 from genolm.registry import did_you_mean
 
 KINDS = ("feature", "cds", "donor", "acceptor", "gene_start")
@@ -205,13 +206,6 @@ def input_sha256(spec: str | None) -> str | None:
     return h.hexdigest()
 
 
-def _is_genbank(path: Path) -> bool:
-    from genolm.io.fasta import open_binary
-
-    with open_binary(path) as fh:
-        return fh.read(4096).lstrip().startswith(b"LOCUS")
-
-
 def _parse_region(text: str) -> tuple[str, int, int]:
     m = re.fullmatch(r"(.+):([\d,]+)-([\d,]+)", str(text).strip())
     if not m:
@@ -230,7 +224,7 @@ def load_annotated_genome(cfg: MakeTaskConfig) -> tuple[dict[str, str], list, di
 
     gpath = resolve_path(cfg.genome)
     info: dict[str, Any] = {}
-    if _is_genbank(gpath):
+    if is_genbank(gpath):
         seqs, feats = {}, []
         for rec in read_genbank(gpath):
             if not rec.seq:

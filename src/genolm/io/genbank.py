@@ -46,6 +46,12 @@ RNA_KEYS = (
 _STRAND = {1: "+", -1: "-", 0: ".", None: "."}
 
 
+def is_genbank(path: PathLike) -> bool:
+    """True when ``path`` (any compression) starts with a GenBank ``LOCUS`` line: sniffed, not guessed from the name."""
+    with open_binary(path) as fh:
+        return fh.read(4096).lstrip().startswith(b"LOCUS")
+
+
 class GenBankRecord(NamedTuple):
     """One GenBank record.  ``name`` is the accession.version (``NC_000932.1``); ``seq`` a ``str``
     (``""`` when the file holds no sequence); ``features`` as :func:`genbank_features` returns them."""

@@ -301,13 +301,8 @@ def finish_backbone_output(
     return out if return_dict is not False else out.to_tuple()
 
 
-class GenolmForSequenceClassification(GenolmPreTrainedModel):
-    """Sequence classification / regression on pooled states (``config.classifier_pooling``).
-
-    ``num_labels`` and ``problem_type`` (``"single_label_classification"``, ``"multi_label_classification"``,
-    ``"regression"``) behave as in Hugging Face.  A family binds it with
-    ``class XForSequenceClassification(XPreTrainedModel, GenolmForSequenceClassification): backbone_class = XModel``.
-    """
+class _GenolmClassifierHead(GenolmPreTrainedModel):
+    """Backbone + dropout + linear classifier: the layout both classification heads share."""
 
     backbone_class: type[nn.Module]
 
@@ -318,6 +313,15 @@ class GenolmForSequenceClassification(GenolmPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
+
+
+class GenolmForSequenceClassification(_GenolmClassifierHead):
+    """Sequence classification / regression on pooled states (``config.classifier_pooling``).
+
+    ``num_labels`` and ``problem_type`` (``"single_label_classification"``, ``"multi_label_classification"``,
+    ``"regression"``) behave as in Hugging Face.  A family binds it with
+    ``class XForSequenceClassification(XPreTrainedModel, GenolmForSequenceClassification): backbone_class = XModel``.
+    """
 
     def forward(
         self,
@@ -335,21 +339,11 @@ class GenolmForSequenceClassification(GenolmPreTrainedModel):
         return res if return_dict is not False else res.to_tuple()
 
 
-class GenolmForTokenClassification(GenolmPreTrainedModel):
+class GenolmForTokenClassification(_GenolmClassifierHead):
     """Per-token classification (labels -100 ignored) or regression (``problem_type="regression"``).
 
     Map its ``(B, T, C)`` logits to nucleotides with :func:`tokens_to_nucleotides`.
     """
-
-    backbone_class: type[nn.Module]
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.model = self.backbone_class(config)
-        self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
 
     def forward(
         self,

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from genolm.errors import InputError
+from genolm.io.genbank import is_genbank
 
 _N_LUT = np.zeros(256, dtype=bool)
 for _c in "NnRYSWKMBDHVrykmbdhvsw":
@@ -44,11 +45,6 @@ class Windows:
         return len(self.start)
 
 
-def _is_genbank(path: str) -> bool:
-    low = path.lower().removesuffix(".gz").removesuffix(".bgz")
-    return low.endswith((".gb", ".gbk", ".gbff", ".genbank"))
-
-
 def load_contigs(paths: list[str | Path]) -> list[Contig]:
     """Read every record of every FASTA/GenBank file into memory as ``uint8`` arrays.
 
@@ -65,7 +61,7 @@ def load_contigs(paths: list[str | Path]) -> list[Contig]:
                 "corpus file not found", path=spec, hint="check the 'corpus' list in your config"
             )
         p = str(resolve_path(spec))
-        if _is_genbank(p):
+        if is_genbank(p):
             from genolm.io.genbank import read_genbank
 
             recs = ((r.name, str(r.seq)) for r in read_genbank(p))

@@ -63,11 +63,12 @@ class VepSet(NamedTuple):
 def _load(annotation, genome):
     """``(genome, genes)``: a GenBank file carries both; a GFF3 needs ``genome``."""
     from genolm.data import resolve_path
+    from genolm.io.genbank import is_genbank
     from genolm.io.gff import genes, read_gff
-    from genolm.variants.load import _is_genbank, open_genome
+    from genolm.variants.load import open_genome
 
     path = resolve_path(annotation)
-    if _is_genbank(path):
+    if is_genbank(path):
         from genolm.io.genbank import read_genbank
         from genolm.io.genome import Genome
 

@@ -17,14 +17,8 @@ from typing import Any, NamedTuple
 
 from genolm.data import resolve_path
 from genolm.errors import InputError
+from genolm.io.genbank import is_genbank
 from genolm.io.genome import Genome
-
-
-def _is_genbank(path: Path) -> bool:
-    from genolm.io.fasta import open_binary
-
-    with open_binary(path) as fh:
-        return fh.read(4096).lstrip().startswith(b"LOCUS")
 
 
 def open_genome(spec: str | Path, *, in_memory: bool | None = None) -> Genome:
@@ -35,7 +29,7 @@ def open_genome(spec: str | Path, *, in_memory: bool | None = None) -> Genome:
     from genolm.io.fasta import sniff_compression
 
     path = resolve_path(spec)
-    if _is_genbank(path):
+    if is_genbank(path):
         from genolm.io.genbank import read_genbank
 
         return Genome.from_sequences({r.name: r.seq for r in read_genbank(path)}, name=str(path))
