@@ -177,7 +177,7 @@ def test_bad_input_is_a_clear_error(model_dir, tmp_path):
     # guards against reporting an MCC for a test set where it is undefined
     with pytest.raises(InputError, match="split 'test' holds a single class"):
         run_bench([], [one_class], modes=["probe"], seeds=1, out_dir=tmp_path / "a", **FAST)
-    with pytest.raises(InputError, match="neither a model folder nor a bundled model"):
+    with pytest.raises(InputError, match="no such model folder"):
         run_bench(["no/such/model"], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "b", **FAST)
 
 

@@ -234,7 +234,7 @@ def test_gpn_example_only_region_variants_scored(shared_data, tiny_model_dir):
 
 def test_errors_name_the_problem(tmp_path):
     # guards against a silent fallback to the wrong file or model
-    with pytest.raises(InputError, match="neither a model folder nor a bundled model"):
+    with pytest.raises(InputError, match="no such model folder"):
         from genolm.variants import load_lm
 
         load_lm(str(tmp_path / "nope"))

@@ -357,6 +357,9 @@ def lora_modules(model, target_modules: Sequence[str] | None = None) -> tuple[li
         fam = None
     if fam is not None:
         targets, save = list(fam.lora_target_modules), list(fam.lora_modules_to_save)
+    elif getattr(model, "genolm_lora_targets", None):  # a catalogue entry's published targets
+        targets = list(model.genolm_lora_targets)
+        save = [n for n, _ in model.named_children() if n in HEAD_NAMES]
     else:
         save = [n for n, _ in model.named_children() if n in HEAD_NAMES]
         targets = [

@@ -200,31 +200,16 @@ class LoadedModel(NamedTuple):
 
 
 def resolve_model(name_or_path: str) -> tuple[str, Path]:
-    """``(display name, folder)`` of a model folder or a bundled model (``genolm-tiny``).
+    """``(display name, folder)`` of a model folder, a bundled model (``genolm-tiny``), a catalogue
+    name (``genolm ls models``) or a Hub id (fetched at its pinned revision; offline: the cache)."""
+    from genolm.catalogue.loader import resolve
 
-    Published Hugging Face Hub checkpoints are later work: they will resolve here too.
-    """
-    p = Path(name_or_path).expanduser()
-    if p.is_dir():
-        name = p.name if p.name not in ("final", "model", "") else f"{p.parent.name}/{p.name}"
-        return name, p
-    from genolm.data import model_path
-    from genolm.registry import UnknownNameError
-
-    try:
-        folder = model_path(name_or_path)
-    except UnknownNameError:
-        raise InputError(
-            f"model '{name_or_path}' is neither a model folder nor a bundled model",
-            hint="pass a folder written by save_pretrained (e.g. runs/x/final) or 'genolm-tiny'; "
-            "loading Hugging Face Hub checkpoints by name is not supported yet",
-        ) from None
-    if not folder.is_dir():
-        raise InputError(
-            f"the bundled model '{name_or_path}' is not installed (expected at {folder})",
-            hint="reinstall genolm, or pass a model folder",
-        )
-    return name_or_path, folder
+    entry, folder, _ = resolve(name_or_path)
+    if entry is not None:
+        return entry.name, folder
+    p = Path(folder)
+    name = p.name if p.name not in ("final", "model", "") else f"{p.parent.name}/{p.name}"
+    return name, p
 
 
 def _num_labels(task, task_type: str, num_labels: int | None) -> int:
@@ -246,8 +231,13 @@ def load_model_for_task(
     num_labels: int | None = None,
     random_init: bool = False,
     seed: int = 0,
+    trust_remote_code: bool = False,
 ) -> LoadedModel:
     """The one entry point that turns a model reference into a model for ``task`` in ``mode``.
+
+    ``name_or_path`` is anything :func:`genolm.load` takes.  Published checkpoints get genolm's
+    tokenizer for their vocabulary (:mod:`genolm.catalogue.loader`); a catalogue model that cannot
+    be LoRA'd is refused in ``lora`` mode with what to do instead.
 
     ``probe`` gets the backbone (``AutoModel``); ``full`` / ``lora`` get a sequence-classification
     head (token-classification for ``token_classification``) with ``num_labels`` outputs (default:
@@ -271,7 +261,14 @@ def load_model_for_task(
     if mode not in MODES:
         raise ConfigError(f"unknown mode '{mode}'; choose from {', '.join(MODES)}")
     task_type = task if isinstance(task, str) else task.task_type
-    name, path = resolve_model(name_or_path)
+    from genolm.catalogue.loader import detect_family, resolve
+
+    entry, path, _ = resolve(name_or_path)
+    if (entry.family if entry is not None else detect_family(path)) != "genolm":
+        return _load_published_for_task(
+            name_or_path, entry, task, task_type, mode, num_labels, random_init, seed, trust_remote_code
+        )
+    name = entry.name if entry is not None else resolve_model(str(path))[0]
     tok = AutoTokenizer.from_pretrained(str(path))
     config = AutoConfig.from_pretrained(str(path))
     if mode == "probe":
@@ -310,6 +307,44 @@ def load_model_for_task(
             hf_logging.enable_progress_bar()
     model.eval()
     return LoadedModel(model, tok, name, path, family)
+
+
+def _load_published_for_task(
+    ref, entry, task, task_type, mode, num_labels, random_init, seed, trust_remote_code
+) -> LoadedModel:
+    import torch
+
+    from genolm.catalogue import load
+
+    if mode == "lora" and entry is not None and not entry.lora_able:
+        raise ConfigError(f"'{entry.name}' in mode lora: {entry.lora_note}")
+    lm = load(ref, trust_remote_code=trust_remote_code)
+    if mode == "probe":
+        model = lm.model
+        if random_init:
+            with torch.random.fork_rng():
+                torch.manual_seed(RANDOM_INIT_SEED + seed)
+                model = type(model)(model.config)
+    else:
+        lm.model = None  # one copy in memory at a time
+        n = _num_labels(task, task_type, num_labels)
+        if task_type == "binary":
+            n = 2
+        if task_type == "token_classification":
+            raise ConfigError(
+                f"'{lm.name}': token classification of published checkpoints is not supported yet"
+            )
+        model = lm.for_classification(
+            n, task_type=task_type, seed=RANDOM_INIT_SEED + seed if random_init else seed
+        )
+        if random_init:
+            with torch.random.fork_rng():
+                torch.manual_seed(RANDOM_INIT_SEED + seed)
+                model = type(model)(model.config)
+    if entry is not None and entry.lora:
+        model.genolm_lora_targets = list(entry.lora)
+    model.eval()
+    return LoadedModel(model, lm.tokenizer, lm.name, lm.folder, lm.family)
 
 
 # --- tasks ------------------------------------------------------------------------------------

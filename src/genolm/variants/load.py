@@ -86,9 +86,36 @@ def _training_window(folder: Path) -> int | None:
     return None
 
 
-def load_lm(spec: str | Path | None = None) -> LoadedLM:
-    """Load a masked or causal LM and its tokenizer (``model.eval()``)."""
+def _is_genolm(folder: Path) -> bool:
+    import json
+
+    try:
+        return str(json.loads((folder / "config.json").read_text()).get("model_type", "")).startswith(
+            "genolm-"
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def load_lm(spec: str | Path | None = None, *, trust_remote_code: bool = False) -> LoadedLM:
+    """Load a masked or causal LM and its tokenizer (``model.eval()``).
+
+    ``spec``: a model folder, ``genolm-tiny``, a catalogue name or a Hub id; published checkpoints
+    go through :func:`genolm.load` (genolm's tokenizer for their vocabulary, remote code only with
+    ``trust_remote_code=True``).
+    """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    p = Path(str(spec)).expanduser() if spec else None
+    if spec and not (p.is_dir() and (p / "config.json").is_file() and _is_genolm(p)):
+        from genolm.catalogue.loader import detect_family, load, resolve
+
+        entry, folder, _ = resolve(str(spec))
+        if (entry.family if entry is not None else detect_family(folder)) != "genolm":
+            lm = load(str(spec), trust_remote_code=trust_remote_code)
+            if lm.objective not in ("mlm", "clm"):
+                raise InputError(f"'{lm.name}' is not a masked or causal LM ({lm.objective})")
+            return LoadedLM(lm.model, lm.tokenizer, lm.name, lm.folder, lm.objective, None)
 
     import genolm.models  # noqa: F401  (registers the families with the Auto classes)
     import genolm.tokenizers  # noqa: F401

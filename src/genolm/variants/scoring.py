@@ -183,11 +183,11 @@ class _TokenizerView:
     def __init__(self, tokenizer, add_special_tokens: bool):
         self.tok = tokenizer
         if add_special_tokens:
-            smask = list(tokenizer.get_special_tokens_mask([0], already_has_special_tokens=False))
-            lead = smask.index(0)
-            specials = list(tokenizer.build_inputs_with_special_tokens([]))
-            self.pre = np.asarray(specials[:lead], dtype=np.int64)
-            self.suf = np.asarray(specials[lead:], dtype=np.int64)
+            from genolm.bench.embeddings import special_template
+
+            pre, suf = special_template(tokenizer)
+            self.pre = np.asarray(pre, dtype=np.int64)
+            self.suf = np.asarray(suf, dtype=np.int64)
         else:
             self.pre = self.suf = np.zeros(0, dtype=np.int64)
         self.lead = len(self.pre)
@@ -201,14 +201,9 @@ class _TokenizerView:
 
     def encode(self, seq: str) -> tuple[np.ndarray, np.ndarray]:
         """``(ids (T,), offsets (T, 2))`` of ``seq``, no special tokens."""
-        if self._genolm:
-            enc = self.tok.encode_with_offsets(seq)
-            return np.asarray(enc.ids, dtype=np.int64), np.asarray(enc.offsets, dtype=np.int64)
-        out = self.tok(seq, add_special_tokens=False, return_offsets_mapping=True)
-        return (
-            np.asarray(out["input_ids"], dtype=np.int64),
-            np.asarray(out["offset_mapping"], dtype=np.int64).reshape(-1, 2),
-        )
+        from genolm.bench.embeddings import token_offsets
+
+        return token_offsets(self.tok, seq)
 
     def full(self, ids: np.ndarray) -> np.ndarray:
         """``ids`` with the template's special tokens around them."""

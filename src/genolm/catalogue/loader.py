@@ -1,0 +1,811 @@
+"""``genolm.load``: any genomic LM (catalogue name, Hub id, or folder) behind one interface.
+
+How a reference becomes a model
+-------------------------------
+1. **Where**: a folder is used as it is; a catalogue name (``dnabert-6``) or Hub id
+   (``InstaDeepAI/agro-nucleotide-transformer-1b``) is fetched at its pinned revision into the
+   Hugging Face cache (offline: the cache only; see :mod:`genolm.catalogue.fetch`); ``genolm-tiny``
+   is the bundled model.
+2. **Family**: the catalogue entry's ``family``, or for a folder the one :func:`detect_family`
+   reads from ``config.json``.  Each family has one adapter below (:data:`ADAPTERS`):
+
+   ==========  ==================================================================================
+   dnabert     stock ``BertForMaskedLM``; genolm's ``kmer`` tokenizer, checked against vocab.txt
+   nt          stock ``EsmForMaskedLM`` (NT v1, AgroNT); genolm's ``nt6`` tokenizer, checked
+   caduceus    genolm's pure-PyTorch port (:mod:`genolm.catalogue.caduceus`); the Hub code (and
+               ``mamba-ssm``) only with ``trust_remote_code=True`` and CUDA
+   gpn         the ``gpn`` package's classes (``gpn.register_auto_classes``)
+   enformer    ``enformer-pytorch`` (a track predictor: embeddings, no log-probabilities)
+   remote      the repository's own code (DNABERT-2, NT v2, HyenaDNA, Evo): only with
+               ``trust_remote_code=True``
+   evo2        the ``evo2`` package on a CUDA GPU
+   genolm      genolm's own families (``genolm pretrain`` output, ``genolm-tiny``)
+   hf          any other ``transformers`` masked / causal LM with a stock tokenizer
+   ==========  ==================================================================================
+
+3. **Checks**: where genolm tokenizes for a published vocabulary it encodes a probe sequence
+   (with N and a leftover) both ways at load time and refuses to go on if the ids differ.
+
+Weights are read by ``transformers`` (safetensors, else ``torch.load(weights_only=True)``).
+Remote code runs only when the caller passes ``trust_remote_code=True`` (``--trust-remote-code``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from genolm.catalogue.entry import CATALOGUE, CatalogueEntry, find_entry
+from genolm.errors import ConfigError, InputError
+from genolm.registry import did_you_mean
+
+#: probe sequence for the load-time tokenization check: N, lower case, a leftover for k-mers
+PROBE = "ACGTACGGTCAGTTNACGATCGATcgatTTGACAGGA"
+ACGT = "ACGT"
+
+
+class UnpinnedRevisionWarning(UserWarning):
+    """A catalogue entry names a branch, not a commit."""
+
+
+# --- resolving a reference ----------------------------------------------------------------------
+
+
+def detect_family(folder: Path) -> str:
+    """The adapter for a model folder, read from its ``config.json`` (see the module docstring)."""
+    cfg_path = Path(folder) / "config.json"
+    if not cfg_path.is_file():
+        raise InputError(
+            "not a model folder: there is no config.json",
+            path=str(folder),
+            hint="pass a folder written by save_pretrained, a catalogue name (genolm ls models) or a Hub id",
+        )
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"config.json is not valid JSON: {e}", path=str(cfg_path)) from None
+    mt = str(cfg.get("model_type", ""))
+    if mt.startswith("genolm-"):
+        return "genolm"
+    if mt == "caduceus":
+        return "caduceus"
+    if mt in ("GPN", "ConvNet", "GPNRoFormer", "GPNStar"):
+        return "gpn"
+    if mt == "enformer":
+        return "enformer"
+    if cfg.get("auto_map"):
+        return "remote"
+    vocab = Path(folder) / "vocab.txt"
+    if vocab.is_file():
+        toks = vocab.read_text(encoding="utf-8").split()
+        if mt == "bert" and "[CLS]" in toks and len(toks) - 5 in (4**k for k in range(3, 7)):
+            return "dnabert"
+        if mt == "esm" and "<cls>" in toks and "N" in toks:
+            return "nt"
+    return "hf"
+
+
+def resolve(
+    name_or_path: str | Path, revision: str | None = None, cache_dir: str | Path | None = None
+) -> tuple[CatalogueEntry | None, Path, str | None]:
+    """``(entry or None, local folder, resolved revision)`` of a model reference."""
+    from genolm.catalogue.fetch import fetch, resolved_commit
+
+    p = Path(str(name_or_path)).expanduser()
+    if p.is_dir():
+        return None, p, None
+    name = str(name_or_path)
+    entry = find_entry(name)
+    if entry is not None and entry.bundled:
+        from genolm.data import model_path
+
+        return entry, model_path(entry.bundled), "bundled"
+    if entry is None and not _looks_like_hub_id(name):
+        if p.suffix or "/" in name or name.startswith("."):
+            raise InputError("no such model folder", path=str(p))
+        raise InputError(
+            f"unknown model '{name}'.{did_you_mean(name, CATALOGUE.names())}",
+            hint="pass a folder written by save_pretrained, a Hub id (owner/name), or a name from "
+            "`genolm ls models`",
+        )
+    repo = entry.hub if entry is not None else name
+    rev = revision or (entry.revision if entry is not None else "main")
+    if entry is not None and revision is None and not entry.pinned:
+        warnings.warn(
+            f"catalogue entry '{entry.name}' is not pinned to a commit (revision '{rev}'); the commit "
+            "that is loaded is recorded in .revision: pass revision=<sha> to pin it",
+            UnpinnedRevisionWarning,
+            stacklevel=3,
+        )
+    try:
+        folder = fetch(repo, rev, cache_dir=cache_dir)
+    except InputError as e:
+        if entry is None:  # "owner/name" may also have been meant as a relative folder
+            raise InputError(
+                f"{e.bare_message}; there is no folder '{name}' here either", hint=e.hint
+            ) from None
+        raise
+    return entry, folder, resolved_commit(folder) or rev
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~", "/"))
+
+
+# --- the uniform object -------------------------------------------------------------------------
+
+
+class TokenBatch(NamedTuple):
+    """Padded ids, the attention mask, and for each sequence its tokens' nucleotide spans.
+
+    ``offsets[i]`` is ``(T_i, 2)``: ``[start, end)`` in sequence ``i`` for each token of the row,
+    special tokens and padding ``(0, 0)``.
+    """
+
+    input_ids: Any  # torch.LongTensor (B, T)
+    attention_mask: Any  # torch.LongTensor (B, T)
+    offsets: list[np.ndarray]
+
+
+@dataclass
+class GenomicLM:
+    """A loaded genomic LM: tokenize with offsets, embed, per-position log-probs, task heads.
+
+    Build it with :func:`load`.  ``model`` is the language-model head model (``XForMaskedLM`` /
+    ``XForCausalLM``) where the checkpoint has one, else the backbone.
+    """
+
+    name: str
+    family: str
+    model: Any
+    tokenizer: Any
+    folder: Path
+    objective: str  # "mlm" | "clm" | "tracks"
+    entry: CatalogueEntry | None = None
+    revision: str | None = None
+    trust_remote_code: bool = False
+    context: int | None = None  # tokens, special tokens included
+
+    # -- basics ------------------------------------------------------------------------------
+
+    @property
+    def device(self):
+        import torch
+
+        try:
+            return next(self.model.parameters()).device
+        except (StopIteration, AttributeError):  # no parameters, or the model was dropped
+            return torch.device("cpu")
+
+    def to(self, device) -> GenomicLM:
+        self.model.to(device)
+        return self
+
+    @property
+    def pooling(self) -> str:
+        return self.entry.pooling if self.entry is not None else "mean"
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.model.parameters())
+        return (
+            f"GenomicLM(name={self.name!r}, family={self.family!r}, objective={self.objective!r}, "
+            f"params={n:,}, tokenizer={type(self.tokenizer).__name__}, revision={self.revision!r})"
+        )
+
+    # -- tokenize ----------------------------------------------------------------------------
+
+    def tokenize(self, seqs: str | list[str], *, add_special_tokens: bool = True) -> TokenBatch:
+        """Token ids (right-padded), attention mask, and nucleotide offsets of ``seqs``."""
+        import torch
+
+        from genolm.bench.embeddings import special_template, token_offsets
+
+        if isinstance(seqs, str):
+            seqs = [seqs]
+        pre, suf = special_template(self.tokenizer) if add_special_tokens else ([], [])
+        rows, offs = [], []
+        for s in seqs:
+            ids, off = token_offsets(self.tokenizer, s)
+            rows.append(np.concatenate([np.asarray(pre, np.int64), ids, np.asarray(suf, np.int64)]))
+            offs.append(
+                np.concatenate([np.zeros((len(pre), 2), np.int64), off, np.zeros((len(suf), 2), np.int64)])
+            )
+        T = max((len(r) for r in rows), default=0)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = np.full((len(rows), T), pad, dtype=np.int64)
+        am = np.zeros((len(rows), T), dtype=np.int64)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+            am[i, : len(r)] = 1
+        return TokenBatch(torch.from_numpy(ids), torch.from_numpy(am), offs)
+
+    # -- embed -------------------------------------------------------------------------------
+
+    def embed(
+        self,
+        seqs: list[str],
+        *,
+        pooling: str | None = None,
+        layer: int = -1,
+        per_nucleotide: bool = False,
+        batch_size: int = 32,
+        precision: str = "auto",
+        long_input: str = "error",
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Frozen features: ``(n, H)``, or ``(sum of lengths, H)`` with ``per_nucleotide=True``.
+
+        Sequences are sorted by length and padded per batch; ``precision="auto"`` runs bf16
+        autocast where the device supports it.  ``long_input``: ``"error"`` (default), or
+        ``"window"`` / ``"truncate"`` for sequences longer than the model's context.
+        """
+        from genolm.bench.embeddings import InputPolicy, embed_sequences
+
+        if self.family == "enformer":
+            return _enformer_embed(self, seqs, per_nucleotide=per_nucleotide, batch_size=batch_size)
+        return embed_sequences(
+            self.model,
+            self.tokenizer,
+            list(seqs),
+            policy=InputPolicy(context=self.context, long_input=long_input),
+            pooling=pooling or self.pooling,
+            level="nucleotide" if per_nucleotide else "sequence",
+            layer=layer,
+            batch_size=batch_size,
+            precision=_precision(precision, self.device),
+            progress=progress,
+        )
+
+    # -- log-probabilities -------------------------------------------------------------------
+
+    def log_probs(self, seq: str, positions=None, *, batch_size: int = 64) -> np.ndarray:
+        """``(n, 4)`` log-probabilities of A, C, G, T at ``positions`` of ``seq`` (default: all).
+
+        MLM: the masked marginal (every token covering the position masked, the candidates' scores
+        renormalised over the four bases and averaged over the covering tokens).  CLM: the
+        next-token distribution given the bases before the position (NaN where there is no
+        prediction, i.e. the first base of a model without a start token).
+        """
+        if self.objective not in ("mlm", "clm"):
+            raise ConfigError(
+                f"'{self.name}' is a {self.objective} model: it has no nucleotide log-probabilities; "
+                "use embed() or its own outputs"
+            )
+        seq = seq.upper()
+        positions = np.arange(len(seq)) if positions is None else np.asarray(positions, dtype=np.int64)
+        if len(positions) and (positions.min() < 0 or positions.max() >= len(seq)):
+            raise ConfigError(f"positions must be in [0, {len(seq)}) for a sequence of {len(seq)} bases")
+        from genolm.variants.scoring import _TokenizerView, preserve_model_state
+
+        tv = _TokenizerView(self.tokenizer, True)
+        ids, offs = tv.encode(seq)
+        with preserve_model_state(self.model) as dev:
+            if self.objective == "mlm":
+                return _mlm_log_probs(self, tv, seq, ids, offs, positions, batch_size, dev)
+            return _clm_log_probs(self, tv, seq, ids, offs, positions, dev)
+
+    def score_variants(self, genome, variants, **kwargs):
+        """Zero-shot variant scores (:func:`genolm.variants.score_variants` with this model)."""
+        from genolm.variants.scoring import score_variants
+
+        if self.objective not in ("mlm", "clm"):
+            kwargs.setdefault("method", "embedding")
+        return score_variants(self.model, self.tokenizer, genome, variants, **kwargs)
+
+    # -- fine-tuning ---------------------------------------------------------------------------
+
+    def for_classification(self, num_labels: int = 2, *, task_type: str = "binary", seed: int = 0):
+        """A fresh sequence-classification model on this backbone (``num_labels`` outputs)."""
+        import torch
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        if self.family in ("enformer", "evo2"):
+            raise ConfigError(
+                f"'{self.name}' has no sequence-classification head in genolm: use embed() and a probe"
+            )
+        kw = {"trust_remote_code": True} if self.trust_remote_code else {}
+        config = AutoConfig.from_pretrained(str(self.folder), **kw)
+        config.num_labels = 1 if task_type == "regression" else int(num_labels)
+        config.problem_type = {
+            "regression": "regression",
+            "multilabel": "multi_label_classification",
+        }.get(task_type, "single_label_classification")
+        with torch.random.fork_rng(), _quiet_hf():
+            torch.manual_seed(seed)
+            model = AutoModelForSequenceClassification.from_pretrained(str(self.folder), config=config, **kw)
+        return model.to(self.device)
+
+    def lora_config(self, r: int = 8, alpha: int = 16, dropout: float = 0.05, **kwargs):
+        """A ``peft.LoraConfig`` targeting this model's published attention modules.
+
+        Raises :class:`~genolm.errors.ConfigError` with what to do instead for architectures
+        that cannot be LoRA'd (Caduceus, GPN, Enformer): probe or full fine-tune.
+        """
+        from peft import LoraConfig
+
+        targets = self.entry.lora if self.entry is not None else _default_lora_targets(self)
+        if not targets:
+            note = self.entry.lora_note if self.entry is not None else "no known LoRA target modules"
+            raise ConfigError(f"'{self.name}': {note}")
+        return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets), **kwargs)
+
+
+# --- load --------------------------------------------------------------------------------------
+
+
+def load(
+    name_or_path: str | Path = "genolm-tiny",
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    device: str | None = None,
+    dtype: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> GenomicLM:
+    """Load any genomic LM the same way (see the module docstring).
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A catalogue name (``genolm ls models``), a Hub id, a model folder, or ``genolm-tiny``.
+    revision : str, optional
+        Hub revision; default is the catalogue's pinned one (``main`` for an unknown Hub id).
+    trust_remote_code : bool
+        Run Python code shipped in the model repository.  Default ``False``: models that need it
+        are refused with a message saying so.
+    device : str, optional
+        Where to put the model (default ``cpu``).
+    dtype : {"float32", "bfloat16", "float16"}, optional
+        Weight dtype (default float32).
+    cache_dir : path, optional
+        Hugging Face cache folder (default: ``HF_HOME`` / ``HF_HUB_CACHE``).
+    """
+    entry, folder, rev = resolve(name_or_path, revision, cache_dir)
+    family = entry.family if entry is not None else detect_family(folder)
+    if family not in ADAPTERS:
+        raise ConfigError(f"no loader for family '{family}'.{did_you_mean(family, list(ADAPTERS))}")
+    model, tok, objective, context = ADAPTERS[family](folder, entry, trust_remote_code)
+    if dtype is not None:
+        import torch
+
+        model = model.to(getattr(torch, dtype))
+    model.eval()
+    if device is not None:
+        model.to(device)
+    name = entry.name if entry is not None else Path(folder).name
+    return GenomicLM(
+        name=name,
+        family=family,
+        model=model,
+        tokenizer=tok,
+        folder=Path(folder),
+        objective=objective,
+        entry=entry,
+        revision=rev,
+        trust_remote_code=trust_remote_code,
+        context=context,
+    )
+
+
+# --- family adapters: (folder, entry, trust_remote_code) -> (model, tokenizer, objective, context)
+
+
+def _dnabert(folder: Path, entry, trust: bool):
+    from transformers import BertConfig, BertForMaskedLM
+
+    from genolm.tokenizers import KmerTokenizer
+
+    published = _vocab_lines(folder, "DNABERT")
+    k = _kmer_k(len(published) - 5, folder)
+    tok = KmerTokenizer(k=k, template="cls_sep")
+    _check_vocab(tok, published, folder, "DNABERT vocab.txt ([PAD] [UNK] [CLS] [SEP] [MASK], k-mers)")
+    config = BertConfig.from_pretrained(str(folder))
+    with _quiet_hf():
+        model = BertForMaskedLM.from_pretrained(str(folder), config=config)
+    tok.model_max_length = int(config.max_position_embeddings)
+    _check_stock_tokenizer(tok, folder, stock_text=tok.to_stock_text)
+    return model, tok, "mlm", int(config.max_position_embeddings)
+
+
+def _nt(folder: Path, entry, trust: bool):
+    from transformers import EsmConfig, EsmForMaskedLM
+
+    from genolm.tokenizers import NonOverlappingKmerTokenizer
+
+    published = _vocab_lines(folder, "Nucleotide Transformer")
+    k = _kmer_k(len(published) - 11, folder)
+    layout = "nt-jax-v1" if published[-2:] == ["<eos>", "<bos>"] else "nt"
+    template = "cls_eos" if _special_map(folder).get("eos_token") and _stock_adds_eos(folder) else "cls"
+    tok = NonOverlappingKmerTokenizer(k=k, layout=layout, template=template)
+    _check_vocab(tok, published, folder, "Nucleotide Transformer vocab.txt")
+    config = EsmConfig.from_pretrained(str(folder))
+    with _quiet_hf():
+        model = EsmForMaskedLM.from_pretrained(str(folder), config=config)
+    tok.model_max_length = int(config.max_position_embeddings) - 2
+    _check_stock_tokenizer(tok, folder, stock_text=lambda s: s.upper())
+    return model, tok, "mlm", tok.model_max_length
+
+
+def _genolm(folder: Path, entry, trust: bool):
+    from genolm.variants.load import load_lm
+
+    with _quiet_hf():
+        lm = load_lm(str(folder))
+    return lm.model, lm.tokenizer, lm.objective, getattr(lm.model.config, "max_position_embeddings", None)
+
+
+def _caduceus(folder: Path, entry, trust: bool):
+    from transformers import AutoModelForMaskedLM
+
+    if trust and _cuda_and_mamba():
+        with _quiet_hf():
+            model = AutoModelForMaskedLM.from_pretrained(str(folder), trust_remote_code=True)
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
+    else:
+        from genolm.catalogue import caduceus
+
+        caduceus.register()
+        with _quiet_hf():
+            model = AutoModelForMaskedLM.from_pretrained(str(folder), trust_remote_code=False)
+        tok = caduceus.CaduceusTokenizer.from_pretrained(str(folder))
+    ctx = entry.context if entry is not None else None
+    return model, tok, "mlm", ctx
+
+
+def _gpn(folder: Path, entry, trust: bool):
+    try:
+        import gpn
+    except ImportError:
+        raise ConfigError(
+            "GPN checkpoints need the `gpn` package, which ships their modelling code: pip install gpn"
+        ) from None
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+    gpn.register_auto_classes("gpn")
+    config = AutoConfig.from_pretrained(str(folder))
+    with _quiet_hf():
+        model = AutoModelForMaskedLM.from_pretrained(str(folder), config=config)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    ctx = entry.context if entry is not None else None
+    return model, tok, "mlm", ctx
+
+
+def _enformer(folder: Path, entry, trust: bool):
+    try:
+        from enformer_pytorch import from_pretrained
+    except ImportError:
+        raise ConfigError(
+            "Enformer checkpoints need the `enformer-pytorch` package: pip install --no-deps "
+            "enformer-pytorch einops polars (its own pin on transformers 4.x is not needed)"
+        ) from None
+    with _quiet_hf():
+        model = from_pretrained(str(folder), use_tf_gamma=False)
+    return model, OneHotTokenizer(), "tracks", None
+
+
+def _remote(folder: Path, entry, trust: bool):
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    name = entry.name if entry is not None else str(folder)
+    if entry is not None and entry.gpu_only:
+        _require_cuda(name)
+    if not trust:
+        code = sorted(p.name for p in Path(folder).glob("*.py")) or ["the repository's .py files"]
+        raise ConfigError(
+            f"'{name}' runs Python code from its repository ({', '.join(code)}); genolm does not run "
+            "it unless you ask: read it, then pass trust_remote_code=True (CLI: --trust-remote-code)"
+        )
+    config = AutoConfig.from_pretrained(str(folder), trust_remote_code=True)
+    auto_map = getattr(config, "auto_map", None) or {}
+    objective = entry.objective if entry is not None else None
+    if objective is None:
+        objective = "clm" if "AutoModelForCausalLM" in auto_map else "mlm"
+    cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
+    key = "AutoModelForCausalLM" if objective == "clm" else "AutoModelForMaskedLM"
+    if key not in auto_map and "AutoModel" in auto_map:
+        cls, objective = AutoModel, "embedding"
+    with _quiet_hf():
+        model = cls.from_pretrained(str(folder), config=config, trust_remote_code=True)
+    tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
+    ctx = getattr(config, "max_position_embeddings", None) or (entry.context if entry else None)
+    return model, tok, objective, ctx
+
+
+def _evo2(folder: Path, entry, trust: bool):
+    _require_cuda(entry.name if entry is not None else str(folder))
+    try:
+        from evo2 import Evo2  # noqa: F401
+    except ImportError:
+        raise ConfigError("Evo 2 needs the `evo2` package (pip install evo2) on a CUDA machine") from None
+    raise ConfigError(
+        "Evo 2 is loaded by its own package: `from evo2 import Evo2; Evo2('evo2_7b')`; genolm's "
+        "uniform interface does not wrap it yet"
+    )
+
+
+def _hf(folder: Path, entry, trust: bool):
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(str(folder))
+    archs = " ".join(getattr(config, "architectures", None) or [])
+    objective = "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
+    cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
+    with _quiet_hf():
+        model = cls.from_pretrained(str(folder), config=config)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    return model, tok, objective, getattr(config, "max_position_embeddings", None)
+
+
+ADAPTERS: dict[str, Callable] = {
+    "dnabert": _dnabert,
+    "nt": _nt,
+    "caduceus": _caduceus,
+    "gpn": _gpn,
+    "enformer": _enformer,
+    "remote": _remote,
+    "evo2": _evo2,
+    "genolm": _genolm,
+    "hf": _hf,
+}
+
+
+# --- tokenizer checks --------------------------------------------------------------------------
+
+
+def _vocab_lines(folder: Path, what: str) -> list[str]:
+    path = Path(folder) / "vocab.txt"
+    if not path.is_file():
+        raise InputError(f"a {what} checkpoint folder needs vocab.txt", path=str(folder))
+    return [t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+
+
+def _kmer_k(n_kmers: int, folder: Path) -> int:
+    for k in range(1, 9):
+        if 4**k == n_kmers:
+            return k
+    raise InputError(
+        f"vocab.txt does not hold 4**k k-mers (found {n_kmers} non-special tokens)",
+        path=str(Path(folder) / "vocab.txt"),
+    )
+
+
+def _check_vocab(tok, published: list[str], folder: Path, layout: str) -> None:
+    ours = [t for t, _ in sorted(tok.get_vocab().items(), key=lambda kv: kv[1])]
+    if ours != published:
+        i = next(
+            (j for j, (a, b) in enumerate(zip(ours, published)) if a != b), min(len(ours), len(published))
+        )
+        raise InputError(
+            f"vocab.txt is not the published {layout} layout: token {i} is "
+            f"'{published[i] if i < len(published) else '<missing>'}', expected "
+            f"'{ours[i] if i < len(ours) else '<missing>'}' ({len(published)} vs {len(ours)} tokens)",
+            path=str(Path(folder) / "vocab.txt"),
+            hint="genolm would map ids to the wrong k-mers; load this folder with family 'hf' "
+            "(its own tokenizer) if the layout is deliberate",
+        )
+
+
+def _check_stock_tokenizer(tok, folder: Path, stock_text: Callable[[str], str]) -> None:
+    """Encode :data:`PROBE` with genolm and with the folder's stock tokenizer; they must agree."""
+    from transformers import AutoTokenizer
+
+    try:
+        with _quiet_hf():
+            stock = AutoTokenizer.from_pretrained(str(folder))
+    except Exception:  # no stock tokenizer files: the vocab.txt check above is all there is
+        return
+    probe = PROBE.upper()
+    ours = tok(probe)["input_ids"]
+    theirs = stock(stock_text(probe))["input_ids"]
+    if list(ours) != list(theirs):
+        raise InputError(
+            "genolm's tokenizer and the folder's own tokenizer disagree on a probe sequence: "
+            f"{list(ours)[:12]}... vs {list(theirs)[:12]}...",
+            path=str(folder),
+            hint="report this with the folder's tokenizer_config.json; meanwhile load it with family 'hf'",
+        )
+
+
+def _special_map(folder: Path) -> dict:
+    out: dict = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        f = Path(folder) / name
+        if f.is_file():
+            try:
+                out.update(
+                    {k: v for k, v in json.loads(f.read_text(encoding="utf-8")).items() if v is not None}
+                )
+            except json.JSONDecodeError:
+                pass
+    return out
+
+
+def _stock_adds_eos(folder: Path) -> bool:
+    from transformers import AutoTokenizer
+
+    try:
+        with _quiet_hf():
+            stock = AutoTokenizer.from_pretrained(str(folder))
+    except Exception:
+        return False
+    ids = stock("ACGTAC")["input_ids"]
+    return stock.eos_token_id is not None and ids[-1] == stock.eos_token_id
+
+
+# --- log-probabilities -------------------------------------------------------------------------
+
+
+def _candidate_ids(tv, seq: str, t0: int, t1: int, pos: int) -> np.ndarray | None:
+    """Ids of the token spanning ``[t0, t1)`` with ``seq[pos]`` set to A, C, G, T (None if any of
+    them is not one token)."""
+    span = seq[t0:t1]
+    out = []
+    for b in ACGT:
+        s = span[: pos - t0] + b + span[pos - t0 + 1 :]
+        ids, _ = tv.encode(s)
+        if len(ids) != 1:
+            return None
+        out.append(int(ids[0]))
+    return np.asarray(out, dtype=np.int64)
+
+
+def _mlm_log_probs(lm, tv, seq, ids, offs, positions, batch_size, device) -> np.ndarray:
+    from genolm.variants.scoring import _Req, run_requests
+
+    if tv.mask_id is None:
+        raise ConfigError(f"'{lm.name}' has no mask token: masked log-probabilities need one")
+    out = np.full((len(positions), 4), np.nan)
+    reqs, owners = [], []
+    for r, p in enumerate(positions):
+        cover = np.flatnonzero((offs[:, 0] <= p) & (offs[:, 1] > p))
+        if not len(cover):
+            continue
+        gather = []
+        for t in cover:
+            cand = _candidate_ids(tv, seq, int(offs[t, 0]), int(offs[t, 1]), int(p))
+            if cand is None:
+                raise ConfigError(
+                    f"'{lm.name}' tokenizes so that a base change re-segments its neighbourhood (BPE): "
+                    "per-position log-probabilities are not defined; score variants with window "
+                    "likelihoods instead (lm.score_variants, method='pll')"
+                )
+            gather.append((tv.lead + int(t), cand))
+        m = ids.copy()
+        m[cover] = tv.mask_id
+        reqs.append(_Req("mlm", tv.full(m), tv.lead, len(ids), gather))
+        owners.append(r)
+    run_requests(lm.model, reqs, batch_size=batch_size, device=device, pad_id=tv.pad_id)
+    for r, q in zip(owners, reqs):
+        lp = np.stack(q.out).astype(np.float64)  # (J, 4)
+        lp = lp - _logsumexp(lp)[:, None]
+        mean = lp.mean(0)
+        out[r] = mean - _logsumexp(mean[None])[0]
+    return out
+
+
+def _clm_log_probs(lm, tv, seq, ids, offs, positions, device) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    if not np.all(offs[:, 1] - offs[:, 0] == 1) or len(ids) != len(seq):
+        raise ConfigError(
+            f"'{lm.name}' is a causal LM whose tokens are not single nucleotides: per-position "
+            "log-probabilities are not defined; score variants with window likelihoods instead"
+        )
+    cand = []
+    for b in ACGT:
+        i, _ = tv.encode(b)
+        cand.append(int(i[0]))
+    full = tv.full(ids)
+    with torch.inference_mode():
+        logits = lm.model(input_ids=torch.from_numpy(full)[None].to(device)).logits[0].float()
+        lp = F.log_softmax(logits, dim=-1)[:, cand].cpu().numpy().astype(np.float64)  # (T, 4)
+    lp = lp - _logsumexp(lp)[:, None]
+    out = np.full((len(positions), 4), np.nan)
+    for r, p in enumerate(positions):
+        t = tv.lead + int(p) - 1  # logits at t predict token t + 1
+        if t >= 0:
+            out[r] = lp[t]
+    return out
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=-1)
+    return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))
+
+
+# --- Enformer ------------------------------------------------------------------------------------
+
+
+class OneHotTokenizer:
+    """Enformer's input: one base per position, A C G T N -> 0..4 (``enformer_pytorch`` order)."""
+
+    pad_token_id = 4
+    mask_token_id = None
+
+    def __call__(self, seq: str):
+        lut = {c: i for i, c in enumerate("ACGTN")}
+        return {"input_ids": [lut.get(c, 4) for c in seq.upper()]}
+
+
+def _enformer_embed(lm, seqs, *, per_nucleotide: bool, batch_size: int) -> np.ndarray:
+    import torch
+
+    lut = np.full(256, 4, dtype=np.int64)
+    for i, c in enumerate("ACGT"):
+        lut[ord(c)] = lut[ord(c.lower())] = i
+    out = []
+    with torch.inference_mode():
+        for s in seqs:
+            x = torch.from_numpy(lut[np.frombuffer(s.encode(), dtype=np.uint8)])[None].to(lm.device)
+            h = lm.model(x, return_only_embeddings=True)[0].float()  # (bins, 3072)
+            out.append(h.cpu().numpy() if per_nucleotide else h.mean(0).cpu().numpy())
+    return np.concatenate(out) if per_nucleotide else np.stack(out)
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def _precision(precision: str, device) -> str:
+    if precision != "auto":
+        return precision
+    if getattr(device, "type", "cpu") == "cuda":
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    from genolm.train.pretrain import cpu_supports_bf16
+
+    return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+def _default_lora_targets(lm) -> tuple[str, ...]:
+    if lm.family == "genolm":
+        from genolm.models import family_of
+
+        return family_of(lm.model).lora_target_modules
+    return ()
+
+
+def _cuda_and_mamba() -> bool:
+    import importlib.util
+
+    import torch
+
+    return torch.cuda.is_available() and importlib.util.find_spec("mamba_ssm") is not None
+
+
+def _require_cuda(name: str) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"'{name}' needs a CUDA GPU (its kernels have no CPU path); genolm found none. Pick a "
+            "CPU-capable model from `genolm ls models`"
+        )
+
+
+@contextlib.contextmanager
+def _quiet_hf():
+    """Silence transformers' expected "newly initialized" / "unused weights" notices."""
+    from transformers.utils import logging as hf_logging
+
+    v = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(v)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -1,0 +1,282 @@
+"""The published-model catalogue and ``genolm.load``, offline, on tiny checkpoints built here in
+each published format (genolm.catalogue.fixtures)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import genolm
+from genolm.catalogue import detect_family, fixtures, get_entry, read_catalogue_file
+from genolm.catalogue.loader import ADAPTERS
+from genolm.errors import ConfigError, InputError
+from genolm.registry import UnknownNameError
+
+SEQ = "ACGTACGGTCAGTTACGATCGATCGATTTGACAGGACCATGA"
+HAS_GPN = importlib.util.find_spec("gpn") is not None
+
+
+# --- the catalogue ------------------------------------------------------------------------------
+
+REQUIRED = [
+    "dnabert-3", "dnabert-4", "dnabert-5", "dnabert-6", "dnabert-2-117m",
+    "nt-500m-human-ref", "nt-2.5b-multi-species",
+    "nt-v2-50m-multi-species", "nt-v2-100m-multi-species", "nt-v2-250m-multi-species", "nt-v2-500m-multi-species",
+    "agront-1b", "hyenadna-tiny-1k", "hyenadna-large-1m", "caduceus-ph-131k", "caduceus-ps-131k",
+    "plantcaduceus-l32", "gpn-brassicales", "gpn-arabidopsis", "enformer", "evo-1-8k-base", "evo2-7b",
+    "genolm-tiny",
+]  # fmt: skip
+
+
+def test_catalogue_lists_the_published_models_with_every_field():
+    # guards against an entry the loader cannot route, or a missing model the issue names
+    for name in REQUIRED:
+        e = get_entry(name)
+        assert e.family in ADAPTERS
+        assert e.objective in ("mlm", "clm", "tracks") and e.context > 0 and e.params and e.license and e.data
+        assert e.lora_able or "probe" in e.lora_note or "GPU" in e.lora_note
+    # Caduceus / PlantCaduceus cannot just be LoRA'd: the catalogue says what to do instead
+    assert not get_entry("plantcaduceus-l20").lora_able
+    assert "probe" in get_entry("plantcaduceus-l20").lora_note
+    assert get_entry("evo2-7b").gpu_only
+    assert get_entry("dnabert-2-117m").remote_code
+    # Hub ids are aliases
+    assert get_entry("InstaDeepAI/agro-nucleotide-transformer-1b").name == "agront-1b"
+
+
+def test_catalogue_errors_say_what_to_fix(tmp_path):
+    with pytest.raises(UnknownNameError, match="Did you mean 'dnabert-6'"):
+        get_entry("dnabert6")
+    f = tmp_path / "m.yaml"
+    f.write_text(
+        "models:\n  - {name: x, hub: a/b, family: nt, tokenizer: nt6, objective: mlm, context: 10,\n"
+        "     params: 1M, license: MIT, data: d, pooling: mean, lora: [q], licence: MIT}\n"
+    )
+    with pytest.raises(ConfigError, match="unknown key 'licence'.*Did you mean 'license'"):
+        read_catalogue_file(f)
+    f.write_text(
+        "models:\n  - {name: x, hub: a/b, family: nt, tokenizer: nt6, objective: mlm, context: 10,\n"
+        "     params: 1M, license: MIT, data: d, pooling: mean, lora: null}\n"
+    )
+    with pytest.raises(ConfigError, match="lora_note"):
+        read_catalogue_file(f)
+
+
+def test_ls_models_prints_the_catalogue(capsys):
+    from genolm.cli.main import main
+
+    assert main(["ls", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "agront-1b" in out and "InstaDeepAI/agro-nucleotide-transformer-1b" in out
+    assert main(["ls", "models", "--details", "plantcaduceus-l20"]) == 0
+    assert "not LoRA-able" in capsys.readouterr().out
+
+
+# --- the Hub cache, offline -------------------------------------------------------------------
+
+
+def _as_hub_cache(src: Path, cache: Path, repo: str, sha: str = "a" * 40) -> Path:
+    """Lay ``src`` out as huggingface_hub's cache holds a download of ``repo`` at ``main``."""
+    root = cache / ("models--" + repo.replace("/", "--"))
+    snap = root / "snapshots" / sha
+    shutil.copytree(src, snap)
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(sha)
+    return snap
+
+
+def test_catalogue_name_loads_from_the_local_cache_offline(tmp_path, monkeypatch):
+    # guards against a catalogue path that only works with network, and against an unrecorded commit
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    src = fixtures.make_tiny_dnabert(tmp_path / "src", k=6)
+    _as_hub_cache(src, tmp_path / "cache", "zhihan1996/DNA_bert_6", sha="b" * 40)
+    with pytest.warns(UserWarning, match="not pinned"):
+        lm = genolm.load("dnabert-6", cache_dir=tmp_path / "cache")
+    assert lm.entry.name == "dnabert-6" and lm.family == "dnabert" and lm.revision == "b" * 40
+    assert lm.pooling == "cls"
+    assert lm.embed([SEQ]).shape == (1, 32)
+
+
+def test_missing_model_offline_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="not in the local cache.*set HF_HOME"):
+        genolm.load("agront-1b", cache_dir=tmp_path / "empty", revision="c" * 40)
+    with pytest.raises(InputError, match="unknown model 'dnabrt-6'.*Did you mean 'dnabert-6'"):
+        genolm.load("dnabrt-6")
+    with pytest.raises(InputError, match="no such model folder"):
+        genolm.load(str(tmp_path / "nope" / "model"))
+
+
+# --- DNABERT: stock BertForMaskedLM + genolm's k-mer tokenizer --------------------------------
+
+
+@pytest.fixture(scope="module")
+def dnabert(tmp_path_factory):
+    return fixtures.make_tiny_dnabert(tmp_path_factory.mktemp("dnabert") / "m", k=6)
+
+
+def test_dnabert_tokenization_matches_the_published_vocab(dnabert):
+    from transformers import BertTokenizer
+
+    lm = genolm.load(dnabert)
+    assert type(lm.model).__name__ == "BertForMaskedLM"
+    vocab = (dnabert / "vocab.txt").read_text().split()
+    ids = lm.tokenize(SEQ).input_ids[0].tolist()
+    assert ids[0] == vocab.index("[CLS]") and ids[-1] == vocab.index("[SEP]")
+    assert [vocab[i] for i in ids[1:-1]] == [SEQ[i : i + 6] for i in range(len(SEQ) - 5)]
+    stock = BertTokenizer(str(dnabert / "vocab.txt"), do_lower_case=False)
+    assert stock(lm.tokenizer.to_stock_text(SEQ))["input_ids"] == ids
+    # offsets: token t of the overlapping 6-mers spans bases [t, t + 6)
+    off = lm.tokenize(SEQ).offsets[0]
+    assert off[1].tolist() == [0, 6] and off[-2].tolist() == [len(SEQ) - 6, len(SEQ)]
+
+
+def test_dnabert_embeddings_equal_a_plain_forward(dnabert):
+    # guards against "embeddings that differ between implementations"
+    lm = genolm.load(dnabert)
+    got = lm.embed([SEQ, SEQ[:20]], pooling="mean", precision="fp32")
+    for row, s in zip(got, [SEQ, SEQ[:20]]):
+        ids = lm.tokenize(s).input_ids
+        with torch.no_grad():
+            h = lm.model.bert(input_ids=ids).last_hidden_state[0]
+        np.testing.assert_allclose(row, h.mean(0).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_wrong_vocab_layout_is_refused(dnabert, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(dnabert, bad)
+    lines = (bad / "vocab.txt").read_text().splitlines()
+    lines[5], lines[6] = lines[6], lines[5]
+    (bad / "vocab.txt").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="not the published DNABERT.*token 5"):
+        genolm.load(bad)
+
+
+# --- log-probabilities: invariants -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["dnabert", "nt", "genolm"])
+def test_masked_log_probs_do_not_see_the_base_they_predict(kind, tmp_path):
+    # guards against a masked marginal that leaks the true base (overlapping k-mers would)
+    folder = {
+        "dnabert": lambda p: fixtures.make_tiny_dnabert(p, k=3),
+        "nt": fixtures.make_tiny_nt,
+        "genolm": fixtures.make_tiny_genolm,
+    }[kind](tmp_path / kind)
+    lm = genolm.load(folder)
+    p = 17
+    a = lm.log_probs(SEQ, [p])
+    for b in "ACGT":
+        mutated = SEQ[:p] + b + SEQ[p + 1 :]
+        np.testing.assert_allclose(lm.log_probs(mutated, [p]), a, atol=1e-5)
+    full = lm.log_probs(SEQ)
+    assert full.shape == (len(SEQ), 4)
+    np.testing.assert_allclose(np.exp(full).sum(1), 1.0, atol=1e-6)
+
+
+def test_variant_scores_through_a_published_checkpoint(dnabert):
+    # the LLR of ref->alt equals log p(alt) - log p(ref) of the masked marginal at that base
+    from genolm.io import Variant
+
+    lm = genolm.load(dnabert)
+    genome = {"chr1": SEQ}
+    v = [Variant("chr1", 20, None, SEQ[20], ("A" if SEQ[20] != "A" else "C",))]
+    r = lm.score_variants(genome, v, window=len(SEQ))
+    assert r.status == ["ok"] and np.isfinite(r.score[0])
+
+
+# --- Nucleotide Transformer v1 / AgroNT: stock EsmForMaskedLM ------------------------------------
+
+
+def test_nt_tokenization_matches_the_stock_esm_tokenizer(tmp_path):
+    from transformers import EsmTokenizer
+
+    folder = fixtures.make_tiny_nt(tmp_path / "nt")
+    assert detect_family(folder) == "nt"
+    lm = genolm.load(folder)
+    assert type(lm.model).__name__ == "EsmForMaskedLM"
+    s = "ACGTGTACNTGCACGGANCGACTAGTCTGA"
+    ids = lm.tokenize(s).input_ids[0].tolist()
+    assert ids == EsmTokenizer.from_pretrained(str(folder))(s)["input_ids"]
+    vocab = (folder / "vocab.txt").read_text().split()
+    assert [vocab[i] for i in ids] == "<cls> ACGTGT A C N TGCACG G A N CGACTA GTCTGA".split()
+    assert lm.embed([s], per_nucleotide=True).shape == (len(s), 32)
+
+
+# --- GPN: the gpn package's own modelling code ----------------------------------------------------
+
+
+@pytest.mark.skipif(not HAS_GPN, reason="the gpn package is not installed")
+def test_gpn_loads_with_the_published_modelling_code(tmp_path):
+    folder = fixtures.make_tiny_gpn(tmp_path / "gpn")
+    lm = genolm.load(folder)
+    assert type(lm.model).__module__.startswith("gpn.")
+    ids = lm.tokenize("ACGTn").input_ids[0].tolist()
+    vocab = lm.tokenizer.get_vocab()
+    assert ids == [vocab["a"], vocab["c"], vocab["g"], vocab["t"], vocab["[UNK]"]]
+    assert lm.embed([SEQ]).shape == (1, 32)
+    lp = lm.log_probs(SEQ, [0, 10])
+    np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, atol=1e-6)
+    lm.entry = get_entry("gpn-brassicales")  # as when loaded by catalogue name
+    with pytest.raises(ConfigError, match="not LoRA-able.*probe"):
+        lm.lora_config()
+
+
+# --- repositories that ship code ---------------------------------------------------------------
+
+
+def test_remote_code_runs_only_when_asked(tmp_path):
+    folder = fixtures.make_tiny_remote_clm(tmp_path / "remote")
+    assert detect_family(folder) == "remote"
+    with pytest.raises(ConfigError, match="modeling_remote.py.*trust_remote_code=True"):
+        genolm.load(folder)
+    lm = genolm.load(folder, trust_remote_code=True)
+    assert lm.objective == "clm"
+    # the slow character tokenizer gets offsets by alignment
+    b = lm.tokenize("ACGTN")
+    assert b.offsets[0][:5].tolist() == [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]]
+    lp = lm.log_probs(SEQ)
+    assert np.isnan(lp[0]).all()  # no start token: the first base has no prediction
+    np.testing.assert_allclose(np.exp(lp[1:]).sum(1), 1.0, atol=1e-6)
+    assert lm.embed([SEQ, SEQ[:9]]).shape == (2, 32)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal")
+def test_gpu_only_models_are_refused_on_cpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    src = fixtures.make_tiny_remote_clm(tmp_path / "src")
+    _as_hub_cache(src, tmp_path / "cache", "togethercomputer/evo-1-8k-base")
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        genolm.load("evo-1-8k-base", cache_dir=tmp_path / "cache", trust_remote_code=True)
+
+
+# --- heads and the harness ----------------------------------------------------------------------
+
+
+def test_classification_head_and_lora_targets(dnabert):
+    lm = genolm.load(dnabert)
+    clf = lm.for_classification(3)
+    out = clf(input_ids=lm.tokenize([SEQ]).input_ids)
+    assert out.logits.shape == (1, 3)
+    lm.entry = get_entry("dnabert-6")
+    from peft import get_peft_model
+
+    peft_model = get_peft_model(clf, lm.lora_config(r=2))
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert any("lora_A" in n and ".query." in n for n in trainable)
+
+
+def test_bench_harness_takes_a_published_checkpoint(dnabert, tmp_path):
+    # a DNABERT folder through the same harness as native models: probe, with baselines beside it
+    from genolm.bench.runner import load_model_for_task
+
+    loaded = load_model_for_task(str(dnabert), "binary", "full", num_labels=2)
+    assert type(loaded.model).__name__ == "BertForSequenceClassification"
+    assert type(loaded.tokenizer).__name__ == "KmerTokenizer"
+    probe = load_model_for_task(str(dnabert), "binary", "probe")
+    assert probe.family == "dnabert"
