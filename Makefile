@@ -22,6 +22,8 @@ install: venv
 install-dev: venv
 	$(BIN)/pip install -q $(TORCH_SPEC)
 	$(BIN)/pip install -q -e ".[dev]"
+	# enformer-pytorch pins transformers 4.x, which genolm does not need for it (see catalogue/loader.py)
+	$(BIN)/pip install -q --no-deps enformer-pytorch==0.8.12
 
 demo: install
 	$(BIN)/genolm bench

@@ -19,6 +19,7 @@ from genolm.registry import UnknownNameError
 
 SEQ = "ACGTACGGTCAGTTACGATCGATCGATTTGACAGGACCATGA"
 HAS_GPN = importlib.util.find_spec("gpn") is not None
+HAS_ENFORMER = importlib.util.find_spec("enformer_pytorch") is not None
 
 
 # --- the catalogue ------------------------------------------------------------------------------
@@ -225,6 +226,23 @@ def test_gpn_loads_with_the_published_modelling_code(tmp_path):
     lm.entry = get_entry("gpn-brassicales")  # as when loaded by catalogue name
     with pytest.raises(ConfigError, match="not LoRA-able.*probe"):
         lm.lora_config()
+
+
+# --- Enformer: enformer-pytorch's module, a track predictor -------------------------------------
+
+
+@pytest.mark.skipif(not HAS_ENFORMER, reason="enformer-pytorch is not installed")
+def test_enformer_embeds_bins_and_has_no_log_probs(tmp_path):
+    folder = fixtures.make_tiny_enformer(tmp_path / "enf")
+    assert detect_family(folder) == "enformer"
+    lm = genolm.load(folder)
+    assert type(lm.model).__name__ == "Enformer"
+    x = lm.embed(["ACGT" * 64, "ACGT" * 64])
+    assert x.shape == (2, 48)
+    np.testing.assert_allclose(x[0], x[1], rtol=1e-5)
+    assert lm.embed(["ACGT" * 64], per_nucleotide=True).shape == (4, 48)  # 4 bins of the tiny model
+    with pytest.raises(ConfigError, match="no nucleotide log-probabilities"):
+        lm.log_probs("ACGT" * 64)
 
 
 # --- repositories that ship code ---------------------------------------------------------------

@@ -13,6 +13,8 @@ make_tiny_gpn          songlab/gpn-*: the ``gpn`` package's GPNForMaskedLM, its 
 make_tiny_caduceus     kuleshov-group Caduceus / PlantCaduceus (see genolm.catalogue.caduceus)
 make_tiny_remote_clm   a repository that ships its own modelling + tokenizer code (auto_map),
                        the way HyenaDNA / DNABERT-2 / NT v2 do; the code is a tiny stand-in
+make_tiny_enformer     EleutherAI/enformer-official-rough: enformer-pytorch config.json +
+                       pytorch_model.bin
 make_tiny_genolm       genolm's own encoder, as ``genolm pretrain`` saves it
 =====================  =====================================================================
 """
@@ -307,4 +309,22 @@ def make_tiny_genolm(folder, *, seed: int = 0) -> Path:
     )
     model.save_pretrained(str(folder))
     tok.save_pretrained(str(folder))
+    return folder
+
+
+def make_tiny_enformer(folder, *, seed: int = 0) -> Path:
+    """Enformer as enformer-pytorch publishes it: ``config.json`` (EnformerConfig) and
+    ``pytorch_model.bin``; tiny: 1 transformer layer, 3 downsamplings (bins of 8 bp)."""
+    import torch
+    from enformer_pytorch import Enformer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    m = Enformer.from_hparams(
+        dim=24, depth=1, heads=2, output_heads=dict(human=5), target_length=4, num_downsamples=3,
+        dim_divisible_by=2, attn_dim_key=8,
+    )  # fmt: skip
+    m.config.save_pretrained(str(folder))
+    torch.save(m.state_dict(), folder / "pytorch_model.bin")
     return folder

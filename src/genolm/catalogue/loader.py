@@ -245,7 +245,9 @@ class GenomicLM:
 
         Sequences are sorted by length and padded per batch; ``precision="auto"`` runs bf16
         autocast where the device supports it.  ``long_input``: ``"error"`` (default), or
-        ``"window"`` / ``"truncate"`` for sequences longer than the model's context.
+        ``"window"`` / ``"truncate"`` for sequences longer than the model's context.  Enformer
+        (no tokens) gives its trunk output per bin (128 bp in the published model) instead of per
+        nucleotide.
         """
         from genolm.bench.embeddings import InputPolicy, embed_sequences
 
@@ -482,15 +484,37 @@ def _gpn(folder: Path, entry, trust: bool):
 
 def _enformer(folder: Path, entry, trust: bool):
     try:
-        from enformer_pytorch import from_pretrained
+        from enformer_pytorch import Enformer, EnformerConfig
     except ImportError:
         raise ConfigError(
             "Enformer checkpoints need the `enformer-pytorch` package: pip install --no-deps "
-            "enformer-pytorch einops polars (its own pin on transformers 4.x is not needed)"
+            "enformer-pytorch einops polars (its pin on transformers 4.x is not needed here)"
         ) from None
-    with _quiet_hf():
-        model = from_pretrained(str(folder), use_tf_gamma=False)
+    # enformer_pytorch.from_pretrained does not work with transformers 5: build the module from
+    # its config and read the weights here (safetensors, else torch.load(weights_only=True))
+    model = Enformer(EnformerConfig.from_pretrained(str(folder)))
+    model.load_state_dict(_read_weights(Path(folder)), strict=True)
     return model, OneHotTokenizer(), "tracks", None
+
+
+def _read_weights(folder: Path) -> dict:
+    import torch
+
+    st = sorted(folder.glob("*.safetensors"))
+    if st:
+        from safetensors.torch import load_file
+
+        sd: dict = {}
+        for f in st:
+            sd.update(load_file(str(f)))
+        return sd
+    bins = sorted(folder.glob("pytorch_model*.bin"))
+    if not bins:
+        raise InputError("no weights (model.safetensors or pytorch_model.bin)", path=str(folder))
+    sd = {}
+    for f in bins:
+        sd.update(torch.load(str(f), map_location="cpu", weights_only=True))
+    return sd
 
 
 def _remote(folder: Path, entry, trust: bool):
