@@ -298,3 +298,23 @@ def test_bench_harness_takes_a_published_checkpoint(dnabert, tmp_path):
     assert type(loaded.tokenizer).__name__ == "KmerTokenizer"
     probe = load_model_for_task(str(dnabert), "binary", "probe")
     assert probe.family == "dnabert"
+
+
+def test_cli_scores_variants_with_a_remote_code_checkpoint_only_when_trusted(tmp_path, capsys):
+    from genolm.cli.main import main
+
+    folder = fixtures.make_tiny_remote_clm(tmp_path / "remote")
+    fa = tmp_path / "ref.fa"
+    fa.write_text(">chr1\n" + SEQ + "\n")
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=chr1>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        f"chr1\t11\t.\t{SEQ[10]}\t{'A' if SEQ[10] != 'A' else 'C'}\t.\t.\t.\n"
+    )
+    args = ["score-variants", "--genome", str(fa), "--vcf", str(vcf), "--model", str(folder), "--no-progress"]
+    assert main(args + ["--out", str(tmp_path / "a.tsv")]) != 0
+    assert "--trust-remote-code" in capsys.readouterr().err
+    assert not (tmp_path / "a.tsv").exists()
+    assert main(args + ["--out", str(tmp_path / "b.tsv"), "--trust-remote-code", "--window", "32"]) == 0
+    text = (tmp_path / "b.tsv").read_text()
+    assert "clm" in text and "\tok" in text

@@ -270,7 +270,8 @@ class IsmConfig:
     genome: str | None = None  # FASTA / GenBank / bundled:NAME (with region)
     region: str | None = None  # chr:start-end, 1-based inclusive
     sequence: str | None = None  # or a bare sequence
-    model: str = "genolm-tiny"
+    model: str = "genolm-tiny"  # model folder, bundled model, catalogue name or Hub id
+    trust_remote_code: bool = False  # run code shipped in the model repository
     method: str = "auto"
     window: int | None = None
     batch_size: int = 64
@@ -295,7 +296,7 @@ def run_ism(cfg: IsmConfig) -> dict:
     from genolm.variants.load import load_lm, open_genome
     from genolm.variants.scoring import DEFAULT_WINDOW
 
-    lm = load_lm(cfg.model)
+    lm = load_lm(cfg.model, trust_remote_code=cfg.trust_remote_code)
     window = cfg.window or lm.window or DEFAULT_WINDOW
     kw = dict(
         method=cfg.method, window=window, batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress

@@ -74,7 +74,8 @@ KMER, CNN, WINDOW_LR = "kmer-lr", "onehot-cnn", "window-onehot-lr"
 class BenchConfig:
     """Everything ``genolm bench`` needs.  YAML keys are these field names; flags override them."""
 
-    models: list[str] = field(default_factory=lambda: ["genolm-tiny"])  # folders or bundled names
+    models: list[str] = field(default_factory=lambda: ["genolm-tiny"])  # folders, bundled, catalogue, Hub ids
+    trust_remote_code: bool = False  # run code shipped in model repositories (DNABERT-2, NT v2, ...)
     tasks: list[str] = field(default_factory=list)  # task names or YAML paths
     suite: str | None = None  # used when no tasks are given (default: "mini")
     modes: list[str] = field(default_factory=lambda: ["probe", "full"])
@@ -720,6 +721,7 @@ def _run_one(
             num_labels=targets.n_out_,
             random_init=entry.kind == "random-init",
             seed=seed,
+            trust_remote_code=bench_cfg.trust_remote_code,
         )
         timings["load_model"] = time.perf_counter() - t0
         t0 = time.perf_counter()

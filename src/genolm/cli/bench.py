@@ -33,7 +33,10 @@ def add_arguments(p):
     import argparse
 
     p.add_argument(
-        "models", nargs="*", metavar="MODEL", help="model folders or 'genolm-tiny'. Default: genolm-tiny"
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="model folders, 'genolm-tiny', catalogue names (genolm ls models) or Hub ids. Default: genolm-tiny",
     )
     p.add_argument("--suite", help="a suite name or YAML (genolm ls suites). Default: mini, when no --task")
     p.add_argument(
@@ -81,6 +84,11 @@ def add_arguments(p):
         "--no-report", dest="report", action="store_false", default=None, help="skip report.md/html"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run Python code shipped in the model repository (DNABERT-2, NT v2, HyenaDNA): read it first",
+    )
 
 
 def run(args):
@@ -115,6 +123,7 @@ def run(args):
         "n_boot": args.n_boot,
         "report": args.report,
         "progress": False if args.quiet else None,
+        "trust_remote_code": True if args.trust_remote_code else None,
     }
     cfg = bench_config(args.config, overrides, profile=args.profile)
     result = bench(cfg)

@@ -24,7 +24,9 @@ def add_arguments(p):
     p.add_argument("--sequence", help="a bare DNA sequence instead of --genome/--region")
     p.add_argument("--out", required=True, help="output prefix")
     p.add_argument(
-        "--model", default="genolm-tiny", help="model folder or bundled name. Default: genolm-tiny"
+        "--model",
+        default="genolm-tiny",
+        help="model folder, bundled name, catalogue name (genolm ls models) or Hub id. Default: genolm-tiny",
     )
     p.add_argument("--method", default="auto", help="auto, llr, pll or clm. Default: auto")
     p.add_argument(
@@ -37,6 +39,11 @@ def add_arguments(p):
     p.add_argument("--device", default=None, help="cpu, cuda, ... Default: cpu")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run Python code shipped in the model repository (DNABERT-2, NT v2, HyenaDNA): read it first",
+    )
 
 
 def run(args):
@@ -50,6 +57,7 @@ def run(args):
         region=args.region,
         sequence=args.sequence,
         model=args.model,
+        trust_remote_code=args.trust_remote_code,
         method=args.method,
         window=args.window,
         batch_size=args.batch_size,

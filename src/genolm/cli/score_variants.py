@@ -38,7 +38,7 @@ def add_arguments(p):
     p.add_argument(
         "--model",
         default="genolm-tiny",
-        help="model folder (save_pretrained) or bundled name. Default: genolm-tiny",
+        help="model folder, bundled name, catalogue name (genolm ls models) or Hub id. Default: genolm-tiny",
     )
     p.add_argument(
         "--method",
@@ -60,6 +60,11 @@ def add_arguments(p):
     )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps. Default: cpu")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run Python code shipped in the model repository (DNABERT-2, NT v2, HyenaDNA): read it first",
+    )
 
 
 def run(args):
@@ -72,6 +77,7 @@ def run(args):
         vcf=args.vcf,
         out=args.out,
         model=args.model,
+        trust_remote_code=args.trust_remote_code,
         method=args.method,
         window=args.window,
         batch_size=args.batch_size,

@@ -35,7 +35,8 @@ class ScoreVariantsConfig:
     genome: str  # FASTA (plain, bgzip, gzip), GenBank, or bundled:NAME
     vcf: str  # VCF / BCF / header-less variant list
     out: str  # .vcf[.gz] / .bcf / .parquet / .tsv / .csv
-    model: str = "genolm-tiny"  # model folder or bundled model name
+    model: str = "genolm-tiny"  # model folder, bundled model, catalogue name or Hub id
+    trust_remote_code: bool = False  # run code shipped in the model repository
     method: str = "auto"
     window: int | None = None  # default: the model's training window, else 256
     batch_size: int = 64
@@ -72,7 +73,7 @@ def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
     from genolm.variants.scoring import DEFAULT_WINDOW, score_variants
 
     vcf = resolve_path(cfg.vcf)
-    lm = load_lm(cfg.model)
+    lm = load_lm(cfg.model, trust_remote_code=cfg.trust_remote_code)
     window = cfg.window or lm.window or DEFAULT_WINDOW
     records = list(read_vcf(vcf))
     t0 = time.perf_counter()
