@@ -318,3 +318,29 @@ def test_cli_scores_variants_with_a_remote_code_checkpoint_only_when_trusted(tmp
     assert main(args + ["--out", str(tmp_path / "b.tsv"), "--trust-remote-code", "--window", "32"]) == 0
     text = (tmp_path / "b.tsv").read_text()
     assert "clm" in text and "\tok" in text
+
+
+@pytest.mark.skipif(not HAS_GPN, reason="the gpn package is not installed")
+def test_finetuner_trains_a_model_that_takes_no_attention_mask(tmp_path):
+    # GPN's heads have no attention_mask argument: the harness must not pass one
+    from genolm.bench.finetune import FinetuneConfig, Finetuner
+    from genolm.bench.runner import load_model_for_task
+
+    folder = fixtures.make_tiny_gpn(tmp_path / "gpn")
+    loaded = load_model_for_task(str(folder), "binary", "full", num_labels=2)
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(16)]
+    y = np.array([i % 2 for i in range(16)])
+    est = Finetuner(
+        loaded.model, loaded.tokenizer, "binary", FinetuneConfig(max_epochs=1, progress=False), seed=0
+    )
+    est.fit(seqs, y, valid=(seqs[:4], y[:4]))
+    assert est.predict_with_scores(seqs[:3])[1].shape[0] == 3
+
+
+def test_remote_code_checkpoint_gets_a_classification_head_and_family_lora(tmp_path, dnabert):
+    folder = fixtures.make_tiny_remote_clm(tmp_path / "remote")
+    lm = genolm.load(folder, trust_remote_code=True)
+    clf = lm.for_classification(2)
+    assert type(clf).__name__ == "RemoteDNAForSequenceClassification"
+    assert genolm.load(dnabert).lora_config().target_modules == {"query", "key", "value", "dense"}

@@ -337,6 +337,27 @@ def carve_validation(
     return np.setdiff1d(np.arange(n), val), val
 
 
+def _accepts(model, name: str) -> bool:
+    """Whether ``model``'s forward (through PEFT wrappers) takes the keyword ``name``."""
+    import inspect
+
+    m = model
+    for _ in range(4):  # PeftModel -> LoraModel -> the model
+        try:
+            params = inspect.signature(m.forward).parameters
+        except (TypeError, ValueError):
+            return True
+        if name in params:
+            return True
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            return False
+        inner = getattr(m, "base_model", None) or getattr(m, "model", None)
+        if inner is None or inner is m:
+            return True
+        m = inner
+    return True
+
+
 # --- LoRA -------------------------------------------------------------------------------------
 
 
@@ -441,6 +462,7 @@ class _Net:
         self.model, self.chunks, self.pad_id = model, chunks, pad_id
         self.token = task_type == "token_classification"
         self.window_pooling, self.device = window_pooling, device
+        self.takes_mask = _accepts(model, "attention_mask")
 
     def __call__(self, idx: np.ndarray):
         """Outputs for sequences ``idx``: ``(B, C)``, or ``((B, N, C), covered (B, N))`` for tokens."""
@@ -448,7 +470,9 @@ class _Net:
 
         cidx, local = self.chunks.chunks_of(idx)
         ids, mask, offs = (t.to(self.device) for t in collate(self.chunks, cidx, self.pad_id))
-        logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+        # models without an attention mask (GPN's CNN) see the padding; batches are length-sorted
+        kw = {"attention_mask": mask} if self.takes_mask else {}
+        logits = self.model(input_ids=ids, **kw).logits.float()
         owner = torch.from_numpy(local).to(self.device)
         if self.token:
             L = int(self.chunks.lengths[idx].max())

@@ -30,7 +30,9 @@ def _write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def make_tiny_dnabert(folder, *, k: int = 6, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
+def make_tiny_dnabert(
+    folder, *, k: int = 6, seed: int = 0, hidden: int = 32, layers: int = 2, max_positions: int = 64
+) -> Path:
     """DNABERT-k layout: ``config.json`` (model_type bert, the DNABERT rnn/split keys),
     ``vocab.txt`` ([PAD] [UNK] [CLS] [SEP] [MASK] + k-mers), ``pytorch_model.bin``."""
     import torch
@@ -51,7 +53,7 @@ def make_tiny_dnabert(folder, *, k: int = 6, seed: int = 0, hidden: int = 32, la
         initializer_range=0.02,
         intermediate_size=2 * hidden,
         layer_norm_eps=1e-12,
-        max_position_embeddings=64,
+        max_position_embeddings=max_positions,
         model_type="bert",
         num_attention_heads=4,
         num_hidden_layers=layers,
@@ -69,7 +71,7 @@ def make_tiny_dnabert(folder, *, k: int = 6, seed: int = 0, hidden: int = 32, la
     sd = {n: t.detach().clone().contiguous() for n, t in model.state_dict().items()}
     torch.save(sd, folder / "pytorch_model.bin")
     _write_json(folder / "config.json", cfg)
-    _write_json(folder / "tokenizer_config.json", {"do_lower_case": False, "max_len": 64})
+    _write_json(folder / "tokenizer_config.json", {"do_lower_case": False, "max_len": max_positions})
     _write_json(
         folder / "special_tokens_map.json",
         {
@@ -172,12 +174,16 @@ class RemoteDNAConfig(GPT2Config):
 """
 
 _REMOTE_MODEL = """
-from transformers import GPT2LMHeadModel
+from transformers import GPT2ForSequenceClassification, GPT2LMHeadModel
 
 from .configuration_remote import RemoteDNAConfig
 
 
 class RemoteDNAForCausalLM(GPT2LMHeadModel):
+    config_class = RemoteDNAConfig
+
+
+class RemoteDNAForSequenceClassification(GPT2ForSequenceClassification):
     config_class = RemoteDNAConfig
 """
 
@@ -273,6 +279,7 @@ def make_tiny_remote_clm(folder, *, seed: int = 0, hidden: int = 32, layers: int
         auto_map={
             "AutoConfig": "configuration_remote.RemoteDNAConfig",
             "AutoModelForCausalLM": "modeling_remote.RemoteDNAForCausalLM",
+            "AutoModelForSequenceClassification": "modeling_remote.RemoteDNAForSequenceClassification",
         },
     )
     _write_json(folder / "config.json", c)

@@ -792,7 +792,13 @@ def _precision(precision: str, device) -> str:
     return "bf16" if cpu_supports_bf16() else "fp32"
 
 
+#: LoRA targets of folders without a catalogue entry, by family (the published module names)
+_FAMILY_LORA = {"dnabert": ("query", "key", "value", "dense"), "nt": ("query", "key", "value")}
+
+
 def _default_lora_targets(lm) -> tuple[str, ...]:
+    if lm.family in _FAMILY_LORA:
+        return _FAMILY_LORA[lm.family]
     if lm.family == "genolm":
         from genolm.models import family_of
 
