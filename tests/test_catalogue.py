@@ -344,3 +344,28 @@ def test_remote_code_checkpoint_gets_a_classification_head_and_family_lora(tmp_p
     clf = lm.for_classification(2)
     assert type(clf).__name__ == "RemoteDNAForSequenceClassification"
     assert genolm.load(dnabert).lora_config().target_modules == {"query", "key", "value", "dense"}
+
+
+@pytest.mark.parametrize("rcps", [False, True])
+def test_caduceus_loads_without_remote_code(tmp_path, rcps):
+    # RC-equivariance of the PS model itself is tested in test_caduceus.py (the tokenizer's
+    # trailing [SEP] makes whole-input equivariance inexact here)
+    folder = fixtures.make_tiny_caduceus(tmp_path / "cad", rcps=rcps)
+    assert detect_family(folder) == "caduceus"
+    lm = genolm.load(folder)  # no trust_remote_code, no mamba-ssm
+    assert type(lm.model).__module__ == "genolm.catalogue.caduceus"
+    assert lm.embed([SEQ, SEQ[:11]]).shape[0] == 2
+    lp = lm.log_probs(SEQ, [3, 20])
+    np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, atol=1e-6)
+
+
+def test_plantcaduceus_uses_the_gpn_tokenizer_it_ships(tmp_path):
+    from genolm.catalogue import caduceus
+
+    folder = caduceus.make_tiny_caduceus(tmp_path / "pc", rcps=True, flavour="plantcaduceus")
+    lm = genolm.load(folder)
+    vocab = lm.tokenizer.get_vocab()
+    assert lm.tokenize("acgT").input_ids[0].tolist()[:4] == [vocab["a"], vocab["c"], vocab["g"], vocab["t"]]
+    with pytest.raises(ConfigError, match="probe"):
+        lm.entry = get_entry("plantcaduceus-l32")
+        lm.lora_config()

@@ -454,12 +454,15 @@ def _caduceus(folder: Path, entry, trust: bool):
 
         tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
     else:
+        from transformers import AutoTokenizer
+
         from genolm.catalogue import caduceus
 
         caduceus.register()
         with _quiet_hf():
             model = AutoModelForMaskedLM.from_pretrained(str(folder), trust_remote_code=False)
-        tok = caduceus.CaduceusTokenizer.from_pretrained(str(folder))
+        # Caduceus ships its character tokenizer, PlantCaduceus GPN's fast one: the folder says which
+        tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     ctx = entry.context if entry is not None else None
     return model, tok, "mlm", ctx
 
