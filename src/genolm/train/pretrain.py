@@ -424,14 +424,17 @@ def _truncate_log(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(k + "\n" for k in keep))
 
 
-def pretrain(cfg: PretrainConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Run pretraining; return the final metrics.  See :class:`PretrainConfig`."""
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, trainer_cls=None) -> dict[str, Any]:
+    """Run pretraining; return the final metrics.  See :class:`PretrainConfig`.
+
+    ``trainer_cls`` replaces :class:`Pretrainer` (a subclass with the same attributes: the
+    biotoken LLM trainer of :mod:`genolm.llm.pretrain` reuses this loop, its checkpoints and logs)."""
     from transformers.utils import logging as hf_logging
 
     from genolm.config import dump_yaml
 
     hf_logging.disable_progress_bar()  # one "Writing model shards" bar per checkpoint is noise
-    pt = Pretrainer(cfg, resume=resume)
+    pt = (trainer_cls or Pretrainer)(cfg, resume=resume)
     acc = pt.acc
     out = pt.out
     log_path = out / "metrics.jsonl"

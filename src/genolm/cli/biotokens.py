@@ -1,0 +1,244 @@
+"""``genolm biotokens``: extend a text LLM with DNA biotokens, continue pretraining with LoRA, evaluate."""
+
+from __future__ import annotations
+
+NAME = "biotokens"
+HELP = "biotoken LLMs: extend a text LLM with ∎A ∎C ∎G ∎T, LoRA pretraining on FASTA, task / QA evaluation"
+DESCRIPTION = """\
+Work with a text causal LM that reads DNA as biotokens (one token per base, ∎A∎C∎G∎T).
+
+  extend    add the biotokens to any causal LM (a folder, a .gguf file, or a folder holding one)
+            and save model + tokenizer; new embedding rows (and untied output rows) are
+            initialised from the model's own rows, deterministically
+  encode    print DNA as biotoken text (and token ids with --model)
+  pretrain  continued pretraining on FASTA/GenBank with LoRA; the biotoken rows train too
+            (trainable_token_indices or modules_to_save); loss on biotokens only by default;
+            the same checkpoints, exact resume and logs as `genolm pretrain`
+  eval      a genolm task as text (k-shot log-likelihood, shots from train only) and/or with a
+            classification head (LoRA), beside the k-mer baseline, leak-audited, MCC with CIs
+  qa        multiple-choice questions from JSONL by log-likelihood or by generation; reasoning
+            models are cut after the last </think>, missing closing tags are counted
+
+An adapter written by `pretrain` loads onto the extended model or onto the un-extended base
+(embeddings are resized, and the biotoken rows rebuilt, before the adapter is loaded).
+`genolm biotokens ACTION --help` lists each action's flags.  Keys of a YAML config are the flags
+without '--'; flags override the file."""
+EXAMPLES = """
+genolm biotokens extend --base ~/models/SmolLM2-135M-Instruct.Q4_1.gguf --out runs/smollm2-bio
+genolm biotokens encode ACGTTGCA --model runs/smollm2-bio
+genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out-dir runs/bio-cpt
+genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --out-dir runs/bio-cpt --resume
+genolm biotokens eval --model runs/bio-cpt/final --task my_task.yaml --methods text,head --k-shot 2
+genolm biotokens qa --model runs/bio-cpt/final --questions qa.jsonl --method generate --reasoning required
+"""
+
+_SUB = {
+    "extend": (
+        "add biotokens to a causal LM and save it",
+        """
+genolm biotokens extend --base runs/toy-llm --out runs/toy-bio
+genolm biotokens extend --base ~/models/smollm2 --gguf-file SmolLM2-135M-Instruct.Q4_1.gguf --out runs/smollm2-bio --k 3 --include-n true
+""",
+    ),
+    "encode": (
+        "write DNA as biotokens",
+        """
+genolm biotokens encode ACGTNACG --include-n
+genolm biotokens encode ACGTACGT --k 3 --model runs/smollm2-bio
+""",
+    ),
+    "pretrain": (
+        "continued pretraining of an extended model on FASTA/GenBank (LoRA or full)",
+        """
+genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out-dir runs/bio-cpt
+genolm biotokens pretrain cpt.yaml --new-tokens modules_to_save --loss-on all --resume
+""",
+    ),
+    "eval": (
+        "evaluate on a genolm task (text k-shot and/or classification head) beside the k-mer baseline",
+        """
+genolm biotokens eval --model runs/bio-cpt/final --task my_task.yaml --methods text --k-shot 4
+genolm biotokens eval eval.yaml --methods text,head --max-bp 200 --max-test 200
+""",
+    ),
+    "qa": (
+        "multiple-choice QA from JSONL (log-likelihood or generation; reasoning-aware)",
+        """
+genolm biotokens qa --model runs/bio-cpt/final --questions qa.jsonl
+genolm biotokens qa --model runs/bio-cpt/final --questions qa.jsonl --shots train.jsonl --k-shot 3 --method generate --chat true --out qa-records.jsonl
+""",
+    ),
+}
+
+
+def add_arguments(p):
+    import argparse
+    import textwrap
+
+    from genolm.cli.common import add_dataclass_arguments
+    from genolm.llm.evaluate import LLMEvalConfig
+    from genolm.llm.extend import ExtendConfig
+    from genolm.llm.mcq import MCQConfig
+    from genolm.llm.pretrain import BiotokenPretrainConfig
+
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    subs = {}
+    for action, (helptext, examples) in _SUB.items():
+        subs[action] = sub.add_parser(
+            action,
+            help=helptext,
+            description=helptext,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip("\n"), "  "),
+        )
+    for action, cls in (
+        ("extend", ExtendConfig),
+        ("pretrain", BiotokenPretrainConfig),
+        ("eval", LLMEvalConfig),
+    ):
+        subs[action].add_argument("config", nargs="?", help="YAML config file (optional)")
+        if action == "pretrain":
+            subs[action].add_argument(
+                "--resume", action="store_true", help="continue from the latest checkpoint"
+            )
+        add_dataclass_arguments(subs[action], cls)
+    e = subs["encode"]
+    e.add_argument("dna", help="the DNA sequence")
+    e.add_argument("--k", type=int, default=None, help="k-mer biotokens (default 1, or the model's)")
+    e.add_argument("--include-n", action="store_true", default=None, help="write N as ∎N")
+    e.add_argument("--model", help="an extended model or adapter folder: print token ids too")
+    q = subs["qa"]
+    q.add_argument("--model", required=True, help="an extended model or adapter folder")
+    q.add_argument("--base", help="for an adapter: the model to load it onto (default: its own base)")
+    q.add_argument("--questions", required=True, help="JSONL: question, choices, answer (and id, dna)")
+    q.add_argument("--shots", help="JSONL of solved examples for --k-shot (never the scored file)")
+    q.add_argument("--out", help="write one JSON record per question here (raw generations for audit)")
+    q.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model")
+    add_dataclass_arguments(q, MCQConfig)
+
+
+def run(args):
+    import json
+
+    action = getattr(args, "action", None)
+    if action is None:
+        raise SystemExit(
+            "genolm biotokens: choose an action: extend, encode, pretrain, eval, qa (see --help)"
+        )
+    return {"extend": _extend, "encode": _encode, "pretrain": _pretrain, "eval": _eval, "qa": _qa}[action](
+        args, json
+    )
+
+
+def _overrides(args, cls) -> dict:
+    """The flags the user set; list flags accept commas as well as repetition (--methods text,head)."""
+    from genolm.cli.common import dataclass_overrides
+
+    over = dataclass_overrides(args, cls)
+    for k in ("methods", "baselines", "label_words", "lora_target_modules"):
+        if isinstance(over.get(k), list):
+            over[k] = [x for v in over[k] for x in str(v).split(",") if x]
+    return over
+
+
+def _extend(args, json):
+    from genolm import config as C
+    from genolm.cli.common import dataclass_overrides
+    from genolm.llm.extend import ExtendConfig, extend_model
+
+    cfg = C.load(ExtendConfig, args.config, dataclass_overrides(args, ExtendConfig))
+    res = extend_model(cfg)
+    print(
+        json.dumps(
+            {
+                "out_dir": str(res.out_dir),
+                "added_tokens": len(res.tokens),
+                "first_tokens": res.tokens[:4],
+                "token_ids": [res.token_ids[0], res.token_ids[-1]],
+                "vocab_before": res.vocab_before,
+                "embedding_rows": [res.rows_before, res.rows_after],
+                "tied_embeddings": res.tied,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _encode(args, json):
+    from genolm.llm.extend import BiotokenSpec, encode_dna, read_meta, spec_of
+
+    spec = BiotokenSpec(k=args.k or 1, include_n=bool(args.include_n))
+    tok = None
+    if args.model:
+        from transformers import AutoTokenizer
+
+        meta = read_meta(args.model)
+        if meta is None:
+            from genolm.errors import InputError
+
+            raise InputError("not a biotoken model folder (no genolm_biotokens.json)", path=args.model)
+        spec = spec_of(meta)
+        tok = AutoTokenizer.from_pretrained(args.model)
+    text = encode_dna(args.dna, spec=spec)
+    out = {"text": text}
+    if tok is not None:
+        out["ids"] = encode_dna(args.dna, tok, spec=spec)
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def _pretrain(args, json):
+    from genolm import config as C
+    from genolm.llm.pretrain import BiotokenPretrainConfig, continue_pretraining
+
+    cfg = C.load(BiotokenPretrainConfig, args.config, _overrides(args, BiotokenPretrainConfig))
+    print(json.dumps(continue_pretraining(cfg, resume=args.resume), indent=2, default=str))
+    return 0
+
+
+def _eval(args, json):
+    from genolm import config as C
+    from genolm.llm.evaluate import LLMEvalConfig, evaluate_task
+
+    cfg = C.load(LLMEvalConfig, args.config, _overrides(args, LLMEvalConfig))
+    res = evaluate_task(cfg)
+    rows = [
+        {k: e.get(k) for k in ("name", "kind", "mode", "mean", "ci_low", "ci_high", "vs_kmer")}
+        for e in res.get("entries", [])
+    ]
+    print(
+        json.dumps(
+            {
+                "task": res.get("task"),
+                "metric": res.get("metric"),
+                "audit": res.get("audit"),
+                "entries": rows,
+                "out_dir": cfg.out_dir,
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    return 0
+
+
+def _qa(args, json):
+    from genolm import config as C
+    from genolm.cli.common import dataclass_overrides
+    from genolm.llm.adapters import load_biotoken_model
+    from genolm.llm.extend import spec_of
+    from genolm.llm.mcq import MCQConfig, evaluate_mcq, load_mcq
+
+    cfg = C.load(MCQConfig, None, dataclass_overrides(args, MCQConfig))
+    items = load_mcq(args.questions)
+    shots = load_mcq(args.shots) if args.shots else []
+    model, tok, meta = load_biotoken_model(
+        args.model, base=args.base, trust_remote_code=args.trust_remote_code
+    )
+    res = evaluate_mcq(
+        model, tok, items, cfg, shots=shots, spec=spec_of(meta) if meta else None, out=args.out, progress=True
+    )
+    print(json.dumps(res.summary(), indent=2))
+    return 0
