@@ -267,6 +267,139 @@ def test_hyena_runs_at_8k_quickly():
     assert time.perf_counter() - t0 < 20  # O(L log L); dense attention at 8k would be far slower
 
 
+def test_hyena_shifted_short_conv_equals_conv1d():
+    """The short filter's shifted multiply-adds compute exactly nn.Conv1d's causal depthwise conv."""
+    import torch.nn.functional as F
+
+    from genolm.models.hyena import CausalDepthwiseConv1d
+
+    conv = scramble(CausalDepthwiseConv1d(12, 3), std=0.5)
+
+    def reference(u):
+        return F.conv1d(u, conv.weight, conv.bias, padding=2, groups=12)[..., : u.shape[-1]]
+
+    u = torch.randn(2, 12, 17, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    y, y_ref = conv(u), reference(u)
+    torch.testing.assert_close(y, y_ref, atol=1e-6, rtol=1e-6)
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (u, conv.weight, conv.bias), g)
+    grads_ref = torch.autograd.grad(y_ref, (u, conv.weight, conv.bias), g)
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        yb, yb_ref = conv(u.bfloat16()), reference(u.bfloat16())
+    assert yb.dtype == yb_ref.dtype == torch.bfloat16
+    torch.testing.assert_close(yb.float(), y_ref, atol=0.05, rtol=0.02)  # one bf16 rounding
+    u2 = u.detach().clone()
+    u2[..., 10] += 1.0
+    y2 = conv(u2)
+    assert torch.equal(y2[..., :10], y[..., :10].detach()) and not torch.equal(y2[..., 10], y[..., 10])
+
+
+def test_hyena_model_with_shifted_conv_equals_conv1d_model(monkeypatch):
+    import torch.nn.functional as F
+
+    from genolm.models.hyena import CausalDepthwiseConv1d
+
+    model = scramble(tiny("hyena"), std=0.2)
+    x = ids(2, 40)
+    with torch.no_grad():
+        shifted = model(x).logits
+        monkeypatch.setattr(
+            CausalDepthwiseConv1d,
+            "forward",
+            lambda self, u: F.conv1d(u, self.weight, self.bias, padding=2, groups=self.groups)[
+                ..., : u.shape[-1]
+            ],
+        )
+        conv1d = model(x).logits
+    assert shifted.abs().max() > 0.1
+    torch.testing.assert_close(shifted, conv1d, atol=1e-5, rtol=1e-5)
+
+
+# --- attention kernels: eager vs SDPA ---------------------------------------------------------
+
+
+def _count_sdpa(monkeypatch) -> list[int]:
+    """Count calls of F.scaled_dot_product_attention (to see which attention path ran)."""
+    import torch.nn.functional as F
+
+    calls = [0]
+    real = F.scaled_dot_product_attention
+
+    def counted(*a, **kw):
+        calls[0] += 1
+        return real(*a, **kw)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", counted)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "family,kw",
+    [
+        ("encoder", {}),  # RoPE, SwiGLU, pre-LN
+        ("encoder", {"position_embedding": "alibi"}),  # float bias
+        ("encoder", {"position_embedding": "learned", "activation": "gelu", "norm_position": "post"}),
+        ("decoder", {}),
+    ],
+)
+def test_eager_attention_equals_sdpa(family, kw, monkeypatch):
+    """attention: eager (matmul-softmax-matmul) gives SDPA's outputs and gradients, with padding too."""
+    calls = _count_sdpa(monkeypatch)
+    x = ids(3, 20)
+    mask = torch.ones_like(x)
+    if family == "decoder":
+        mask[1, :6] = 0  # left padding: a bool causal + key mask
+    else:
+        mask[1, 14:] = 0  # right padding: a bool key mask (or -inf in the ALiBi bias)
+    labels = x.masked_fill(x > 8, -100) if family == "encoder" else x.masked_fill(mask == 0, -100)
+    runs = {}
+    for attn, autocast in [("sdpa", False), ("eager", False), ("sdpa", True), ("eager", True)]:
+        model = scramble(tiny(family, attention=attn, **kw), std=0.2).train()
+        before = calls[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = model(x, attention_mask=mask, labels=labels)
+        out.loss.backward()
+        assert (calls[0] > before) == (attn == "sdpa")  # the path asked for is the path that ran
+        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        runs[attn, autocast] = (out.loss.detach(), out.logits.detach().float(), grads)
+    ref_loss, ref_logits, ref_grads = runs["sdpa", False]
+    loss, logits, grads = runs["eager", False]
+    torch.testing.assert_close(loss, ref_loss, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logits, ref_logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grads, ref_grads, atol=1e-5, rtol=1e-4)
+    # in bf16 both paths round; eager's error against float32 is no worse than SDPA's own
+    for i, ref in enumerate((ref_loss, ref_logits, ref_grads)):
+        err_sdpa = (runs["sdpa", True][i] - ref).abs().max()
+        err_eager = (runs["eager", True][i] - ref).abs().max()
+        assert err_eager <= 2 * err_sdpa + 1e-3 * ref.abs().max(), (i, err_eager, err_sdpa)
+
+
+def test_auto_attention_is_eager_only_when_training_short_cpu_sequences(monkeypatch):
+    from genolm.models import encoder
+
+    calls = _count_sdpa(monkeypatch)
+    for family in ("encoder", "decoder"):
+        model = tiny(family).train()  # attention: auto
+        assert model.config.attention == "auto"
+        n = model.config.num_hidden_layers
+        x = ids(2, 24)
+        before = calls[0]
+        model(x, labels=x).loss.backward()
+        assert calls[0] == before  # training, short, CPU: eager
+        with torch.no_grad():
+            model(x)
+        assert calls[0] == before + n  # inference: SDPA
+        monkeypatch.setattr(encoder, "EAGER_MAX_TOKENS", 16)
+        model(x, labels=x).loss.backward()
+        assert calls[0] == before + 2 * n  # longer than EAGER_MAX_TOKENS: SDPA
+        monkeypatch.undo()
+        calls = _count_sdpa(monkeypatch)
+    with pytest.raises(ConfigError, match="attention"):
+        tiny("encoder", attention="flash")
+
+
 # --- registry, config errors, golden values -------------------------------------------------
 
 

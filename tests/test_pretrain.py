@@ -208,6 +208,69 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     np.testing.assert_allclose(ddp, single, rtol=1e-4, atol=1e-5)
 
 
+def test_compiled_blocks_train_like_eager(tmp_path):
+    """compile: true (torch.compile of every block) gives the eager run's losses, eval and weights."""
+    pytest.importorskip("torch._inductor")
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    from genolm.train.pretrain import Pretrainer, pretrain
+
+    if not shutil.which("g++") and not shutil.which("c++") and not shutil.which("clang++"):
+        pytest.skip("inductor on CPU needs a C++ compiler")
+    kw = dict(max_steps=3, save_every=3, eval_every=3, model_config={**TINY, "num_hidden_layers": 1})
+    res = {c: pretrain(_cfg(tmp_path, out_dir=str(tmp_path / c), compile=c, **kw)) for c in ("false", "true")}
+    eager, compiled = (_log(tmp_path / c) for c in ("false", "true"))
+    np.testing.assert_allclose(
+        [r["loss"] for r in compiled], [r["loss"] for r in eager], rtol=1e-4, atol=1e-5
+    )
+    assert compiled[-1]["loss"] != compiled[0]["loss"]  # the steps did train
+    np.testing.assert_allclose(res["true"]["valid_loss"], res["false"]["valid_loss"], rtol=1e-4)
+    # in-place compilation keeps the parameter names: the checkpoint is an ordinary model
+    a, b = (AutoModelForMaskedLM.from_pretrained(res[c]["final_dir"]) for c in ("false", "true"))
+    assert a.state_dict().keys() == b.state_dict().keys()
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[k], v, atol=1e-4, rtol=1e-3)
+    pt = Pretrainer(_cfg(tmp_path, out_dir=str(tmp_path / "x"), compile="true", **kw))
+    assert len(pt.compiled) == 1 and pt.compiled[0] is pt.acc.unwrap_model(pt.model).model.layers[0]
+
+
+def test_compile_auto_choice_and_fallback(tmp_path, monkeypatch):
+    from genolm import config as C
+    from genolm.train.pretrain import COMPILE_MIN_STEPS, Pretrainer, resolve_compile
+    from genolm.train.pretrain_config import PretrainConfig
+
+    auto = dict(family="encoder", max_steps=COMPILE_MIN_STEPS, processes=1, on_cpu=True)
+    have_cxx = any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+    assert resolve_compile("auto", **auto) == (have_cxx and sys.platform.startswith("linux"))
+    assert not resolve_compile("auto", **{**auto, "max_steps": COMPILE_MIN_STEPS - 1})  # short runs
+    assert not resolve_compile("auto", **{**auto, "processes": 2})
+    assert not resolve_compile("auto", **{**auto, "on_cpu": False})
+    assert not resolve_compile("auto", **{**auto, "family": "some-llm"})
+    assert resolve_compile("true", **{**auto, "max_steps": 1}) and not resolve_compile("false", **auto)
+    assert C.from_dict(PretrainConfig, {"compile": True}).compile == "true"  # YAML's bool
+    with pytest.raises(ConfigError, match="compile must be"):
+        PretrainConfig(compile="sometimes")
+    assert not Pretrainer(_cfg(tmp_path, out_dir=str(tmp_path / "short"))).compiled  # 6 steps: eager
+    if not have_cxx:
+        return
+    # a toolchain that cannot compile: 'auto' warns and trains eagerly, with the eager losses
+    import torch._dynamo
+    import torch._inductor.config as inductor_config
+
+    torch._dynamo.reset()  # no graph compiled earlier in this process may be reused
+    monkeypatch.setattr(inductor_config, "force_disable_caches", True)  # nor one cached on disk
+    monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent/c++",))
+    steps = dict(max_steps=COMPILE_MIN_STEPS, model_config={**TINY, "num_hidden_layers": 1})
+    pt = Pretrainer(_cfg(tmp_path, out_dir=str(tmp_path / "auto"), **steps))
+    assert pt.compiled
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        got = [pt.train_step()["loss"] for _ in range(2)]
+    assert not pt.compiled
+    ref = Pretrainer(_cfg(tmp_path, out_dir=str(tmp_path / "eager"), compile="false", **steps))
+    np.testing.assert_allclose(got, [ref.train_step()["loss"] for _ in range(2)], rtol=1e-6)
+
+
 def test_bad_inputs(tmp_path):
     from genolm import config as C
     from genolm.train.pretrain import pretrain

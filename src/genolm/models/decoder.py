@@ -1,8 +1,9 @@
 """Causal transformer decoder (GPT / Evo-style attention baseline): one file, read bottom-up.
 
-Pre-LN blocks, one fused QKV projection, rotary positions and
-``F.scaled_dot_product_attention(is_causal=True)``.  With padding the causal mask and the key
-padding mask become one boolean mask (left and right padding both work).  The rotary helpers
+Pre-LN blocks, one fused QKV projection, rotary positions and the encoder's :func:`attend`
+(``F.scaled_dot_product_attention(is_causal=True)``, or the eager matmul-softmax path when
+training short sequences on CPU: ``attention: auto|sdpa|eager``).  With padding the causal mask
+and the key padding mask become one boolean mask (left and right padding both work).  The rotary helpers
 are the encoder's (``encoder.py``), so the two attention baselines cannot drift apart.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, CausalLMOutput
@@ -27,7 +27,7 @@ from genolm.models.base import (
     compute_dtype,
     finish_backbone_output,
 )
-from genolm.models.encoder import MLP, apply_rope, rope_cos_sin
+from genolm.models.encoder import ATTENTIONS, MLP, apply_rope, attend, rope_cos_sin, use_eager_attention
 
 
 class GenolmDecoderConfig(GenolmConfig):
@@ -45,11 +45,13 @@ class GenolmDecoderConfig(GenolmConfig):
     hidden_dropout: float = 0.0
     attention_dropout: float = 0.0
     attention_bias: bool = False
+    attention: str = "auto"  # "auto" | "sdpa" | "eager" (see genolm.models.encoder.use_eager_attention)
     tie_word_embeddings: bool = True
     classifier_pooling: str = "last"  # the last token is the only one that saw the whole sequence
 
     def __post_init__(self, **kwargs):
         check_choice("activation", self.activation, ("gelu", "swiglu"))
+        check_choice("attention", self.attention, ATTENTIONS)
         if self.hidden_size % self.num_attention_heads or (self.hidden_size // self.num_attention_heads) % 2:
             raise ConfigError(
                 f"hidden_size ({self.hidden_size}) / num_attention_heads ({self.num_attention_heads}) "
@@ -75,6 +77,7 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
         self.dropout = config.attention_dropout
+        self.attention = config.attention
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None, rope) -> torch.Tensor:
         B, T, H = x.shape
@@ -82,13 +85,14 @@ class CausalSelfAttention(nn.Module):
         qk = apply_rope(qkv[:, :, :2], *rope)  # q and k in one pass, (B, T, 2, nh, hd)
         q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hd)
         v = qkv[:, :, 2].transpose(1, 2)
-        y = F.scaled_dot_product_attention(
+        y = attend(
             q,
             k,
             v,
-            attn_mask=attn_mask,
-            is_causal=attn_mask is None,  # no padding: the fused causal kernel, no mask tensor at all
+            attn_mask,
+            causal=True,  # used when attn_mask is None (no padding): SDPA's fused causal kernel
             dropout_p=self.dropout if self.training else 0.0,
+            eager=use_eager_attention(self.attention, x, self.n_head),
         )  # (B, nh, T, hd)
         return self.out_proj(y.transpose(1, 2).reshape(B, T, H))
 

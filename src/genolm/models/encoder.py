@@ -13,8 +13,10 @@ RiNALMo         rope                 swiglu      pre
 
 .. [1] DNABERT-2 uses GEGLU; GELU is the closest switch here.
 
-Attention is one fused QKV projection followed by ``F.scaled_dot_product_attention``; ALiBi and
-padding enter as one additive float bias.  With labels, the MLM head only projects the labelled
+Attention is one fused QKV projection followed by :func:`attend`: ``F.scaled_dot_product_attention``
+or, when training short sequences on CPU, plain ``matmul -> softmax -> matmul`` (``attention:
+auto|sdpa|eager``, see :func:`use_eager_attention`); ALiBi and padding enter as one additive
+float bias, padding alone as a bool mask.  With labels, the MLM head only projects the labelled
 positions (``logits`` is then ``(N, V)`` in the order of ``labels[labels != -100]``); pass
 ``return_full_logits=True`` (or set ``full_mlm_logits``) for ``(B, T, V)``.
 """
@@ -62,6 +64,7 @@ class GenolmEncoderConfig(GenolmConfig):
     hidden_dropout: float = 0.0
     attention_dropout: float = 0.0
     attention_bias: bool = True
+    attention: str = "auto"  # "auto" | "sdpa" | "eager": the attention kernel (see use_eager_attention)
     tie_word_embeddings: bool = True
     full_mlm_logits: bool = False  # True: MLM logits at every position even when labels are given
 
@@ -69,6 +72,7 @@ class GenolmEncoderConfig(GenolmConfig):
         check_choice("activation", self.activation, ("gelu", "swiglu"))
         check_choice("position_embedding", self.position_embedding, ("learned", "rope", "alibi"))
         check_choice("norm_position", self.norm_position, ("pre", "post"))
+        check_choice("attention", self.attention, ATTENTIONS)
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
@@ -133,6 +137,78 @@ def alibi_bias(n_heads: int, T: int, device: torch.device) -> torch.Tensor:
     return -alibi_slopes(n_heads).to(device).view(1, n_heads, 1, 1) * dist
 
 
+# --- attention ------------------------------------------------------------------------------
+
+ATTENTIONS = ("auto", "sdpa", "eager")
+#: ``attention: auto`` trains with the eager path on CPU up to this many tokens ...
+EAGER_MAX_TOKENS = 640
+#: ... and while one layer's ``(B, nh, T, T)`` scores stay within this many elements (256 MB in bf16)
+EAGER_MAX_SCORES = 2**27
+
+
+def use_eager_attention(choice: str, x: torch.Tensor, n_head: int) -> bool:
+    """Whether :func:`attend` runs the eager path for hidden states ``x`` ``(B, T, H)``.
+
+    ``auto`` picks eager when training on CPU with ``T <= EAGER_MAX_TOKENS`` (and the scores
+    within ``EAGER_MAX_SCORES``).  There the backward of PyTorch's CPU flash kernel
+    (``_scaled_dot_product_flash_attention_for_cpu``) is slower than two batched matmuls around a
+    softmax: a training step of the 10M encoder at 8 x 512 tokens ran 1.19x faster, the causal
+    decoder 1.13x, in benchmarks/pretrain_throughput.py's measurements; at 769 tokens the
+    decoder was 0.89x and the encoder even, and without gradients SDPA was as fast or faster
+    (decoder inference 0.87x eager).  Everywhere else (inference, longer sequences, GPUs) it is SDPA.
+    """
+    if choice != "auto":
+        return choice == "eager"
+    B, T = x.shape[:2]
+    return (
+        x.device.type == "cpu"
+        and x.requires_grad
+        and torch.is_grad_enabled()
+        and T <= EAGER_MAX_TOKENS
+        and B * n_head * T * T <= EAGER_MAX_SCORES
+    )
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    *,
+    causal: bool = False,
+    dropout_p: float = 0.0,
+    eager: bool = False,
+) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(hd) + mask) v`` for q, k, v ``(B, nh, T, hd)`` -> ``(B, nh, T, hd)``.
+
+    ``attn_mask``: ``None``, a bool mask (True = attend) or an additive float bias, broadcastable
+    to ``(B, nh, T, T)``; ``causal`` adds the causal mask when ``attn_mask`` is ``None``.
+
+    ``eager`` computes the same function as SDPA with two matmuls around a softmax, as Hugging
+    Face's eager BERT does.  Under bf16 autocast the scores and probabilities are bf16: PyTorch's
+    CPU softmax accumulates a bf16 row in float32 and rounds once (it equals the float32 softmax
+    rounded to bf16), and SDPA's CPU flash kernel also rounds the probabilities to bf16 before
+    multiplying by ``v``.  (A float32 softmax made the 10M encoder's training step ~1.4x slower.)
+    """
+    if not eager:
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, is_causal=causal and attn_mask is None, dropout_p=dropout_p
+        )
+    T = q.shape[-2]
+    scores = torch.matmul(q, k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, nh, T, T)
+    if attn_mask is None and causal:
+        attn_mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        else:
+            scores = scores + attn_mask
+    probs = torch.softmax(scores, dim=-1)  # (B, nh, T, T)
+    if dropout_p:
+        probs = F.dropout(probs, dropout_p)
+    return torch.matmul(probs, v)
+
+
 # --- blocks ---------------------------------------------------------------------------------
 
 
@@ -144,6 +220,7 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
         self.dropout = config.attention_dropout
+        self.attention = config.attention
 
     def forward(
         self,
@@ -159,8 +236,13 @@ class SelfAttention(nn.Module):
             v = qkv[:, :, 2].transpose(1, 2)
         else:
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hd)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        y = attend(
+            q,
+            k,
+            v,
+            attn_mask,
+            dropout_p=self.dropout if self.training else 0.0,
+            eager=use_eager_attention(self.attention, x, self.n_head),
         )  # (B, nh, T, hd)
         return self.out_proj(y.transpose(1, 2).reshape(B, T, H))
 

@@ -43,6 +43,54 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+#: ``compile: auto`` needs at least this many ``max_steps``: compiling the blocks takes ~15-60 s on
+#: a 2-core CPU, which a step ~5-20% faster repays only over hundreds of steps (1M-parameter
+#: models: about a thousand)
+COMPILE_MIN_STEPS = 1000
+#: families whose training step ``torch.compile`` (of the blocks) measurably speeds up on CPU
+COMPILE_FAMILIES = ("encoder", "decoder", "hyena", "gpn", "gpn-rc")
+
+
+def resolve_compile(setting: str, *, family: str, max_steps: int, processes: int, on_cpu: bool) -> bool:
+    """Whether to ``torch.compile`` the model's blocks: ``setting`` is ``"true"``, ``"false"`` or ``"auto"``.
+
+    ``auto`` compiles only where it was measured to pay (benchmarks/pretrain_throughput.py): on a
+    Linux CPU with a C++ compiler for inductor, in one process, for a family of
+    :data:`COMPILE_FAMILIES`, and for runs of at least :data:`COMPILE_MIN_STEPS` steps.  It
+    depends on the config alone, not on the step a run resumes from, so a resumed run makes
+    the same choice as the run it continues.
+    """
+    if setting != "auto":
+        return setting == "true"
+    import shutil
+    import sys
+
+    compiler = any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+    return (
+        on_cpu
+        and sys.platform.startswith("linux")
+        and compiler
+        and processes == 1
+        and family in COMPILE_FAMILIES
+        and max_steps >= COMPILE_MIN_STEPS
+    )
+
+
+def compile_blocks(model: torch.nn.Module) -> tuple[torch.nn.Module, ...]:
+    """``torch.compile`` every block of the backbone in place (``nn.Module.compile``).
+
+    The blocks share one compiled graph (same code, parameters as inputs), forward and backward
+    fuse the layer norms, activations, bias adds, residuals, softmax and dtype casts around the
+    matmuls, and parameter names (so checkpoints) do not change.  A model without ``layers``
+    compiles as a whole.
+    """
+    backbone = getattr(model, getattr(model, "base_model_prefix", ""), model)
+    blocks = tuple(getattr(backbone, "layers", None) or (model,))
+    for b in blocks:
+        b.compile()
+    return blocks
+
+
 def load_tokenizer(spec: str, corpus: list[str], out_dir: Path):
     """A tokenizer from a scheme label or a saved folder; BPE is learned from the corpus."""
     if Path(spec).is_dir():
@@ -93,6 +141,10 @@ class DataOrder:
 
 
 class Pretrainer:
+    #: the compiled blocks (empty: eager); subclasses that build their own model keep the default
+    compiled: tuple[torch.nn.Module, ...] = ()
+    _compile_unproven = False  # True until a compiled training step has run through once
+
     def __init__(self, cfg: PretrainConfig, *, resume: bool = False):
         from accelerate import Accelerator
         from accelerate.utils import set_seed
@@ -167,6 +219,12 @@ class Pretrainer:
         self.step = 0
         if resume:
             self._load_latest()
+        on_cpu = self.acc.device.type == "cpu"
+        if resolve_compile(
+            cfg.compile, family=cfg.model, max_steps=cfg.max_steps, processes=self.world, on_cpu=on_cpu
+        ):
+            self.compiled = compile_blocks(self.model)
+            self._compile_unproven = cfg.compile == "auto"
         self.model, self.opt = self.acc.prepare(self.model, self.opt)
         self.n_params = sum(p.numel() for p in self.acc.unwrap_model(self.model).parameters())
 
@@ -205,6 +263,28 @@ class Pretrainer:
         return (w * (y != -100)).sum()
 
     def train_step(self) -> dict[str, float]:
+        """One optimizer step.  With ``compile: auto`` a first compiled step that fails (no working
+        inductor toolchain, an unsupported op) is retried eagerly, with a warning, for the whole run."""
+        if not self._compile_unproven:
+            return self._train_step()
+        try:
+            out = self._train_step()
+        except Exception as e:  # compilation runs inside the first forward and backward
+            import warnings
+
+            warnings.warn(
+                f"compile: auto: torch.compile failed ({type(e).__name__}: {str(e)[:300]}); training eagerly",
+                stacklevel=2,
+            )
+            for b in self.compiled:
+                b._compiled_call_impl = None  # undoes nn.Module.compile()
+            self.compiled = ()
+            self.opt.zero_grad(set_to_none=True)
+            out = self._train_step()
+        self._compile_unproven = False
+        return out
+
+    def _train_step(self) -> dict[str, float]:
         self.model.train()
         batches = self._micro_batches(self.step)
         local = torch.stack([self._weight_count(b) for b in batches]).sum().to(self.acc.device)
@@ -249,8 +329,16 @@ class Pretrainer:
             lens[i] = len(t)
         return table, lens
 
-    @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
+        """Validation loss, perplexity and nucleotide accuracy; compiled blocks run eagerly here
+        (a few batches do not repay compiling an inference graph per eval shape)."""
+        if not self.compiled:
+            return self._evaluate()
+        with torch.compiler.set_stance("force_eager"):
+            return self._evaluate()
+
+    @torch.no_grad()
+    def _evaluate(self) -> dict[str, float]:
         if len(self.valid_w) == 0:
             return {}
         model = self.model
@@ -452,6 +540,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, trainer_cls=None) -> 
             "step": pt.step,
             "params": pt.n_params,
             "precision": pt.precision,
+            "compiled": bool(pt.compiled),
             "processes": pt.world,
             "train_windows": len(pt.train_w),
             "valid_windows": len(pt.valid_w),

@@ -41,6 +41,9 @@ class PretrainConfig:
     warmup_steps: int = 100
     max_grad_norm: float = 1.0
     precision: str = "auto"  # "auto" (bf16 where supported), "bf16", "fp32"
+    # torch.compile the model's blocks: "auto" (on a CPU with a C++ compiler, one process, >= 1000
+    # max_steps and a family it speeds up; see genolm.train.pretrain.resolve_compile), "true", "false"
+    compile: str = "auto"
     seed: int = 0
     # evaluation, checkpoints, logs
     eval_every: int = 200
@@ -54,6 +57,9 @@ class PretrainConfig:
     def __post_init__(self):
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"precision must be auto, bf16 or fp32, not {self.precision!r}")
+        self.compile = str(self.compile).lower()  # YAML's true/false arrive as bools
+        if self.compile not in ("auto", "true", "false"):
+            raise ConfigError(f"compile must be auto, true or false, not {self.compile!r}")
         if self.objective not in (None, "mlm", "clm"):
             raise ConfigError(f"objective must be 'mlm' or 'clm', not {self.objective!r}")
         if self.short_contigs not in ("error", "skip"):
