@@ -9,7 +9,8 @@ Measures (writes benchmarks/results/pretrain_throughput.json and .md):
    char-tokenized 512-bp E. coli K-12 windows = 8 x 513 tokens with [SEP]; bf16 autocast) with
    the defaults (``attention: auto``, ``compile: auto``), with ``compile: false``, and for the
    10M models as the previous release ran them (SDPA attention, the conv1d Hyena short filter, no
-   compile); model FLOP/s as a fraction of the bf16 peak;
+   compile); model FLOP/s as a fraction of the bf16 peak; and (``isolated``) the 10M encoder,
+   decoder and Hyena before/after again, each family in a child process of its own;
 3. the 10M encoder in fp32 vs bf16, and with OpenMP threads spinning (``OMP_WAIT_POLICY=ACTIVE``,
    the default) vs sleeping (``PASSIVE``), in child processes;
 4. the same BERT architecture as stock ``BertForMaskedLM`` trained by the HF ``Trainer`` (SDPA
@@ -38,7 +39,7 @@ All compiled models share this process, so dynamo is set to compile every model'
 graph (``automatic_dynamic_shapes`` off, a higher recompile limit), as a run of one model would.
 
 Run: python benchmarks/pretrain_throughput.py [--quick] [--threads N] [--only SECTION,...]
-(sections: families, precision, one-thread, hf, long, optimizer; the matmul peak always runs;
+(sections: families, isolated, precision, one-thread, hf, long, optimizer; the matmul peak always runs;
 --only keeps the other sections of the existing JSON, each with the date it was measured).
 """
 
@@ -89,7 +90,7 @@ SIZES = {
 BERT_DIMS = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536)
 BERT_LIKE = dict(**BERT_DIMS, activation="gelu", position_embedding="learned", norm_position="post")
 LONG_LENGTHS = (1024, 2048, 4096, 8192, 16384, 32768)
-SECTIONS = ("families", "precision", "one-thread", "hf", "long", "optimizer")
+SECTIONS = ("families", "isolated", "precision", "one-thread", "hf", "long", "optimizer")
 
 
 def configure_dynamo() -> None:
@@ -562,6 +563,72 @@ def hf_comparison(quick: bool) -> dict:
 # --- child processes: fp32 / OpenMP policy / one thread, and long context ------------------------
 
 
+def child_arms(spec: dict) -> dict:
+    """Run in a child: one 10M family as the previous release ran it, with ``compile: false`` and with
+    the defaults, interleaved in a process of its own (no other model shares its caches)."""
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    configure_dynamo()
+    fam, cfg = spec["family"], SIZES[(spec["family"], "10M")]
+    before = dict(size="10M", compile="false", variant="before")
+    if fam == "hyena":
+        cfg_before, before["conv1d"] = cfg, True
+    else:
+        cfg_before = {**cfg, "attention": "sdpa"}
+    runners = [
+        GenolmRunner(f"{fam} 10M, previous release", fam, cfg_before, **before),
+        GenolmRunner(f"{fam} 10M, no compile", fam, cfg, size="10M", compile="false", variant="no compile"),
+        GenolmRunner(f"{fam} 10M", fam, cfg, size="10M"),
+    ]
+    interleave(runners, 1, spec["rounds"], 1)
+    rows = []
+    for r in runners:
+        w, c = summary(r.wall), summary(r.cpu)
+        rows.append(
+            {
+                "label": r.label,
+                "variant": r.variant,
+                "compiled": bool(r.pt.compiled),
+                "step_s": w,
+                "step_cpu_s": c,
+                "tokens_per_s": r.tokens / w["best"],
+                "tokens_per_s_median": r.tokens / w["median"],
+                "tokens_per_cpu_s": r.tokens / c["best"],
+            }
+        )
+    d = rows[-1]
+    for r in rows[:-1]:
+        r["defaults_speedup_best"] = d["tokens_per_s"] / r["tokens_per_s"]
+        r["defaults_speedup_median"] = d["tokens_per_s_median"] / r["tokens_per_s_median"]
+        r["defaults_speedup_cpu_s"] = d["tokens_per_cpu_s"] / r["tokens_per_cpu_s"]
+    return {"family": fam, "rows": rows, "loadavg": load()}
+
+
+def isolated(threads: int, quick: bool) -> dict:
+    """The before/after comparison of the 10M encoder, decoder and hyena, one child process each."""
+    out = []
+    for fam in ("encoder", "hyena") if quick else ("encoder", "decoder", "hyena"):
+        r = spawn("arms", {"family": fam, "threads": threads, "rounds": 1 if quick else 4})
+        out.append(r)
+        print(
+            "  "
+            + "; ".join(
+                f"{x['label']}: {x['tokens_per_s']:.0f} tok/s"
+                + (f" (defaults {x['defaults_speedup_best']:.2f}x)" if "defaults_speedup_best" in x else "")
+                for x in r["rows"]
+            ),
+            flush=True,
+        )
+    return {
+        "what": (
+            "the 10M models as the previous release ran them, with compile: false, and with the defaults, "
+            "interleaved in one child process per family (nothing else in the process)"
+        ),
+        "families": out,
+    }
+
+
 def child_steps(spec: dict) -> dict:
     """Run in a child: ``spec`` = family, config, precision, steps, threads (+ peak: bool)."""
     import torch
@@ -1018,6 +1085,12 @@ def write_markdown(res: dict) -> None:
             "First step: wall seconds of a model's first training step, compilation included (from a cold "
             "inductor cache, but a graph compiled for an earlier arm of the same shape is reused)."
         )
+        if any(r.get("hyena_short_filter") == "conv1d" for r in fam):
+            L.append(
+                "The previous release's Hyena short filter (depthwise `conv1d`) is the arm most sensitive to "
+                "the machine's state: its step time varies about 2x between runs (3.55 s per step in the "
+                "previous version of this file, at a load average of ~2.9), so quote its ratio as a range."
+            )
         sp = res.get("family_speedups", [])
         if sp:
             L += [
@@ -1031,6 +1104,27 @@ def write_markdown(res: dict) -> None:
                 L.append(
                     f"| {s['family']} {s['size']} | {'yes' if s['compiled'] else 'no'} | "
                     f"{ratios(s, 'vs_no_compile')} | {ratios(s, 'vs_before')} |"
+                )
+    iso = res.get("isolated_before_after")
+    if iso:
+        L += ["", "#### 10M models before/after, one child process per family", ""]
+        L.append(
+            f"{iso['what'][0].upper()}{iso['what'][1:]}; tokens/s ratios of the defaults: best / median / per CPU-s."
+        )
+        L.append("")
+        L.append("| arm | compiled | tokens/s (best) | tokens/s (median) | defaults ÷ arm |")
+        L.append("|---|---|---|---|---|")
+        for f in iso["families"]:
+            for r in f["rows"]:
+                sp = (
+                    "–"
+                    if "defaults_speedup_best" not in r
+                    else f"{r['defaults_speedup_best']:.2f}× / {r['defaults_speedup_median']:.2f}× / "
+                    f"{r['defaults_speedup_cpu_s']:.2f}×"
+                )
+                L.append(
+                    f"| {r['label']} | {'yes' if r['compiled'] else 'no'} | {r['tokens_per_s']:,.0f} | "
+                    f"{r['tokens_per_s_median']:,.0f} | {sp} |"
                 )
     goal = res.get("encoder_10m_goal")
     if goal:
@@ -1111,11 +1205,15 @@ def main() -> None:
     ap.add_argument("--markdown-only", action="store_true", help="rewrite the .md from the existing JSON")
     ap.add_argument("--child-steps", help=argparse.SUPPRESS)
     ap.add_argument("--child-long", help=argparse.SUPPRESS)
+    ap.add_argument("--child-arms", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    if a.child_steps or a.child_long:
-        out = (
-            child_steps(json.loads(a.child_steps)) if a.child_steps else child_long(json.loads(a.child_long))
-        )
+    if a.child_steps or a.child_long or a.child_arms:
+        if a.child_arms:
+            out = child_arms(json.loads(a.child_arms))
+        elif a.child_steps:
+            out = child_steps(json.loads(a.child_steps))
+        else:
+            out = child_long(json.loads(a.child_long))
         print(json.dumps(out))
         return
     json_path = RESULTS / "pretrain_throughput.json"
@@ -1170,6 +1268,9 @@ def main() -> None:
         print("families (genolm trainer, bf16):")
         families, paired = section("families", lambda: family_sweep(a.threads, a.quick))
         peaks.append(matmul_peak(sizes, 3 if a.quick else 5))
+    if "isolated" in only:
+        print("10M models, previous release vs defaults, one child process per family:")
+        res["isolated_before_after"] = section("isolated", lambda: isolated(a.threads, a.quick))
     if "precision" in only:
         print("10M encoder: fp32 vs bf16, OpenMP passive vs active (child processes):")
         res["precision_and_openmp"] = section("precision", lambda: precision_and_omp(a.threads, a.quick))
@@ -1235,15 +1336,24 @@ def main() -> None:
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "torch": torch.__version__,
             "settings": settings(a.threads),
-            "loadavg_start": load0,
-            "loadavg_end": load(),
-            "wall_s": time.perf_counter() - t0,
             "flops_method": (
                 "FlopCounterMode on one forward (matmul + conv, compiled blocks run eagerly, attention by SDPA) "
                 "x 3, plus 12*L*T*H per token for attention (CPU SDPA is not counted by FlopCounterMode); "
                 "hyena FFTs and short filter not counted; % of peak uses the best bf16 matmul peak of the "
                 "run (start, after the families, end); 'paired' uses the probe of the same round"
             ),
+        }
+    )
+    for k in ("wall_s", "loadavg_start", "loadavg_end"):  # per invocation: in "runs"
+        res.pop(k, None)
+    res.setdefault("runs", []).append(
+        {
+            "date": datetime.date.today().isoformat(),
+            "sections": sorted(only),
+            "quick": a.quick,
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "loadavg_start": load0,
+            "loadavg_end": load(),
         }
     )
     write_result("pretrain_throughput", res)
