@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.special import logsumexp
 
 from genolm.catalogue.entry import CATALOGUE, CatalogueEntry, find_entry
 from genolm.errors import ConfigError, InputError
@@ -413,7 +414,7 @@ def _dnabert(folder: Path, entry, trust: bool):
     with _quiet_hf():
         model = BertForMaskedLM.from_pretrained(str(folder), config=config)
     tok.model_max_length = int(config.max_position_embeddings)
-    _check_stock_tokenizer(tok, folder, stock_text=tok.to_stock_text)
+    _check_stock_tokenizer(tok, _stock_tokenizer(folder), folder, stock_text=tok.to_stock_text)
     return model, tok, "mlm", int(config.max_position_embeddings)
 
 
@@ -425,14 +426,17 @@ def _nt(folder: Path, entry, trust: bool):
     published = _vocab_lines(folder, "Nucleotide Transformer")
     k = _kmer_k(len(published) - 11, folder)
     layout = "nt-jax-v1" if published[-2:] == ["<eos>", "<bos>"] else "nt"
-    template = "cls_eos" if _special_map(folder).get("eos_token") and _stock_adds_eos(folder) else "cls"
+    stock = _stock_tokenizer(folder)
+    # EsmTokenizer appends <eos> whenever the folder names one: follow the published files
+    adds_eos = stock is not None and stock.eos_token_id is not None
+    template = "cls_eos" if adds_eos and stock("ACGTAC")["input_ids"][-1] == stock.eos_token_id else "cls"
     tok = NonOverlappingKmerTokenizer(k=k, layout=layout, template=template)
     _check_vocab(tok, published, folder, "Nucleotide Transformer vocab.txt")
     config = EsmConfig.from_pretrained(str(folder))
     with _quiet_hf():
         model = EsmForMaskedLM.from_pretrained(str(folder), config=config)
     tok.model_max_length = int(config.max_position_embeddings) - 2
-    _check_stock_tokenizer(tok, folder, stock_text=lambda s: s.upper())
+    _check_stock_tokenizer(tok, stock, folder, stock_text=lambda s: s.upper())
     return model, tok, "mlm", tok.model_max_length
 
 
@@ -622,14 +626,20 @@ def _check_vocab(tok, published: list[str], folder: Path, layout: str) -> None:
         )
 
 
-def _check_stock_tokenizer(tok, folder: Path, stock_text: Callable[[str], str]) -> None:
-    """Encode :data:`PROBE` with genolm and with the folder's stock tokenizer; they must agree."""
+def _stock_tokenizer(folder: Path):
+    """The folder's own tokenizer through ``AutoTokenizer`` (no remote code), or ``None``."""
     from transformers import AutoTokenizer
 
     try:
         with _quiet_hf():
-            stock = AutoTokenizer.from_pretrained(str(folder))
-    except Exception:  # no stock tokenizer files: the vocab.txt check above is all there is
+            return AutoTokenizer.from_pretrained(str(folder))
+    except Exception:  # no stock tokenizer files: the vocab.txt check is all there is
+        return None
+
+
+def _check_stock_tokenizer(tok, stock, folder: Path, stock_text: Callable[[str], str]) -> None:
+    """Encode :data:`PROBE` with genolm and with the folder's stock tokenizer; they must agree."""
+    if stock is None:
         return
     probe = PROBE.upper()
     ours = tok(probe)["input_ids"]
@@ -641,32 +651,6 @@ def _check_stock_tokenizer(tok, folder: Path, stock_text: Callable[[str], str]) 
             path=str(folder),
             hint="report this with the folder's tokenizer_config.json; meanwhile load it with family 'hf'",
         )
-
-
-def _special_map(folder: Path) -> dict:
-    out: dict = {}
-    for name in ("special_tokens_map.json", "tokenizer_config.json"):
-        f = Path(folder) / name
-        if f.is_file():
-            try:
-                out.update(
-                    {k: v for k, v in json.loads(f.read_text(encoding="utf-8")).items() if v is not None}
-                )
-            except json.JSONDecodeError:
-                pass
-    return out
-
-
-def _stock_adds_eos(folder: Path) -> bool:
-    from transformers import AutoTokenizer
-
-    try:
-        with _quiet_hf():
-            stock = AutoTokenizer.from_pretrained(str(folder))
-    except Exception:
-        return False
-    ids = stock("ACGTAC")["input_ids"]
-    return stock.eos_token_id is not None and ids[-1] == stock.eos_token_id
 
 
 # --- log-probabilities -------------------------------------------------------------------------
@@ -714,9 +698,9 @@ def _mlm_log_probs(lm, tv, seq, ids, offs, positions, batch_size, device) -> np.
     run_requests(lm.model, reqs, batch_size=batch_size, device=device, pad_id=tv.pad_id)
     for r, q in zip(owners, reqs):
         lp = np.stack(q.out).astype(np.float64)  # (J, 4)
-        lp = lp - _logsumexp(lp)[:, None]
+        lp = lp - logsumexp(lp, axis=-1)[:, None]
         mean = lp.mean(0)
-        out[r] = mean - _logsumexp(mean[None])[0]
+        out[r] = mean - logsumexp(mean)
     return out
 
 
@@ -737,18 +721,13 @@ def _clm_log_probs(lm, tv, seq, ids, offs, positions, device) -> np.ndarray:
     with torch.inference_mode():
         logits = lm.model(input_ids=torch.from_numpy(full)[None].to(device)).logits[0].float()
         lp = F.log_softmax(logits, dim=-1)[:, cand].cpu().numpy().astype(np.float64)  # (T, 4)
-    lp = lp - _logsumexp(lp)[:, None]
+    lp = lp - logsumexp(lp, axis=-1)[:, None]
     out = np.full((len(positions), 4), np.nan)
     for r, p in enumerate(positions):
         t = tv.lead + int(p) - 1  # logits at t predict token t + 1
         if t >= 0:
             out[r] = lp[t]
     return out
-
-
-def _logsumexp(x: np.ndarray) -> np.ndarray:
-    m = x.max(axis=-1)
-    return m + np.log(np.exp(x - m[..., None]).sum(axis=-1))
 
 
 # --- Enformer ------------------------------------------------------------------------------------

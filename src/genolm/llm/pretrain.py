@@ -250,33 +250,12 @@ class BiotokenPretrainer(Pretrainer):
     resuming (an adapter, not a full state dict) are this class's."""
 
     def __init__(self, cfg: BiotokenPretrainConfig, *, resume: bool = False):
-        from pathlib import Path
-
-        from accelerate import Accelerator
-        from accelerate.utils import set_seed
-
         from genolm.train.corpus import load_contigs, make_windows
-        from genolm.train.pretrain import DataOrder, cpu_supports_bf16
+        from genolm.train.pretrain import DataOrder
 
         if not isinstance(cfg, BiotokenPretrainConfig):
             raise ConfigError("BiotokenPretrainer needs a BiotokenPretrainConfig")
-        self.cfg = cfg
-        self.out = Path(cfg.out_dir)
-        if not cfg.corpus:
-            raise ConfigError("no corpus: give 'corpus: [genome.fa, ...]' in the config or --corpus")
-        precision = cfg.precision
-        if precision == "auto":
-            precision = "bf16" if cpu_supports_bf16() else "fp32"
-        self.precision = precision
-        no_accel = not (torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()))
-        self.acc = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=no_accel)
-        set_seed(cfg.seed)
-        self.world = self.acc.num_processes
-        if cfg.batch_size % (self.world * cfg.grad_accum):
-            raise ConfigError(
-                f"batch_size {cfg.batch_size} must be divisible by processes ({self.world}) x grad_accum ({cfg.grad_accum})"
-            )
-        self.micro = cfg.batch_size // (self.world * cfg.grad_accum)
+        self._setup_engine(cfg)
 
         model, self.tok, self.meta = build_lm(cfg)
         spec = model.meta["spec"]
@@ -305,18 +284,7 @@ class BiotokenPretrainer(Pretrainer):
         self.order = DataOrder(len(self.train_w), cfg.batch_size, cfg.seed)
 
         self.model = model
-        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        self.n_trainable = sum(p.numel() for _, p in trainable)
-        decay = [p for n, p in trainable if p.ndim >= 2]
-        no_decay = [p for n, p in trainable if p.ndim < 2]
-        self.opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr,
-            betas=(0.9, 0.98),
-            fused=True,
-        )
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_lambda)
-        self.step = 0
+        self._setup_optimizer()
         if resume:
             self._load_latest()
         self.model, self.opt = self.acc.prepare(self.model, self.opt)

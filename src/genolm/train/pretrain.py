@@ -146,30 +146,9 @@ class Pretrainer:
     _compile_unproven = False  # True until a compiled training step has run through once
 
     def __init__(self, cfg: PretrainConfig, *, resume: bool = False):
-        from accelerate import Accelerator
-        from accelerate.utils import set_seed
-
         from genolm.models import MODELS, build_model
 
-        self.cfg = cfg
-        self.out = Path(cfg.out_dir)
-        if not cfg.corpus:
-            raise ConfigError("no corpus: give 'corpus: [genome.fa, ...]' in the config or --corpus")
-        precision = cfg.precision
-        if precision == "auto":
-            precision = "bf16" if cpu_supports_bf16() else "fp32"
-        self.precision = precision
-        # cpu=True where there is no accelerator: only then does Accelerate set up gloo DDP
-        # for several CPU processes under torchrun / accelerate launch
-        no_accel = not (torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()))
-        self.acc = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=no_accel)
-        set_seed(cfg.seed)
-        self.world = self.acc.num_processes
-        if cfg.batch_size % (self.world * cfg.grad_accum):
-            raise ConfigError(
-                f"batch_size {cfg.batch_size} must be divisible by processes ({self.world}) x grad_accum ({cfg.grad_accum})"
-            )
-        self.micro = cfg.batch_size // (self.world * cfg.grad_accum)
+        self._setup_engine(cfg)
 
         # data
         self.contigs = load_contigs(cfg.corpus)
@@ -207,16 +186,7 @@ class Pretrainer:
         # model and optimiser
         # vocab size, pad/mask ids (and gpn-rc's nucleotide ids) come from the tokenizer
         self.model = build_model(cfg.model, head="lm", tokenizer=self.tok, **cfg.model_config)
-        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
-        no_decay = [p for n, p in self.model.named_parameters() if p.ndim < 2]
-        self.opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr,
-            betas=(0.9, 0.98),
-            fused=True,  # one kernel for all parameters: ~3.7x faster than foreach on this CPU
-        )
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_lambda)
-        self.step = 0
+        self._setup_optimizer()
         if resume:
             self._load_latest()
         on_cpu = self.acc.device.type == "cpu"
@@ -261,6 +231,49 @@ class Pretrainer:
         if self.objective == "clm":
             w, y = w[:, 1:], y[:, 1:]
         return (w * (y != -100)).sum()
+
+    def _setup_engine(self, cfg) -> None:
+        """Config, output folder, precision, the Accelerator, the seed and the per-process
+        micro-batch: what every trainer on this loop sets up first (subclasses included)."""
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir)
+        if not cfg.corpus:
+            raise ConfigError("no corpus: give 'corpus: [genome.fa, ...]' in the config or --corpus")
+        precision = cfg.precision
+        if precision == "auto":
+            precision = "bf16" if cpu_supports_bf16() else "fp32"
+        self.precision = precision
+        # cpu=True where there is no accelerator: only then does Accelerate set up gloo DDP
+        # for several CPU processes under torchrun / accelerate launch
+        no_accel = not (torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()))
+        self.acc = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=no_accel)
+        set_seed(cfg.seed)
+        self.world = self.acc.num_processes
+        if cfg.batch_size % (self.world * cfg.grad_accum):
+            raise ConfigError(
+                f"batch_size {cfg.batch_size} must be divisible by processes ({self.world}) x grad_accum ({cfg.grad_accum})"
+            )
+        self.micro = cfg.batch_size // (self.world * cfg.grad_accum)
+
+    def _setup_optimizer(self) -> None:
+        """Fused AdamW over ``self.model``'s trainable parameters (no decay on vectors), the LR
+        schedule, and step 0."""
+        cfg = self.cfg
+        trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        self.n_trainable = sum(p.numel() for _, p in trainable)
+        decay = [p for _, p in trainable if p.ndim >= 2]
+        no_decay = [p for _, p in trainable if p.ndim < 2]
+        self.opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr,
+            betas=(0.9, 0.98),
+            fused=True,  # one kernel for all parameters: ~3.7x faster than foreach on this CPU
+        )
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_lambda)
+        self.step = 0
 
     def train_step(self) -> dict[str, float]:
         """One optimizer step.  With ``compile: auto`` a first compiled step that fails (no working

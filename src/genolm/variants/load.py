@@ -47,30 +47,6 @@ class LoadedLM(NamedTuple):
     window: int | None  # training window (bases) when the folder records it
 
 
-def resolve_model(spec: str | Path | None) -> tuple[str, Path]:
-    """``(name, folder)`` of a model folder or a bundled model (default ``genolm-tiny``)."""
-    from genolm.data import model_path
-    from genolm.registry import UnknownNameError
-
-    spec = spec or "genolm-tiny"
-    p = Path(spec).expanduser()
-    if p.is_dir():
-        return p.name, p
-    try:
-        folder = model_path(str(spec))
-    except UnknownNameError:
-        raise InputError(
-            f"model '{spec}' is neither a model folder nor a bundled model",
-            hint="pass a folder written by save_pretrained (e.g. runs/x/final) or 'genolm-tiny'",
-        ) from None
-    if not folder.is_dir():
-        raise InputError(
-            f"the bundled model '{spec}' is not installed (expected at {folder})",
-            hint="pass a model folder with --model",
-        )
-    return str(spec), folder
-
-
 def _training_window(folder: Path) -> int | None:
     import yaml
 
@@ -86,17 +62,6 @@ def _training_window(folder: Path) -> int | None:
     return None
 
 
-def _is_genolm(folder: Path) -> bool:
-    import json
-
-    try:
-        return str(json.loads((folder / "config.json").read_text()).get("model_type", "")).startswith(
-            "genolm-"
-        )
-    except (OSError, ValueError):
-        return False
-
-
 def load_lm(spec: str | Path | None = None, *, trust_remote_code: bool = False) -> LoadedLM:
     """Load a masked or causal LM and its tokenizer (``model.eval()``).
 
@@ -106,23 +71,22 @@ def load_lm(spec: str | Path | None = None, *, trust_remote_code: bool = False) 
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
-    p = Path(str(spec)).expanduser() if spec else None
-    if spec and not (p.is_dir() and (p / "config.json").is_file() and _is_genolm(p)):
-        from genolm.catalogue.loader import detect_family, load, resolve
+    from genolm.catalogue.loader import detect_family, load, resolve
 
-        entry, folder, _ = resolve(str(spec))
-        if (entry.family if entry is not None else detect_family(folder)) != "genolm":
-            lm = load(str(spec), trust_remote_code=trust_remote_code)
-            if lm.objective not in ("mlm", "clm"):
-                raise InputError(f"'{lm.name}' is not a masked or causal LM ({lm.objective})")
-            return LoadedLM(lm.model, lm.tokenizer, lm.name, lm.folder, lm.objective, None)
+    spec = str(spec or "genolm-tiny")
+    entry, folder, _ = resolve(spec)
+    if (entry.family if entry is not None else detect_family(folder)) != "genolm":
+        lm = load(spec, trust_remote_code=trust_remote_code)
+        if lm.objective not in ("mlm", "clm"):
+            raise InputError(f"'{lm.name}' is not a masked or causal LM ({lm.objective})")
+        return LoadedLM(lm.model, lm.tokenizer, lm.name, lm.folder, lm.objective, None)
 
     import genolm.models  # noqa: F401  (registers the families with the Auto classes)
     import genolm.tokenizers  # noqa: F401
     from genolm.errors import ConfigError
     from genolm.models import family_of
 
-    name, folder = resolve_model(spec)
+    name = entry.name if entry is not None else Path(folder).name
     config = AutoConfig.from_pretrained(str(folder))
     try:
         objective = family_of(config).objective
