@@ -3,7 +3,11 @@
 Three ways to score SNVs with a masked LM, same model, same windows:
 
 (a) genolm ``score_variants``: one masked forward per *site* and strand; every ALT at the site
-    is read from the same logits (``llr``).
+    is read from the same logits (``llr``); only the positions the masked site's output depends
+    on are computed (``model.logits_at``: for the dilated CNN the cone of positions below the
+    site, dense in the bottom layers and sparse above; for the encoder the last block at the
+    site only).  ``genolm_full_forward`` is (a) with the whole forward instead, to show what the
+    pruning alone gives.
 (b) the per-variant loop of GPN (``gpn.ss.run_vep``): one masked forward per *variant* and strand,
     full logits, the LLR read at the centre; batched, no sharing.  Same windows as (a), so the
     scores must agree (checked: ``max_abs_diff``).
@@ -154,6 +158,48 @@ def pll_scores(model, tok, genome, variants, *, window, batch_size):
     return np.asarray(out), forwards
 
 
+def _cone_work(model, window: int) -> dict | None:
+    """Dilated CNNs: position-layers computed for a site at the window's centre, pruned vs full."""
+    import torch
+
+    from genolm.models.gpn import DENSE_FRACTION, cone_positions
+
+    cfg = model.config
+    if not hasattr(cfg, "dilations"):
+        return None
+    T = window + 1  # the char tokenizer's window + [SEP]
+    sets = cone_positions(torch.tensor([window // 2]), T, cfg.kernel_size, cfg.dilations)[1:]
+    sizes = [T if len(s) >= DENSE_FRACTION * T else len(s) for s in sets]  # dense layers run in full
+    return {
+        "tokens": T,
+        "positions_per_layer": sizes,
+        "pruned": sum(sizes),
+        "full": T * len(sizes),
+        "ratio": round(T * len(sizes) / sum(sizes), 2),
+    }
+
+
+class _full_forward:
+    """Within the block, models score through their whole forward: ``logits_at`` is hidden from
+    ``run_requests`` (which uses it when the model has it) by removing it from the model's class."""
+
+    def __init__(self, model):
+        self.cls = (
+            next(c for c in type(model).__mro__ if "logits_at" in vars(c))
+            if hasattr(model, "logits_at")
+            else None
+        )
+
+    def __enter__(self):
+        if self.cls is not None:
+            self.method = vars(self.cls)["logits_at"]
+            delattr(self.cls, "logits_at")
+
+    def __exit__(self, *exc):
+        if self.cls is not None:
+            self.cls.logits_at = self.method
+
+
 def _timed(fn):
     t0 = time.perf_counter()
     res = fn()
@@ -207,17 +253,24 @@ def main(argv=None):
         n_sites = len({(v.contig, v.pos) for v in vs})
         # (a) and (b) alternate, so load from other jobs on the machine hits both alike; the speed-up
         # is the median of the per-repeat ratios, the rates use each method's best time
-        ta_all, tb_all = [], []
+        ta_all, tf_all, tb_all = [], [], []
         for _ in range(args.repeats):
             ra, ta = _timed(
                 lambda vs=vs: score_variants(
                     model, tok, genome, vs, window=window, batch_size=args.batch_size
                 )
             )
+            with _full_forward(model):
+                rf, tf = _timed(
+                    lambda vs=vs: score_variants(
+                        model, tok, genome, vs, window=window, batch_size=args.batch_size
+                    )
+                )
             (rb, fb), tb = _timed(
                 lambda vs=vs: gpn_loop(model, tok, genome, vs, window=window, batch_size=args.batch_size)
             )
             ta_all.append(ta)
+            tf_all.append(tf)
             tb_all.append(tb)
         (rc, fc), tc = _timed(
             lambda vs=vs: pll_scores(
@@ -225,15 +278,26 @@ def main(argv=None):
             )
         )
         assert ra.status == ["ok"] * len(vs), "every benchmark variant must be scorable"
-        best_a, best_b = min(ta_all), min(tb_all)
-        rate = {"genolm": len(vs) / best_a, "gpn_loop": len(vs) / best_b, "pll": args.n_pll / tc}
+        best_a, best_f, best_b = min(ta_all), min(tf_all), min(tb_all)
+        rate = {
+            "genolm": len(vs) / best_a,
+            "genolm_full_forward": len(vs) / best_f,
+            "gpn_loop": len(vs) / best_b,
+            "pll": args.n_pll / tc,
+        }
         results[name] = {
             "n_variants": len(vs),
             "n_sites": n_sites,
             "alts_per_site": round(len(vs) / n_sites, 3),
-            "seconds": {"genolm": round(best_a, 3), "gpn_loop": round(best_b, 3), "pll": round(tc, 3)},
+            "seconds": {
+                "genolm": round(best_a, 3),
+                "genolm_full_forward": round(best_f, 3),
+                "gpn_loop": round(best_b, 3),
+                "pll": round(tc, 3),
+            },
             "seconds_all_repeats": {
                 "genolm": [round(t, 3) for t in ta_all],
+                "genolm_full_forward": [round(t, 3) for t in tf_all],
                 "gpn_loop": [round(t, 3) for t in tb_all],
             },
             "forward_sequences": {
@@ -249,8 +313,13 @@ def main(argv=None):
             },
             "variants_per_s": {k: round(v, 3) for k, v in rate.items()},
             "ratio_genolm_vs_gpn_loop": round(float(np.median(np.array(tb_all) / np.array(ta_all))), 2),
+            "ratio_genolm_full_forward_vs_gpn_loop": round(
+                float(np.median(np.array(tb_all) / np.array(tf_all))), 2
+            ),
+            "ratio_pruned_vs_full_forward": round(float(np.median(np.array(tf_all) / np.array(ta_all))), 2),
             "ratio_genolm_vs_pll": round(rate["genolm"] / rate["pll"], 1),
             "max_abs_diff_genolm_vs_gpn_loop": float(np.max(np.abs(ra.score - rb))),
+            "max_abs_diff_genolm_vs_full_forward": float(np.max(np.abs(ra.score - rf.score))),
         }
         print(name, results[name])
 
@@ -316,6 +385,7 @@ def main(argv=None):
                 "objective": lm.objective,
                 "class": type(model).__name__,
             },
+            "pruned_work_per_site": _cone_work(model, window),
             "settings": {
                 "window": window,
                 "batch_size": args.batch_size,

@@ -198,6 +198,42 @@ def test_mlm_gathers_labelled_positions_only():
     torch.testing.assert_close(sparse.loss, full.loss)
 
 
+@pytest.mark.parametrize("position_embedding", ["learned", "rope", "alibi"])
+@pytest.mark.parametrize("activation,norm_position", [("gelu", "post"), ("swiglu", "pre")])
+def test_sparse_last_block_equals_full_forward(position_embedding, activation, norm_position):
+    """The last block run only at labelled positions gives the full forward's loss, gradients and
+    logits, with padding, a row with one label and rows with different label counts."""
+    kw = dict(position_embedding=position_embedding, activation=activation, norm_position=norm_position)
+    model = scramble(tiny("encoder", num_attention_heads=4, **kw), std=0.2).double().train()
+    B, T = 3, 20
+    x = ids(B, T)
+    am = torch.ones(B, T, dtype=torch.long)
+    am[1, 15:] = 0
+    sel = torch.rand(B, T, generator=torch.Generator().manual_seed(3)) < 0.3
+    sel[1, 15:], sel[2] = False, False
+    sel[2, 0] = True
+    labels = torch.where(sel, x, -100)
+    w = torch.rand(B, T, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+
+    def run(sparse: bool):
+        model.config.sparse_last_block = sparse
+        out = model(x, attention_mask=am, labels=labels, loss_weights=w)
+        return out, torch.autograd.grad(out.loss, list(model.parameters()), allow_unused=True)
+
+    (sparse, g_sparse), (dense, g_dense) = run(True), run(False)
+    torch.testing.assert_close(sparse.logits, dense.logits)
+    torch.testing.assert_close(sparse.loss, dense.loss)
+    for a, b in zip(g_sparse, g_dense):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b)
+    with torch.no_grad():
+        full = model(x, attention_mask=am, return_full_logits=True).logits  # (B, T, V)
+        torch.testing.assert_close(model.logits_at(x, am, sel), full[sel])
+        hidden = model.model(x, attention_mask=am, select=sel).last_hidden_state
+    assert hidden.shape == (int(sel.sum()), 32)
+
+
 def test_loss_weights():
     model = scramble(tiny("gpn"))  # at init every token's loss is ~log(V), which hides weighting
     x = ids(1, 16)

@@ -187,10 +187,8 @@ def test_multiallelic_split_matches_single_records(gpn, char):
 
 
 def test_kmer_masking_covers_all_k_tokens(kmer_encoder, kmer3):
-    seen = []
-    hook = kmer_encoder.register_forward_pre_hook(
-        lambda mod, args, kwargs: seen.append(kwargs["input_ids"].clone()), with_kwargs=True
-    )
+    seen = []  # the backbone's inputs: scoring calls it through logits_at (or forward)
+    hook = kmer_encoder.model.register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
     try:
         r = score_variants(
             kmer_encoder, kmer3, {"c": SEQ}, [_snv(60, contig="c"), _snv(0, contig="c")], window=W

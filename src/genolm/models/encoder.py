@@ -16,9 +16,11 @@ RiNALMo         rope                 swiglu      pre
 Attention is one fused QKV projection followed by :func:`attend`: ``F.scaled_dot_product_attention``
 or, when training short sequences on CPU, plain ``matmul -> softmax -> matmul`` (``attention:
 auto|sdpa|eager``, see :func:`use_eager_attention`); ALiBi and padding enter as one additive
-float bias, padding alone as a bool mask.  With labels, the MLM head only projects the labelled
-positions (``logits`` is then ``(N, V)`` in the order of ``labels[labels != -100]``); pass
-``return_full_logits=True`` (or set ``full_mlm_logits``) for ``(B, T, V)``.
+float bias, padding alone as a bool mask.  With labels, the last block and the MLM head run only
+at the labelled positions (``sparse_last_block``; keys and values still come from every position,
+so this is exact): ``logits`` is then ``(N, V)`` in the order of ``labels[labels != -100]``; pass
+``return_full_logits=True`` (or set ``full_mlm_logits``) for ``(B, T, V)``.  ``logits_at`` does
+the same for variant scoring, at the masked sites.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
 
 from genolm.errors import ConfigError
 from genolm.models.base import (
+    IGNORE_INDEX,
     GenolmConfig,
     GenolmForSequenceClassification,
     GenolmForTokenClassification,
@@ -67,6 +70,7 @@ class GenolmEncoderConfig(GenolmConfig):
     attention: str = "auto"  # "auto" | "sdpa" | "eager": the attention kernel (see use_eager_attention)
     tie_word_embeddings: bool = True
     full_mlm_logits: bool = False  # True: MLM logits at every position even when labels are given
+    sparse_last_block: bool = True  # MLM with labels: the last block only at the labelled positions (exact)
 
     def __post_init__(self, **kwargs):
         check_choice("activation", self.activation, ("gelu", "swiglu"))
@@ -227,15 +231,25 @@ class SelfAttention(nn.Module):
         x: torch.Tensor,
         attn_mask: torch.Tensor | None = None,
         rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+        query_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``x`` ``(B, T, H)`` -> ``(B, T, H)``; with ``query_index`` ``(B, Q)`` only those queries -> ``(B, Q, H)``.
+
+        Keys and values always come from all ``T`` positions, so each returned row is exactly the
+        row the full forward would give at that position.
+        """
         B, T, H = x.shape
-        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim)  # (B, T, 3, nh, hd)
-        if rope is not None:
-            qk = apply_rope(qkv[:, :, :2], *rope)  # (B, T, 2, nh, hd)
-            q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hd)
-            v = qkv[:, :, 2].transpose(1, 2)
+        if query_index is None:
+            qkv = self.qkv(x).view(B, T, 3, self.n_head, self.head_dim)  # (B, T, 3, nh, hd)
+            if rope is not None:
+                qk = apply_rope(qkv[:, :, :2], *rope)  # (B, T, 2, nh, hd)
+                q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hd)
+                v = qkv[:, :, 2].transpose(1, 2)
+            else:
+                q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hd)
         else:
-            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, nh, T, hd)
+            q, k, v, attn_mask = self._project_selected(x, attn_mask, rope, query_index)
+        Q = q.shape[2]
         y = attend(
             q,
             k,
@@ -243,8 +257,27 @@ class SelfAttention(nn.Module):
             attn_mask,
             dropout_p=self.dropout if self.training else 0.0,
             eager=use_eager_attention(self.attention, x, self.n_head),
-        )  # (B, nh, T, hd)
-        return self.out_proj(y.transpose(1, 2).reshape(B, T, H))
+        )  # (B, nh, Q, hd)
+        return self.out_proj(y.transpose(1, 2).reshape(B, Q, H))
+
+    def _project_selected(self, x, attn_mask, rope, query_index):
+        """q at the ``(B, Q)`` query positions, k and v everywhere: the rows of the fused projection
+        are ``[q; k; v]``, so the q rows multiply only the ``Q`` gathered inputs."""
+        B, T, H = x.shape
+        nh, hd = self.n_head, self.head_dim
+        w, b = self.qkv.weight, self.qkv.bias
+        kv = F.linear(x, w[H:], None if b is None else b[H:]).view(B, T, 2, nh, hd)
+        xq = x.gather(1, query_index[..., None].expand(-1, -1, H))  # (B, Q, H)
+        q = F.linear(xq, w[:H], None if b is None else b[:H]).view(B, -1, nh, hd)  # (B, Q, nh, hd)
+        k, v = kv.unbind(2)  # each (B, T, nh, hd)
+        if rope is not None:
+            k = apply_rope(k, *(t.view(T, 1, hd) for t in rope))
+            q = apply_rope(q, *(t.view(T, hd)[query_index][:, :, None] for t in rope))  # (B, Q, 1, hd) tables
+        k, v = k.transpose(1, 2), v.transpose(1, 2)  # each (B, nh, T, hd)
+        if attn_mask is not None and attn_mask.shape[-2] > 1:  # a per-query bias (ALiBi): its query rows
+            rows = query_index[:, None, :, None].expand(B, attn_mask.shape[1], -1, T)
+            attn_mask = attn_mask.expand(B, -1, -1, -1).gather(2, rows)  # (B, nh, Q, T)
+        return q.transpose(1, 2), k, v, attn_mask
 
 
 class MLP(nn.Module):
@@ -275,12 +308,14 @@ class EncoderBlock(GradientCheckpointingLayer):
         self.mlp = MLP(config)
         self.dropout = nn.Dropout(config.hidden_dropout)
 
-    def forward(self, x, attn_mask=None, rope=None):
+    def forward(self, x, attn_mask=None, rope=None, query_index=None):
+        """``(B, T, H)`` -> ``(B, T, H)``, or only the ``(B, Q)`` rows of ``query_index`` -> ``(B, Q, H)``."""
+        xq = x if query_index is None else x.gather(1, query_index[..., None].expand(-1, -1, x.shape[-1]))
         if self.pre_norm:  # NT-v2, RiNALMo
-            x = x + self.dropout(self.attn(self.norm1(x), attn_mask, rope))
-            return x + self.dropout(self.mlp(self.norm2(x)))
-        x = self.norm1(x + self.dropout(self.attn(x, attn_mask, rope)))  # BERT, DNABERT(-2)
-        return self.norm2(x + self.dropout(self.mlp(x)))
+            xq = xq + self.dropout(self.attn(self.norm1(x), attn_mask, rope, query_index))
+            return xq + self.dropout(self.mlp(self.norm2(xq)))
+        xq = self.norm1(xq + self.dropout(self.attn(x, attn_mask, rope, query_index)))  # BERT, DNABERT(-2)
+        return self.norm2(xq + self.dropout(self.mlp(xq)))
 
 
 # --- models ---------------------------------------------------------------------------------
@@ -328,9 +363,21 @@ class GenolmEncoderModel(GenolmEncoderPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        select: torch.Tensor | None = None,
     ) -> BaseModelOutput | tuple:
+        """``last_hidden_state`` ``(B, T, H)``; with ``select`` (bool ``(B, T)``) only the selected
+        positions, ``(N, H)`` in row-major order, equal to ``last_hidden_state[select]``.
+
+        With ``select`` the last block runs only at the selected positions (keys and values still
+        come from every position): MLM training selects the ~15% labelled positions, variant
+        scoring the masked sites.  Exact, and it saves most of one block's work.
+        """
         cfg = self.config
         B, T = input_ids.shape
+        if select is not None and output_hidden_states:
+            raise ValueError(
+                "select= returns only the selected positions; it cannot give output_hidden_states"
+            )
         x = self.embed_tokens(input_ids)  # (B, T, H)
         if cfg.position_embedding == "learned":
             if T > cfg.max_position_embeddings:
@@ -352,15 +399,38 @@ class GenolmEncoderModel(GenolmEncoderPreTrainedModel):
                 T, cfg.hidden_size // cfg.num_attention_heads, cfg.rope_theta, x.device, dtype
             )
         all_hidden = [x] if output_hidden_states else None
-        for layer in self.layers:
+        layers, query_index, valid = self.layers, None, None
+        if select is not None and len(layers) and bool(select.any()):
+            query_index, valid = select_queries(select)
+            layers = layers[:-1]
+        for layer in layers:
             x = layer(x, attn_mask, rope)
             if all_hidden is not None:
                 all_hidden.append(x)
+        if query_index is not None:
+            x = self.layers[-1](x, attn_mask, rope, query_index)[valid]  # (N, H)
+        elif select is not None:
+            x = x[select]
         if cfg.norm_position == "pre":
             x = self.final_norm(x)
             if all_hidden is not None:
                 all_hidden[-1] = x
         return finish_backbone_output(x, all_hidden, return_dict)
+
+
+def select_queries(select: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bool ``(B, T)`` -> (``query_index`` ``(B, Q)``, ``valid`` ``(B, Q)``).
+
+    Each row lists its selected positions in increasing order, padded with position 0 (``valid``
+    False), so that ``rows[valid]`` is in the row-major order of ``x[select]``.  Q is the most
+    positions selected in a row rounded up to a multiple of 16: random MLM masking selects a
+    different count every step, and a compiled block sees a handful of shapes instead of one each.
+    """
+    counts = select.sum(1)  # (B,)
+    Q = min(select.shape[1], -(-int(counts.max()) // 16) * 16)
+    query_index = torch.argsort((~select).to(torch.int8), dim=1, stable=True)[:, :Q]
+    valid = torch.arange(Q, device=select.device)[None, :] < counts[:, None]
+    return query_index.masked_fill(~valid, 0), valid
 
 
 class MaskedLMHead(nn.Module):
@@ -406,9 +476,18 @@ class GenolmEncoderForMaskedLM(GenolmEncoderPreTrainedModel):
         With labels (and ``return_full_logits`` false) ``logits`` is ``(N, V)`` for the N labelled
         positions in row-major order; otherwise ``(B, T, V)``.
         """
-        out = self.model(input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states)
         full = self.config.full_mlm_logits if return_full_logits is None else return_full_logits
         loss = None
+        if labels is not None and not full and self.config.sparse_last_block and not output_hidden_states:
+            # the last block only at the labelled positions: its output is all the loss reads
+            sel = labels != IGNORE_INDEX  # (B, T)
+            out = self.model(input_ids, attention_mask=attention_mask, select=sel)
+            w = loss_weights[sel] if loss_weights is not None else None
+            logits = self.lm_head(out.last_hidden_state)  # (N, V)
+            loss = weighted_cross_entropy(logits, labels[sel], w)
+            res = MaskedLMOutput(loss=loss, logits=logits)
+            return res if return_dict is not False else res.to_tuple()
+        out = self.model(input_ids, attention_mask=attention_mask, output_hidden_states=output_hidden_states)
         if labels is not None and not full:
             h, y, w = masked_lm_select(out.last_hidden_state, labels, loss_weights)  # (N, H), (N,), (N,)
             logits = self.lm_head(h)  # (N, V)
@@ -420,6 +499,20 @@ class GenolmEncoderForMaskedLM(GenolmEncoderPreTrainedModel):
                 loss = weighted_cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), w)
         res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return res if return_dict is not False else res.to_tuple()
+
+    def logits_at(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        select: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """MLM logits ``(N, V)`` at the ``select`` (bool ``(B, T)``; ``None``: all) positions, row-major:
+        equal to ``forward(...).logits[select]``, with the last block run only there (variant scoring)."""
+        if select is None:
+            select = torch.ones_like(input_ids, dtype=torch.bool)
+        return self.lm_head(
+            self.model(input_ids, attention_mask=attention_mask, select=select).last_hidden_state
+        )
 
 
 class GenolmEncoderForSequenceClassification(GenolmEncoderPreTrainedModel, GenolmForSequenceClassification):

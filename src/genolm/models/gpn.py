@@ -66,6 +66,48 @@ class GenolmGPNConfig(GenolmConfig):
 
 # --- blocks ---------------------------------------------------------------------------------
 
+#: :meth:`GenolmGPNModel.hidden_at` runs a layer densely when it needs at least this fraction of
+#: the positions: the gathered conv costs ~1.1x the dense one per position (genolm-tiny, CPU)
+DENSE_FRACTION = 0.85
+
+
+def cone_positions(
+    positions: torch.Tensor, length: int, kernel_size: int, dilations: list[int]
+) -> list[torch.Tensor]:
+    """The positions each layer must compute so that the last one is known at ``positions``.
+
+    ``positions`` ``(P,)`` long (CPU), sorted and distinct, in ``[0, length)``.  Returns ``L + 1``
+    sorted long tensors, bottom first: ``[0]`` the embedding positions, ``[l]`` the output
+    positions of layer l (1-based), ``[L]`` is ``positions``.  Layer l's output at t reads its
+    input at ``t + (j - k // 2) * dilation_l`` for j < k (which includes t, for the residual);
+    taps outside ``[0, length)`` read "same" padding, not positions.
+    """
+    sets = [positions]
+    for d in reversed(dilations):
+        offsets = (torch.arange(kernel_size) - kernel_size // 2) * d
+        reach = (sets[-1][:, None] + offsets).flatten()
+        keep = torch.zeros(length, dtype=torch.bool)
+        keep[reach[(reach >= 0) & (reach < length)]] = True
+        sets.append(keep.nonzero().squeeze(1))
+    return sets[::-1]
+
+
+def tap_rows(
+    in_pos: torch.Tensor, out_pos: torch.Tensor, length: int, kernel_size: int, dilation: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index plan of one pruned conv layer whose input is known at ``in_pos`` only.
+
+    ``in_pos`` ``(S,)`` and ``out_pos`` ``(P,)`` sorted long positions (CPU), every tap of
+    ``out_pos`` that falls inside ``[0, length)`` being in ``in_pos``.  Returns ``taps`` ``(P, k)``:
+    the row of the layer input ``(B, S, H)`` each conv tap reads, ``S`` (a zero row) for taps
+    outside the sequence; and ``centre`` ``(P,)``: the row of each output position itself.
+    """
+    row = torch.full((length + 1,), len(in_pos), dtype=torch.long)  # position -> row; `length` -> S
+    row[in_pos] = torch.arange(len(in_pos))
+    taps = out_pos[:, None] + (torch.arange(kernel_size) - kernel_size // 2) * dilation  # (P, k)
+    taps = taps.masked_fill((taps < 0) | (taps >= length), length)
+    return row[taps], row[out_pos]
+
 
 class ConvBlock(GradientCheckpointingLayer):
     """x + LN(GELU(conv(x))), then x + LN(GELU(linear(x))): GPN's ``ConvLayer`` (post-activation norm)."""
@@ -84,8 +126,35 @@ class ConvBlock(GradientCheckpointingLayer):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h = x if mask is None else x * mask  # zero the padding before it can leak through the conv
         h = self.conv(h.transpose(1, 2)).transpose(1, 2)  # (B, T, H)
+        return self.after_conv(x, h)
+
+    def after_conv(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Everything after the convolution: ``x`` the block input, ``h`` the conv output, both
+        ``(B, P, H)`` at the same P positions (all of them or a subset) -> ``(B, P, H)``."""
         x = x + self.dropout(self.conv_norm(F.gelu(h)))
         return x + self.dropout(self.ffn_norm(F.gelu(self.ffn(x))))
+
+    def forward_at(
+        self, x: torch.Tensor, taps: torch.Tensor, centre: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The block's output at P positions only, from its input at S positions.
+
+        ``x`` ``(B, S, H)`` is the block input at S positions (a subset of the sequence);
+        ``taps`` ``(P, k)`` gives, for each output position, the row of ``x`` that each of the
+        conv's k dilated taps reads, or ``S`` for a tap outside ``[0, T)``; ``centre`` ``(P,)`` the
+        row of the output position itself (for the residual); ``mask`` ``(B, S, 1)`` or ``None``.
+        Returns ``(B, P, H)``, equal to ``forward`` at those positions.
+        """
+        B, S, H = x.shape
+        h = x if mask is None else x * mask  # as in forward: padding reads as zero
+        # row S is the zero that "same" padding puts outside the sequence
+        h = torch.cat([h, h.new_zeros(B, 1, H)], dim=1)
+        h = h[:, taps].flatten(2)  # (B, P, k * H), tap-major
+        # Conv1d weight (H_out, H_in, k) -> (H_out, k * H_in), tap-major like h: the conv at P
+        # positions is one matmul (an im2col restricted to the positions that are needed)
+        w = self.conv.weight.permute(0, 2, 1).reshape(self.conv.out_channels, -1)
+        h = F.linear(h, w, self.conv.bias)  # (B, P, H)
+        return self.after_conv(x[:, centre], h)
 
 
 # --- models ---------------------------------------------------------------------------------
@@ -127,6 +196,59 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
             if all_hidden is not None:
                 all_hidden.append(x)
         return finish_backbone_output(x, all_hidden, return_dict)
+
+    def hidden_at(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, select: torch.Tensor
+    ) -> torch.Tensor:
+        """Last hidden states at the True positions of ``select``, computing only the cone below them.
+
+        ``input_ids`` ``(B, T)``, ``attention_mask`` ``(B, T)`` (1 = token, 0 = padding) or
+        ``None``, ``select`` bool ``(B, T)``.  Returns ``(N, H)``, N = ``select.sum()``, in
+        row-major order: equal (to float rounding) to ``forward(...).last_hidden_state[select]``.
+
+        The cone: a block's output at position t reads its input at t (residual) and at
+        ``t + (j - k // 2) * dilation``, j < k (conv taps).  Top down, the positions needed at the
+        output of each layer are those of the layer above expanded by its taps (clipped to
+        ``[0, T)``), as one set for the whole batch (:func:`cone_positions`).  Bottom up, the
+        layers whose needed set is most of the sequence (at least :data:`DENSE_FRACTION`; always a
+        bottom prefix, since the sets only grow downwards) run the dense ``forward``; the layers
+        above compute only their needed positions (:meth:`ConvBlock.forward_at`).  With GPN's
+        dilations 1..32 and kernel 9 the sets of the top layers are sparse (at one site: 1, 9, 17,
+        33, 65, ... positions), the bottom ones full.
+
+        Inference only: meant for eval mode (``torch.inference_mode`` in scoring).  In training
+        mode dropout draws other masks than ``forward`` would, and no hidden states are returned.
+        """
+        T = input_ids.shape[1]
+        device = input_ids.device
+        kernel, dilations = self.config.kernel_size, self.config.dilations
+        cols = select.any(0).nonzero().squeeze(1).cpu()  # positions selected in some row
+        needed = cone_positions(cols, T, kernel, dilations)  # L + 1 sets, bottom first
+        n_dense = 0
+        while n_dense < len(self.layers) and len(needed[n_dense + 1]) >= DENSE_FRACTION * T:
+            n_dense += 1
+        mask = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            mask = attention_mask.unsqueeze(-1)  # (B, T, 1)
+        if n_dense:
+            x = self.embed_tokens(input_ids)  # (B, T, H)
+            full_mask = None if mask is None else mask.to(x.dtype)
+            for layer in self.layers[:n_dense]:
+                x = layer(x, full_mask)
+            pos = torch.arange(T)
+        else:
+            pos = needed[0]
+            x = self.embed_tokens(input_ids[:, pos.to(device)])  # (B, S, H)
+        # x (B, S, H) holds the hidden state at the S positions `pos`
+        for layer, d, out_pos in zip(self.layers[n_dense:], dilations[n_dense:], needed[n_dense + 1 :]):
+            taps, centre = tap_rows(pos, out_pos, T, kernel, d)
+            sub_mask = None if mask is None else mask[:, pos.to(device)].to(x.dtype)
+            x = layer.forward_at(x, taps.to(device), centre.to(device), sub_mask)
+            pos = out_pos
+        b, t = select.nonzero(as_tuple=True)  # row-major, like boolean indexing
+        row = torch.zeros(T, dtype=torch.long, device=device)  # position -> row of x (selected ones)
+        row[pos.to(device)] = torch.arange(len(pos), device=device)
+        return x[b, row[t]]  # (N, H)
 
 
 class GPNLMHead(nn.Module):
@@ -185,6 +307,23 @@ class GenolmGPNForMaskedLM(GenolmGPNPreTrainedModel):
                 loss = weighted_cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), w)
         res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return res if return_dict is not False else res.to_tuple()
+
+    def logits_at(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        select: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """MLM logits at the True positions of bool ``select`` ``(B, T)`` only: ``(N, V)``, row-major.
+
+        Equals ``forward(input_ids, attention_mask, return_full_logits=True).logits[select]`` (to
+        float rounding) but computes only the positions those logits depend on (see
+        :meth:`GenolmGPNModel.hidden_at`), and the head only at the N selected positions.
+        ``select=None`` selects every position.  Inference only (eval mode).
+        """
+        if select is None:
+            select = torch.ones_like(input_ids, dtype=torch.bool)
+        return self.lm_head(self.model.hidden_at(input_ids, attention_mask, select))
 
 
 class GenolmGPNForSequenceClassification(GenolmGPNPreTrainedModel, GenolmForSequenceClassification):

@@ -260,6 +260,26 @@ def _logits(model, ids, attention_mask):
     return out.logits if hasattr(out, "logits") else out[0]
 
 
+def _logits_at(model, ids, attention_mask, rows_b: np.ndarray, rows_t: np.ndarray):
+    """Logits ``(R, V)`` at positions ``(rows_b[i], rows_t[i])`` of the batch ``ids`` ``(B, T)``.
+
+    A model with ``logits_at`` (only the selected positions computed, returned in row-major order)
+    is asked for the distinct positions and the rows are put back in the callers' order; others
+    run the full forward and index its ``(B, T, V)`` logits.
+    """
+    import torch
+
+    if not hasattr(model, "logits_at"):
+        return _logits(model, ids, attention_mask)[rows_b, rows_t]
+    T = ids.shape[1]
+    flat = rows_b * T + rows_t  # row-major index of each requested position
+    uniq = np.unique(flat)  # sorted: the order in which logits_at returns them
+    select = torch.zeros(ids.shape, dtype=torch.bool)
+    select.view(-1)[torch.from_numpy(uniq)] = True
+    logits = model.logits_at(ids, attention_mask=attention_mask, select=select.to(ids.device))  # (N, V)
+    return logits[torch.from_numpy(np.searchsorted(uniq, flat)).to(ids.device)]
+
+
 def _hidden(model, ids, attention_mask):
     if hasattr(model, "token_hidden_states"):
         return model.token_hidden_states(ids, attention_mask)
@@ -303,10 +323,10 @@ def run_requests(
                 for b, r in enumerate(batch):
                     r.out = h[b, r.lead : r.lead + r.n].mean(0).cpu().numpy()
             elif kind == "mlm":
-                logits = _logits(model, ids_t, am_t)  # (B, T, V)
-                rows_b = [b for b, r in enumerate(batch) for _ in r.gather]
-                rows_t = [t for r in batch for t, _ in r.gather]
-                lp = F.log_softmax(logits[rows_b, rows_t].float(), dim=-1).cpu().numpy()  # (R, V)
+                rows_b = np.array([b for b, r in enumerate(batch) for _ in r.gather], dtype=np.int64)
+                rows_t = np.array([t for r in batch for t, _ in r.gather], dtype=np.int64)
+                logits = _logits_at(model, ids_t, am_t, rows_b, rows_t)  # (R, V)
+                lp = F.log_softmax(logits.float(), dim=-1).cpu().numpy()  # (R, V)
                 j = 0
                 for r in batch:
                     r.out = [lp[j + q, cand] for q, (_, cand) in enumerate(r.gather)]
