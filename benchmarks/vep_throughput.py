@@ -63,7 +63,7 @@ def _lead(tok):
     return list(tok.get_special_tokens_mask([0], already_has_special_tokens=False)).index(0)
 
 
-def _forward(model, batch, pad_id):
+def _forward(model, batch, pad_id, precision="fp32"):
     import numpy as np
     import torch
 
@@ -73,15 +73,18 @@ def _forward(model, batch, pad_id):
     for b, x in enumerate(batch):
         ids[b, : len(x)] = x
         am[b, : len(x)] = 1
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         out = model(
             input_ids=torch.from_numpy(ids), attention_mask=None if am.all() else torch.from_numpy(am)
         )
     return out.logits.float()
 
 
-def gpn_loop(model, tok, genome, variants, *, window, batch_size):
-    """(b): per variant, a masked forward on each strand; LLR = logit(alt) - logit(ref) at the centre."""
+def gpn_loop(model, tok, genome, variants, *, window, batch_size, precision="fp32"):
+    """(b): per variant, a masked forward on each strand; LLR = logit(alt) - logit(ref) at the centre.
+
+    ``precision="bf16"``: under bf16 autocast, as GPN's ``run_vep`` runs its loop in half precision
+    (``fp16=True``, on a GPU)."""
     import numpy as np
     import torch
 
@@ -112,7 +115,7 @@ def gpn_loop(model, tok, genome, variants, *, window, batch_size):
                 pos.append(lead + p)
                 ref.append(vid(r))
                 alt.append(vid(a))
-            logits = _forward(model, batch, pad)  # (B, T, V): full logits, as GPN's model returns
+            logits = _forward(model, batch, pad, precision)  # (B, T, V): full logits, as GPN's model returns
             forwards += len(batch)
             at = logits[torch.arange(len(batch)), torch.tensor(pos)]  # (B, V)
             llr = (
@@ -224,6 +227,7 @@ def main(argv=None):
 
     import numpy as np
     import torch
+    from scipy.stats import spearmanr
 
     torch.set_num_threads(args.threads)
     from genolm.io import Variant
@@ -251,55 +255,56 @@ def main(argv=None):
     results = {}
     for name, vs in workloads.items():
         n_sites = len({(v.contig, v.pos) for v in vs})
-        # (a) and (b) alternate, so load from other jobs on the machine hits both alike; the speed-up
-        # is the median of the per-repeat ratios, the rates use each method's best time
-        ta_all, tf_all, tb_all = [], [], []
-        for _ in range(args.repeats):
-            ra, ta = _timed(
-                lambda vs=vs: score_variants(
-                    model, tok, genome, vs, window=window, batch_size=args.batch_size
-                )
+
+        def genolm(precision, vs=vs):
+            return score_variants(
+                model, tok, genome, vs, window=window, batch_size=args.batch_size, precision=precision
             )
+
+        def genolm_full_forward(vs=vs):
             with _full_forward(model):
-                rf, tf = _timed(
-                    lambda vs=vs: score_variants(
-                        model, tok, genome, vs, window=window, batch_size=args.batch_size
-                    )
-                )
-            (rb, fb), tb = _timed(
-                lambda vs=vs: gpn_loop(model, tok, genome, vs, window=window, batch_size=args.batch_size)
+                return genolm("fp32", vs)
+
+        def loop(precision, vs=vs):
+            return gpn_loop(
+                model, tok, genome, vs, window=window, batch_size=args.batch_size, precision=precision
             )
-            ta_all.append(ta)
-            tf_all.append(tf)
-            tb_all.append(tb)
+
+        arms = {
+            "genolm": lambda: genolm("fp32"),
+            "genolm_full_forward": genolm_full_forward,
+            "gpn_loop": lambda: loop("fp32"),
+            "genolm_bf16": lambda: genolm("bf16"),
+            "gpn_loop_bf16": lambda: loop("bf16"),
+        }
+        # the arms alternate, so load from other jobs on the machine hits all alike; a speed-up is
+        # the median of the per-repeat ratios, the rates use each arm's best time
+        times = {k: [] for k in arms}
+        res = {}
+        for _ in range(args.repeats):
+            for k, fn in arms.items():
+                res[k], t = _timed(fn)
+                times[k].append(t)
         (rc, fc), tc = _timed(
             lambda vs=vs: pll_scores(
                 model, tok, genome, vs[: args.n_pll], window=window, batch_size=args.batch_size
             )
         )
+        ra, (rb, fb) = res["genolm"], res["gpn_loop"]
         assert ra.status == ["ok"] * len(vs), "every benchmark variant must be scorable"
-        best_a, best_f, best_b = min(ta_all), min(tf_all), min(tb_all)
-        rate = {
-            "genolm": len(vs) / best_a,
-            "genolm_full_forward": len(vs) / best_f,
-            "gpn_loop": len(vs) / best_b,
-            "pll": args.n_pll / tc,
-        }
+        best = {k: min(v) for k, v in times.items()}
+        rate = {**{k: len(vs) / t for k, t in best.items()}, "pll": args.n_pll / tc}
+
+        def ratio(slow, fast, times=times):
+            return round(float(np.median(np.array(times[slow]) / np.array(times[fast]))), 2)
+
+        a16, b16 = res["genolm_bf16"].score, res["gpn_loop_bf16"][0]
         results[name] = {
             "n_variants": len(vs),
             "n_sites": n_sites,
             "alts_per_site": round(len(vs) / n_sites, 3),
-            "seconds": {
-                "genolm": round(best_a, 3),
-                "genolm_full_forward": round(best_f, 3),
-                "gpn_loop": round(best_b, 3),
-                "pll": round(tc, 3),
-            },
-            "seconds_all_repeats": {
-                "genolm": [round(t, 3) for t in ta_all],
-                "genolm_full_forward": [round(t, 3) for t in tf_all],
-                "gpn_loop": [round(t, 3) for t in tb_all],
-            },
+            "seconds": {**{k: round(t, 3) for k, t in best.items()}, "pll": round(tc, 3)},
+            "seconds_all_repeats": {k: [round(t, 3) for t in v] for k, v in times.items()},
             "forward_sequences": {
                 "genolm": 2 * n_sites,
                 "gpn_loop": fb,
@@ -312,14 +317,23 @@ def main(argv=None):
                 "pll": round(fc / args.n_pll, 1),
             },
             "variants_per_s": {k: round(v, 3) for k, v in rate.items()},
-            "ratio_genolm_vs_gpn_loop": round(float(np.median(np.array(tb_all) / np.array(ta_all))), 2),
-            "ratio_genolm_full_forward_vs_gpn_loop": round(
-                float(np.median(np.array(tb_all) / np.array(tf_all))), 2
-            ),
-            "ratio_pruned_vs_full_forward": round(float(np.median(np.array(tf_all) / np.array(ta_all))), 2),
+            "ratio_genolm_vs_gpn_loop": ratio("gpn_loop", "genolm"),
+            "ratio_genolm_full_forward_vs_gpn_loop": ratio("gpn_loop", "genolm_full_forward"),
+            "ratio_pruned_vs_full_forward": ratio("genolm_full_forward", "genolm"),
+            "ratio_genolm_bf16_vs_gpn_loop_bf16": ratio("gpn_loop_bf16", "genolm_bf16"),
+            "ratio_genolm_bf16_vs_gpn_loop_fp32": ratio("gpn_loop", "genolm_bf16"),
+            "ratio_genolm_bf16_vs_genolm_fp32": ratio("genolm", "genolm_bf16"),
+            "bf16_vs_fp32_scores": {
+                "max_abs_diff": round(float(np.max(np.abs(a16 - ra.score))), 4),
+                "mean_abs_fp32_score": round(float(np.mean(np.abs(ra.score))), 4),
+                "spearman": round(float(spearmanr(a16, ra.score).statistic), 4),
+                "max_abs_diff_genolm_vs_gpn_loop_bf16": round(float(np.max(np.abs(a16 - b16))), 4),
+            },
             "ratio_genolm_vs_pll": round(rate["genolm"] / rate["pll"], 1),
             "max_abs_diff_genolm_vs_gpn_loop": float(np.max(np.abs(ra.score - rb))),
-            "max_abs_diff_genolm_vs_full_forward": float(np.max(np.abs(ra.score - rf.score))),
+            "max_abs_diff_genolm_vs_full_forward": float(
+                np.max(np.abs(ra.score - res["genolm_full_forward"].score))
+            ),
         }
         print(name, results[name])
 
@@ -357,7 +371,18 @@ def main(argv=None):
         },
         "by_change_class": strata,
     }
+    # the same set in bf16: does reduced precision change the ranking?
+    half = score_variants(
+        model, tok, genome, dev.variants, window=window, batch_size=args.batch_size, precision="bf16"
+    )
+    ev16 = evaluate_scores(half.score[ok], labels=labels, top_k=(), n_boot=args.n_boot, seed=0)
+    dev_eval["bf16"] = {
+        "auroc": ev16.to_dict()["metrics"]["auroc"],
+        "spearman_vs_fp32": round(float(spearmanr(half.score[ok], full.score[ok]).statistic), 4),
+        "max_abs_diff_vs_fp32": round(float(np.max(np.abs(half.score[ok] - full.score[ok]))), 4),
+    }
     print("dev set", {k: v for k, v in dev_eval["metrics"].items() if k in ("auroc", "auprc")})
+    print("dev set bf16", dev_eval["bf16"])
 
     shared_eval = None
     vep = _common.SHARED / "vep"

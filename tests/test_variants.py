@@ -72,6 +72,24 @@ def test_golden_llrs_seeded_gpn(gpn, char):
     np.testing.assert_allclose(r.score_fwd[:3], [-0.0458, -0.0234, 0.1077], atol=1e-4)
 
 
+def test_bf16_precision_is_close_to_fp32_and_validated(char):
+    torch.manual_seed(0)
+    model = build_model("gpn", tokenizer=char, hidden_size=32, num_hidden_layers=3, kernel_size=5)
+    with torch.no_grad():  # larger weights than at init, so that the LLRs are far from 0
+        for p in model.parameters():
+            p.mul_(4.0)
+    vs = [_snv(p) for p in range(10, 110, 9)]
+    fp32 = score_variants(model, char, {"chr1": SEQ}, vs, window=W)
+    bf16 = score_variants(model, char, {"chr1": SEQ}, vs, window=W, precision="bf16")
+    assert bf16.status == fp32.status == ["ok"] * len(vs)
+    assert np.abs(fp32.score).max() > 0.5
+    assert not np.array_equal(bf16.score, fp32.score)  # autocast really ran
+    np.testing.assert_allclose(bf16.score, fp32.score, atol=0.1 + 0.05 * np.abs(fp32.score).max())
+    assert np.corrcoef(bf16.score, fp32.score)[0, 1] > 0.99
+    with pytest.raises(ConfigError, match="Did you mean 'bf16'"):
+        score_variants(model, char, {"chr1": SEQ}, vs, window=W, precision="bf61")
+
+
 @pytest.mark.parametrize("pos", [5, 60, 119])
 def test_llr_antisymmetric(gpn, char, pos):
     alt = _other(SEQ[pos])

@@ -77,6 +77,7 @@ def ism(
     add_special_tokens: bool = True,
     device=None,
     progress: bool = False,
+    precision: str = "fp32",
 ) -> ISMResult:
     """Saturation mutagenesis of ``sequence``, or of ``region`` of ``genome``.
 
@@ -90,7 +91,7 @@ def ism(
         With ``region``: the genome the region is read from (flanks give context).
     region : str or (contig, start, end), optional
         ``"chr1:101-200"`` (1-based inclusive) or a 0-based half-open tuple.
-    method, window, batch_size, add_special_tokens, device, progress :
+    method, window, batch_size, add_special_tokens, device, progress, precision :
         Passed to :func:`~genolm.variants.score_variants`.  ``method`` must not be an embedding.
 
     Returns
@@ -137,6 +138,7 @@ def ism(
             add_special_tokens=add_special_tokens,
             device=device,
             progress=progress,
+            precision=precision,
         )
     finally:
         if own:
@@ -276,6 +278,7 @@ class IsmConfig:
     window: int | None = None
     batch_size: int = 64
     device: str | None = None
+    precision: str = "fp32"  # fp32 | bf16 | auto
     plots: bool = True
     progress: bool = True
 
@@ -299,7 +302,12 @@ def run_ism(cfg: IsmConfig) -> dict:
     lm = load_lm(cfg.model, trust_remote_code=cfg.trust_remote_code)
     window = cfg.window or lm.window or DEFAULT_WINDOW
     kw = dict(
-        method=cfg.method, window=window, batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress
+        method=cfg.method,
+        window=window,
+        batch_size=cfg.batch_size,
+        device=cfg.device,
+        progress=cfg.progress,
+        precision=cfg.precision,
     )
     if cfg.sequence is not None:
         res = ism(lm.model, lm.tokenizer, cfg.sequence, **kw)

@@ -763,15 +763,9 @@ def _enformer_embed(lm, seqs, *, per_nucleotide: bool, batch_size: int) -> np.nd
 
 
 def _precision(precision: str, device) -> str:
-    if precision != "auto":
-        return precision
-    if getattr(device, "type", "cpu") == "cuda":
-        import torch
+    from genolm.variants.scoring import resolve_precision
 
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    from genolm.train.pretrain import cpu_supports_bf16
-
-    return "bf16" if cpu_supports_bf16() else "fp32"
+    return resolve_precision(precision, device)
 
 
 #: LoRA targets of folders without a catalogue entry, by family (the published module names)

@@ -37,6 +37,12 @@ def add_arguments(p):
     )
     p.add_argument("--batch-size", type=int, default=64, help="sequences per forward pass. Default: 64")
     p.add_argument("--device", default=None, help="cpu, cuda, ... Default: cpu")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "auto"),
+        help="fp32 (exact), bf16 autocast, or auto (bf16 where supported). Default: fp32",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -62,6 +68,7 @@ def run(args):
         window=args.window,
         batch_size=args.batch_size,
         device=args.device,
+        precision=args.precision,
         plots=not args.no_plots,
         progress=not args.no_progress,
     )

@@ -24,6 +24,7 @@ genolm score-variants --genome ref.fa.gz --vcf in.vcf.gz --out scores.tsv --mode
 genolm make-vep-set --annotation bundled:chloroplast --per-class 50 --out /tmp/cp_dev.vcf
 genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /tmp/cp_scores.parquet
 genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /tmp/cp_scores.vcf.gz --method embedding
+genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /tmp/cp_bf16.tsv --precision bf16
 """
 
 
@@ -59,6 +60,13 @@ def add_arguments(p):
         "--no-special-tokens", action="store_true", help="do not wrap windows in the tokenizer's template"
     )
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps. Default: cpu")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "auto"),
+        help="fp32 (exact), bf16 autocast (faster where supported; log-probs within ~0.03), "
+        "auto (bf16 where the device supports it). Default: fp32",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--trust-remote-code",
@@ -85,6 +93,7 @@ def run(args):
         add_special_tokens=not args.no_special_tokens,
         device=args.device,
         progress=not args.no_progress,
+        precision=args.precision,
     )
     print(json.dumps(score_vcf(cfg), indent=2))
     return 0

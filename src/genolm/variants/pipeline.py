@@ -44,12 +44,14 @@ class ScoreVariantsConfig:
     add_special_tokens: bool = True
     device: str | None = None
     progress: bool = True
+    precision: str = "fp32"  # fp32 | bf16 | auto
 
     def __post_init__(self):
         from genolm.variants.output import output_format
-        from genolm.variants.scoring import METHODS
+        from genolm.variants.scoring import METHODS, PRECISIONS
 
         _check_choice("method", self.method, METHODS)
+        _check_choice("precision", self.precision, PRECISIONS)
         output_format(self.out)
         if self.window is not None and int(self.window) < 1:
             raise ConfigError(f"window must be positive, got {self.window}")
@@ -90,6 +92,7 @@ def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
             add_special_tokens=cfg.add_special_tokens,
             device=cfg.device,
             progress=cfg.progress,
+            precision=cfg.precision,
         )
     seconds = time.perf_counter() - t0
     write_scores(cfg.out, scores, records, header_from=vcf if _has_header(vcf) else None)
@@ -97,6 +100,7 @@ def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
         "out": str(cfg.out),
         "model": lm.name,
         "method": cfg.method,
+        "precision": cfg.precision,
         "window": window,
         "records": len(records),
         "rows": len(scores.variants),

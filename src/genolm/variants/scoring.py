@@ -287,6 +287,33 @@ def _hidden(model, ids, attention_mask):
     return out.hidden_states[-1]
 
 
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def resolve_precision(precision: str, device) -> str:
+    """``"fp32"`` or ``"bf16"``: ``auto`` is bf16 where ``device`` runs it natively (a CUDA GPU
+    with bf16, a CPU with AVX512-BF16/AMX), else fp32 (also on other devices such as MPS)."""
+    if precision not in PRECISIONS:
+        from genolm.registry import did_you_mean
+
+        raise ConfigError(
+            f"unknown precision '{precision}'.{did_you_mean(precision, list(PRECISIONS))} "
+            f"Choose from {', '.join(PRECISIONS)}."
+        )
+    if precision != "auto":
+        return precision
+    import torch
+
+    kind = torch.device(device).type if device is not None else "cpu"
+    if kind == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if kind != "cpu":
+        return "fp32"
+    from genolm.train.pretrain import cpu_supports_bf16
+
+    return "bf16" if cpu_supports_bf16() else "fp32"
+
+
 def run_requests(
     model,
     reqs: list[_Req],
@@ -295,10 +322,23 @@ def run_requests(
     device,
     pad_id: int,
     on_batch: Callable[[int], None] | None = None,
+    precision: str = "fp32",
 ) -> None:
-    """Run every request (batched by kind and length, right-padded) and fill ``req.out``."""
+    """Run every request (batched by kind and length, right-padded) and fill ``req.out``.
+
+    ``precision`` ``"bf16"`` runs the forward passes under bf16 autocast (log-softmax in float32).
+    """
+    import contextlib
+
     import torch
     import torch.nn.functional as F
+
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    autocast = (
+        (lambda: torch.autocast(dev.type, dtype=torch.bfloat16))
+        if resolve_precision(precision, dev) == "bf16"
+        else contextlib.nullcontext
+    )
 
     order = sorted(range(len(reqs)), key=lambda i: (reqs[i].kind, len(reqs[i].ids)))
     start = 0
@@ -317,7 +357,7 @@ def run_requests(
             am[b, : len(r.ids)] = 1
         ids_t = torch.from_numpy(ids).to(device)
         am_t = None if am.all() else torch.from_numpy(am).to(device)
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             if kind == "emb":
                 h = _hidden(model, ids_t, am_t).float()  # (B, T, H)
                 for b, r in enumerate(batch):
@@ -442,6 +482,7 @@ def score_variants(
     device=None,
     progress: bool = False,
     chunk_sites: int = 4096,
+    precision: str = "fp32",
 ) -> VariantScores:
     """Zero-shot effect score of every variant (see the module docstring for the methods).
 
@@ -472,12 +513,17 @@ def score_variants(
         Show a progress bar (variants/s, ETA) on stderr.  Default is ``False``.
     chunk_sites : int
         Sites whose forward passes are built and run together (bounds memory).  Default is 4096.
+    precision : str
+        ``"fp32"`` (default: exact, reproducible scores), ``"bf16"`` (autocast: ~1.5-2x faster on
+        CPUs with bf16 matmul and on GPUs, log-probabilities within ~0.03; GPN's own loop runs in
+        fp16), or ``"auto"`` (bf16 where the device supports it).
 
     Returns
     -------
     VariantScores
     """
     base_method, distance = _resolve_method(method, model_objective(model))
+    resolve_precision(precision, device)  # a bad value fails before any work
     window = int(window or DEFAULT_WINDOW)
     if window < 1:
         raise ConfigError(f"window must be positive, got {window}")
@@ -508,6 +554,7 @@ def score_variants(
                     device=dev,
                     pad_id=tv.pad_id,
                     on_batch=(lambda k, w=per_req: bar.update(k * w)) if bar is not None else None,
+                    precision=precision,
                 )
                 for f in finals:
                     f()
