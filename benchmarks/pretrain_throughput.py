@@ -589,7 +589,11 @@ def child_arms(spec: dict) -> dict:
     if fam == "hyena":
         cfg_before, before["conv1d"] = cfg, True
     else:
-        cfg_before = {**cfg, "attention": "sdpa", **({"sparse_last_block": False} if fam == "encoder" else {})}
+        cfg_before = {
+            **cfg,
+            "attention": "sdpa",
+            **({"sparse_last_block": False} if fam == "encoder" else {}),
+        }
     runners = [
         GenolmRunner(f"{fam} 10M, previous release", fam, cfg_before, **before),
         GenolmRunner(f"{fam} 10M, no compile", fam, cfg, size="10M", compile="false", variant="no compile"),
@@ -934,7 +938,11 @@ def family_runners(quick: bool) -> list:
                 GenolmRunner(
                     f"{fam} {size}, previous release (sdpa, no compile)",
                     fam,
-                    {**cfg, "attention": "sdpa", **({"sparse_last_block": False} if fam == "encoder" else {})},
+                    {
+                        **cfg,
+                        "attention": "sdpa",
+                        **({"sparse_last_block": False} if fam == "encoder" else {}),
+                    },
                     size=size,
                     compile="false",
                     variant="before",
