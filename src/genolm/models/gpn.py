@@ -109,6 +109,34 @@ def tap_rows(
     return row[taps], row[out_pos]
 
 
+def cone_plan(select: torch.Tensor, kernel_size: int, dilations: list[int]) -> tuple[list[torch.Tensor], int]:
+    """Plan of a cone-pruned forward to the positions ``select`` (bool ``(B, T)``).
+
+    Returns the :func:`cone_positions` (``L + 1`` sets, bottom first, CPU) of the positions selected
+    in some row (one cone for the whole batch), and how many bottom layers to run dense: those
+    whose output set covers at least :data:`DENSE_FRACTION` of the sequence (a bottom prefix,
+    since the sets only grow downwards).
+    """
+    T = select.shape[1]
+    cols = select.any(0).nonzero().squeeze(1).cpu()  # positions selected in some row
+    needed = cone_positions(cols, T, kernel_size, dilations)
+    n_dense = 0
+    while n_dense < len(dilations) and len(needed[n_dense + 1]) >= DENSE_FRACTION * T:
+        n_dense += 1
+    return needed, n_dense
+
+
+def selected_rows(x: torch.Tensor, pos: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
+    """The rows of ``x`` ``(B, S, H)``, known at the sorted positions ``pos`` ``(S,)`` (CPU), at the
+    True positions of ``select`` ``(B, T)`` (all of them among ``pos``): ``(N, H)``, row-major
+    like ``x_full[select]``."""
+    device = x.device
+    b, t = select.nonzero(as_tuple=True)  # row-major, like boolean indexing
+    row = torch.zeros(select.shape[1], dtype=torch.long, device=device)  # position -> row of x
+    row[pos.to(device)] = torch.arange(len(pos), device=device)
+    return x[b, row[t]]
+
+
 class ConvBlock(GradientCheckpointingLayer):
     """x + LN(GELU(conv(x))), then x + LN(GELU(linear(x))): GPN's ``ConvLayer`` (post-activation norm)."""
 
@@ -209,7 +237,7 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         The cone: a block's output at position t reads its input at t (residual) and at
         ``t + (j - k // 2) * dilation``, j < k (conv taps).  Top down, the positions needed at the
         output of each layer are those of the layer above expanded by its taps (clipped to
-        ``[0, T)``), as one set for the whole batch (:func:`cone_positions`).  Bottom up, the
+        ``[0, T)``), as one set for the whole batch (:func:`cone_plan`).  Bottom up, the
         layers whose needed set is most of the sequence (at least :data:`DENSE_FRACTION`; always a
         bottom prefix, since the sets only grow downwards) run the dense ``forward``; the layers
         above compute only their needed positions (:meth:`ConvBlock.forward_at`).  With GPN's
@@ -222,11 +250,7 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         T = input_ids.shape[1]
         device = input_ids.device
         kernel, dilations = self.config.kernel_size, self.config.dilations
-        cols = select.any(0).nonzero().squeeze(1).cpu()  # positions selected in some row
-        needed = cone_positions(cols, T, kernel, dilations)  # L + 1 sets, bottom first
-        n_dense = 0
-        while n_dense < len(self.layers) and len(needed[n_dense + 1]) >= DENSE_FRACTION * T:
-            n_dense += 1
+        needed, n_dense = cone_plan(select, kernel, dilations)
         mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             mask = attention_mask.unsqueeze(-1)  # (B, T, 1)
@@ -245,10 +269,7 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
             sub_mask = None if mask is None else mask[:, pos.to(device)].to(x.dtype)
             x = layer.forward_at(x, taps.to(device), centre.to(device), sub_mask)
             pos = out_pos
-        b, t = select.nonzero(as_tuple=True)  # row-major, like boolean indexing
-        row = torch.zeros(T, dtype=torch.long, device=device)  # position -> row of x (selected ones)
-        row[pos.to(device)] = torch.arange(len(pos), device=device)
-        return x[b, row[t]]  # (N, H)
+        return selected_rows(x, pos, select)  # (N, H)
 
 
 class GPNLMHead(nn.Module):

@@ -37,7 +37,7 @@ from genolm.models.base import (
     pool,
     weighted_cross_entropy,
 )
-from genolm.models.gpn import ConvBlock, GenolmGPNConfig
+from genolm.models.gpn import ConvBlock, GenolmGPNConfig, cone_plan, selected_rows, tap_rows
 
 
 class GenolmGPNRCConfig(GenolmGPNConfig):
@@ -109,6 +109,29 @@ def rcps_apply(g: nn.Module, h: torch.Tensor, mask: torch.Tensor | None = None) 
     return torch.cat([y1, rc_hidden(y2)], dim=-1)  # (B, T, 2D')
 
 
+def rc_tap_rows(
+    in_pos: torch.Tensor, out_pos: torch.Tensor, length: int, kernel_size: int, dilation: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`~genolm.models.gpn.tap_rows` for both strands of an RCPS conv layer stacked as rows.
+
+    The layer input is ``(B, 2S, D)``: rows ``[0, S)`` strand 1 at ``in_pos``, rows ``[S, 2S)``
+    strand 2 at the same positions, channel-flipped (``flipC(h2)``, the channel order that the
+    shared layer sees) but *not* reversed.  Returns ``taps`` ``(2P, k)`` (``2S`` for a tap outside
+    the sequence: the zero row that ``ConvBlock.forward_at`` appends) and ``centre`` ``(2P,)``, so
+    that ``forward_at`` returns ``(B, 2P, D)`` laid out the same way at ``out_pos``.
+
+    Strand 2 runs as ``rc(conv(rc(h2)))``: in original coordinates, tap j of the conv reads
+    ``flipC(h2)`` at offset ``-(j - k // 2) * dilation``, i.e. the taps reversed.  The offsets
+    are symmetric, so its cone is strand 1's and ``in_pos`` holds both strands' taps.
+    """
+    S = len(in_pos)
+    taps, centre = tap_rows(in_pos, out_pos, length, kernel_size, dilation)  # (P, k), (P,)
+    outside = taps == S
+    taps1 = taps.masked_fill(outside, 2 * S)
+    taps2 = (taps + S).masked_fill(outside, 2 * S).flip(1)
+    return torch.cat([taps1, taps2]), torch.cat([centre, centre + S])
+
+
 class RCEmbedding(nn.Module):
     """``[E(x), flipC(E(comp(x)))]``: the second strand embeds the complement, channels reversed."""
 
@@ -123,7 +146,10 @@ class RCEmbedding(nn.Module):
     def perm(self, device: torch.device) -> torch.Tensor:
         # a plain cached tensor, not a buffer: it is a function of the config, never of the checkpoint
         if device not in self._perm_cache:
-            self._perm_cache[device] = torch.tensor(self._perm, dtype=torch.long, device=device)
+            # a normal tensor even when first asked for under torch.inference_mode (as scoring does):
+            # an inference tensor could not be saved for backward by a later training forward
+            with torch.inference_mode(False):
+                self._perm_cache[device] = torch.tensor(self._perm, dtype=torch.long, device=device)
         return self._perm_cache[device]
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -209,6 +235,48 @@ class GenolmGPNRCModel(GenolmGPNRCPreTrainedModel):
                 all_hidden.append(x)
         return finish_backbone_output(x, all_hidden, return_dict)
 
+    def hidden_at(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, select: torch.Tensor
+    ) -> torch.Tensor:
+        """Last hidden states (both strands) at the True positions of ``select``, computing only the cone.
+
+        ``input_ids`` ``(B, T)``, ``attention_mask`` ``(B, T)`` or ``None``, ``select`` bool
+        ``(B, T)``.  Returns ``(N, 2D)`` in row-major order, equal (to float rounding) to
+        ``forward(...).last_hidden_state[select]``.  As
+        :meth:`~genolm.models.gpn.GenolmGPNModel.hidden_at`: the bottom layers whose cone covers
+        most of the sequence run dense (:func:`rcps_apply`), the others only at the cone's
+        positions, with both strands stacked as rows of one ``ConvBlock.forward_at`` call
+        (:func:`rc_tap_rows`: strand 2 is the conv with reversed taps on ``flipC(h2)``, kept in
+        original positions; everything after the conv is per position).  Inference only.
+        """
+        T = input_ids.shape[1]
+        device = input_ids.device
+        kernel, dilations = self.config.kernel_size, self.config.dilations
+        needed, n_dense = cone_plan(select, kernel, dilations)
+        mask = None
+        if attention_mask is not None and not bool(attention_mask.all()):
+            mask = attention_mask.unsqueeze(-1)  # (B, T, 1)
+        if n_dense:
+            x = self.embeddings(input_ids)  # (B, T, 2D)
+            full_mask = None if mask is None else mask.to(x.dtype)
+            for layer in self.layers[:n_dense]:
+                x = rcps_apply(layer, x, full_mask)
+            pos = torch.arange(T)
+        else:
+            pos = needed[0]
+            x = self.embeddings(input_ids[:, pos.to(device)])  # (B, S, 2D): per position
+        D = x.shape[-1] // 2
+        z = torch.cat([x[..., :D], x[..., D:].flip(-1)], dim=1)  # (B, 2S, D): strands as rows
+        for layer, d, out_pos in zip(self.layers[n_dense:], dilations[n_dense:], needed[n_dense + 1 :]):
+            taps, centre = rc_tap_rows(pos, out_pos, T, kernel, d)
+            # strand 2 sits at the same (unreversed) positions, so it reads the same mask
+            sub_mask = None if mask is None else mask[:, pos.to(device)].to(z.dtype).repeat(1, 2, 1)
+            z = layer.forward_at(z, taps.to(device), centre.to(device), sub_mask)
+            pos = out_pos
+        P = len(pos)
+        x = torch.cat([z[:, :P], z[:, P:].flip(-1)], dim=-1)  # (B, P, 2D): strands back as channels
+        return selected_rows(x, pos, select)  # (N, 2D)
+
 
 class GenolmGPNRCForMaskedLM(GenolmGPNRCPreTrainedModel):
     _tied_weights_keys = {"lm_head.decoder.weight": "model.embeddings.embed_tokens.weight"}
@@ -251,6 +319,24 @@ class GenolmGPNRCForMaskedLM(GenolmGPNRCPreTrainedModel):
                 loss = weighted_cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), w)
         res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return res if return_dict is not False else res.to_tuple()
+
+    def logits_at(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        select: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """MLM logits at the True positions of bool ``select`` ``(B, T)`` only: ``(N, V)``, row-major.
+
+        Equals ``forward(input_ids, attention_mask, return_full_logits=True).logits[select]`` (to
+        float rounding), computing only the cone below those positions
+        (:meth:`GenolmGPNRCModel.hidden_at`) and the head (which reads both strands of a position)
+        only at the N selected ones.  ``select=None`` selects every position.  Inference only.
+        """
+        if select is None:
+            select = torch.ones_like(input_ids, dtype=torch.bool)
+        perm = self.model.embeddings.perm(input_ids.device)
+        return self.lm_head(self.model.hidden_at(input_ids, attention_mask, select), perm)
 
 
 class GenolmGPNRCForSequenceClassification(GenolmGPNRCPreTrainedModel, GenolmForSequenceClassification):
