@@ -23,6 +23,10 @@ Format (from ``kuleshov-group/caduceus``: ``caduceus/configuration_caduceus.py``
       caduceus.backbone.norm_f[.submodule]           final norm
       lm_head[.lm_head].weight                       tied to the embedding | RCPS: + .complement_map
 
+    CaduceusForSequenceClassification
+      caduceus.backbone.*                            as above
+      score.weight                                   nn.Linear(D, num_labels, bias=False)
+
 ``[.submodule]`` appears for RCPS models; the norm's ``.submodule`` only when ``fused_add_norm`` is
 false.  ``mamba_rev.in_proj`` / ``out_proj`` are tied to ``mamba_fwd``'s
 (``bidirectional_weight_tie``) and ``lm_head`` to the embedding, so a safetensors file holds only
@@ -45,8 +49,8 @@ Faithful to the published code, including two things that are easy to get wrong:
   state only when ``fused_add_norm`` is true.
 
 Departures: ``attention_mask`` is honoured (each row is run on its unpadded span, so padding never
-changes a sequence's outputs; the published model ignores padding), the MLM loss ignores label
-``-100`` (HF convention), and there is no ``ForSequenceClassification`` head.
+changes a sequence's outputs; the published model ignores padding), and the MLM loss ignores label
+``-100`` (HF convention).  :class:`CaduceusForSequenceClassification` lists its own.
 
 Speed: the scan is a chunked loop over positions, vectorised over batch, channels and state
 (see :func:`selective_scan`).  On one CPU thread a d_model=256, 16-layer model takes seconds per
@@ -66,9 +70,14 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_outputs import BaseModelOutputWithNoAttention, MaskedLMOutput
+from transformers.modeling_outputs import (
+    BaseModelOutputWithNoAttention,
+    MaskedLMOutput,
+    SequenceClassifierOutput,
+)
 
 from genolm.errors import ConfigError, InputError
+from genolm.models.base import sequence_classification_loss
 from genolm.registry import did_you_mean
 from genolm.tokenizers.base import register_with_transformers
 from genolm.tokenizers.char import CharTokenizer
@@ -77,6 +86,7 @@ __all__ = [
     "CaduceusConfig",
     "CaduceusModel",
     "CaduceusForMaskedLM",
+    "CaduceusForSequenceClassification",
     "CaduceusTokenizer",
     "selective_scan",
     "causal_conv",
@@ -106,6 +116,8 @@ SSM_DEFAULTS = {
 #: Mamba-2 keys, named in the error a Mamba-2 ``ssm_cfg`` gets
 _MAMBA2_KEYS = {"headdim", "ngroups", "d_ssm", "rmsnorm", "chunk_size", "A_init_range", "D_has_hdim"}
 BIDIRECTIONAL_STRATEGIES = ("add", "ew_multiply")
+#: ``pooling_strategy`` of :class:`CaduceusForSequenceClassification`
+POOLING_STRATEGIES = ("mean", "max", "first", "last")
 
 # Keys a config.json may hold besides the Caduceus fields: what transformers 4.x / 5.x
 # ``PretrainedConfig`` writes or reads.  Anything else is an error with a "did you mean".
@@ -163,6 +175,11 @@ class CaduceusConfig(PreTrainedConfig):
     complement_map: dict | None = None
     # transformers 4.x default, which the published checkpoints were saved under
     tie_word_embeddings: bool = True
+    # CaduceusForSequenceClassification (constructor arguments of the published class; config
+    # keys here, so that they survive save_pretrained / from_pretrained)
+    pooling_strategy: str = "mean"
+    conjoin_train: bool = False
+    conjoin_eval: bool = False
 
     def __post_init__(self, **kwargs):
         fields = set(type(self).__dataclass_fields__)
@@ -194,6 +211,7 @@ class CaduceusConfig(PreTrainedConfig):
         for key in ("d_model", "n_layer", "vocab_size", "pad_vocab_size_multiple"):
             if int(getattr(self, key)) < (0 if key == "n_layer" else 1):
                 raise _cfg_error(f"'{key}' must be positive, got {getattr(self, key)}", "fix config.json")
+        _check_pooling(self.pooling_strategy)
         if self.bidirectional and self.bidirectional_strategy is None:
             self.bidirectional_strategy = "add"  # the published default
         if self.bidirectional and self.bidirectional_strategy not in BIDIRECTIONAL_STRATEGIES:
@@ -230,8 +248,9 @@ class CaduceusConfig(PreTrainedConfig):
 _FIELD_TYPES = {
     bool: (
         "rms_norm", "residual_in_fp32", "fused_add_norm", "bidirectional", "bidirectional_weight_tie", "rcps",
-        "tie_word_embeddings",
+        "tie_word_embeddings", "conjoin_train", "conjoin_eval",
     ),
+    str: ("pooling_strategy",),
     int: ("d_model", "n_layer", "vocab_size", "pad_vocab_size_multiple", "gradient_checkpointing_stride"),
     float: ("norm_epsilon",),
     dict: ("ssm_cfg", "initializer_cfg", "complement_map"),
@@ -248,6 +267,15 @@ def _check_types(config: CaduceusConfig) -> None:
             ok = ok or (tp is float and isinstance(v, int) and not isinstance(v, bool))
             if not ok:
                 raise _cfg_error(f"'{name}' must be {tp.__name__}, got {v!r}", "fix config.json")
+
+
+def _check_pooling(strategy: str) -> None:
+    if strategy not in POOLING_STRATEGIES:
+        raise _cfg_error(
+            f"pooling_strategy '{strategy}' is not implemented."
+            f"{did_you_mean(str(strategy), POOLING_STRATEGIES)}",
+            f"choose from {', '.join(POOLING_STRATEGIES)}",
+        )
 
 
 def _complete_complement_map(cmap: dict, vocab_size: int) -> dict[int, int]:
@@ -700,7 +728,9 @@ class CaduceusPreTrainedModel(PreTrainedModel):
         """
         cfg = self.config
         icfg = cfg.initializer_cfg or {}
-        if isinstance(module, (nn.Linear, nn.Conv1d)):
+        if module is getattr(self, "score", None):  # the classification head: the published init_scorer()
+            init.normal_(module.weight, std=icfg.get("initializer_range", 0.02))
+        elif isinstance(module, (nn.Linear, nn.Conv1d)):
             init.kaiming_uniform_(module.weight, a=math.sqrt(5))  # PyTorch's default
             if module.bias is not None:
                 if isinstance(module, nn.Conv1d):
@@ -913,6 +943,179 @@ class CaduceusForMaskedLM(CaduceusPreTrainedModel):
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
 
 
+def pool_hidden_states(hidden: torch.Tensor, mask: torch.Tensor | None, strategy: str) -> torch.Tensor:
+    """``(B, L, H) -> (B, H)`` over the positions where ``mask`` ``(B, L)`` is 1 (all of them if None).
+
+    ``strategy`` is one of :data:`POOLING_STRATEGIES`: the mean or the channel-wise max over the
+    tokens, or the first or last token.
+    """
+    B, L = hidden.shape[:2]
+    keep = hidden.new_ones(B, L, dtype=torch.bool) if mask is None else mask.bool()
+    if not bool(keep.any(1).all()):
+        raise InputError(
+            "a row of attention_mask has no tokens", hint="every sequence needs at least one token"
+        )
+    if strategy == "mean":
+        w = keep.unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+        return (hidden * w).sum(1) / w.sum(1)
+    if strategy == "max":
+        return hidden.masked_fill(~keep.unsqueeze(-1), float("-inf")).max(1).values
+    pos = torch.arange(L, device=hidden.device).expand(B, L)
+    if strategy == "first":
+        idx = pos.masked_fill(~keep, L).amin(1)  # (B,)
+    else:
+        idx = pos.masked_fill(~keep, -1).amax(1)
+    return hidden[torch.arange(B, device=hidden.device), idx]
+
+
+class CaduceusForSequenceClassification(CaduceusPreTrainedModel):
+    """The published ``CaduceusForSequenceClassification``: pooled backbone state -> linear ``score``.
+
+    ``input_ids (B, L)`` (or ``(B, L, 2)``, see conjoining) -> ``logits (B, num_labels)``.  The head
+    is ``score = nn.Linear(d_model, num_labels, bias=False)``, initialised ``N(0, initializer_range)``
+    (``initializer_cfg``, default 0.02).  The last hidden state is pooled over the sequence by
+    ``config.pooling_strategy`` (:data:`POOLING_STRATEGIES`, default ``"mean"``):
+
+    * RCPS models: the ``(B, L, 2D)`` state is split into the forward strand ``h[..., :D]`` and the
+      reverse strand ``h[..., D:]`` flipped over positions and channels; each is pooled and
+      scored, and the two logits averaged.  The logits are therefore invariant (up to rounding,
+      for every strategy) to reverse complementing the input, and conjoining is not used.
+    * other models, with ``conjoin_train`` (always) or ``conjoin_eval`` (in eval mode only): the
+      backbone also runs on the reverse complement of the input, whose state is pooled in its
+      own (reversed) frame and scored; the two logits are averaged.  The published class takes
+      the reverse strand from the caller as ``input_ids[..., 1]`` of ``(B, L, 2)`` ids (its data
+      loaders tokenize the reverse-complement string); that is accepted here too.  Given
+      ``(B, L)`` ids, the reverse strand is made here as ``complement_map[ids.flip(-1)]`` (the
+      config's ``complement_map``), which reverses special tokens with the bases (Caduceus'
+      trailing ``[SEP]`` comes first), unlike a tokenized reverse-complement string.
+    * otherwise the ``(B, L, D)`` state is pooled and scored.
+
+    Loss (``labels``): ``problem_type`` as in ``transformers`` (regression for ``num_labels == 1``,
+    single-label for integer labels, else multi-label; inferred and recorded when unset), as the
+    published class does.
+
+    ``pooling_strategy``, ``conjoin_train`` and ``conjoin_eval`` are constructor arguments of the
+    published class; here they are config keys (so ``save_pretrained`` keeps them and
+    ``from_pretrained(folder, pooling_strategy="max")`` works as before), and the constructor
+    arguments, when given, overwrite them.
+
+    Departures from the published class: ``attention_mask`` is honoured (each row runs on its
+    unpadded span and is pooled over its tokens only, so padding never changes a sequence's
+    logits; the published model pools over every position, padding included); ``"first"`` /
+    ``"last"`` work (the published ``pool_hidden_states`` calls ``hidden_states.moveaxis`` with
+    the tensor as an extra argument, which raises); ``inputs_embeds`` is used without conjoining
+    (the published class passes it on only for RCPS models); conjoining also takes ``(B, L)`` ids.
+    """
+
+    def __init__(
+        self,
+        config: CaduceusConfig,
+        pooling_strategy: str | None = None,
+        conjoin_train: bool | None = None,
+        conjoin_eval: bool | None = None,
+    ):
+        given = {
+            "pooling_strategy": pooling_strategy,
+            "conjoin_train": conjoin_train,
+            "conjoin_eval": conjoin_eval,
+        }
+        for key, value in given.items():
+            if value is not None:
+                setattr(config, key, value)
+        _check_pooling(config.pooling_strategy)
+        _check_types(config)
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.caduceus = CaduceusModel(config)
+        self.score = nn.Linear(config.d_model, config.num_labels, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.caduceus.get_input_embeddings()
+
+    def _conjoined_inputs(
+        self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor | None]]:
+        """``(ids, mask), (rc ids, rc mask)``, each ``(B, L)``, from ``(B, L)`` or ``(B, L, 2)`` ids."""
+        if input_ids is None:
+            raise InputError("conjoining (conjoin_train / conjoin_eval) needs input_ids, not inputs_embeds")
+        if input_ids.ndim == 3:
+            if attention_mask is None or attention_mask.ndim == 3:
+                masks = (None, None) if attention_mask is None else attention_mask.unbind(-1)
+            else:
+                masks = (attention_mask, attention_mask)
+            return (input_ids[..., 0], masks[0]), (input_ids[..., 1], masks[1])
+        if self.config.complement_map is None:
+            raise ConfigError(
+                "conjoining (B, L) input_ids needs the config's complement_map to make the reverse "
+                "complement; add it to config.json or pass (B, L, 2) ids with the reverse strand"
+            )
+        comp = torch.tensor(self.config.complement_ids, device=input_ids.device)
+        rc_mask = None if attention_mask is None else attention_mask.flip(-1)
+        return (input_ids, attention_mask), (comp[input_ids.flip(-1)], rc_mask)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        """``input_ids`` / ``attention_mask`` ``(B, L)`` (``(B, L, 2)`` when conjoining, see the class);
+        ``labels``: ``(B,)`` class ids, ``(B, num_labels)`` multi-label targets or ``(B,)`` /
+        ``(B, 1)`` regression targets.  Returns ``logits (B, num_labels)`` (and the loss)."""
+        cfg = self.config
+        return_dict = cfg.return_dict if return_dict is None else return_dict
+        conjoin = not cfg.rcps and (cfg.conjoin_train or (cfg.conjoin_eval and not self.training))
+        if input_ids is not None and input_ids.ndim == 3 and not conjoin:
+            raise InputError(
+                "(B, L, 2) input_ids (forward and reverse-complement strands) are only read when "
+                "conjoining: set conjoin_train or conjoin_eval (models without rcps)"
+            )
+        if conjoin:
+            (ids, mask), (rc_ids, rc_mask) = self._conjoined_inputs(input_ids, attention_mask)
+            both_mask = None if mask is None else torch.cat([mask, rc_mask])
+            out = self.caduceus(
+                torch.cat([ids, rc_ids]),
+                attention_mask=both_mask,
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+            )
+            h, h_rc = out.last_hidden_state.chunk(2)  # (B, L, D) each
+            strands = [(h, mask), (h_rc, rc_mask)]
+            n = ids.shape[0]
+            hidden_states = None if out.hidden_states is None else tuple(t[:n] for t in out.hidden_states)
+        else:
+            out = self.caduceus(
+                input_ids,
+                attention_mask=attention_mask,
+                inputs_embeds=inputs_embeds,
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+            )
+            h = out.last_hidden_state  # (B, L, D), or (B, L, 2D) with RCPS
+            if cfg.rcps:  # the reverse strand flipped back (positions and channels), as published
+                rc_mask = None if attention_mask is None else attention_mask.flip(-1)
+                strands = [
+                    (h[..., : cfg.d_model], attention_mask),
+                    (h[..., cfg.d_model :].flip(1, 2), rc_mask),
+                ]
+            else:
+                strands = [(h, attention_mask)]
+            hidden_states = out.hidden_states
+        per_strand = [self.score(pool_hidden_states(s, m, cfg.pooling_strategy)) for s, m in strands]
+        logits = torch.stack(per_strand).mean(0)  # (B, num_labels)
+        loss = None
+        if labels is not None:
+            loss = sequence_classification_loss(logits, labels.to(logits.device), cfg)
+        if not return_dict:
+            rest = (logits,) + ((hidden_states,) if hidden_states is not None else ())
+            return ((loss,) + rest) if loss is not None else rest
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+
 #: the published name of the backbone class (``auto_map`` ``AutoModel``)
 Caduceus = CaduceusModel
 
@@ -991,15 +1194,19 @@ def register() -> None:
     """Make ``Auto*`` load ``model_type: caduceus`` folders with this file (no remote code).
 
     Registers :class:`CaduceusConfig` with ``AutoConfig``, :class:`CaduceusModel` with
-    ``AutoModel``, :class:`CaduceusForMaskedLM` with ``AutoModelForMaskedLM`` (``exist_ok``) and
-    :class:`CaduceusTokenizer` by name, so ``AutoTokenizer`` finds the published
+    ``AutoModel``, :class:`CaduceusForMaskedLM` with ``AutoModelForMaskedLM``,
+    :class:`CaduceusForSequenceClassification` with ``AutoModelForSequenceClassification``
+    (``exist_ok``) and :class:`CaduceusTokenizer` by name, so ``AutoTokenizer`` finds the published
     ``"tokenizer_class": "CaduceusTokenizer"``.  Safe to call more than once.
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 
     AutoConfig.register("caduceus", CaduceusConfig, exist_ok=True)
     AutoModel.register(CaduceusConfig, CaduceusModel, exist_ok=True)
     AutoModelForMaskedLM.register(CaduceusConfig, CaduceusForMaskedLM, exist_ok=True)
+    AutoModelForSequenceClassification.register(
+        CaduceusConfig, CaduceusForSequenceClassification, exist_ok=True
+    )
     register_with_transformers(CaduceusTokenizer)
 
 
@@ -1042,12 +1249,14 @@ def _weight_files(folder: Path) -> list[Path]:
 
 
 def expected_weights(config: CaduceusConfig, *, head: str = "mlm") -> tuple[dict[str, tuple], set[str]]:
-    """``({name: shape}, optional names)`` of a checkpoint of ``config`` (``head``: ``"mlm"`` or ``"base"``).
+    """``({name: shape}, optional names)`` of a checkpoint of ``config``.
+
+    ``head``: ``"mlm"``, ``"base"`` or ``"cls"`` (:class:`CaduceusForSequenceClassification`).
 
     Optional names are the tied copies (``mamba_rev.in_proj`` / ``out_proj``, ``lm_head``) and
     the ``complement_map`` buffers: a checkpoint may hold them or not.
     """
-    cls = CaduceusForMaskedLM if head == "mlm" else CaduceusModel
+    cls = {"mlm": CaduceusForMaskedLM, "base": CaduceusModel, "cls": CaduceusForSequenceClassification}[head]
     with torch.device("meta"):
         model = cls(config)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
@@ -1069,7 +1278,10 @@ def check_checkpoint(folder: str | os.PathLike, config: CaduceusConfig | None = 
         with safe_open(str(f), framework="pt") as sf:
             for k in sf.keys():
                 found[k] = tuple(sf.get_slice(k).get_shape())
-    head = "mlm" if any(k.startswith("caduceus.") or k.startswith("lm_head.") for k in found) else "base"
+    if "score.weight" in found:
+        head = "cls"
+    else:
+        head = "mlm" if any(k.startswith("caduceus.") or k.startswith("lm_head.") for k in found) else "base"
     shapes, optional = expected_weights(config, head=head)
     where = str(folder / "model.safetensors")
     fix = (
@@ -1104,8 +1316,10 @@ def _check_loading_info(model: nn.Module, info: dict, where: str) -> None:
     missing = sorted(info.get("missing_keys") or [])
     mismatched = info.get("mismatched_keys") or []
     unexpected = sorted(info.get("unexpected_keys") or [])
-    if isinstance(model, CaduceusModel):  # a base model loaded from an MLM checkpoint drops the head
-        unexpected = [k for k in unexpected if not k.startswith("lm_head.")]
+    if isinstance(model, (CaduceusModel, CaduceusForSequenceClassification)):
+        unexpected = [k for k in unexpected if not k.startswith("lm_head.")]  # an MLM checkpoint's head
+    if isinstance(model, CaduceusForSequenceClassification):
+        missing = [k for k in missing if k != "score.weight"]  # a new head, initialised as published
     for what, keys in (
         ("missing from", missing),
         ("of the wrong shape in", mismatched),
