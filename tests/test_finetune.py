@@ -238,3 +238,20 @@ def test_bad_labels_are_clear_errors():
     with pytest.raises(ConfigError, match="head has 3 outputs but the task needs 2"):
         m3, _ = tiny("gpn", num_labels=3)
         Finetuner(m3, tok, "binary", FinetuneConfig(mode="full", progress=False)).fit(TRAIN[0], TRAIN[1])
+
+
+def test_model_without_attention_mask_never_sees_padding(tmp_path):
+    """GPN's published classifier takes no attention_mask: each length runs unpadded, so a sequence's
+    score does not depend on the other (longer) sequences in its batch."""
+    pytest.importorskip("gpn")
+    from genolm.bench.runner import load_model_for_task
+    from genolm.catalogue.fixtures import make_tiny_gpn
+
+    loaded = load_model_for_task(str(make_tiny_gpn(tmp_path / "gpn")), "binary", "full", num_labels=2)
+    cfg = FinetuneConfig(mode="full", max_epochs=1, batch_size=8, progress=False, precision="fp32")
+    seqs, y, _ = planted(24, L=40, seed=3)
+    ft = Finetuner(loaded.model, loaded.tokenizer, "binary", cfg, seed=0).fit(seqs, y)
+    mixed = [seqs[0][:13], seqs[1], seqs[2][:27], seqs[3][:5]]  # one batch of four lengths
+    together = ft.predict_with_scores(mixed).y_score
+    alone = np.concatenate([ft.predict_with_scores([s]).y_score for s in mixed])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)

@@ -470,14 +470,31 @@ class _Net:
 
         cidx, local = self.chunks.chunks_of(idx)
         ids, mask, offs = (t.to(self.device) for t in collate(self.chunks, cidx, self.pad_id))
-        # models without an attention mask (GPN's CNN) see the padding; batches are length-sorted
-        kw = {"attention_mask": mask} if self.takes_mask else {}
-        logits = self.model(input_ids=ids, **kw).logits.float()
+        if self.takes_mask:
+            logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+        else:
+            logits = self._unpadded(ids, mask)
         owner = torch.from_numpy(local).to(self.device)
         if self.token:
             L = int(self.chunks.lengths[idx].max())
             return nucleotide_values(logits, offs, owner, len(idx), L)
         return pool_windows(logits, owner, len(idx), self.window_pooling)
+
+    def _unpadded(self, ids, mask):
+        """Logits of a model without an attention mask (GPN's CNN), which would see the padding as
+        sequence: each length in the right-padded batch runs as its own unpadded batch, and the rows
+        are put back in order (token logits padded back to ``T`` with zeros)."""
+        import torch
+        import torch.nn.functional as F
+
+        lengths = mask.sum(1)
+        parts, rows = [], []
+        for n in lengths.unique().tolist():
+            r = (lengths == n).nonzero().squeeze(1)
+            out = self.model(input_ids=ids[r, :n]).logits.float()
+            parts.append(F.pad(out, (0, 0, 0, ids.shape[1] - n)) if self.token else out)
+            rows.append(r)
+        return torch.cat(parts)[torch.argsort(torch.cat(rows))]
 
 
 def _param_groups(model, cfg: FinetuneConfig) -> list[dict]:
