@@ -1,0 +1,282 @@
+"""``model.logits_at(input_ids, attention_mask, select)`` -> ``(N, V)`` equals the full forward's
+``logits[select]`` for every MLM family that has one (the cone-pruned dilated CNNs ``gpn`` and
+``gpn-rc``; the ``encoder``, its last block only at the selected positions), and variant scoring gives
+the same scores with and without it; then the CNNs' own plans (which layers run dense, the cone, the
+RC strands as rows of one conv)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genolm.io import Variant
+from genolm.models import build_model
+from genolm.models.gpn import ConvBlock, cone_positions
+from genolm.models.gpn_rc import rc_tap_rows
+from genolm.tokenizers import get_tokenizer
+from genolm.variants import score_variants
+
+VOCAB = 12  # char tokenizer layout: A C G T = 7..10, [PAD] = 4
+TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+def _cnn(layers: int, kernel: int, dilation_max: int, hidden: int = 16) -> dict:
+    return dict(num_hidden_layers=layers, kernel_size=kernel, dilation_max=dilation_max, hidden_size=hidden)
+
+
+def _encoder(layers: int, position_embedding: str, activation: str, norm_position: str) -> dict:
+    return dict(
+        num_hidden_layers=layers,
+        hidden_size=32,
+        num_attention_heads=4,
+        position_embedding=position_embedding,
+        activation=activation,
+        norm_position=norm_position,
+    )
+
+
+# (layers, kernel, dilation_max): short reach (every layer pruned), GPN's schedule (a dense bottom
+# and a pruned top), and a reach far beyond T (mostly dense)
+CNN = [(3, 5, 1), (6, 5, 4), (12, 9, 32)]
+
+
+# each family's small configs: [0] the smallest, [1] a typical one
+CONFIGS = {
+    "gpn": [_cnn(*c) for c in CNN],
+    "gpn-rc": [_cnn(*c, hidden=h) for h in (16, 32) for c in CNN],  # D = hidden / 2 per strand
+    "encoder": [
+        _encoder(2, "alibi", "gelu", "post"),  # DNABERT-2-like
+        _encoder(3, "rope", "swiglu", "pre"),  # NT-v2-like
+        _encoder(2, "learned", "gelu", "post"),  # DNABERT-like
+    ],
+}
+CASES = [
+    pytest.param(f, c, id=f"{f}-" + "-".join(str(v) for v in c.values()))
+    for f, configs in CONFIGS.items()
+    for c in configs
+]
+
+
+def _model(family: str, config: dict, seed: int = 0):
+    torch.manual_seed(seed)
+    model = build_model(family, vocab_size=VOCAB, **config)
+    # large random weights: at init the convs are ~0 next to the residual, which would hide errors;
+    # random (not scaled-up init) so that LayerNorm weights and biases are not symmetric under a
+    # channel flip, which an RC strand mix-up could otherwise get away with
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return model.eval()
+
+
+def _batch(B: int, T: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random ids, a right-padding mask (row 0 full, the others random lengths), and a random
+    selection with 0, T - 1 and several positions per row."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(7, 11, (B, T), generator=g)
+    lengths = torch.randint(1, T + 1, (B,), generator=g)
+    lengths[0] = T
+    am = (torch.arange(T)[None, :] < lengths[:, None]).long()
+    ids[am == 0] = 4
+    select = torch.rand(B, T, generator=g) < 3 / T
+    select[0, 0] = select[0, T - 1] = select[-1, T - 1] = True
+    return ids, am, select
+
+
+def _full(model, ids, am, select) -> torch.Tensor:
+    return model(ids, attention_mask=am, return_full_logits=True).logits[select]
+
+
+# --- the contract, every family -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family,config", CASES)
+@pytest.mark.parametrize("T", [1, 9, 40, 130])
+def test_logits_at_equals_forward(family, config, T):
+    model = _model(family, config)
+    for seed in range(3):
+        ids, am, select = _batch(4, T, seed)
+        with torch.inference_mode():
+            want = _full(model, ids, am, select)
+            got = model.logits_at(ids, attention_mask=am, select=select)
+            got_unpadded = model.logits_at(ids[:1], select=select[:1])  # no attention_mask at all
+            # RC: both strands, in forward's layout (the head alone could hide a strand swap it symmetrises)
+            if family == "gpn-rc":
+                hidden_want = model.model(ids, attention_mask=am).last_hidden_state[select]
+                torch.testing.assert_close(model.model.hidden_at(ids, am, select), hidden_want, **TOL)
+        assert got.shape == (int(select.sum()), VOCAB)
+        assert want.abs().max() > 0.5  # logits far from zero: an error cannot hide in rounding
+        torch.testing.assert_close(got, want, **TOL)
+        torch.testing.assert_close(got_unpadded, _full(model, ids[:1], None, select[:1]), **TOL)
+
+
+@pytest.mark.parametrize("family", CONFIGS)
+def test_logits_at_one_site_per_row_at_different_positions(family):
+    """Scoring's usual batch: one masked site per row, at different positions, rows padded."""
+    model = _model(family, CONFIGS[family][1])
+    g = torch.Generator().manual_seed(5)
+    ids = torch.randint(7, 11, (6, 70), generator=g)
+    am = (torch.arange(70)[None, :] < torch.tensor([70, 70, 50, 20, 5, 30])[:, None]).long()
+    ids[am == 0] = 4
+    select = torch.zeros_like(am, dtype=torch.bool)
+    select[torch.arange(6), torch.tensor([0, 69, 35, 3, 4, 10])] = True  # row 4: its last token
+    with torch.inference_mode():
+        got = model.logits_at(ids, attention_mask=am, select=select)
+        want = _full(model, ids, am, select)
+    torch.testing.assert_close(got, want, **TOL)
+
+
+@pytest.mark.parametrize("family", CONFIGS)
+def test_logits_at_empty_and_default_selection(family):
+    model = _model(family, CONFIGS[family][0])
+    ids, am, _ = _batch(3, 20, seed=1)
+    with torch.inference_mode():
+        none = model.logits_at(ids, attention_mask=am, select=torch.zeros_like(ids, dtype=torch.bool))
+        every = model.logits_at(ids, attention_mask=am)
+        full = model(ids, attention_mask=am, return_full_logits=True).logits
+    assert none.shape == (0, VOCAB)
+    torch.testing.assert_close(every, full.reshape(-1, VOCAB), **TOL)
+
+
+# --- scoring with and without logits_at, every family ---------------------------------------------
+
+
+def _alts(ref: str) -> tuple[str, ...]:
+    return tuple(a for a in "ACGT" if a != ref)
+
+
+@pytest.mark.parametrize("family", CONFIGS)
+def test_score_variants_same_with_and_without_logits_at(monkeypatch, family):
+    char = get_tokenizer("char")
+    model = _model(family, CONFIGS[family][1])
+    cls = type(model)
+    rng = np.random.default_rng(4)  # a genome on which no score of the three families is ~0
+    genome = {c: "".join(rng.choice(list("ACGT"), n)) for c, n in [("chr1", 150), ("chr2", 40)]}
+    s1, s2 = genome["chr1"], genome["chr2"]
+    variants = [
+        Variant("chr1", 0, None, s1[0], _alts(s1[0])),  # first base, multi-ALT
+        Variant("chr1", 1, None, s1[1], _alts(s1[1])[:1]),
+        Variant("chr1", 75, None, s1[75], _alts(s1[75])),  # middle, multi-ALT
+        Variant("chr1", 148, None, s1[148], _alts(s1[148])[:2]),  # next to the contig end
+        Variant("chr1", 149, None, s1[149], _alts(s1[149])[:1]),  # last base
+        Variant("chr1", 60, None, s1[60:63], (s1[60],)),  # deletion: PLL, one masked token per request
+        Variant("chr2", 20, None, s2[20], (s2[20] + "GA",)),  # insertion on a short contig
+        Variant("chr2", 39, None, s2[39], _alts(s2[39])),  # last base of a short contig, multi-ALT
+    ]
+    calls = []
+    logits_at = cls.logits_at
+
+    def spy(self, *a, **k):
+        calls.append(k["select"].sum().item())
+        return logits_at(self, *a, **k)
+
+    monkeypatch.setattr(cls, "logits_at", spy)
+    sparse = [score_variants(model, char, genome, variants, window=64, batch_size=bs) for bs in (3, 64)]
+    assert calls and max(calls) > 1  # logits_at ran, with several positions in a batch
+    monkeypatch.delattr(cls, "logits_at")
+    dense = score_variants(model, char, genome, variants, window=64, batch_size=64)
+
+    assert dense.status == ["ok"] * len(dense.status) and len(dense.status) == 15
+    assert set(dense.method) == {"llr", "pll"}
+    assert np.all(np.abs(dense.score) > 1e-3)  # scores that a mix-up of positions would change
+    for r in sparse:
+        np.testing.assert_allclose(r.score_fwd, dense.score_fwd, **TOL)
+        np.testing.assert_allclose(r.score_rc, dense.score_rc, **TOL)
+
+
+@pytest.mark.parametrize("family", CONFIGS)
+def test_run_requests_keeps_gather_order(monkeypatch, family):
+    """Several positions per request, in no particular order: ``out`` follows ``gather``."""
+    from genolm.variants.scoring import _Req, run_requests
+
+    model = _model(family, CONFIGS[family][1])
+    rng = np.random.default_rng(0)
+    cand = np.array([7, 8, 9, 10])
+    spec = [(30, [17, 3, 29]), (22, [21, 0]), (30, [5]), (12, [11, 2, 6, 0])]  # (length, gather order)
+
+    def answer() -> list[list[np.ndarray]]:
+        reqs = [
+            _Req("mlm", rng.integers(7, 11, n), 0, n, [(t, np.roll(cand, t)) for t in ts]) for n, ts in spec
+        ]
+        run_requests(model, reqs, batch_size=8, device="cpu", pad_id=4)
+        return [r.out for r in reqs]
+
+    state = rng.bit_generator.state
+    sparse = answer()
+    rng.bit_generator.state = state  # the same sequences again
+    monkeypatch.delattr(type(model), "logits_at")
+    dense = answer()
+    for p, d, (_, ts) in zip(sparse, dense, spec):
+        assert len(p) == len(ts)
+        np.testing.assert_allclose(np.stack(p), np.stack(d), **TOL)
+
+
+# --- the dilated CNNs: cone-pruned layers ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["gpn", "gpn-rc"])
+@pytest.mark.parametrize(
+    "config,T,select_all,dense,pruned",
+    [
+        (CNN[0], 64, False, 0, 3),  # cone of 13 positions at the bottom: nothing dense
+        (CNN[2], 257, False, 6, 6),  # genolm-tiny's layout: output sets 257 x 6, 129, 65, 33, 17, 9, 1
+        (CNN[2], 40, True, 12, 0),  # every position wanted: plain dense forward
+    ],
+)
+def test_dense_and_pruned_paths(monkeypatch, family, config, T, select_all, dense, pruned):
+    """Which layers run dense and which pruned (so the equality tests above cover both); RC: one call
+    per layer for both strands."""
+    calls = {"dense": 0, "pruned": 0}
+    forward, forward_at = ConvBlock.forward, ConvBlock.forward_at
+
+    def count_dense(self, *a, **k):
+        calls["dense"] += 1
+        return forward(self, *a, **k)
+
+    def count_pruned(self, *a, **k):
+        calls["pruned"] += 1
+        return forward_at(self, *a, **k)
+
+    monkeypatch.setattr(ConvBlock, "forward", count_dense)
+    monkeypatch.setattr(ConvBlock, "forward_at", count_pruned)
+    model = _model(family, _cnn(*config))
+    ids, am, _ = _batch(2, T, seed=0)
+    select = torch.ones_like(ids, dtype=torch.bool)
+    if not select_all:
+        select[:] = False
+        select[:, T // 2] = True
+    with torch.inference_mode():
+        got = model.logits_at(ids, attention_mask=am, select=select)
+    assert calls == {"dense": dense, "pruned": pruned}
+    with torch.inference_mode():
+        torch.testing.assert_close(got, _full(model, ids, am, select), **TOL)
+
+
+def test_cone_positions():
+    sets = cone_positions(torch.tensor([0, 20]), 24, 3, [1, 4])
+    assert [s.tolist() for s in sets] == [
+        [0, 1, 3, 4, 5, 15, 16, 17, 19, 20, 21],  # layer 1 (dilation 1) widens each by 1
+        [0, 4, 16, 20],  # layer 2 (dilation 4): taps +-4, clipped to [0, 24)
+        [0, 20],
+    ]
+
+
+def test_rc_tap_rows():
+    """Strand 2's rows follow strand 1's, its taps reversed; taps outside the sequence read row 2S."""
+    # length 6, kernel 3, dilation 1: position 1 reads 0, 1, 2 and position 5 reads 4, 5 (6 is outside)
+    taps, centre = rc_tap_rows(torch.tensor([0, 1, 2, 4, 5]), torch.tensor([1, 5]), 6, 3, 1)
+    assert taps.tolist() == [[0, 1, 2], [3, 4, 10], [7, 6, 5], [10, 9, 8]]  # S = 5: zero row 10
+    assert centre.tolist() == [1, 4, 6, 9]
+
+
+def test_rc_inference_mode_then_training():
+    """The complement permutation cached by a first call under inference mode (as scoring makes)
+    must not be an inference tensor, which a later training forward could not save for backward."""
+    model = _model("gpn-rc", _cnn(*CNN[0]))
+    ids, am, select = _batch(2, 20, seed=0)
+    with torch.inference_mode():
+        model.logits_at(ids, attention_mask=am, select=select)
+    model.train()
+    model(ids, attention_mask=am, labels=torch.where(select, ids, -100)).loss.backward()
