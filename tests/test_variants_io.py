@@ -136,6 +136,25 @@ def test_score_variants_reads_vcf_paths_and_python_api_matches_cli(tiny_model_di
         write_scores(tmp_path / "x.xlsx", r)
 
 
+def test_cli_precision_bf16_matches_the_python_api(tiny_model_dir, inputs, tmp_path, capsys):
+    from genolm.variants import load_lm
+
+    fa, vcf = inputs
+    lm = load_lm(str(tiny_model_dir))
+    r = score_variants(lm.model, lm.tokenizer, str(fa), str(vcf), window=32, precision="bf16")
+    out = tmp_path / "s.tsv"
+    capsys.readouterr()
+    assert main(["score-variants", "--genome", str(fa), "--vcf", str(vcf), "--out", str(out)]
+                + ["--model", str(tiny_model_dir), "--window", "32", "--no-progress", "--precision", "bf16"]) == 0  # fmt: skip
+    assert '"precision": "bf16"' in capsys.readouterr().out
+    np.testing.assert_allclose(pd.read_csv(out, sep="\t")["score"], r.score, atol=1e-6)
+    fp32 = score_variants(lm.model, lm.tokenizer, str(fa), str(vcf), window=32).score
+    assert np.nanmax(np.abs(fp32 - r.score)) > 1e-4  # so the comparison above can tell them apart
+    with pytest.raises(SystemExit):  # argparse refuses an unknown precision
+        main(["score-variants", "--genome", str(fa), "--vcf", str(vcf), "--out", str(out)]
+             + ["--precision", "fp16"])  # fmt: skip
+
+
 def test_cli_default_model(inputs, tmp_path):
     from genolm.data import model_path
 
