@@ -92,6 +92,43 @@ def _full(model, ids, am, select) -> torch.Tensor:
 # --- the contract, every family -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("family", list(CONFIGS))
+def test_logits_at_applies_lora_adapters(family):
+    """With LoRA on the family's target modules (a PEFT model finds ``logits_at`` on its base model),
+    the adapters count in ``logits_at`` and in the encoder's sparse MLM loss, and the last block's
+    adapters get gradients."""
+    from peft import LoraConfig, get_peft_model
+
+    import genolm.models as M
+
+    targets = list(M.MODELS.get(family).lora_target_modules)
+    model = get_peft_model(_model(family, CONFIGS[family][1]), LoraConfig(r=4, target_modules=targets))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # lora_B starts at zero, which would make the adapters invisible
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    ids, am, select = _batch(3, 40, seed=2)
+    with torch.inference_mode():
+        got = model.logits_at(ids, attention_mask=am, select=select)
+        want = _full(model, ids, am, select)
+        with model.disable_adapter():
+            plain = _full(model, ids, am, select)
+    assert not torch.allclose(want, plain, atol=1e-3)  # the adapters change the logits
+    torch.testing.assert_close(got, want, **TOL)
+    if family == "encoder":  # training: the sparse last block under LoRA
+        model.train()
+        labels = torch.where(select, ids, -100)
+        loss = model(input_ids=ids, attention_mask=am, labels=labels).loss
+        model.get_base_model().config.sparse_last_block = False
+        dense = model(input_ids=ids, attention_mask=am, labels=labels).loss
+        torch.testing.assert_close(loss, dense, **TOL)
+        loss.backward()
+        last = len(model.get_base_model().model.layers) - 1
+        grads = [p.grad for n, p in model.named_parameters() if f"layers.{last}.attn.qkv.lora" in n]
+        assert grads and all(gr is not None and gr.abs().sum() > 0 for gr in grads)
+
+
 @pytest.mark.parametrize("family,config", CASES)
 @pytest.mark.parametrize("T", [1, 9, 40, 130])
 def test_logits_at_equals_forward(family, config, T):

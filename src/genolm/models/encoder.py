@@ -261,15 +261,18 @@ class SelfAttention(nn.Module):
         return self.out_proj(y.transpose(1, 2).reshape(B, Q, H))
 
     def _project_selected(self, x, attn_mask, rope, query_index):
-        """q at the ``(B, Q)`` query positions, k and v everywhere: the rows of the fused projection
-        are ``[q; k; v]``, so the q rows multiply only the ``Q`` gathered inputs."""
+        """q at the ``(B, Q)`` query positions, k and v everywhere.
+
+        The fused projection runs as a module call at every position (a LoRA or other adapter on
+        ``qkv`` then applies as in ``forward``; only the q third of it is wasted at the other
+        positions), and the q rows are gathered from its output."""
         B, T, H = x.shape
         nh, hd = self.n_head, self.head_dim
-        w, b = self.qkv.weight, self.qkv.bias
-        kv = F.linear(x, w[H:], None if b is None else b[H:]).view(B, T, 2, nh, hd)
-        xq = x.gather(1, query_index[..., None].expand(-1, -1, H))  # (B, Q, H)
-        q = F.linear(xq, w[:H], None if b is None else b[:H]).view(B, -1, nh, hd)  # (B, Q, nh, hd)
-        k, v = kv.unbind(2)  # each (B, T, nh, hd)
+        qkv = self.qkv(x)  # (B, T, 3H): [q; k; v]
+        q = (
+            qkv[..., :H].gather(1, query_index[..., None].expand(-1, -1, H)).view(B, -1, nh, hd)
+        )  # (B, Q, nh, hd)
+        k, v = qkv[..., H:].view(B, T, 2, nh, hd).unbind(2)  # each (B, T, nh, hd)
         if rope is not None:
             k = apply_rope(k, *(t.view(T, 1, hd) for t in rope))
             q = apply_rope(q, *(t.view(T, hd)[query_index][:, :, None] for t in rope))  # (B, Q, 1, hd) tables

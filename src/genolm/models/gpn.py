@@ -109,17 +109,23 @@ def tap_rows(
     return row[taps], row[out_pos]
 
 
-def cone_plan(select: torch.Tensor, kernel_size: int, dilations: list[int]) -> tuple[list[torch.Tensor], int]:
+def cone_plan(
+    select: torch.Tensor, kernel_size: int, dilations: list[int], layers: nn.ModuleList
+) -> tuple[list[torch.Tensor], int]:
     """Plan of a cone-pruned forward to the positions ``select`` (bool ``(B, T)``).
 
     Returns the :func:`cone_positions` (``L + 1`` sets, bottom first, CPU) of the positions selected
     in some row (one cone for the whole batch), and how many bottom layers to run dense: those
     whose output set covers at least :data:`DENSE_FRACTION` of the sequence (a bottom prefix,
-    since the sets only grow downwards).
+    since the sets only grow downwards).  All of them when a block's conv is not a plain
+    ``nn.Conv1d`` (a LoRA or other adapter wraps it): :meth:`ConvBlock.forward_at` reads the conv's
+    weight directly and would skip the adapter.
     """
     T = select.shape[1]
     cols = select.any(0).nonzero().squeeze(1).cpu()  # positions selected in some row
     needed = cone_positions(cols, T, kernel_size, dilations)
+    if any(type(layer.conv) is not nn.Conv1d for layer in layers):
+        return needed, len(dilations)
     n_dense = 0
     while n_dense < len(dilations) and len(needed[n_dense + 1]) >= DENSE_FRACTION * T:
         n_dense += 1
@@ -250,7 +256,7 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         T = input_ids.shape[1]
         device = input_ids.device
         kernel, dilations = self.config.kernel_size, self.config.dilations
-        needed, n_dense = cone_plan(select, kernel, dilations)
+        needed, n_dense = cone_plan(select, kernel, dilations, self.layers)
         mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             mask = attention_mask.unsqueeze(-1)  # (B, T, 1)

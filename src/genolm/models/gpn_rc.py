@@ -252,7 +252,7 @@ class GenolmGPNRCModel(GenolmGPNRCPreTrainedModel):
         T = input_ids.shape[1]
         device = input_ids.device
         kernel, dilations = self.config.kernel_size, self.config.dilations
-        needed, n_dense = cone_plan(select, kernel, dilations)
+        needed, n_dense = cone_plan(select, kernel, dilations, self.layers)
         mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             mask = attention_mask.unsqueeze(-1)  # (B, T, 1)
