@@ -9,6 +9,8 @@ fine-tune through the bench harness.  Expected losses are computed here with ``t
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -270,3 +272,14 @@ def test_full_fine_tune_through_the_bench_harness(pc):
     assert not torch.equal(ft.model_.state_dict()[w], loaded.model.state_dict()[w])  # the backbone trained
     pred = ft.predict_with_scores(seqs[:8])
     assert pred.y_score.shape[0] == 8 and np.isfinite(pred.y_score).all()
+
+
+def test_config_keys_stay_out_of_mlm_configs_and_the_callers_config(ph, tmp_path):
+    """An MLM config.json gains no classifier keys (readers that do not know them keep working), and
+    constructor arguments do not leak into the config object the caller passed."""
+    config = cad.CaduceusConfig.from_pretrained(str(ph))
+    config.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert not {"pooling_strategy", "conjoin_train", "conjoin_eval"} & set(saved)
+    model = cad.CaduceusForSequenceClassification(config, pooling_strategy="max")
+    assert model.config.pooling_strategy == "max" and config.pooling_strategy == "mean"

@@ -60,6 +60,7 @@ kilobase; see ``docs/caduceus.md``.  With ``mamba_ssm`` installed and CUDA tenso
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -180,6 +181,16 @@ class CaduceusConfig(PreTrainedConfig):
     pooling_strategy: str = "mean"
     conjoin_train: bool = False
     conjoin_eval: bool = False
+
+    def to_dict(self) -> dict:
+        """As ``PreTrainedConfig.to_dict``, without the classifier keys at their defaults: a
+        config.json stays readable by code that does not know them (earlier genolm rejects
+        unknown keys)."""
+        d = super().to_dict()
+        for key in ("pooling_strategy", "conjoin_train", "conjoin_eval"):
+            if key in d and d[key] == type(self).__dataclass_fields__[key].default:
+                del d[key]
+        return d
 
     def __post_init__(self, **kwargs):
         fields = set(type(self).__dataclass_fields__)
@@ -1019,6 +1030,8 @@ class CaduceusForSequenceClassification(CaduceusPreTrainedModel):
             "conjoin_train": conjoin_train,
             "conjoin_eval": conjoin_eval,
         }
+        if any(v is not None for v in given.values()):
+            config = copy.deepcopy(config)  # the caller's config keeps its own settings
         for key, value in given.items():
             if value is not None:
                 setattr(config, key, value)
