@@ -211,15 +211,17 @@ def model_flops_per_token(pt, attention_layers: int, seq_len: int, hidden: int) 
     sparse = getattr(model.config, "sparse_last_block", None)
     if sparse is not None:
         model.config.sparse_last_block = False
-    with (
-        torch.no_grad(),  # attention: auto runs SDPA here, which FlopCounterMode does not count on CPU
-        torch.compiler.set_stance("force_eager"),
-        FlopCounterMode(display=False) as fc,
-        pt.acc.autocast(),
-    ):
-        model(**b)
-    if sparse is not None:
-        model.config.sparse_last_block = sparse
+    try:
+        with (
+            torch.no_grad(),  # attention: auto runs SDPA here, which FlopCounterMode does not count on CPU
+            torch.compiler.set_stance("force_eager"),
+            FlopCounterMode(display=False) as fc,
+            pt.acc.autocast(),
+        ):
+            model(**b)
+    finally:
+        if sparse is not None:
+            model.config.sparse_last_block = sparse
     counts = fc.get_flop_counts().get("Global", {})
     bmm = sum(v for k, v in counts.items() if "bmm" in str(k))  # an eager attention path, if any
     counted = 3 * (fc.get_total_flops() - bmm) / tokens

@@ -291,6 +291,9 @@ class IsmConfig:
             parse_region(self.region)
         if self.method.startswith("embedding"):
             raise ConfigError("ISM reports log-likelihood ratios; use method auto / llr / pll / clm")
+        from genolm.variants.scoring import resolve_precision
+
+        resolve_precision(self.precision, self.device)  # a bad value fails before the model loads
 
 
 def run_ism(cfg: IsmConfig) -> dict:

@@ -64,7 +64,7 @@ def add_arguments(p):
         "--precision",
         default="fp32",
         choices=("fp32", "bf16", "auto"),
-        help="fp32 (exact), bf16 autocast (faster where supported; log-probs within ~0.03), "
+        help="fp32 (exact), bf16 autocast (faster where supported; bundled model: scores within 0.03), "
         "auto (bf16 where the device supports it). Default: fp32",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

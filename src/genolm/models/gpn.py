@@ -67,7 +67,8 @@ class GenolmGPNConfig(GenolmConfig):
 # --- blocks ---------------------------------------------------------------------------------
 
 #: :meth:`GenolmGPNModel.hidden_at` runs a layer densely when it needs at least this fraction of
-#: the positions: the gathered conv costs ~1.1x the dense one per position (genolm-tiny, CPU)
+#: the positions: in a one-off timing on genolm-tiny (CPU) the gathered conv cost ~1.1x the dense
+#: one per position
 DENSE_FRACTION = 0.85
 
 

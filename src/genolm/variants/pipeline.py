@@ -72,7 +72,7 @@ def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
     from genolm.io.vcf import read_vcf
     from genolm.variants.load import load_lm, open_genome
     from genolm.variants.output import write_scores
-    from genolm.variants.scoring import DEFAULT_WINDOW, score_variants
+    from genolm.variants.scoring import DEFAULT_WINDOW, resolve_precision, score_variants
 
     vcf = resolve_path(cfg.vcf)
     lm = load_lm(cfg.model, trust_remote_code=cfg.trust_remote_code)
@@ -100,7 +100,7 @@ def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
         "out": str(cfg.out),
         "model": lm.name,
         "method": cfg.method,
-        "precision": cfg.precision,
+        "precision": resolve_precision(cfg.precision, cfg.device),  # what ran (auto resolved)
         "window": window,
         "records": len(records),
         "rows": len(scores.variants),

@@ -514,9 +514,10 @@ def score_variants(
     chunk_sites : int
         Sites whose forward passes are built and run together (bounds memory).  Default is 4096.
     precision : str
-        ``"fp32"`` (default: exact, reproducible scores), ``"bf16"`` (autocast: ~1.5-2x faster on
-        CPUs with bf16 matmul and on GPUs, log-probabilities within ~0.03; GPN's own loop runs in
-        fp16), or ``"auto"`` (bf16 where the device supports it).
+        ``"fp32"`` (default: exact, reproducible scores), ``"bf16"`` (autocast; GPN's own loop
+        runs in fp16: on the bundled model 1.4-1.5x faster on a CPU with bf16 matmul, scores
+        within 0.03 of fp32, see benchmarks/vep_throughput.py), or ``"auto"`` (bf16 where the
+        device supports it).
 
     Returns
     -------
