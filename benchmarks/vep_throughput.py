@@ -183,24 +183,21 @@ def _cone_work(model, window: int) -> dict | None:
 
 
 class _full_forward:
-    """Within the block, models score through their whole forward: ``logits_at`` is hidden from
-    ``run_requests`` (which uses it when the model has it) by removing it from the model's class."""
+    """Within the block, the model scores through its whole forward: its class's ``logits_at`` is
+    set to ``None``, which ``run_requests`` reads as "no pruned path"."""
 
     def __init__(self, model):
-        self.cls = (
-            next(c for c in type(model).__mro__ if "logits_at" in vars(c))
-            if hasattr(model, "logits_at")
-            else None
-        )
+        self.cls = type(model)
 
     def __enter__(self):
-        if self.cls is not None:
-            self.method = vars(self.cls)["logits_at"]
-            delattr(self.cls, "logits_at")
+        self.own = vars(self.cls).get("logits_at")  # None when inherited (SelectedLogitsMixin)
+        self.cls.logits_at = None
 
     def __exit__(self, *exc):
-        if self.cls is not None:
-            self.cls.logits_at = self.method
+        if self.own is None:
+            del self.cls.logits_at
+        else:
+            self.cls.logits_at = self.own
 
 
 def _timed(fn):

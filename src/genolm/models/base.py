@@ -233,6 +233,33 @@ def tokens_to_nucleotides(
 # --- the shared model base -----------------------------------------------------------------
 
 
+class SelectedLogitsMixin:
+    """MLM heads that can compute their logits at some positions only (variant scoring, ISM)."""
+
+    def logits_at(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        select: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """MLM logits at the True positions of bool ``select`` ``(B, T)`` (``None``: all): ``(N, V)``.
+
+        Row-major order, equal (to float rounding) to
+        ``forward(input_ids, attention_mask=attention_mask, return_full_logits=True).logits[select]``;
+        each family computes only what those positions depend on (``_selected_logits``).
+        :func:`genolm.variants.score_variants`, ISM and ``GenomicLM.log_probs`` use it when a model
+        has it.  Meant for inference: in training mode dropout draws differ from ``forward``'s.
+        """
+        if select is None:
+            select = torch.ones_like(input_ids, dtype=torch.bool)
+        return self._selected_logits(input_ids, attention_mask, select)
+
+    def _selected_logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, select: torch.Tensor
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+
 class GenolmPreTrainedModel(PreTrainedModel):
     """Behaviour shared by every genolm model: ``embed()``, per-token states, pooling.
 

@@ -40,6 +40,7 @@ from genolm.models.base import (
     GenolmForSequenceClassification,
     GenolmForTokenClassification,
     GenolmPreTrainedModel,
+    SelectedLogitsMixin,
     check_choice,
     compute_dtype,
     finish_backbone_output,
@@ -449,7 +450,7 @@ class MaskedLMHead(nn.Module):
         return self.decoder(self.norm(F.gelu(self.dense(h))))  # (..., V)
 
 
-class GenolmEncoderForMaskedLM(GenolmEncoderPreTrainedModel):
+class GenolmEncoderForMaskedLM(SelectedLogitsMixin, GenolmEncoderPreTrainedModel):
     _tied_weights_keys = {"lm_head.decoder.weight": "model.embed_tokens.weight"}
 
     def __init__(self, config: GenolmEncoderConfig):
@@ -503,16 +504,8 @@ class GenolmEncoderForMaskedLM(GenolmEncoderPreTrainedModel):
         res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return res if return_dict is not False else res.to_tuple()
 
-    def logits_at(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        select: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """MLM logits ``(N, V)`` at the ``select`` (bool ``(B, T)``; ``None``: all) positions, row-major:
-        equal to ``forward(...).logits[select]``, with the last block run only there (variant scoring)."""
-        if select is None:
-            select = torch.ones_like(input_ids, dtype=torch.bool)
+    def _selected_logits(self, input_ids, attention_mask, select):
+        """The last block only at the selected positions (backbone ``select=``), then the head."""
         return self.lm_head(
             self.model(input_ids, attention_mask=attention_mask, select=select).last_hidden_state
         )

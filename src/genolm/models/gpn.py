@@ -28,6 +28,7 @@ from genolm.models.base import (
     GenolmForSequenceClassification,
     GenolmForTokenClassification,
     GenolmPreTrainedModel,
+    SelectedLogitsMixin,
     finish_backbone_output,
     masked_lm_select,
     padding_idx,
@@ -292,7 +293,7 @@ class GPNLMHead(nn.Module):
         return self.decoder(self.norm(F.gelu(self.dense(h))))
 
 
-class GenolmGPNForMaskedLM(GenolmGPNPreTrainedModel):
+class GenolmGPNForMaskedLM(SelectedLogitsMixin, GenolmGPNPreTrainedModel):
     _tied_weights_keys = {"lm_head.decoder.weight": "model.embed_tokens.weight"}
 
     def __init__(self, config: GenolmGPNConfig):
@@ -336,21 +337,8 @@ class GenolmGPNForMaskedLM(GenolmGPNPreTrainedModel):
         res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return res if return_dict is not False else res.to_tuple()
 
-    def logits_at(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        select: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """MLM logits at the True positions of bool ``select`` ``(B, T)`` only: ``(N, V)``, row-major.
-
-        Equals ``forward(input_ids, attention_mask, return_full_logits=True).logits[select]`` (to
-        float rounding) but computes only the positions those logits depend on (see
-        :meth:`GenolmGPNModel.hidden_at`), and the head only at the N selected positions.
-        ``select=None`` selects every position.  Inference only (eval mode).
-        """
-        if select is None:
-            select = torch.ones_like(input_ids, dtype=torch.bool)
+    def _selected_logits(self, input_ids, attention_mask, select):
+        """The cone below the selected positions (:meth:`GenolmGPNModel.hidden_at`), the head there."""
         return self.lm_head(self.model.hidden_at(input_ids, attention_mask, select))
 
 

@@ -31,6 +31,7 @@ from genolm.models.base import (
     GenolmForSequenceClassification,
     GenolmForTokenClassification,
     GenolmPreTrainedModel,
+    SelectedLogitsMixin,
     finish_backbone_output,
     masked_lm_select,
     padding_idx,
@@ -278,7 +279,7 @@ class GenolmGPNRCModel(GenolmGPNRCPreTrainedModel):
         return selected_rows(x, pos, select)  # (N, 2D)
 
 
-class GenolmGPNRCForMaskedLM(GenolmGPNRCPreTrainedModel):
+class GenolmGPNRCForMaskedLM(SelectedLogitsMixin, GenolmGPNRCPreTrainedModel):
     _tied_weights_keys = {"lm_head.decoder.weight": "model.embeddings.embed_tokens.weight"}
 
     def __init__(self, config: GenolmGPNRCConfig):
@@ -320,21 +321,9 @@ class GenolmGPNRCForMaskedLM(GenolmGPNRCPreTrainedModel):
         res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return res if return_dict is not False else res.to_tuple()
 
-    def logits_at(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        select: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """MLM logits at the True positions of bool ``select`` ``(B, T)`` only: ``(N, V)``, row-major.
-
-        Equals ``forward(input_ids, attention_mask, return_full_logits=True).logits[select]`` (to
-        float rounding), computing only the cone below those positions
-        (:meth:`GenolmGPNRCModel.hidden_at`) and the head (which reads both strands of a position)
-        only at the N selected ones.  ``select=None`` selects every position.  Inference only.
-        """
-        if select is None:
-            select = torch.ones_like(input_ids, dtype=torch.bool)
+    def _selected_logits(self, input_ids, attention_mask, select):
+        """The cone below the selected positions (:meth:`GenolmGPNRCModel.hidden_at`, both strands),
+        then the head, which reads both strands of a position, at the N selected ones."""
         perm = self.model.embeddings.perm(input_ids.device)
         return self.lm_head(self.model.hidden_at(input_ids, attention_mask, select), perm)
 

@@ -269,7 +269,7 @@ def _logits_at(model, ids, attention_mask, rows_b: np.ndarray, rows_t: np.ndarra
     """
     import torch
 
-    if not hasattr(model, "logits_at"):
+    if not callable(getattr(model, "logits_at", None)):
         return _logits(model, ids, attention_mask)[rows_b, rows_t]
     T = ids.shape[1]
     flat = rows_b * T + rows_t  # row-major index of each requested position
