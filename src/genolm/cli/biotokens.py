@@ -191,10 +191,15 @@ def _encode(args, json):
 
 def _pretrain(args, json):
     from genolm import config as C
+    from genolm.cli.common import end_distributed
     from genolm.llm.pretrain import BiotokenPretrainConfig, continue_pretraining
 
     cfg = C.load(BiotokenPretrainConfig, args.config, _overrides(args, BiotokenPretrainConfig))
-    print(json.dumps(continue_pretraining(cfg, resume=args.resume), indent=2, default=str))
+    try:
+        result = continue_pretraining(cfg, resume=args.resume)
+    finally:
+        end_distributed()
+    print(json.dumps(result, indent=2, default=str))
     return 0
 
 

@@ -38,3 +38,13 @@ def dataclass_overrides(args: argparse.Namespace, cls) -> dict:
             v = {k: yaml.safe_load(x) for k, _, x in (s.partition("=") for s in v)}
         out[f.name] = v
     return out
+
+
+def end_distributed() -> None:
+    """Destroy the process group of an ``accelerate launch`` / ``torchrun`` run before the process
+    exits: left to interpreter shutdown, gloo's threads can abort the process ("terminate called
+    without an active exception", SIGABRT) after training has finished."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

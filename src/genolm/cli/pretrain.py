@@ -30,10 +30,13 @@ def run(args):
     import json
 
     from genolm import config as C
-    from genolm.cli.common import dataclass_overrides
+    from genolm.cli.common import dataclass_overrides, end_distributed
     from genolm.train.pretrain import PretrainConfig, pretrain
 
     cfg = C.load(PretrainConfig, args.config, dataclass_overrides(args, PretrainConfig))
-    result = pretrain(cfg, resume=args.resume)
+    try:
+        result = pretrain(cfg, resume=args.resume)
+    finally:
+        end_distributed()
     print(json.dumps(result, indent=2))
     return 0
