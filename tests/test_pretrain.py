@@ -183,23 +183,20 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     cfg_file.write_text(yaml.safe_dump(cfg.__dict__))
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
-        [
-            torchrun,
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            "29517",
-            "-m",
-            "genolm.cli.main",
-            "pretrain",
-            str(cfg_file),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    for attempt in range(2):
+        out = subprocess.run(
+            [torchrun, "--nproc_per_node", "2", "--master_port", "29517"]
+            + ["-m", "genolm.cli.main", "pretrain", str(cfg_file)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        # a rank killed by SIGABRT from C++ ("terminate called without an active exception", gloo;
+        # a few percent of runs on this machine) is relaunched once; any other failure is not
+        if out.returncode == 0 or "SIGABRT" not in out.stderr or attempt:
+            break
+        shutil.rmtree(tmp_path / "ddp", ignore_errors=True)
     assert out.returncode == 0, out.stderr[-3000:]
     start = json.loads(next(ln for ln in out.stdout.splitlines() if '"event": "start"' in ln))
     assert start["processes"] == 2
