@@ -677,6 +677,24 @@ def _score(task_type: str, arrays: dict, labels, n_boot: int) -> dict[str, dict]
     return out
 
 
+def fit_predict(est, data, timings: dict[str, float], *, start: float | None = None):
+    """Fit ``est`` on the train split (valid for early stopping, ids for feature caches) and predict
+    the test split; ``timings["fit"]`` counts from ``start`` (default: now), ``timings["predict"]``
+    the prediction.  Returns the prediction."""
+    t0 = time.perf_counter() if start is None else start
+    est.fit(
+        data.train.sequences,
+        data.train.labels,
+        valid=(data.valid.sequences, data.valid.labels),
+        ids=data.train.ids,
+    )
+    timings["fit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pred = est.predict_with_scores(data.test.sequences, ids=data.test.ids)
+    timings["predict"] = time.perf_counter() - t0
+    return pred
+
+
 def _run_one(
     entry: Entry,
     seed: int,
@@ -726,16 +744,7 @@ def _run_one(
         timings["load_model"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         est = Finetuner(loaded.model, loaded.tokenizer, tt, ft_cfg, seed=seed)
-        est.fit(
-            data.train.sequences,
-            data.train.labels,
-            valid=(data.valid.sequences, data.valid.labels),
-            ids=data.train.ids,
-        )
-        timings["fit"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pred = est.predict_with_scores(data.test.sequences, ids=data.test.ids)
-        timings["predict"] = time.perf_counter() - t0
+        pred = fit_predict(est, data, timings, start=t0)
         n_params, n_trainable = est.n_params_, est.n_trainable_
         classes = est.classes_
         config = dataclasses.asdict(ft_cfg)

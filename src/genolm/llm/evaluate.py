@@ -399,6 +399,7 @@ def _load(cfg: LLMEvalConfig):
 
 
 def _run_llm(entry, method, seed, task, data, loaded, cfg, out, key, model_hash, conf) -> dict:
+    from genolm.bench.runner import fit_predict
     from genolm.llm.classify import DEFAULT_TEMPLATE, HeadClassifier, PromptClassifier, PromptConfig
 
     model, tok, meta = loaded
@@ -419,16 +420,7 @@ def _run_llm(entry, method, seed, task, data, loaded, cfg, out, key, model_hash,
         ft = dict(cfg.finetune)
         ft.setdefault("progress", cfg.progress)
         est = HeadClassifier(model, tok, meta, task.task_type, ft, seed=seed)
-    est.fit(
-        data.train.sequences,
-        data.train.labels,
-        valid=(data.valid.sequences, data.valid.labels),
-        ids=data.train.ids,
-    )
-    timings["fit"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pred = est.predict_with_scores(data.test.sequences, ids=data.test.ids)
-    timings["predict"] = time.perf_counter() - t0
+    pred = fit_predict(est, data, timings, start=t0)
     info = {
         "family": f"biotoken-llm ({model.config.model_type})",
         "model_path": cfg.model,

@@ -324,14 +324,7 @@ class BiotokenPretrainer(Pretrainer):
         ck = self.latest_checkpoint()
         if ck is None:
             return
-        state = json.loads((ck / "trainer_state.json").read_text())
-        want = self.model.config.model_type
-        if state.get("model_type") != want:
-            raise InputError(
-                f"checkpoint is a '{state.get('model_type')}' model but this config builds '{want}'",
-                path=str(ck),
-                hint="resume with the config that wrote the checkpoint, or use a new out_dir",
-            )
+        state = self._checkpoint_state(ck)
         mdir = ck / "model"
         is_adapter = (mdir / "adapter_model.safetensors").is_file()
         if is_adapter != bool(self.cfg.lora):

@@ -454,12 +454,8 @@ class Pretrainer:
         ckpts = sorted(p for p in self.ckpt_root.glob("step-*") if p.is_dir())
         return ckpts[-1] if ckpts else None
 
-    def _load_latest(self) -> None:
-        from safetensors.torch import load_file
-
-        ck = self.latest_checkpoint()
-        if ck is None:
-            return  # --resume with nothing to resume from starts fresh (logged by the caller)
+    def _checkpoint_state(self, ck: Path) -> dict:
+        """``trainer_state.json`` of checkpoint ``ck``, refused when it holds another model type."""
         state = json.loads((ck / "trainer_state.json").read_text())
         want = self.model.config.model_type
         if state.get("model_type") != want:
@@ -468,6 +464,15 @@ class Pretrainer:
                 path=str(ck),
                 hint="resume with the config that wrote the checkpoint, or use a new out_dir",
             )
+        return state
+
+    def _load_latest(self) -> None:
+        from safetensors.torch import load_file
+
+        ck = self.latest_checkpoint()
+        if ck is None:
+            return  # --resume with nothing to resume from starts fresh (logged by the caller)
+        state = self._checkpoint_state(ck)
         ck_cfg = json.loads((ck / "model" / "config.json").read_text())
         mine = self.model.config.to_dict()
         diffs = [
