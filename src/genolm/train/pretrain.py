@@ -13,6 +13,7 @@ with the same global batch, and a resumed run reproduces the uninterrupted loss 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -32,6 +33,7 @@ from genolm.train.pretrain_config import PretrainConfig
 # --- helpers ------------------------------------------------------------------------------
 
 
+@functools.cache
 def cpu_supports_bf16() -> bool:
     """True where bf16 matmul is native (AVX512-BF16 / AMX on x86, or a bf16 CUDA device)."""
     if torch.cuda.is_available():
