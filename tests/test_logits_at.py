@@ -12,7 +12,7 @@ import torch
 
 from genolm.io import Variant
 from genolm.models import build_model
-from genolm.models.gpn import ConvBlock, cone_positions
+from genolm.models.gpn import ConvBlock, cone_positions, strided_plan
 from genolm.models.gpn_rc import rc_tap_rows
 from genolm.tokenizers import get_tokenizer
 from genolm.variants import score_variants
@@ -266,7 +266,7 @@ def test_dense_and_pruned_paths(monkeypatch, family, config, T, select_all, dens
     """Which layers run dense and which pruned (so the equality tests above cover both); RC: one call
     per layer for both strands."""
     calls = {"dense": 0, "pruned": 0}
-    forward, forward_at = ConvBlock.forward, ConvBlock.forward_at
+    forward, forward_at, forward_strided = ConvBlock.forward, ConvBlock.forward_at, ConvBlock.forward_strided
 
     def count_dense(self, *a, **k):
         calls["dense"] += 1
@@ -276,8 +276,13 @@ def test_dense_and_pruned_paths(monkeypatch, family, config, T, select_all, dens
         calls["pruned"] += 1
         return forward_at(self, *a, **k)
 
+    def count_strided(self, *a, **k):
+        calls["pruned"] += 1
+        return forward_strided(self, *a, **k)
+
     monkeypatch.setattr(ConvBlock, "forward", count_dense)
     monkeypatch.setattr(ConvBlock, "forward_at", count_pruned)
+    monkeypatch.setattr(ConvBlock, "forward_strided", count_strided)
     model = _model(family, _cnn(*config))
     ids, am, _ = _batch(2, T, seed=0)
     select = torch.ones_like(ids, dtype=torch.bool)
@@ -289,6 +294,42 @@ def test_dense_and_pruned_paths(monkeypatch, family, config, T, select_all, dens
     assert calls == {"dense": dense, "pruned": pruned}
     with torch.inference_mode():
         torch.testing.assert_close(got, _full(model, ids, am, select), **TOL)
+
+
+@pytest.mark.parametrize("T,centre", [(257, 128), (257, 127), (200, 3), (64, 60)])
+def test_strided_top_of_the_cone(monkeypatch, T, centre):
+    """One selected column: GPN's top layers are strided convs over every 2nd, 4th, ... position
+    (no gather), padded rows included; near an end the progressions are cut and it still holds."""
+    used = []
+    strided = ConvBlock.forward_strided
+
+    def spy(self, *a, **k):
+        used.append(a[1:4])  # first, stride, dilation
+        return strided(self, *a, **k)
+
+    monkeypatch.setattr(ConvBlock, "forward_strided", spy)
+    model = _model("gpn", _cnn(*CNN[2]))
+    ids, am, _ = _batch(3, T, seed=1)
+    am[1:] = 1
+    am[2, T - 5 :] = 0  # one padded row, its site still inside
+    select = torch.zeros_like(ids, dtype=torch.bool)
+    select[:, centre] = True
+    with torch.inference_mode():
+        got = model.logits_at(ids, attention_mask=am, select=select)
+        torch.testing.assert_close(got, _full(model, ids, am, select), **TOL)
+    assert used, "the single-column cone should take the strided path"
+    assert used[-1][1:] == (1, 1)  # the top layer: dilation 32 over every 32nd position, compact
+
+
+def test_strided_plan():
+    ar = torch.arange
+    # every 2nd position through 5 of [0, 20): dilation 4 is 2 compact rows; out every 4th from 1
+    assert strided_plan(ar(1, 20, 2), ar(1, 20, 4), 20, 4) == (0, 2, 2)
+    assert strided_plan(ar(0, 20), ar(3, 20, 2), 20, 2) == (3, 2, 2)
+    assert strided_plan(ar(3, 12, 2), ar(7, 12, 4), 20, 4) == (2, 2, 2)  # a run of the grid
+    assert strided_plan(torch.tensor([0, 2, 3]), torch.tensor([2]), 4, 1) is None  # not a progression
+    assert strided_plan(ar(0, 20, 2), ar(0, 20, 2), 20, 1) is None  # dilation off the grid
+    assert strided_plan(ar(0, 20), ar(0, 0), 20, 1) is None  # nothing to compute
 
 
 def test_cone_positions():
@@ -317,3 +358,162 @@ def test_rc_inference_mode_then_training():
         model.logits_at(ids, attention_mask=am, select=select)
     model.train()
     model(ids, attention_mask=am, labels=torch.where(select, ids, -100)).loss.backward()
+
+
+# --- the dilated CNN: bottom layers shared along a reference ----------------------------------------
+
+
+def _cut_windows(R: int, B: int, T: int, seed: int, spacing: int | None = None):
+    """A reference and B windows cut from it, each with a masked centre and a [SEP]-like last token
+    (scoring's rows): ``(ref (R,), offsets (B,), ids (B, T))``."""
+    g = torch.Generator().manual_seed(seed)
+    ref = torch.randint(7, 11, (R,), generator=g)
+    if spacing is None:
+        offsets = torch.sort(torch.randint(0, R - T + 1, (B,), generator=g)).values
+    else:
+        offsets = torch.arange(B) * spacing
+    ids = ref[offsets[:, None] + torch.arange(T)].clone()
+    ids[:, T // 2] = 3  # [MASK]
+    ids[:, -1] = 2  # [SEP]
+    return ref, offsets, ids
+
+
+def _spy_shared(monkeypatch) -> list[int]:
+    """Layers run through ``shared_bottom`` per call."""
+    from genolm.models.gpn import GenolmGPNModel
+
+    shared, orig = [], GenolmGPNModel.shared_bottom
+
+    def spy(self, *a, **k):
+        x, n = orig(self, *a, **k)
+        shared.append(n)
+        return x, n
+
+    monkeypatch.setattr(GenolmGPNModel, "shared_bottom", spy)
+    return shared
+
+
+@pytest.mark.parametrize("config,T", [(CNN[2], 257), (CNN[2], 101)])
+def test_reference_gives_the_forward_logits(monkeypatch, config, T):
+    """Windows cut from one reference, with a masked site each: the logits with the reference hint
+    equal the forward's, whether the hint is right (bottom layers shared), shifted (wrong: nothing
+    matches), partly unknown (-1) or the rows padded; the shared path is taken where it should be."""
+    shared = _spy_shared(monkeypatch)
+    model = _model("gpn", _cnn(*config))
+    B = 24
+    ref, offsets, ids = _cut_windows(R=B * 12 + T, B=B, T=T, seed=0, spacing=12)
+    select = torch.zeros_like(ids, dtype=torch.bool)
+    select[:, T // 2] = True
+    am = torch.ones_like(ids)
+    am[3, T - 9 :] = 0  # a padded row
+    holes = ref.clone()
+    holes[:40] = -1  # no token there (beyond a contig's end)
+    with torch.inference_mode():
+        want = _full(model, ids, None, select)
+        want_padded = _full(model, ids, am, select)
+        for hint, mask, expect, engaged in [
+            ((ref, offsets), None, want, True),
+            ((ref, offsets + 5), None, want, False),  # every row mismatched: declined
+            ((holes, offsets), None, want, True),
+            ((ref, offsets), am, want_padded, True),
+        ]:
+            shared.clear()
+            got = model.logits_at(ids, attention_mask=mask, select=select, reference=hint)
+            torch.testing.assert_close(got, expect, **TOL)
+            assert (shared[0] > 0) == engaged, shared
+    assert want.abs().max() > 0.5
+
+
+def test_reference_several_pieces_and_sites_per_row(monkeypatch):
+    """Rows from two references laid end to end, several edits and selected positions per row
+    (one cone for all): still the forward's logits, and the bottom still shared."""
+    shared = _spy_shared(monkeypatch)
+    model = _model("gpn", _cnn(*CNN[2]))
+    T = 101
+    ref1, off1, ids1 = _cut_windows(R=16 * 20 + T, B=16, T=T, seed=1, spacing=20)
+    ref2, off2, ids2 = _cut_windows(R=8 * 25 + T, B=8, T=T, seed=2, spacing=25)
+    ids = torch.cat([ids1, ids2])
+    ids[5, 10] = 9 if ids[5, 10] != 9 else 8  # an ALT in one row
+    ref = torch.cat([ref1, ref2])
+    offsets = torch.cat([off1, off2 + len(ref1)])
+    select = torch.zeros_like(ids, dtype=torch.bool)
+    select[:, [T // 2, 3, T - 2]] = True
+    with torch.inference_mode():
+        got = model.logits_at(ids, select=select, reference=(ref, offsets))
+        torch.testing.assert_close(got, _full(model, ids, None, select), **TOL)
+    assert shared and shared[0] > 0
+
+
+def test_reference_skips_adapted_layers_and_runs_in_bf16():
+    """A LoRA-wrapped conv never joins the shared bottom (its adapter would be skipped): logits
+    equal the adapted forward's; under bf16 autocast the shared path runs and stays close."""
+    from peft import LoraConfig, get_peft_model
+
+    model = _model("gpn", _cnn(*CNN[2]))
+    ref, offsets, ids = _cut_windows(R=24 * 12 + 101, B=24, T=101, seed=3, spacing=12)
+    select = torch.zeros_like(ids, dtype=torch.bool)
+    select[:, 50] = True
+    with torch.inference_mode():
+        plain = model.logits_at(ids, select=select)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = model.logits_at(ids, select=select, reference=(ref, offsets))
+        torch.testing.assert_close(half.float(), plain, atol=0.1, rtol=0.05)
+    peft = get_peft_model(model, LoraConfig(r=4, target_modules=["conv"]))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    base = peft.get_base_model().model
+    with torch.inference_mode():
+        assert base.shared_bottom(ids, None, (ref, offsets), 12) == (None, 0)
+        got = peft.logits_at(ids, select=select, reference=(ref, offsets))
+        want = _full(peft, ids, None, select)
+    assert not torch.allclose(want, plain, atol=1e-3)
+    torch.testing.assert_close(got, want, **TOL)
+
+
+@pytest.mark.parametrize("tokenizer", ["char", "kmer3"])
+def test_scoring_shares_the_bottom_and_keeps_the_scores(monkeypatch, tokenizer):
+    """Dense SNVs on both strands, two contigs, contig ends: every window handed to the model is
+    its strand's reference except at the masked site and the special tokens; the scores equal the
+    full forward's; and the shared bottom ran."""
+    from genolm.models.gpn import GenolmGPNModel
+
+    tok = get_tokenizer(tokenizer)
+    torch.manual_seed(0)
+    model = build_model("gpn", vocab_size=len(tok), **_cnn(*CNN[2])).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    rng = np.random.default_rng(7)
+    genome = {c: "".join(rng.choice(list("ACGT"), n)) for c, n in [("chr1", 900), ("chr2", 120)]}
+    variants = [
+        Variant(c, p, None, genome[c][p], _alts(genome[c][p])[: 1 + p % 3])
+        for c, step in [("chr1", 7), ("chr2", 5)]
+        for p in range(0, len(genome[c]), step)
+    ]
+    seen, orig = [], GenolmGPNModel.shared_bottom
+
+    def spy(self, ids, am, reference, n):
+        ref, offs = reference
+        idx = offs[:, None] + torch.arange(ids.shape[1])
+        inside = (idx >= 0) & (idx < len(ref))
+        if am is not None:
+            inside &= am.bool()
+        differ = (ref[idx.clamp(0, len(ref) - 1)] != ids) & inside
+        specials = torch.isin(ids, torch.tensor([tok.mask_token_id, tok.sep_token_id, tok.cls_token_id]))
+        assert torch.equal(differ, specials & inside)  # the window is its reference's tokens
+        x, k = orig(self, ids, am, reference, n)
+        seen.append(k)
+        return x, k
+
+    monkeypatch.setattr(GenolmGPNModel, "shared_bottom", spy)
+    got = score_variants(model, tok, genome, variants, window=100, batch_size=32)
+    monkeypatch.setattr(type(model), "logits_at", None)
+    want = score_variants(model, tok, genome, variants, window=100, batch_size=32)
+    assert got.status == ["ok"] * len(got.status)
+    assert seen and max(seen) > 0
+    np.testing.assert_allclose(got.score_fwd, want.score_fwd, **TOL)
+    np.testing.assert_allclose(got.score_rc, want.score_rc, **TOL)

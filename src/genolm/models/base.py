@@ -236,11 +236,16 @@ def tokens_to_nucleotides(
 class SelectedLogitsMixin:
     """MLM heads that can compute their logits at some positions only (variant scoring, ISM)."""
 
+    #: whether ``logits_at`` makes use of a ``reference`` (families whose outputs see a bounded
+    #: neighbourhood: the dilated CNN); the others ignore it, and callers need not build one
+    uses_reference: bool = False
+
     def logits_at(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         select: torch.Tensor | None = None,
+        reference: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """MLM logits at the True positions of bool ``select`` ``(B, T)`` (``None``: all): ``(N, V)``.
 
@@ -249,13 +254,24 @@ class SelectedLogitsMixin:
         each family computes only what those positions depend on (``_selected_logits``).
         :func:`genolm.variants.score_variants`, ISM and ``GenomicLM.log_probs`` use it when a model
         has it.  Meant for inference: in training mode dropout draws differ from ``forward``'s.
+
+        ``reference``: an optional hint ``(ref_ids (R,), offsets (B,))`` long, that row b is mostly
+        ``ref_ids[offsets[b] + t]`` at its position t (windows cut from one sequence, e.g. a
+        masked site each).  A family with :attr:`uses_reference` then computes its bottom layers
+        once along ``ref_ids`` and, per row, only where the row differs from it or an end of the
+        row is in reach.  The rows are compared with ``ref_ids``, never trusted: a wrong hint costs
+        time, not correctness.  Other families ignore it.
         """
         if select is None:
             select = torch.ones_like(input_ids, dtype=torch.bool)
-        return self._selected_logits(input_ids, attention_mask, select)
+        return self._selected_logits(input_ids, attention_mask, select, reference)
 
     def _selected_logits(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, select: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        select: torch.Tensor,
+        reference: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         raise NotImplementedError
 

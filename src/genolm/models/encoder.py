@@ -504,7 +504,7 @@ class GenolmEncoderForMaskedLM(SelectedLogitsMixin, GenolmEncoderPreTrainedModel
         res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return res if return_dict is not False else res.to_tuple()
 
-    def _selected_logits(self, input_ids, attention_mask, select):
+    def _selected_logits(self, input_ids, attention_mask, select, reference=None):
         """The last block only at the selected positions (backbone ``select=``), then the head."""
         return self.lm_head(
             self.model(input_ids, attention_mask=attention_mask, select=select).last_hidden_state

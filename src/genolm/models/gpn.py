@@ -134,6 +134,33 @@ def cone_plan(
     return needed, n_dense
 
 
+def strided_plan(
+    in_pos: torch.Tensor, out_pos: torch.Tensor, length: int, dilation: int
+) -> tuple[int, int, int] | None:
+    """A pruned conv layer as a strided, dilated conv over its compact input, when it is one.
+
+    With one selected position the cone's sets in the dilated layers are arithmetic progressions
+    (at the top of GPN's stack: every 2nd, 4th, ..., 32nd position through the site).  Same
+    precondition as :func:`tap_rows`: every tap of ``out_pos`` inside ``[0, length)`` is in
+    ``in_pos``.  When ``in_pos`` is a progression of step ``s``, ``out_pos`` a progression on the
+    same grid and the dilation a multiple of ``s``, the layer is ``conv1d(x_compact,
+    stride=out_step / s, dilation=dilation / s)`` from compact row ``first``: a tap outside the
+    sequence falls outside the compact rows too, where the conv's zero padding stands for it.
+    Returns ``(first, stride, dilation)`` in compact rows, else ``None`` (use :func:`tap_rows`).
+    """
+    if not len(in_pos) or not len(out_pos):
+        return None
+    s = int(in_pos[1] - in_pos[0]) if len(in_pos) > 1 else length
+    if len(in_pos) > 1 and not bool((in_pos.diff() == s).all()):
+        return None
+    if dilation % s or int(out_pos[0] - in_pos[0]) % s:
+        return None
+    step = int(out_pos[1] - out_pos[0]) if len(out_pos) > 1 else s
+    if step % s or (len(out_pos) > 1 and not bool((out_pos.diff() == step).all())):
+        return None
+    return int(out_pos[0] - in_pos[0]) // s, step // s, dilation // s
+
+
 def selected_rows(x: torch.Tensor, pos: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
     """The rows of ``x`` ``(B, S, H)``, known at the sorted positions ``pos`` ``(S,)`` (CPU), at the
     True positions of ``select`` ``(B, T)`` (all of them among ``pos``): ``(N, H)``, row-major
@@ -192,6 +219,25 @@ class ConvBlock(GradientCheckpointingLayer):
         h = F.linear(h, w, self.conv.bias)  # (B, P, H)
         return self.after_conv(x[:, centre], h)
 
+    def forward_strided(
+        self,
+        x: torch.Tensor,
+        first: int,
+        stride: int,
+        dilation: int,
+        n_out: int,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The block's output at compact rows ``first + stride * j``, j < ``n_out``, of ``x`` ``(B, S, H)``
+        (a :func:`strided_plan`): one strided conv, no gather.  Returns ``(B, n_out, H)``."""
+        h = x if mask is None else x * mask
+        half = (self.conv.kernel_size[0] // 2) * dilation
+        h = F.pad(h.transpose(1, 2), (half, half))[:, :, first:]  # (B, H, half + S - first + half)
+        h = F.conv1d(h, self.conv.weight, self.conv.bias, stride=stride, dilation=dilation)
+        h = h[:, :, :n_out].transpose(1, 2)  # (B, n_out, H)
+        centre = x[:, first : first + stride * (n_out - 1) + 1 : stride]
+        return self.after_conv(centre, h)
+
 
 # --- models ---------------------------------------------------------------------------------
 
@@ -234,7 +280,11 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         return finish_backbone_output(x, all_hidden, return_dict)
 
     def hidden_at(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, select: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        select: torch.Tensor,
+        reference: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Last hidden states at the True positions of ``select``, computing only the cone below them.
 
@@ -263,9 +313,13 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         if attention_mask is not None and not bool(attention_mask.all()):
             mask = attention_mask.unsqueeze(-1)  # (B, T, 1)
         if n_dense:
-            x = self.embed_tokens(input_ids)  # (B, T, H)
+            x, first = None, 0
+            if reference is not None:
+                x, first = self.shared_bottom(input_ids, attention_mask, reference, n_dense)
+            if x is None:
+                x = self.embed_tokens(input_ids)  # (B, T, H)
             full_mask = None if mask is None else mask.to(x.dtype)
-            for layer in self.layers[:n_dense]:
+            for layer in self.layers[first:n_dense]:
                 x = layer(x, full_mask)
             pos = torch.arange(T)
         else:
@@ -273,11 +327,119 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
             x = self.embed_tokens(input_ids[:, pos.to(device)])  # (B, S, H)
         # x (B, S, H) holds the hidden state at the S positions `pos`
         for layer, d, out_pos in zip(self.layers[n_dense:], dilations[n_dense:], needed[n_dense + 1 :]):
-            taps, centre = tap_rows(pos, out_pos, T, kernel, d)
             sub_mask = None if mask is None else mask[:, pos.to(device)].to(x.dtype)
-            x = layer.forward_at(x, taps.to(device), centre.to(device), sub_mask)
+            plan = strided_plan(pos, out_pos, T, d)
+            if plan is not None:
+                x = layer.forward_strided(x, *plan, len(out_pos), sub_mask)
+            else:
+                taps, centre = tap_rows(pos, out_pos, T, kernel, d)
+                x = layer.forward_at(x, taps.to(device), centre.to(device), sub_mask)
             pos = out_pos
         return selected_rows(x, pos, select)  # (N, H)
+
+    def shared_bottom(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        reference: tuple[torch.Tensor, torch.Tensor],
+        max_layers: int,
+    ) -> tuple[torch.Tensor | None, int]:
+        """The output ``(B, T, H)`` of the bottom n <= ``max_layers`` layers, computed once along a
+        shared reference and per row only where the row's own tokens matter; ``(None, 0)`` when it
+        does not pay.
+
+        ``reference`` ``(ref_ids (R,), offsets (B,))``: row b's token t is expected to be
+        ``ref_ids[offsets[b] + t]``.  Layer l's output at t reads the input tokens within its
+        reach ``r_l`` (the sum of ``kernel // 2 * dilation`` over layers <= l) and the "same"
+        padding beyond the row's ends.  So where no token within ``r_l`` differs from the
+        reference (compared here, not assumed) and both ends are further than ``r_l``, it equals the
+        reference's own layer-l output at ``offsets[b] + t``.  The layers run once densely along
+        ``ref_ids`` (the *track*); each row computes only its other positions (the *own* ones:
+        a few runs, at its ends and edits), one dilated conv per run over its input gathered from
+        the row's own rows of the layer below or the track's.  For windows centred on sites ~80 bp
+        apart, layers 1-3 of GPN's schedule (reach 4, 12, 28) compute ~7%, ~19% and ~44% of a
+        257-token row per row, plus the track.
+
+        A layer joins while the track's positions plus 1.1x the rows' own (the gather) stay below
+        0.9x the dense layer's positions; the layers that join are a bottom prefix, since the
+        reach only grows.  Layers whose conv an adapter wraps never join.
+        """
+        ref, offsets = reference
+        B, T = input_ids.shape
+        R = int(ref.shape[0])
+        if R == 0:
+            return None, 0
+        device = input_ids.device
+        ref, offsets = ref.to(device), offsets.to(device)
+        idx = offsets[:, None] + torch.arange(T, device=device)  # (B, T) reference index of each token
+        same = (idx >= 0) & (idx < R)
+        gidx = idx.clamp(0, R - 1)
+        same &= ref[gidx] == input_ids
+        if attention_mask is not None:
+            same &= attention_mask.bool()  # padding is "different" (it reads as zeros)
+        differs = (~same).to(torch.float32)[:, None]  # (B, 1, T)
+        half, reach, plan = self.config.kernel_size // 2, 0, []
+        for layer, d in zip(self.layers[:max_layers], self.config.dilations[:max_layers]):
+            if type(layer.conv) is not nn.Conv1d:  # an adapter: the conv below would skip it
+                break
+            reach += half * d
+            # own: a differing token or an end of the row within reach, in some row
+            ends = F.pad(differs, (reach, reach), value=1.0)
+            own = F.max_pool1d(ends, 2 * reach + 1, stride=1)[:, 0].bool().any(0)  # (T,)
+            if R + 1.1 * B * int(own.sum()) >= 0.9 * B * T:
+                break
+            plan.append(own.nonzero().squeeze(1))
+        if not plan:
+            return None, 0
+        H = self.config.hidden_size
+        # the track's length rounded up (to 256), so that the conv kernels' per-shape set-up is
+        # reused across batches; its tail, like positions without a token (-1), is never read
+        # where the reach matters (a row's unchanged positions lie inside its own window)
+        track_ids = F.pad(ref.clamp(0, self.config.vocab_size - 1), (0, -R % 256))
+        track = self.embed_tokens(track_ids)[None]  # (1, R', H)
+        x = self.embed_tokens(input_ids)  # (B, T, H): layer 0, the rows' own at every position
+        pos = torch.arange(T, device=device)  # the positions x holds, the same in every row
+        pad = None if attention_mask is None else ~attention_mask.bool()
+        rows = torch.arange(B, device=device)[:, None]  # (B, 1)
+        for layer, d, out_pos in zip(self.layers, self.config.dilations, plan):
+            # the layer input as one table: the track's R rows, each row's own S, a zero row
+            S = len(pos)
+            dt = torch.promote_types(track.dtype, x.dtype)
+            table = torch.cat([track[0, :R].to(dt), x.reshape(-1, H).to(dt), x.new_zeros(1, H, dtype=dt)])
+            own_row = torch.full((T,), -1, dtype=torch.long, device=device)
+            own_row[pos] = torch.arange(S, device=device)
+
+            def lookup(
+                q: torch.Tensor, conv: bool, own_row=own_row, S=S, zero=len(table) - 1
+            ) -> torch.Tensor:
+                """Table rows ``(B, N)`` of the layer input at positions ``q`` ``(N,)`` of every row.
+                ``conv``: as the conv reads it, zero outside the row and (like the dense conv's
+                mask) at padding; else as the residual reads it."""
+                qc = q.clamp(0, T - 1)
+                mine = own_row[qc]  # (N,)
+                at = torch.where(mine >= 0, R + rows * S + mine, gidx[rows, qc])  # (B, N)
+                out = ((q < 0) | (q >= T)).expand(B, -1)
+                if conv and pad is not None:
+                    out = out | pad[rows, qc]
+                return at.masked_fill(out, zero)
+
+            # per run of own positions: its input from one reach before to one after, then the conv
+            hd = half * d
+            cut = torch.nonzero(out_pos.diff() > 1).squeeze(1) + 1
+            firsts = torch.cat([out_pos[:1], out_pos[cut]]).tolist()
+            lasts = torch.cat([out_pos[cut - 1], out_pos[-1:]]).tolist()
+            h = []
+            for lo, hi in zip(firsts, lasts):
+                span = torch.arange(lo - hd, hi + 1 + hd, device=device)
+                inp = table[lookup(span, True)].transpose(1, 2)  # (B, H, span)
+                h.append(F.conv1d(inp, layer.conv.weight, layer.conv.bias, dilation=d))
+            h = torch.cat(h, dim=2).transpose(1, 2) if h else table.new_zeros(B, 0, H)  # (B, P, H)
+            x = layer.after_conv(table[lookup(out_pos, False)], h)  # (B, P, H)
+            track = layer(track)  # (1, R', H)
+            pos = out_pos
+        full = track[0][gidx].to(torch.promote_types(track.dtype, x.dtype))  # (B, T, H)
+        full[:, pos] = x
+        return full, len(plan)
 
 
 class GPNLMHead(nn.Module):
@@ -337,9 +499,11 @@ class GenolmGPNForMaskedLM(SelectedLogitsMixin, GenolmGPNPreTrainedModel):
         res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return res if return_dict is not False else res.to_tuple()
 
-    def _selected_logits(self, input_ids, attention_mask, select):
+    uses_reference = True
+
+    def _selected_logits(self, input_ids, attention_mask, select, reference=None):
         """The cone below the selected positions (:meth:`GenolmGPNModel.hidden_at`), the head there."""
-        return self.lm_head(self.model.hidden_at(input_ids, attention_mask, select))
+        return self.lm_head(self.model.hidden_at(input_ids, attention_mask, select, reference))
 
 
 class GenolmGPNForSequenceClassification(GenolmGPNPreTrainedModel, GenolmForSequenceClassification):

@@ -321,7 +321,7 @@ class GenolmGPNRCForMaskedLM(SelectedLogitsMixin, GenolmGPNRCPreTrainedModel):
         res = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
         return res if return_dict is not False else res.to_tuple()
 
-    def _selected_logits(self, input_ids, attention_mask, select):
+    def _selected_logits(self, input_ids, attention_mask, select, reference=None):
         """The cone below the selected positions (:meth:`GenolmGPNRCModel.hidden_at`, both strands),
         then the head, which reads both strands of a position, at the N selected ones."""
         perm = self.model.embeddings.perm(input_ids.device)

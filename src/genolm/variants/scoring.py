@@ -78,6 +78,8 @@ METHODS = ("auto", "llr", "pll", "clm", "embedding", "embedding-cosine", "embedd
 DEFAULT_WINDOW = 256
 _ACGT = frozenset("ACGT")
 _STABLE_SCHEMES = frozenset({"char", "iupac", "kmer", "nt6"})
+#: bases past a reference span fetched for the tokens that start inside it (k-mers, k <= 17)
+_TOKEN_REACH = 16
 
 
 class VariantScores(NamedTuple):
@@ -198,6 +200,12 @@ class _TokenizerView:
         # schemes whose token layout depends only on where N / invalid bases are, never on which of
         # A/C/G/T a base is: an SNV then changes just the ids of the tokens covering it (not BPE)
         self.position_stable = self._genolm and getattr(tokenizer, "scheme", "") in _STABLE_SCHEMES
+        # token i starts at base i (single bases, overlapping k-mers): a window's tokens are then
+        # its genome's tokens from its start, and windows can be anchored to a shared reference
+        self.per_base = False
+        if self.position_stable:
+            _, offs = self.encode("ACGTTGCAACGT")
+            self.per_base = bool(np.array_equal(offs[:, 0], np.arange(len(offs))))
 
     def encode(self, seq: str) -> tuple[np.ndarray, np.ndarray]:
         """``(ids (T,), offsets (T, 2))`` of ``seq``, no special tokens."""
@@ -253,6 +261,10 @@ class _Req:
     n: int  # sequence tokens
     gather: list[tuple[int, np.ndarray]] | None = None
     out: Any = None
+    group: tuple = ()  # batching key after (kind, length): strand, contig, position
+    # (reference key, index in that reference of ids[0]): the window is cut from it (per-base
+    # tokenizers only), so a model with ``uses_reference`` can share work across the batch
+    anchor: tuple[tuple, int] | None = None
 
 
 def _logits(model, ids, attention_mask):
@@ -260,12 +272,13 @@ def _logits(model, ids, attention_mask):
     return out.logits if hasattr(out, "logits") else out[0]
 
 
-def _logits_at(model, ids, attention_mask, rows_b: np.ndarray, rows_t: np.ndarray):
+def _logits_at(model, ids, attention_mask, rows_b: np.ndarray, rows_t: np.ndarray, reference=None):
     """Logits ``(R, V)`` at positions ``(rows_b[i], rows_t[i])`` of the batch ``ids`` ``(B, T)``.
 
     A model with ``logits_at`` (only the selected positions computed, returned in row-major order)
     is asked for the distinct positions and the rows are put back in the callers' order; others
-    run the full forward and index its ``(B, T, V)`` logits.
+    run the full forward and index its ``(B, T, V)`` logits.  ``reference``: passed on to
+    ``logits_at`` (a hint, see :meth:`~genolm.models.base.SelectedLogitsMixin.logits_at`).
     """
     import torch
 
@@ -276,8 +289,49 @@ def _logits_at(model, ids, attention_mask, rows_b: np.ndarray, rows_t: np.ndarra
     uniq = np.unique(flat)  # sorted: the order in which logits_at returns them
     select = torch.zeros(ids.shape, dtype=torch.bool)
     select.view(-1)[torch.from_numpy(uniq)] = True
-    logits = model.logits_at(ids, attention_mask=attention_mask, select=select.to(ids.device))  # (N, V)
+    kw = {} if reference is None else {"reference": reference}
+    logits = model.logits_at(ids, attention_mask=attention_mask, select=select.to(ids.device), **kw)  # (N, V)
     return logits[torch.from_numpy(np.searchsorted(uniq, flat)).to(ids.device)]
+
+
+def _batch_reference(model, batch: list[_Req], T: int, reference):
+    """``(ref_ids, offsets)`` tensors for ``logits_at``, or ``None``.
+
+    The reference is the union of the batch's windows on their references (one per strand and
+    contig record), merged where they overlap and laid end to end: each window lies inside one
+    piece.  ``None`` when the model does not use one, a request has no anchor, or the windows
+    overlap too little to share anything (the union is most of the batch's tokens).
+    """
+    import torch
+
+    if reference is None or not getattr(model, "uses_reference", False):
+        return None
+    if any(r.anchor is None for r in batch):
+        return None
+    by_key: dict[tuple, list[int]] = {}
+    for b, r in enumerate(batch):
+        by_key.setdefault(r.anchor[0], []).append(b)
+    offsets = np.zeros(len(batch), dtype=np.int64)
+    pieces: list[tuple[tuple, int, int]] = []  # (key, lo, hi) in reference order
+    total = 0
+    for key, rows in by_key.items():
+        rows.sort(key=lambda b: batch[b].anchor[1])
+        lo = hi = None
+        for b in rows:
+            o = batch[b].anchor[1]
+            if hi is None or o > hi:  # a gap: a new piece
+                if hi is not None:
+                    pieces.append((key, lo, hi))
+                    total += hi - lo
+                lo = o
+            hi = o + T
+            offsets[b] = total + o - lo
+        pieces.append((key, lo, hi))
+        total += hi - lo
+    if total >= 0.8 * len(batch) * T:
+        return None
+    ids = np.concatenate([np.asarray(reference(k, lo, hi), dtype=np.int64) for k, lo, hi in pieces])
+    return torch.from_numpy(ids), torch.from_numpy(offsets)
 
 
 def _hidden(model, ids, attention_mask):
@@ -323,10 +377,14 @@ def run_requests(
     pad_id: int,
     on_batch: Callable[[int], None] | None = None,
     precision: str = "fp32",
+    reference: Callable[[tuple, int, int], np.ndarray] | None = None,
 ) -> None:
     """Run every request (batched by kind and length, right-padded) and fill ``req.out``.
 
     ``precision`` ``"bf16"`` runs the forward passes under bf16 autocast (log-softmax in float32).
+    ``reference(key, lo, hi)``: the token ids at indices ``[lo, hi)`` of the reference ``key``
+    that requests' ``anchor`` name (-1 where there is none); an MLM batch whose requests all
+    share a key hands its span to a model with ``uses_reference``.
     """
     import contextlib
 
@@ -340,7 +398,9 @@ def run_requests(
         else contextlib.nullcontext
     )
 
-    order = sorted(range(len(reqs)), key=lambda i: (reqs[i].kind, len(reqs[i].ids)))
+    # a batch holds requests of one kind and length; within those, one strand's neighbouring sites
+    # (``group``), whose masked positions line up (one cone for the batch in ``logits_at``)
+    order = sorted(range(len(reqs)), key=lambda i: (reqs[i].kind, len(reqs[i].ids), reqs[i].group))
     start = 0
     while start < len(order):
         kind = reqs[order[start]].kind
@@ -365,7 +425,8 @@ def run_requests(
             elif kind == "mlm":
                 rows_b = np.array([b for b, r in enumerate(batch) for _ in r.gather], dtype=np.int64)
                 rows_t = np.array([t for r in batch for t, _ in r.gather], dtype=np.int64)
-                logits = _logits_at(model, ids_t, am_t, rows_b, rows_t)  # (R, V)
+                ref = _batch_reference(model, batch, T, reference)
+                logits = _logits_at(model, ids_t, am_t, rows_b, rows_t, ref)  # (R, V)
                 lp = F.log_softmax(logits.float(), dim=-1).cpu().numpy()  # (R, V)
                 j = 0
                 for r in batch:
@@ -402,6 +463,7 @@ class _Site:
     end: int
     window: str = ""  # ref window, upper case
     rows: list[_Row] = field(default_factory=list)
+    bounds: tuple[int, int] = (0, 0)  # genomic [lo, hi) of the record holding the site
 
 
 def _bounds(genome: Genome, contig: str, pos: int) -> tuple[int, int]:
@@ -556,6 +618,7 @@ def score_variants(
                     pad_id=tv.pad_id,
                     on_batch=(lambda k, w=per_req: bar.update(k * w)) if bar is not None else None,
                     precision=precision,
+                    reference=planner.reference,
                 )
                 for f in finals:
                     f()
@@ -632,6 +695,31 @@ class _Planner:
         self.reqs: list[_Req] = []
         self.finals: list[Callable[[], None]] = []
 
+    def reference(self, key: tuple, lo: int, hi: int) -> np.ndarray:
+        """Token ids at indices ``[lo, hi)`` of a request anchor's reference, -1 where no token
+        starts (outside the record).
+
+        ``key`` ``(strand, contig, rec_lo, rec_hi)``.  Forward strand: index = genomic position.
+        Reverse complement: index ``q`` is genomic position ``-1 - q``, so that the index grows
+        along the strand.  The tokenizer is per-base (token i starts at base i); a token starting
+        before ``hi`` may read past it (a k-mer), so the sequence is fetched a little further."""
+        strand, contig, rec_lo, rec_hi = key
+        out = np.full(hi - lo, -1, dtype=np.int64)
+        end = hi + _TOKEN_REACH  # strand index up to which bases are read
+        a, b = (lo, end) if strand == "fwd" else (-end, -lo)  # genomic span
+        a, b = max(a, rec_lo), min(b, rec_hi)
+        if a >= b:
+            return out
+        seq = self.g.fetch(contig, a, b).upper()
+        first = a if strand == "fwd" else -b  # strand index of the span's first base
+        if strand != "fwd":
+            seq = reverse_complement(seq)
+        ids, offs = self.tv.encode(seq)
+        at = first - lo + offs[:, 0]
+        keep = at < len(out)
+        out[at[keep]] = ids[keep]
+        return out
+
     def _fail(self, i: int, status: str, message: str) -> None:
         self.status[i], self.message[i] = status, message
 
@@ -672,7 +760,8 @@ class _Planner:
         """Requests and finishing closures for the sites of ``chunk``, both strands."""
         self.reqs, self.finals = [], []
         for site in chunk:
-            _, hi = _bounds(self.g, site.contig, site.pos)
+            site.bounds = _bounds(self.g, site.contig, site.pos)
+            hi = site.bounds[1]
             site.window = self.g.fetch(site.contig, site.start, site.end).upper()
             alt_windows = {r.i: _alt_window(self.g, site, r.ref, r.alt, hi) for r in site.rows}
             for strand in ("fwd", "rc"):
@@ -731,7 +820,13 @@ class _Planner:
             return unstable
         cand = np.stack([ids[cover]] + alt_ids, axis=1)  # (J, 1 + n_alt): ref first
         gather = [(tv.lead + int(t), cand[j]) for j, t in enumerate(cover)]
-        req = _Req("mlm", self._masked(ids, cover), tv.lead, len(ids), gather)
+        req = _Req(
+            "mlm", self._masked(ids, cover), tv.lead, len(ids), gather, group=(strand, site.contig, site.pos)
+        )
+        if tv.per_base:
+            # the window is cut from its strand of the record: index ids[0] of that reference
+            key = (strand, site.contig, *site.bounds)
+            req.anchor = (key, (site.start if strand == "fwd" else -site.end) - tv.lead)
         self.reqs.append(req)
 
         def finish():
