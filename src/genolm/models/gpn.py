@@ -397,31 +397,41 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         # where the reach matters (a row's unchanged positions lie inside its own window)
         track_ids = F.pad(ref.clamp(0, self.config.vocab_size - 1), (0, -R % 256))
         track = self.embed_tokens(track_ids)[None]  # (1, R', H)
-        x = self.embed_tokens(input_ids)  # (B, T, H): layer 0, the rows' own at every position
-        pos = torch.arange(T, device=device)  # the positions x holds, the same in every row
         pad = None if attention_mask is None else ~attention_mask.bool()
         rows = torch.arange(B, device=device)[:, None]  # (B, 1)
+        emb = self.embed_tokens.weight
+        x, pos = None, None  # the rows' own outputs of the layer below, at positions pos
+        own_row, S = None, 0
         for layer, d, out_pos in zip(self.layers, self.config.dilations, plan):
-            # the layer input as one table: the track's R rows, each row's own S, a zero row
-            S = len(pos)
-            dt = torch.promote_types(track.dtype, x.dtype)
-            table = torch.cat([track[0, :R].to(dt), x.reshape(-1, H).to(dt), x.new_zeros(1, H, dtype=dt)])
-            own_row = torch.full((T,), -1, dtype=torch.long, device=device)
-            own_row[pos] = torch.arange(S, device=device)
+            # the layer input as a table and, per row and position, the table row that holds it:
+            # below layer 1 the embedding matrix, by token id; above, the track's R rows, then
+            # each row's own S rows; last, a zero row (outside the row; padding, as the conv reads it)
+            if x is None:
+                dt = emb.dtype
+                table = torch.cat([emb, emb.new_zeros(1, H)])
+            else:
+                S = len(pos)
+                dt = torch.promote_types(track.dtype, x.dtype)
+                table = torch.cat([track[0, :R].to(dt), x.reshape(-1, H).to(dt), x.new_zeros(1, H, dtype=dt)])
+                own_row = torch.full((T,), -1, dtype=torch.long, device=device)
+                own_row[pos] = torch.arange(S, device=device)
 
             def lookup(
-                q: torch.Tensor, conv: bool, own_row=own_row, S=S, zero=len(table) - 1
+                q: torch.Tensor, conv: bool, table=table, first=x is None, own_row=own_row, S=S
             ) -> torch.Tensor:
                 """Table rows ``(B, N)`` of the layer input at positions ``q`` ``(N,)`` of every row.
                 ``conv``: as the conv reads it, zero outside the row and (like the dense conv's
                 mask) at padding; else as the residual reads it."""
                 qc = q.clamp(0, T - 1)
-                mine = own_row[qc]  # (N,)
-                at = torch.where(mine >= 0, R + rows * S + mine, gidx[rows, qc])  # (B, N)
+                if first:
+                    at = input_ids[:, qc]  # (B, N) token ids: rows of the embedding
+                else:
+                    mine = own_row[qc]  # (N,)
+                    at = torch.where(mine >= 0, R + rows * S + mine, gidx[rows, qc])  # (B, N)
                 out = ((q < 0) | (q >= T)).expand(B, -1)
                 if conv and pad is not None:
                     out = out | pad[rows, qc]
-                return at.masked_fill(out, zero)
+                return at.masked_fill(out, len(table) - 1)
 
             # per run of own positions: its input from one reach before to one after, then the conv
             hd = half * d
