@@ -473,6 +473,32 @@ def test_reference_skips_adapted_layers_and_runs_in_bf16():
     torch.testing.assert_close(got, want, **TOL)
 
 
+def test_reference_applies_an_embedding_adapter(monkeypatch):
+    """LoRA on the embedding only: the bottom is still shared, and both the track and the rows'
+    own positions read the adapted embedding."""
+    from peft import LoraConfig, get_peft_model
+
+    shared = _spy_shared(monkeypatch)
+    model = _model("gpn", _cnn(*CNN[2]))
+    ref, offsets, ids = _cut_windows(R=24 * 12 + 101, B=24, T=101, seed=4, spacing=12)
+    select = torch.zeros_like(ids, dtype=torch.bool)
+    select[:, 50] = True
+    with torch.inference_mode():
+        plain = _full(model, ids, None, select)
+    peft = get_peft_model(model, LoraConfig(r=4, target_modules=["embed_tokens"]))
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    with torch.inference_mode():
+        got = peft.logits_at(ids, select=select, reference=(ref, offsets))
+        want = _full(peft, ids, None, select)
+    assert not torch.allclose(want, plain, atol=1e-3)  # the adapter changes the logits
+    assert shared and shared[-1] > 0
+    torch.testing.assert_close(got, want, **TOL)
+
+
 @pytest.mark.parametrize("tokenizer", ["char", "kmer3"])
 def test_scoring_shares_the_bottom_and_keeps_the_scores(monkeypatch, tokenizer):
     """Dense SNVs on both strands, two contigs, contig ends: every window handed to the model is

@@ -345,8 +345,8 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         max_layers: int,
     ) -> tuple[torch.Tensor | None, int]:
         """The output ``(B, T, H)`` of the bottom n <= ``max_layers`` layers, computed once along a
-        shared reference and per row only where the row's own tokens matter; ``(None, 0)`` when it
-        does not pay.
+        shared reference and, for the rows, only where their own tokens matter; ``(None, 0)`` when
+        it does not pay.
 
         ``reference`` ``(ref_ids (R,), offsets (B,))``: row b's token t is expected to be
         ``ref_ids[offsets[b] + t]``.  Layer l's output at t reads the input tokens within its
@@ -354,11 +354,12 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         padding beyond the row's ends.  So where no token within ``r_l`` differs from the
         reference (compared here, not assumed) and both ends are further than ``r_l``, it equals the
         reference's own layer-l output at ``offsets[b] + t``.  The layers run once densely along
-        ``ref_ids`` (the *track*); each row computes only its other positions (the *own* ones:
-        a few runs, at its ends and edits), one dilated conv per run over its input gathered from
-        the row's own rows of the layer below or the track's.  For windows centred on sites ~80 bp
-        apart, layers 1-3 of GPN's schedule (reach 4, 12, 28) compute ~7%, ~19% and ~44% of a
-        257-token row per row, plus the track.
+        ``ref_ids`` (the *track*); the rows compute only the other positions (the *own* ones, one
+        set for the batch: the union over its rows, a few runs at the ends and edits), one dilated
+        conv per run over its input gathered from the rows' own outputs of the layer below or the
+        track's.  Scoring batches windows whose masked sites line up, so the union is each row's
+        set: for windows centred on sites ~80 bp apart, layers 1-3 of GPN's schedule (reach 4, 12,
+        28) compute ~7%, ~19% and ~44% of a 257-token row per row, plus the track.
 
         A layer joins while the track's positions plus 1.1x the rows' own (the gather) stay below
         0.9x the dense layer's positions; the layers that join are a bottom prefix, since the
@@ -399,7 +400,8 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         track = self.embed_tokens(track_ids)[None]  # (1, R', H)
         pad = None if attention_mask is None else ~attention_mask.bool()
         rows = torch.arange(B, device=device)[:, None]  # (B, 1)
-        emb = self.embed_tokens.weight
+        # the embedding of every token id, through the module (an adapter on it applies)
+        emb = self.embed_tokens(torch.arange(self.config.vocab_size, device=device))  # (V, H)
         x, pos = None, None  # the rows' own outputs of the layer below, at positions pos
         own_row, S = None, 0
         for layer, d, out_pos in zip(self.layers, self.config.dilations, plan):

@@ -32,7 +32,7 @@ masked positions' outputs depend on (the dilated CNN: the cone below the site). 
 strand's neighbouring sites, and with a per-base tokenizer (char, iupac, overlapping k-mers) each
 window is anchored to its strand of the genome, so a model with ``uses_reference`` (the dilated
 CNN) runs its bottom layers once along the windows' span and, per window, only near its ends and
-its masked site.  The scores equal the plain forward's to float rounding (tested at 1e-5).
+its masked site.  The scores equal the plain forward's to float rounding (fp32, tested at 1e-5).
 
 Windows
 -------
@@ -390,8 +390,9 @@ def run_requests(
 
     ``precision`` ``"bf16"`` runs the forward passes under bf16 autocast (log-softmax in float32).
     ``reference(key, lo, hi)``: the token ids at indices ``[lo, hi)`` of the reference ``key``
-    that requests' ``anchor`` name (-1 where there is none); an MLM batch whose requests all
-    share a key hands its span to a model with ``uses_reference``.
+    that requests' ``anchor`` name (-1 where there is none); an MLM batch whose requests all have
+    an anchor hands the union of its windows on their references (:func:`_batch_reference`) to a
+    model with ``uses_reference``.
     """
     import contextlib
 
