@@ -89,6 +89,20 @@ def _full(model, ids, am, select) -> torch.Tensor:
     return model(ids, attention_mask=am, return_full_logits=True).logits[select]
 
 
+def _lora(model, targets: list[str], seed: int, randomize: str = "lora_B"):
+    """``model`` under PEFT LoRA on ``targets``, the adapter parameters whose name holds
+    ``randomize`` drawn at random: PEFT starts B at zero, which would make the adapters invisible."""
+    from peft import LoraConfig, get_peft_model
+
+    peft = get_peft_model(model, LoraConfig(r=4, target_modules=targets))
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if randomize in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    return peft
+
+
 # --- the contract, every family -------------------------------------------------------------------
 
 
@@ -97,17 +111,10 @@ def test_logits_at_applies_lora_adapters(family):
     """With LoRA on the family's target modules (a PEFT model finds ``logits_at`` on its base model),
     the adapters count in ``logits_at`` and in the encoder's sparse MLM loss, and the last block's
     adapters get gradients."""
-    from peft import LoraConfig, get_peft_model
-
     import genolm.models as M
 
     targets = list(M.MODELS.get(family).lora_target_modules)
-    model = get_peft_model(_model(family, CONFIGS[family][1]), LoraConfig(r=4, target_modules=targets))
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # lora_B starts at zero, which would make the adapters invisible
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    model = _lora(_model(family, CONFIGS[family][1]), targets, seed=1)
     ids, am, select = _batch(3, 40, seed=2)
     with torch.inference_mode():
         got = model.logits_at(ids, attention_mask=am, select=select)
@@ -447,8 +454,6 @@ def test_reference_several_pieces_and_sites_per_row(monkeypatch):
 def test_reference_skips_adapted_layers_and_runs_in_bf16():
     """A LoRA-wrapped conv never joins the shared bottom (its adapter would be skipped): logits
     equal the adapted forward's; under bf16 autocast the shared path runs and stays close."""
-    from peft import LoraConfig, get_peft_model
-
     model = _model("gpn", _cnn(*CNN[2]))
     ref, offsets, ids = _cut_windows(R=24 * 12 + 101, B=24, T=101, seed=3, spacing=12)
     select = torch.zeros_like(ids, dtype=torch.bool)
@@ -458,12 +463,7 @@ def test_reference_skips_adapted_layers_and_runs_in_bf16():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             half = model.logits_at(ids, select=select, reference=(ref, offsets))
         torch.testing.assert_close(half.float(), plain, atol=0.1, rtol=0.05)
-    peft = get_peft_model(model, LoraConfig(r=4, target_modules=["conv"]))
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, p in peft.named_parameters():
-            if "lora_B" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    peft = _lora(model, ["conv"], seed=1)
     base = peft.get_base_model().model
     with torch.inference_mode():
         assert base.shared_bottom(ids, None, (ref, offsets), 12) == (None, 0)
@@ -476,8 +476,6 @@ def test_reference_skips_adapted_layers_and_runs_in_bf16():
 def test_reference_applies_an_embedding_adapter(monkeypatch):
     """LoRA on the embedding only: the bottom is still shared, and both the track and the rows'
     own positions read the adapted embedding."""
-    from peft import LoraConfig, get_peft_model
-
     shared = _spy_shared(monkeypatch)
     model = _model("gpn", _cnn(*CNN[2]))
     ref, offsets, ids = _cut_windows(R=24 * 12 + 101, B=24, T=101, seed=4, spacing=12)
@@ -485,12 +483,7 @@ def test_reference_applies_an_embedding_adapter(monkeypatch):
     select[:, 50] = True
     with torch.inference_mode():
         plain = _full(model, ids, None, select)
-    peft = get_peft_model(model, LoraConfig(r=4, target_modules=["embed_tokens"]))
-    g = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for name, p in peft.named_parameters():
-            if "lora_" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    peft = _lora(model, ["embed_tokens"], seed=2, randomize="lora_")
     with torch.inference_mode():
         got = peft.logits_at(ids, select=select, reference=(ref, offsets))
         want = _full(peft, ids, None, select)

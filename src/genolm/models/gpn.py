@@ -409,7 +409,6 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
             # below layer 1 the embedding matrix, by token id; above, the track's R rows, then
             # each row's own S rows; last, a zero row (outside the row; padding, as the conv reads it)
             if x is None:
-                dt = emb.dtype
                 table = torch.cat([emb, emb.new_zeros(1, H)])
             else:
                 S = len(pos)

@@ -760,7 +760,7 @@ class _Planner:
                 m = "pll"  # masked marginals exist for single bases; MNVs and indels use PLL
             key = (g._resolve(v.contig, v.pos, v.pos + 1)[1], v.pos, end)
             if key not in sites:
-                sites[key] = _Site(v.contig, v.pos, start, end)
+                sites[key] = _Site(v.contig, v.pos, start, end, bounds=(lo, hi))
             sites[key].rows.append(_Row(i, ref, alt, m))
         return sorted(sites.values(), key=lambda s: (s.contig, s.pos))
 
@@ -768,7 +768,6 @@ class _Planner:
         """Requests and finishing closures for the sites of ``chunk``, both strands."""
         self.reqs, self.finals = [], []
         for site in chunk:
-            site.bounds = _bounds(self.g, site.contig, site.pos)
             hi = site.bounds[1]
             site.window = self.g.fetch(site.contig, site.start, site.end).upper()
             alt_windows = {r.i: _alt_window(self.g, site, r.ref, r.alt, hi) for r in site.rows}
