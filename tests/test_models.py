@@ -200,11 +200,19 @@ def test_mlm_gathers_labelled_positions_only():
 
 @pytest.mark.parametrize("position_embedding", ["learned", "rope", "alibi"])
 @pytest.mark.parametrize("activation,norm_position", [("gelu", "post"), ("swiglu", "pre")])
-def test_sparse_last_block_equals_full_forward(position_embedding, activation, norm_position):
+@pytest.mark.parametrize("split", [True, False], ids=["q-from-weight-slices", "fused-qkv-call"])
+def test_sparse_last_block_equals_full_forward(position_embedding, activation, norm_position, split):
     """The last block run only at labelled positions gives the full forward's loss, gradients and
-    logits, with padding, a row with one label and rows with different label counts."""
+    logits, with padding, a row with one label and rows with different label counts; both with q
+    projected at the labelled rows only (plain ``nn.Linear``) and with the fused ``qkv`` module
+    called everywhere (the path an adapter on ``qkv`` takes)."""
+    from genolm.models.encoder import SelfAttention
+
     kw = dict(position_embedding=position_embedding, activation=activation, norm_position=norm_position)
     model = scramble(tiny("encoder", num_attention_heads=4, **kw), std=0.2).double().train()
+    for m in model.modules():
+        if isinstance(m, SelfAttention):
+            m._split_selected = split
     B, T = 3, 20
     x = ids(B, T)
     am = torch.ones(B, T, dtype=torch.long)

@@ -226,6 +226,7 @@ class SelfAttention(nn.Module):
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
         self.dropout = config.attention_dropout
         self.attention = config.attention
+        self._split_selected = True
 
     def forward(
         self,
@@ -264,16 +265,22 @@ class SelfAttention(nn.Module):
     def _project_selected(self, x, attn_mask, rope, query_index):
         """q at the ``(B, Q)`` query positions, k and v everywhere.
 
-        The fused projection runs as a module call at every position (a LoRA or other adapter on
-        ``qkv`` then applies as in ``forward``; only the q third of it is wasted at the other
+        A plain ``nn.Linear`` projects q only at the query rows and k, v everywhere, from slices of
+        its weight.  An adapter on ``qkv`` (LoRA or other) is instead called as a module at every
+        position, so it applies exactly as in ``forward`` (the q third is then wasted at the other
         positions), and the q rows are gathered from its output."""
         B, T, H = x.shape
         nh, hd = self.n_head, self.head_dim
-        qkv = self.qkv(x)  # (B, T, 3H): [q; k; v]
-        q = (
-            qkv[..., :H].gather(1, query_index[..., None].expand(-1, -1, H)).view(B, -1, nh, hd)
-        )  # (B, Q, nh, hd)
-        k, v = qkv[..., H:].view(B, T, 2, nh, hd).unbind(2)  # each (B, T, nh, hd)
+        rows = query_index[..., None].expand(-1, -1, H)  # (B, Q, H)
+        if self._split_selected and type(self.qkv) is nn.Linear:
+            w, b = self.qkv.weight, self.qkv.bias
+            q = F.linear(x.gather(1, rows), w[:H], None if b is None else b[:H])  # (B, Q, H)
+            kv = F.linear(x, w[H:], None if b is None else b[H:])  # (B, T, 2H)
+        else:
+            qkv = self.qkv(x)  # (B, T, 3H): [q; k; v]
+            q, kv = qkv[..., :H].gather(1, rows), qkv[..., H:]
+        q = q.view(B, -1, nh, hd)  # (B, Q, nh, hd)
+        k, v = kv.view(B, T, 2, nh, hd).unbind(2)  # each (B, T, nh, hd)
         if rope is not None:
             k = apply_rope(k, *(t.view(T, 1, hd) for t in rope))
             q = apply_rope(q, *(t.view(T, hd)[query_index][:, :, None] for t in rope))  # (B, Q, 1, hd) tables
