@@ -16,7 +16,8 @@ Measures (writes benchmarks/results/pretrain_throughput.json and .md):
 4. the same BERT architecture as stock ``BertForMaskedLM`` trained by the HF ``Trainer`` (SDPA
    attention, its default; eager attention; eager + ``torch_compile=True``) vs genolm's trainer
    (defaults, and the previous release's SDPA without compile): same windows, batch, masking
-   rate (15%, 80/10/10), bf16 autocast, fused AdamW, clipping at 1.0, threads;
+   rate (15%, 80/10/10), bf16 autocast, fused AdamW, clipping at 1.0, threads; at ~10M
+   parameters, then again at ~1M (genolm defaults vs the three HF arms);
 5. long context: time and peak memory of one batch-1 training step of hyena vs the attention
    decoder (both ~1M parameters) from 1k to 32k nucleotides, with log-log scaling exponents.
 
@@ -89,6 +90,9 @@ SIZES = {
 #: the 10M encoder as BERT builds it (GELU, learned positions, post-LN, 4H MLP): matches BertForMaskedLM
 BERT_DIMS = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536)
 BERT_LIKE = dict(**BERT_DIMS, activation="gelu", position_embedding="learned", norm_position="post")
+#: the ~1M encoder (SIZES' dims, BERT's 4H MLP) for the second HF Trainer comparison
+BERT_DIMS_1M = dict(hidden_size=128, num_hidden_layers=5, num_attention_heads=2, intermediate_size=512)
+BERT_LIKE_1M = dict(**BERT_DIMS_1M, activation="gelu", position_embedding="learned", norm_position="post")
 LONG_LENGTHS = (1024, 2048, 4096, 8192, 16384, 32768)
 SECTIONS = ("families", "isolated", "precision", "one-thread", "hf", "long", "optimizer")
 
@@ -395,6 +399,7 @@ class HFRunner:
         tok,
         precision: str,
         torch_compile: bool = False,
+        dims: dict | None = None,
     ):
         from transformers import (
             BertConfig,
@@ -413,7 +418,7 @@ class HFRunner:
             hidden_act="gelu",
             hidden_dropout_prob=0.0,  # genolm's default; the same work on both sides
             attention_probs_dropout_prob=0.0,
-            **BERT_DIMS,
+            **(dims or BERT_DIMS),
         )
         self.model = BertForMaskedLM._from_config(cfg, attn_implementation=attn)
         self.n_params = sum(p.numel() for p in self.model.parameters())
@@ -471,7 +476,8 @@ class HFRunner:
                 self.cpu.append(c1 - c0)
 
 
-def hf_comparison(quick: bool) -> dict:
+def hf_windows() -> tuple[list[list[int]], object]:
+    """512 training windows of E. coli K-12 as the HF collator takes them (char ids + [SEP])."""
     import numpy as np
 
     from genolm.tokenizers import get_tokenizer
@@ -485,34 +491,12 @@ def hf_comparison(quick: bool) -> dict:
         tok.build_inputs_with_special_tokens(tok.encode_array(window_text(contigs, train_w, int(i))).tolist())
         for i in pick
     ]
-    arms = [
-        GenolmRunner("genolm trainer, genolm encoder (BERT layout), defaults", "encoder", BERT_LIKE),
-        GenolmRunner(
-            "genolm trainer, BERT layout, last block at every position (sparse_last_block: false)",
-            "encoder",
-            {**BERT_LIKE, "sparse_last_block": False},
-            variant="dense last block",
-        ),
-        HFRunner("HF Trainer, BertForMaskedLM (sdpa, the default)", "sdpa", windows, tok, "bf16"),
-        HFRunner("HF Trainer, BertForMaskedLM (eager)", "eager", windows, tok, "bf16"),
-    ]
-    if not quick:
-        arms.insert(
-            1,
-            GenolmRunner(
-                "genolm trainer, BERT layout, previous release (sdpa, no compile)",
-                "encoder",
-                {**BERT_LIKE, "attention": "sdpa", "sparse_last_block": False},
-                compile="false",
-                variant="before",
-            ),
-        )
-        arms.append(
-            HFRunner(
-                "HF Trainer, BertForMaskedLM (eager, torch_compile=True)", "eager", windows, tok, "bf16", True
-            )
-        )
-    rounds, per_round = (1, 1) if quick else (4, 2)
+    return windows, tok
+
+
+def run_hf_arms(arms: list, rounds: int, per_round: int) -> list[dict]:
+    """Warm up every arm, interleave ``rounds`` of ``per_round`` steps, and return one row per arm
+    with the first arm's (genolm defaults) speedup over each of the others."""
     for a in arms:
         t = time.perf_counter()
         a.run(1, record=False)  # warm-up (and compilation)
@@ -546,17 +530,83 @@ def hf_comparison(quick: bool) -> dict:
         r["genolm_speedup_best"] = rows[0]["tokens_per_s"] / r["tokens_per_s"]
         r["genolm_speedup_median"] = rows[0]["tokens_per_s_median"] / r["tokens_per_s_median"]
         r["genolm_speedup_cpu_s"] = r["step_cpu_s"]["best"] / rows[0]["step_cpu_s"]["best"]
+    return rows
+
+
+def hf_comparison(quick: bool) -> dict:
+    windows, tok = hf_windows()
+    arms = [
+        GenolmRunner("genolm trainer, genolm encoder (BERT layout), defaults", "encoder", BERT_LIKE),
+        GenolmRunner(
+            "genolm trainer, BERT layout, last block at every position (sparse_last_block: false)",
+            "encoder",
+            {**BERT_LIKE, "sparse_last_block": False},
+            variant="dense last block",
+        ),
+        HFRunner("HF Trainer, BertForMaskedLM (sdpa, the default)", "sdpa", windows, tok, "bf16"),
+        HFRunner("HF Trainer, BertForMaskedLM (eager)", "eager", windows, tok, "bf16"),
+    ]
+    if not quick:
+        arms.insert(
+            1,
+            GenolmRunner(
+                "genolm trainer, BERT layout, previous release (sdpa, no compile)",
+                "encoder",
+                {**BERT_LIKE, "attention": "sdpa", "sparse_last_block": False},
+                compile="false",
+                variant="before",
+            ),
+        )
+        arms.append(
+            HFRunner(
+                "HF Trainer, BertForMaskedLM (eager, torch_compile=True)", "eager", windows, tok, "bf16", True
+            )
+        )
+    rows = run_hf_arms(arms, *((1, 1) if quick else (4, 2)))
+    del arms  # free the 10M models before the 1M ones
+    # the same comparison at ~1M parameters (SIZES' 1M encoder dims), where per-step overheads weigh more
+    small = [
+        GenolmRunner("genolm trainer, 1M BERT layout, defaults", "encoder", BERT_LIKE_1M, size="1M"),
+        HFRunner(
+            "HF Trainer, 1M BertForMaskedLM (sdpa, the default)",
+            "sdpa",
+            windows,
+            tok,
+            "bf16",
+            dims=BERT_DIMS_1M,
+        ),
+        HFRunner("HF Trainer, 1M BertForMaskedLM (eager)", "eager", windows, tok, "bf16", dims=BERT_DIMS_1M),
+    ]
+    if not quick:
+        small.append(
+            HFRunner(
+                "HF Trainer, 1M BertForMaskedLM (eager, torch_compile=True)",
+                "eager",
+                windows,
+                tok,
+                "bf16",
+                True,
+                dims=BERT_DIMS_1M,
+            )
+        )
+    small_rows = run_hf_arms(small, *((1, 2) if quick else (4, 6)))
     hf_default = next(r for r in rows if r["label"].startswith("HF Trainer, BertForMaskedLM (sdpa"))
+    hf_default_1m = small_rows[1]
     return {
         "architecture": {**BERT_DIMS, "activation": "gelu", "positions": "learned", "norm": "post"},
+        "architecture_1m": {**BERT_DIMS_1M, "activation": "gelu", "positions": "learned", "norm": "post"},
         "batch": f"{BATCH} x {len(windows[0])} tokens",
         "precision": "bf16 autocast on both",
         "masking": f"{MLM_PROBABILITY:.0%} of the sequence tokens, 80% [MASK] / 10% random / 10% kept, on both",
         "rows": rows,
+        "rows_1m": small_rows,
         "goal": "genolm >= 1.5x HF Trainer tokens/s",
         "genolm_vs_hf_default_best": hf_default["genolm_speedup_best"],
         "genolm_vs_hf_default_median": hf_default["genolm_speedup_median"],
         "genolm_vs_hf_default_cpu_s": hf_default["genolm_speedup_cpu_s"],
+        "genolm_vs_hf_default_1m_best": hf_default_1m["genolm_speedup_best"],
+        "genolm_vs_hf_default_1m_median": hf_default_1m["genolm_speedup_median"],
+        "genolm_vs_hf_default_1m_cpu_s": hf_default_1m["genolm_speedup_cpu_s"],
         "notes": [
             "same architecture and dims, same windows and tokens per step, same masking rate, bf16 "
             "autocast, fused AdamW, gradient clipping at 1.0, same threads, all in one process; start-up "
@@ -564,13 +614,16 @@ def hf_comparison(quick: bool) -> dict:
             "genolm defaults: attention auto (eager matmul-softmax-matmul when training on CPU at <= 640 "
             "tokens) and compile auto (torch.compile of each block: on here, where max_steps is 10^6)",
             "genolm runs the last encoder block and the MLM head only at the labelled (~15%) positions "
-            "(sparse_last_block; keys and values from every position, so the loss is the same): about 11% "
-            "fewer FLOPs for this 6-layer model; HF BertForMaskedLM runs every block and the head everywhere",
+            "(sparse_last_block; keys and values from every position, q only at the labelled ones, so the "
+            "loss is the same): about 12% fewer FLOPs for the 6-layer 10M model; HF BertForMaskedLM runs "
+            "every block and the head everywhere",
             "HF eager attention, like genolm's eager path, keeps the (B, nh, T, T) scores and softmax in bf16 "
             "(CPU autocast), instead of SDPA's CPU flash kernel",
             "torch_compile=True compiles the whole BertForMaskedLM (accelerate's dynamo plugin, inductor)",
             "speedups: best = best step / best step (wall), median = median / median (wall), "
             "cpu_s = best CPU seconds per step (robust to time slicing on a shared machine)",
+            "the 1M rows: the same comparison with SIZES' 1M encoder dims (hidden 128, 5 layers, 2 heads, "
+            "MLP 512), run after the 10M arms are freed",
         ],
         "loadavg": load(),
     }
@@ -1181,6 +1234,23 @@ def write_markdown(res: dict) -> None:
                 f"| {r['label']} | {r['attention']} | {'yes' if r['compiled'] else 'no'} | "
                 f"{r['tokens_per_s']:,.0f} | {r['tokens_per_s_median']:,.0f} | {sp} |"
             )
+        if hf.get("rows_1m"):
+            L += ["", "At ~1M parameters (same comparison, 1M BERT layout):", ""]
+            L.append(
+                "| arm | attention | compiled | tokens/s (best) | tokens/s (median) | genolm defaults ÷ arm (best / median / per CPU-s) |"
+            )
+            L.append("|---|---|---|---|---|---|")
+            for r in hf["rows_1m"]:
+                sp = (
+                    "–"
+                    if "genolm_speedup_best" not in r
+                    else f"{r['genolm_speedup_best']:.2f}× / {r['genolm_speedup_median']:.2f}× / "
+                    f"{r['genolm_speedup_cpu_s']:.2f}×"
+                )
+                L.append(
+                    f"| {r['label']} | {r['attention']} | {'yes' if r['compiled'] else 'no'} | "
+                    f"{r['tokens_per_s']:,.0f} | {r['tokens_per_s_median']:,.0f} | {sp} |"
+                )
         L += [""] + [f"- {n}" for n in hf["notes"]]
     prec = res.get("precision_and_openmp")
     if prec:
@@ -1310,7 +1380,8 @@ def main() -> None:
     if "hf" in only:
         print("HF Trainer vs genolm trainer (BERT layout, 10M, bf16):")
         res["hf_trainer"] = section("hf", lambda: hf_comparison(a.quick))
-        for r in res["hf_trainer"]["rows"][1:]:
+        hf = res["hf_trainer"]
+        for r in hf["rows"][1:] + hf["rows_1m"][1:]:
             print(
                 f"  vs {r['label']}: genolm {r['genolm_speedup_best']:.2f}x best, "
                 f"{r['genolm_speedup_median']:.2f}x median, {r['genolm_speedup_cpu_s']:.2f}x per CPU-s"
