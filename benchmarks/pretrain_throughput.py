@@ -1117,6 +1117,27 @@ def ratios(s: dict, k: str) -> str:
     return f"{s[k + '_best']:.2f}× / {s[k + '_median']:.2f}× / {s[k + '_cpu_s']:.2f}×"
 
 
+def hf_table(rows: list[dict]) -> list[str]:
+    """Markdown rows of one HF Trainer comparison (the first row is genolm's defaults)."""
+    L = [
+        "| arm | attention | compiled | tokens/s (best) | tokens/s (median) "
+        "| genolm defaults ÷ arm (best / median / per CPU-s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        sp = (
+            "–"
+            if "genolm_speedup_best" not in r
+            else f"{r['genolm_speedup_best']:.2f}× / {r['genolm_speedup_median']:.2f}× / "
+            f"{r['genolm_speedup_cpu_s']:.2f}×"
+        )
+        L.append(
+            f"| {r['label']} | {r['attention']} | {'yes' if r['compiled'] else 'no'} | "
+            f"{r['tokens_per_s']:,.0f} | {r['tokens_per_s_median']:,.0f} | {sp} |"
+        )
+    return L
+
+
 def write_markdown(res: dict) -> None:
     """benchmarks/results/pretrain_throughput.md from the JSON."""
     L = ["<!-- written by benchmarks/pretrain_throughput.py; do not edit by hand -->"]
@@ -1220,37 +1241,9 @@ def write_markdown(res: dict) -> None:
     hf = res.get("hf_trainer")
     if hf:
         L += ["", f"#### genolm trainer vs HF Trainer ({hf['batch']}, {hf['precision']}; goal ≥ 1.5×)", ""]
-        L.append(
-            "| arm | attention | compiled | tokens/s (best) | tokens/s (median) | genolm defaults ÷ arm (best / median / per CPU-s) |"
-        )
-        L.append("|---|---|---|---|---|---|")
-        for r in hf["rows"]:
-            sp = (
-                "–"
-                if "genolm_speedup_best" not in r
-                else f"{r['genolm_speedup_best']:.2f}× / {r['genolm_speedup_median']:.2f}× / {r['genolm_speedup_cpu_s']:.2f}×"
-            )
-            L.append(
-                f"| {r['label']} | {r['attention']} | {'yes' if r['compiled'] else 'no'} | "
-                f"{r['tokens_per_s']:,.0f} | {r['tokens_per_s_median']:,.0f} | {sp} |"
-            )
+        L += hf_table(hf["rows"])
         if hf.get("rows_1m"):
-            L += ["", "At ~1M parameters (same comparison, 1M BERT layout):", ""]
-            L.append(
-                "| arm | attention | compiled | tokens/s (best) | tokens/s (median) | genolm defaults ÷ arm (best / median / per CPU-s) |"
-            )
-            L.append("|---|---|---|---|---|---|")
-            for r in hf["rows_1m"]:
-                sp = (
-                    "–"
-                    if "genolm_speedup_best" not in r
-                    else f"{r['genolm_speedup_best']:.2f}× / {r['genolm_speedup_median']:.2f}× / "
-                    f"{r['genolm_speedup_cpu_s']:.2f}×"
-                )
-                L.append(
-                    f"| {r['label']} | {r['attention']} | {'yes' if r['compiled'] else 'no'} | "
-                    f"{r['tokens_per_s']:,.0f} | {r['tokens_per_s_median']:,.0f} | {sp} |"
-                )
+            L += ["", "At ~1M parameters (same comparison, 1M BERT layout):", ""] + hf_table(hf["rows_1m"])
         L += [""] + [f"- {n}" for n in hf["notes"]]
     prec = res.get("precision_and_openmp")
     if prec:

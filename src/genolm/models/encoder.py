@@ -226,7 +226,6 @@ class SelfAttention(nn.Module):
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
         self.dropout = config.attention_dropout
         self.attention = config.attention
-        self._split_selected = True
 
     def forward(
         self,
@@ -272,7 +271,7 @@ class SelfAttention(nn.Module):
         B, T, H = x.shape
         nh, hd = self.n_head, self.head_dim
         rows = query_index[..., None].expand(-1, -1, H)  # (B, Q, H)
-        if self._split_selected and type(self.qkv) is nn.Linear:
+        if type(self.qkv) is nn.Linear:
             w, b = self.qkv.weight, self.qkv.bias
             q = F.linear(x.gather(1, rows), w[:H], None if b is None else b[:H])  # (B, Q, H)
             kv = F.linear(x, w[H:], None if b is None else b[H:])  # (B, T, 2H)
