@@ -533,8 +533,8 @@ def main() -> None:
     load0 = list(os.getloadavg())
     import torch
 
-    from genolm.bench.runner import auto_threads
     from genolm.bench.tasks import load_suite
+    from genolm.infer import auto_threads
 
     args.run_dir = RUN_DIR / ("quick" if args.quick else "full")
     if args.run_dir.exists() and not args.resume:

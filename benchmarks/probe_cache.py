@@ -55,13 +55,13 @@ def model_folder(tmp: Path) -> tuple[Path, str]:
     return tmp / "m", "genolm-tiny architecture, random weights (bundled model not installed)"
 
 
-def once(loaded, task, sp, cache_dir) -> tuple[float, float, tuple | None]:
+def once(lm, model, task, sp, cache_dir) -> tuple[float, float, tuple | None]:
     """Fit + score the probe once: ``(wall s, feature s, (cache hits, misses))``."""
     from genolm.bench.finetune import FinetuneConfig, Finetuner
 
     cfg = FinetuneConfig(mode="probe", progress=False, cache_dir=str(cache_dir) if cache_dir else None)
     t0 = time.perf_counter()
-    ft = Finetuner(loaded.model, loaded.tokenizer, task.task_type, cfg)
+    ft = Finetuner(model, lm.tokenizer, task.task_type, cfg)
     ft.fit(sp["train"].sequences, sp["train"].labels, valid=(sp["valid"].sequences, sp["valid"].labels))
     ft.predict_with_scores(sp["test"].sequences)
     wall = time.perf_counter() - t0
@@ -78,8 +78,9 @@ def main() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from genolm.bench.runner import auto_threads, load_model_for_task
+    import genolm
     from genolm.bench.tasks import load_suite
+    from genolm.infer import auto_threads
 
     torch.set_num_threads(auto_threads())
     threadpool_limits(limits=torch.get_num_threads())  # BLAS threads as torch's (as the bench does)
@@ -90,12 +91,13 @@ def main() -> None:
         out["model"] = what
         for task in load_suite("mini"):
             sp = task.load_splits()
-            loaded = load_model_for_task(str(folder), task, "probe")
+            lm = genolm.load(str(folder))
+            model = lm.for_task(task, "probe")
             cache = tmp / f"cache-{task.name.replace('/', '_')}"
 
-            cold = once(loaded, task, sp, cache)
-            recompute = [once(loaded, task, sp, None) for _ in range(args.repeat)]
-            cached = [once(loaded, task, sp, cache) for _ in range(args.repeat)]
+            cold = once(lm, model, task, sp, cache)
+            recompute = [once(lm, model, task, sp, None) for _ in range(args.repeat)]
+            cached = [once(lm, model, task, sp, cache) for _ in range(args.repeat)]
             assert all(c[2] == (3, 0) for c in cached), (
                 "the cached runs must hit the cache for train, valid, test"
             )

@@ -50,7 +50,7 @@ def chunks_of(path: str, chunk_size: int = 1_000_002) -> list[str]:
 
 
 def schemes_on_ecoli(chunks: list[str]) -> list[dict]:
-    from genolm.tokenstats import DEFAULT_SCHEMES, build_scheme
+    from genolm.tokenizers.schemes import DEFAULT_SCHEMES, build_scheme
 
     n_bp = sum(map(len, chunks))
     rows = []

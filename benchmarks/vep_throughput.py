@@ -265,14 +265,15 @@ def main(argv=None):
     from scipy.stats import spearmanr
 
     torch.set_num_threads(args.threads)
-    from genolm.io import Variant
-    from genolm.variants import evaluate_scores, load_lm, make_coding_vep_set, open_genome, score_variants
+    import genolm
+    from genolm.io import Genome, Variant
+    from genolm.variants import evaluate_scores, make_coding_vep_set, score_variants
     from genolm.variants.scoring import DEFAULT_WINDOW
 
-    lm = load_lm(args.model)
+    lm = genolm.load(args.model)
     model, tok = lm.model, lm.tokenizer
     window = args.window or lm.window or DEFAULT_WINDOW
-    genome = open_genome("bundled:chloroplast")
+    genome = Genome.open("bundled:chloroplast")
     dev = make_coding_vep_set("bundled:chloroplast", per_class=args.per_class, seed=0)
     contig = dev.variants[0].contig
 

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from genolm.bench.runner import load_model_for_task, run_bench
-from genolm.errors import InputError
+import genolm
+from genolm.bench.runner import run_bench
+from genolm.errors import ConfigError, InputError
 
 MOTIF = "GATTACAGG"
 
@@ -207,16 +208,20 @@ def test_long_inputs_without_a_policy_stop_the_bench(tmp_path):
     )
 
 
-def test_load_model_for_task_heads(model_dir):
+def test_for_task_heads(model_dir):
     task = motif_task()
-    probe = load_model_for_task(str(model_dir), task, "probe")
-    full = load_model_for_task(str(model_dir), task, "full")
-    rand = load_model_for_task(str(model_dir), task, "full", random_init=True)
-    assert type(probe.model).__name__ == "GenolmGPNModel" and probe.family == "gpn"
-    assert full.model.config.num_labels == 2 and hasattr(full.model, "classifier")
+    lm = genolm.load(str(model_dir))
+    probe = lm.for_task(task, "probe")
+    full = lm.for_task(task, "full")
+    rand = lm.for_task(task, "full", random_init=True)
+    assert type(probe).__name__ == "GenolmGPNModel" and lm.architecture == "gpn"
+    assert full.config.num_labels == 2 and hasattr(full, "classifier")
     w = "model.layers.0.conv.weight"
-    assert torch.equal(full.model.state_dict()[w], probe.model.state_dict()["layers.0.conv.weight"])
-    assert not torch.equal(full.model.state_dict()[w], rand.model.state_dict()[w])
+    assert torch.equal(full.state_dict()[w], probe.state_dict()["layers.0.conv.weight"])
+    assert not torch.equal(full.state_dict()[w], rand.state_dict()[w])
+    # guards against a typo'd mode silently falling back to some default head
+    with pytest.raises(ConfigError, match="unknown mode 'ful'.*full"):
+        lm.for_task(task, "ful")
 
 
 def test_token_classification_through_the_runner(model_dir, tmp_path):

@@ -1,4 +1,4 @@
-"""genolm.catalogue.caduceus: the pure-PyTorch Caduceus / PlantCaduceus port.
+"""genolm.models.caduceus: the pure-PyTorch Caduceus / PlantCaduceus port.
 
 Tiny checkpoints in the published folder format (``make_tiny_caduceus``) are loaded through the
 ``Auto*`` classes without remote code.  The expected names, vocabulary and config keys below are
@@ -19,8 +19,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
-from genolm.catalogue import caduceus as cad
 from genolm.errors import ConfigError, InputError
+from genolm.models import caduceus as cad
 
 # layer 0 of a Caduceus-Ph checkpoint (fused_add_norm, rms_norm, bidirectional_weight_tie): the
 # reverse Mamba's in_proj / out_proj are tied to the forward one's and the LM head to the

@@ -19,8 +19,8 @@ from safetensors import safe_open
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 import genolm
-from genolm.catalogue import caduceus as cad
 from genolm.errors import ConfigError, InputError
+from genolm.models import caduceus as cad
 
 STRATEGIES = ["mean", "max", "first", "last"]
 
@@ -255,21 +255,22 @@ def test_genolm_load_for_classification_trains(kind, request):
 
 
 def test_full_fine_tune_through_the_bench_harness(pc):
+    import genolm
     from genolm.bench.finetune import FinetuneConfig, Finetuner
-    from genolm.bench.runner import load_model_for_task
 
-    loaded = load_model_for_task(str(pc), "binary", "full", num_labels=2)
-    assert type(loaded.model) is cad.CaduceusForSequenceClassification and loaded.family == "caduceus"
-    rand = load_model_for_task(str(pc), "binary", "full", num_labels=2, random_init=True)
+    lm = genolm.load(str(pc))
+    model = lm.for_task("binary", "full", num_labels=2)
+    assert type(model) is cad.CaduceusForSequenceClassification and lm.architecture == "caduceus"
+    rand = lm.for_task("binary", "full", num_labels=2, random_init=True)
     w = "caduceus.backbone.layers.0.mixer.submodule.mamba_fwd.x_proj.weight"
-    assert not torch.equal(rand.model.state_dict()[w], loaded.model.state_dict()[w])
+    assert not torch.equal(rand.state_dict()[w], model.state_dict()[w])
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACGT"), int(rng.integers(20, 30)))) for _ in range(32)]
     y = np.arange(32) % 2
     cfg = FinetuneConfig(mode="full", max_epochs=1, batch_size=8, progress=False, precision="fp32")
-    ft = Finetuner(loaded.model, loaded.tokenizer, "binary", cfg, seed=0).fit(seqs, y)
+    ft = Finetuner(model, lm.tokenizer, "binary", cfg, seed=0).fit(seqs, y)
     assert ft.n_trainable_ == ft.n_params_
-    assert not torch.equal(ft.model_.state_dict()[w], loaded.model.state_dict()[w])  # the backbone trained
+    assert not torch.equal(ft.model_.state_dict()[w], model.state_dict()[w])  # the backbone trained
     pred = ft.predict_with_scores(seqs[:8])
     assert pred.y_score.shape[0] == 8 and np.isfinite(pred.y_score).all()
 

@@ -291,13 +291,12 @@ def test_classification_head_and_lora_targets(dnabert):
 
 def test_bench_harness_takes_a_published_checkpoint(dnabert, tmp_path):
     # a DNABERT folder through the same harness as native models: probe, with baselines beside it
-    from genolm.bench.runner import load_model_for_task
-
-    loaded = load_model_for_task(str(dnabert), "binary", "full", num_labels=2)
-    assert type(loaded.model).__name__ == "BertForSequenceClassification"
-    assert type(loaded.tokenizer).__name__ == "KmerTokenizer"
-    probe = load_model_for_task(str(dnabert), "binary", "probe")
-    assert probe.family == "dnabert"
+    lm = genolm.load(str(dnabert))
+    full = lm.for_task("binary", "full", num_labels=2)
+    assert type(full).__name__ == "BertForSequenceClassification"
+    assert type(lm.tokenizer).__name__ == "KmerTokenizer"
+    probe = lm.for_task("binary", "probe")
+    assert probe is lm.model and lm.family == lm.architecture == "dnabert"
 
 
 def test_cli_scores_variants_with_a_remote_code_checkpoint_only_when_trusted(tmp_path, capsys):
@@ -324,16 +323,14 @@ def test_cli_scores_variants_with_a_remote_code_checkpoint_only_when_trusted(tmp
 def test_finetuner_trains_a_model_that_takes_no_attention_mask(tmp_path):
     # GPN's heads have no attention_mask argument: the harness must not pass one
     from genolm.bench.finetune import FinetuneConfig, Finetuner
-    from genolm.bench.runner import load_model_for_task
 
     folder = fixtures.make_tiny_gpn(tmp_path / "gpn")
-    loaded = load_model_for_task(str(folder), "binary", "full", num_labels=2)
+    lm = genolm.load(str(folder))
+    model = lm.for_task("binary", "full", num_labels=2)
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACGT"), 40)) for _ in range(16)]
     y = np.array([i % 2 for i in range(16)])
-    est = Finetuner(
-        loaded.model, loaded.tokenizer, "binary", FinetuneConfig(max_epochs=1, progress=False), seed=0
-    )
+    est = Finetuner(model, lm.tokenizer, "binary", FinetuneConfig(max_epochs=1, progress=False), seed=0)
     est.fit(seqs, y, valid=(seqs[:4], y[:4]))
     assert est.predict_with_scores(seqs[:3])[1].shape[0] == 3
 
@@ -353,14 +350,14 @@ def test_caduceus_loads_without_remote_code(tmp_path, rcps):
     folder = fixtures.make_tiny_caduceus(tmp_path / "cad", rcps=rcps)
     assert detect_family(folder) == "caduceus"
     lm = genolm.load(folder)  # no trust_remote_code, no mamba-ssm
-    assert type(lm.model).__module__ == "genolm.catalogue.caduceus"
+    assert type(lm.model).__module__ == "genolm.models.caduceus"
     assert lm.embed([SEQ, SEQ[:11]]).shape[0] == 2
     lp = lm.log_probs(SEQ, [3, 20])
     np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, atol=1e-6)
 
 
 def test_plantcaduceus_uses_the_gpn_tokenizer_it_ships(tmp_path):
-    from genolm.catalogue import caduceus
+    from genolm.models import caduceus
 
     folder = caduceus.make_tiny_caduceus(tmp_path / "pc", rcps=True, flavour="plantcaduceus")
     lm = genolm.load(folder)

@@ -31,11 +31,11 @@ FAMILY = {
 
 def _caduceus_missing() -> str | None:
     try:
-        from genolm.catalogue import caduceus
+        from genolm.models import caduceus
     except ImportError as e:
-        return f"genolm.catalogue.caduceus is not importable yet: {e}"
+        return f"genolm.models.caduceus is not importable yet: {e}"
     if not hasattr(caduceus, "make_tiny_caduceus"):
-        return "genolm.catalogue.caduceus has no make_tiny_caduceus yet"
+        return "genolm.models.caduceus has no make_tiny_caduceus yet"
     return None
 
 

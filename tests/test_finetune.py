@@ -177,7 +177,7 @@ def test_long_input_needs_an_explicit_policy():
 
 
 def test_windows_cover_every_nucleotide_once_pooled():
-    from genolm.bench.embeddings import InputPolicy, embed_sequences, encode_sequences
+    from genolm.embed import InputPolicy, embed_sequences, encode_sequences
 
     model, tok = tiny("encoder", "base", max_position_embeddings=24)
     ch = encode_sequences(tok, ["ACGT" * 25], InputPolicy(24, "window", overlap=0.5))
@@ -244,13 +244,14 @@ def test_model_without_attention_mask_never_sees_padding(tmp_path):
     """GPN's published classifier takes no attention_mask: each length runs unpadded, so a sequence's
     score does not depend on the other (longer) sequences in its batch."""
     pytest.importorskip("gpn")
-    from genolm.bench.runner import load_model_for_task
+    import genolm
     from genolm.catalogue.fixtures import make_tiny_gpn
 
-    loaded = load_model_for_task(str(make_tiny_gpn(tmp_path / "gpn")), "binary", "full", num_labels=2)
+    lm = genolm.load(str(make_tiny_gpn(tmp_path / "gpn")))
+    model = lm.for_task("binary", "full", num_labels=2)
     cfg = FinetuneConfig(mode="full", max_epochs=1, batch_size=8, progress=False, precision="fp32")
     seqs, y, _ = planted(24, L=40, seed=3)
-    ft = Finetuner(loaded.model, loaded.tokenizer, "binary", cfg, seed=0).fit(seqs, y)
+    ft = Finetuner(model, lm.tokenizer, "binary", cfg, seed=0).fit(seqs, y)
     mixed = [seqs[0][:13], seqs[1], seqs[2][:27], seqs[3][:5]]  # one batch of four lengths
     together = ft.predict_with_scores(mixed).y_score
     alone = np.concatenate([ft.predict_with_scores([s]).y_score for s in mixed])

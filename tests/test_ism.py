@@ -1,4 +1,4 @@
-"""In-silico saturation mutagenesis (genolm.ism)."""
+"""In-silico saturation mutagenesis (genolm.variants.ism)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import torch
 
 from genolm.errors import ConfigError
 from genolm.io import Variant
-from genolm.ism import ALPHABET, ism, parse_region, plot_ism_heatmap, plot_ism_logo
 from genolm.models import build_model
 from genolm.tokenizers import get_tokenizer
 from genolm.variants import score_variants
+from genolm.variants.ism import ALPHABET, ism, parse_region, plot_ism_heatmap, plot_ism_logo
 
 SEQ = "TGGTGTTAACCTTACTATACTCCCGCTCCGGGGTTTGGCTCATATGAACAAGTCTTTGCGCCCATAAATGTAGCCAGTG"
 

@@ -233,7 +233,7 @@ def test_score_variants_same_with_and_without_logits_at(monkeypatch, family):
 @pytest.mark.parametrize("family", CONFIGS)
 def test_run_requests_keeps_gather_order(monkeypatch, family):
     """Several positions per request, in no particular order: ``out`` follows ``gather``."""
-    from genolm.variants.scoring import _Req, run_requests
+    from genolm.infer import Request, run_requests
 
     model = _model(family, CONFIGS[family][1])
     rng = np.random.default_rng(0)
@@ -242,7 +242,8 @@ def test_run_requests_keeps_gather_order(monkeypatch, family):
 
     def answer() -> list[list[np.ndarray]]:
         reqs = [
-            _Req("mlm", rng.integers(7, 11, n), 0, n, [(t, np.roll(cand, t)) for t in ts]) for n, ts in spec
+            Request("mlm", rng.integers(7, 11, n), 0, n, [(t, np.roll(cand, t)) for t in ts])
+            for n, ts in spec
         ]
         run_requests(model, reqs, batch_size=8, device="cpu", pad_id=4)
         return [r.out for r in reqs]

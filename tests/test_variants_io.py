@@ -119,10 +119,10 @@ def test_table_outputs(tiny_model_dir, inputs, tmp_path, ext):
 
 
 def test_score_variants_reads_vcf_paths_and_python_api_matches_cli(tiny_model_dir, inputs, tmp_path):
-    from genolm.variants import load_lm
+    import genolm
 
     fa, vcf = inputs
-    lm = load_lm(str(tiny_model_dir))
+    lm = genolm.load(str(tiny_model_dir))
     assert lm.objective == "mlm"
     r = score_variants(lm.model, lm.tokenizer, str(fa), str(vcf), window=32)
     out = tmp_path / "s.tsv"
@@ -137,10 +137,10 @@ def test_score_variants_reads_vcf_paths_and_python_api_matches_cli(tiny_model_di
 
 
 def test_cli_precision_bf16_matches_the_python_api(tiny_model_dir, inputs, tmp_path, capsys):
-    from genolm.variants import load_lm
+    import genolm
 
     fa, vcf = inputs
-    lm = load_lm(str(tiny_model_dir))
+    lm = genolm.load(str(tiny_model_dir))
     r = score_variants(lm.model, lm.tokenizer, str(fa), str(vcf), window=32, precision="bf16")
     out = tmp_path / "s.tsv"
     capsys.readouterr()
@@ -238,9 +238,9 @@ def test_evaluate_scores_known_values():
 
 
 def test_gpn_example_only_region_variants_scored(shared_data, tiny_model_dir):
-    from genolm.variants import load_lm
+    import genolm
 
-    lm = load_lm(str(tiny_model_dir))
+    lm = genolm.load(str(tiny_model_dir))
     vcf = shared_data / "vep" / "gpn_example_hg38.vcf"
     genome = Genome(shared_data / "vep" / "GRCh38_chr17_42425000-43600000.fa")
     recs = list(read_vcf(vcf))
@@ -254,9 +254,9 @@ def test_gpn_example_only_region_variants_scored(shared_data, tiny_model_dir):
 def test_errors_name_the_problem(tmp_path):
     # guards against a silent fallback to the wrong file or model
     with pytest.raises(InputError, match="no such model folder"):
-        from genolm.variants import load_lm
+        import genolm
 
-        load_lm(str(tmp_path / "nope"))
+        genolm.load(str(tmp_path / "nope"))
     vcf = tmp_path / "a.vcf"
     write_vcf(vcf, [Variant("c", 1, None, "A", ("C",))])
     assert main(["eval-variants", str(vcf), "--label-col", "nothing"]) == 2

@@ -11,7 +11,7 @@ Modes
                (``lora_modules_to_save``); everything else is frozen.  For a model that is not a
                genolm family the adapters go on every ``nn.Linear`` outside the head (modules
                named ``classifier``, ``score``, ``qa_outputs``, ``lm_head`` or ``cls``).
-    ``probe``  the backbone is frozen; features (:func:`genolm.bench.embeddings.embed_sequences`,
+    ``probe``  the backbone is frozen; features (:func:`genolm.embed.embed_sequences`,
                cached on disk) feed a logistic regression (ridge for regression) or a small MLP.
 
 Task types and labels ``y``
@@ -33,7 +33,7 @@ Honesty rules built in
 
 Runtime.  One process; the device comes from ``accelerate.PartialState`` (a GPU when there is one).
 bf16 autocast is used where the hardware has native bf16 (``precision="auto"``,
-:func:`genolm.train.pretrain.cpu_supports_bf16`).  Autocast is applied with ``torch.autocast``
+:func:`genolm.infer.cpu_supports_bf16`).  Autocast is applied with ``torch.autocast``
 directly rather than through ``Accelerator(mixed_precision=...)``: Accelerate's state is a
 process-wide singleton whose precision cannot change between the runs of one benchmark.
 Seeded: the same seed gives the same predictions (initialisation, data order, dropout).
@@ -50,7 +50,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genolm.bench.baselines import Prediction
-from genolm.bench.embeddings import (
+from genolm.catalogue.loader import MODES
+from genolm.embed import (
     EmbeddingCache,
     InputPolicy,
     collate,
@@ -61,9 +62,9 @@ from genolm.bench.embeddings import (
     pool_windows,
 )
 from genolm.errors import ConfigError, InputError
+from genolm.infer import cpu_supports_bf16
 from genolm.registry import did_you_mean
 
-MODES = ("full", "lora", "probe")
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "token_classification")
 CLASSIFICATION = ("binary", "multiclass", "token_classification")
 PROBES = ("logreg", "mlp")
@@ -110,7 +111,7 @@ class FinetuneConfig:
     lora_alpha: float = 16.0
     lora_dropout: float = 0.05
     lora_target_modules: list[str] | None = None  # default: the family's registry entry
-    # long inputs (see genolm.bench.embeddings)
+    # long inputs (see genolm.embed)
     long_input: str = "error"  # error | window | truncate
     window_overlap: float = 0.5
     window_pooling: str = "mean"  # mean | max (of window embeddings / logits)
@@ -142,8 +143,6 @@ class FinetuneConfig:
     def resolved_precision(self) -> str:
         if self.precision != "auto":
             return self.precision
-        from genolm.train.pretrain import cpu_supports_bf16
-
         return "bf16" if cpu_supports_bf16() else "fp32"
 
 
@@ -545,7 +544,7 @@ class Finetuner:
         For ``full`` / ``lora``: a sequence-classification head (token-classification head for
         ``token_classification``) with ``num_labels`` outputs (2 for binary).  For ``probe``: any
         genolm model (``embed`` / ``token_hidden_states``) or a Hugging Face backbone.
-        :func:`genolm.bench.runner.load_model_for_task` builds the right one.  ``fit`` trains a
+        :meth:`genolm.catalogue.GenomicLM.for_task` builds the right one.  ``fit`` trains a
         deep copy; the model passed in is never changed.
     tokenizer :
         The model's tokenizer (a genolm tokenizer, or a Hugging Face one with offsets).
@@ -739,7 +738,7 @@ class Finetuner:
         if not hasattr(model, "classifier") and not hasattr(model, "score"):
             raise ConfigError(
                 f"mode '{self._cfg.mode}' needs a model with a task head, got {type(model).__name__} "
-                "(load_model_for_task(..., mode) gives full / lora a head and a probe the backbone)"
+                "(genolm.load(...).for_task(task, mode) gives full / lora a head and a probe the backbone)"
             )
         if got is not None and got != n_out:
             raise ConfigError(

@@ -59,13 +59,13 @@ from genolm.bench.finetune import (
     Targets,
     carve_validation,
 )
+from genolm.catalogue.loader import display_name, load, resolve
 from genolm.errors import ConfigError, GenolmError, InputError
 
 SCHEMA = "genolm-bench-run/1"
 KINDS = ("model", "random-init", "baseline")
 PRIMARY = {"binary": "mcc", "multiclass": "mcc", "multilabel": "mcc", "regression": "spearman"}
 PRIMARY["token_classification"] = "mcc"
-RANDOM_INIT_SEED = 100_003
 #: baseline entry names, by what they are
 KMER, CNN, WINDOW_LR = "kmer-lr", "onehot-cnn", "window-onehot-lr"
 
@@ -185,167 +185,6 @@ def _key(obj) -> str:
 def _slug(name: str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     return keep.strip("._") or "model"
-
-
-# --- models -----------------------------------------------------------------------------------
-
-
-class LoadedModel(NamedTuple):
-    """A model ready for :class:`~genolm.bench.finetune.Finetuner`, with where it came from."""
-
-    model: Any
-    tokenizer: Any
-    name: str
-    path: Path
-    family: str | None
-
-
-def resolve_model(name_or_path: str) -> tuple[str, Path]:
-    """``(display name, folder)`` of a model folder, a bundled model (``genolm-tiny``), a catalogue
-    name (``genolm ls models``) or a Hub id (fetched at its pinned revision; offline: the cache)."""
-    from genolm.catalogue.loader import resolve
-
-    entry, folder, _ = resolve(name_or_path)
-    if entry is not None:
-        return entry.name, folder
-    p = Path(folder)
-    name = p.name if p.name not in ("final", "model", "") else f"{p.parent.name}/{p.name}"
-    return name, p
-
-
-def _num_labels(task, task_type: str, num_labels: int | None) -> int:
-    if task_type == "regression":
-        return 1
-    if num_labels is not None:
-        return int(num_labels)
-    labels = getattr(task, "labels", None)
-    if labels:
-        return len(labels)
-    raise ConfigError(f"task '{getattr(task, 'name', task)}' names no labels: pass num_labels")
-
-
-def load_model_for_task(
-    name_or_path: str,
-    task,
-    mode: str,
-    *,
-    num_labels: int | None = None,
-    random_init: bool = False,
-    seed: int = 0,
-    trust_remote_code: bool = False,
-) -> LoadedModel:
-    """The one entry point that turns a model reference into a model for ``task`` in ``mode``.
-
-    ``name_or_path`` is anything :func:`genolm.load` takes.  Published checkpoints get genolm's
-    tokenizer for their vocabulary (:mod:`genolm.catalogue.loader`); a catalogue model that cannot
-    be LoRA'd is refused in ``lora`` mode with what to do instead.
-
-    ``probe`` gets the backbone (``AutoModel``); ``full`` / ``lora`` get a sequence-classification
-    head (token-classification for ``token_classification``) with ``num_labels`` outputs (default:
-    from ``task.labels``; 2 for binary, 1 for regression).  ``random_init=True`` builds the same
-    architecture from its config with fresh weights.  Initialisation is seeded by ``seed``.
-    """
-    import torch
-    from transformers import (
-        AutoConfig,
-        AutoModel,
-        AutoModelForSequenceClassification,
-        AutoModelForTokenClassification,
-        AutoTokenizer,
-    )
-    from transformers.utils import logging as hf_logging
-
-    import genolm.models  # noqa: F401  (registers the families with the Auto classes)
-    import genolm.tokenizers  # noqa: F401
-    from genolm.models import family_of
-
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode '{mode}'; choose from {', '.join(MODES)}")
-    task_type = task if isinstance(task, str) else task.task_type
-    from genolm.catalogue.loader import detect_family, resolve
-
-    entry, path, _ = resolve(name_or_path)
-    if (entry.family if entry is not None else detect_family(path)) != "genolm":
-        return _load_published_for_task(
-            name_or_path, entry, task, task_type, mode, num_labels, random_init, seed, trust_remote_code
-        )
-    name = entry.name if entry is not None else resolve_model(str(path))[0]
-    tok = AutoTokenizer.from_pretrained(str(path))
-    config = AutoConfig.from_pretrained(str(path))
-    if mode == "probe":
-        cls = AutoModel
-    else:
-        cls = (
-            AutoModelForTokenClassification
-            if task_type == "token_classification"
-            else AutoModelForSequenceClassification
-        )
-        n = _num_labels(task, task_type, num_labels)
-        if task_type == "binary":
-            n = 2  # two logits and cross entropy, so class weights work as for multiclass
-        config.num_labels = n
-        config.problem_type = {
-            "regression": "regression",
-            "multilabel": "multi_label_classification",
-        }.get(task_type, "single_label_classification")
-    try:
-        family = family_of(config).name
-    except ConfigError:
-        family = None
-    verbosity = hf_logging.get_verbosity()
-    bars_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()  # "newly initialized: classifier" is expected for a task head
-    hf_logging.disable_progress_bar()
-    try:
-        with torch.random.fork_rng():
-            # random init draws from its own seed stream, so it never coincides with a model that
-            # was itself built with torch.manual_seed(seed)
-            torch.manual_seed(RANDOM_INIT_SEED + seed if random_init else seed)
-            model = cls.from_config(config) if random_init else cls.from_pretrained(str(path), config=config)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars_on:
-            hf_logging.enable_progress_bar()
-    model.eval()
-    return LoadedModel(model, tok, name, path, family)
-
-
-def _load_published_for_task(
-    ref, entry, task, task_type, mode, num_labels, random_init, seed, trust_remote_code
-) -> LoadedModel:
-    import torch
-
-    from genolm.catalogue import load
-
-    if mode == "lora" and entry is not None and not entry.lora_able:
-        raise ConfigError(f"'{entry.name}' in mode lora: {entry.lora_note}")
-    lm = load(ref, trust_remote_code=trust_remote_code)
-    if mode == "probe":
-        model = lm.model
-        if random_init:
-            with torch.random.fork_rng():
-                torch.manual_seed(RANDOM_INIT_SEED + seed)
-                model = type(model)(model.config)
-    else:
-        lm.model = None  # one copy in memory at a time
-        n = _num_labels(task, task_type, num_labels)
-        if task_type == "binary":
-            n = 2
-        if task_type == "token_classification":
-            raise ConfigError(
-                f"'{lm.name}': token classification of published checkpoints is not supported yet"
-            )
-        model = lm.for_classification(
-            n, task_type=task_type, seed=RANDOM_INIT_SEED + seed if random_init else seed
-        )
-        if random_init:
-            with torch.random.fork_rng():
-                torch.manual_seed(RANDOM_INIT_SEED + seed)
-                model = type(model)(model.config)
-    if entry is not None and entry.lora:
-        model.genolm_lora_targets = list(entry.lora)
-    model.eval()
-    return LoadedModel(model, lm.tokenizer, lm.name, lm.folder, lm.family)
 
 
 # --- tasks ------------------------------------------------------------------------------------
@@ -732,25 +571,20 @@ def _run_one(
     else:
         t0 = time.perf_counter()
         targets = Targets(tt).fit(data.train.labels, np.array([len(s) for s in data.train.sequences]))
-        loaded = load_model_for_task(
-            entry.model_ref,
-            task,
-            entry.mode,
-            num_labels=targets.n_out_,
-            random_init=entry.kind == "random-init",
-            seed=seed,
-            trust_remote_code=bench_cfg.trust_remote_code,
+        lm = load(entry.model_ref, trust_remote_code=bench_cfg.trust_remote_code)
+        model = lm.for_task(
+            task, entry.mode, num_labels=targets.n_out_, random_init=entry.kind == "random-init", seed=seed
         )
         timings["load_model"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        est = Finetuner(loaded.model, loaded.tokenizer, tt, ft_cfg, seed=seed)
+        est = Finetuner(model, lm.tokenizer, tt, ft_cfg, seed=seed)
         pred = fit_predict(est, data, timings, start=t0)
         n_params, n_trainable = est.n_params_, est.n_trainable_
         classes = est.classes_
         config = dataclasses.asdict(ft_cfg)
         info = {
-            "family": loaded.family,
-            "model_path": str(loaded.path),
+            "family": lm.architecture,
+            "model_path": str(lm.folder),
             "precision": est.precision_,
             "history": est.history_,
             "best_epoch": getattr(est, "best_epoch_", None),
@@ -762,7 +596,7 @@ def _run_one(
                 else None
             ),
         }
-        del est, loaded
+        del est, model, lm
     t0 = time.perf_counter()
     if tt == "token_classification":
         lengths = [len(s) for s in data.test.sequences]
@@ -1094,7 +928,8 @@ def run_bench(
     names: dict[str, str] = {}
     model_hash: dict[str, str] = {}
     for ref in cfg.models:
-        name, folder = resolve_model(ref)
+        entry_, folder, _ = resolve(ref)
+        name = display_name(entry_, folder)
         if name in names.values():
             name = f"{name}#{len(names)}"
         names[ref] = name

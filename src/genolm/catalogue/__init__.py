@@ -13,7 +13,7 @@ name, a Hub id or a folder into a :class:`GenomicLM` with ``tokenize`` (nucleoti
     lp = lm.log_probs("ACGTTGCA" * 8)              # (64, 4) log p(A, C, G, T) at each base
 
 :mod:`genolm.catalogue.fixtures` builds tiny checkpoints in each published format (tests,
-notebooks).  :mod:`genolm.catalogue.caduceus` is a pure-PyTorch Caduceus that reads the published
+notebooks).  :mod:`genolm.models.caduceus` is a pure-PyTorch Caduceus that reads the published
 checkpoints on CPU without ``mamba-ssm``.
 """
 

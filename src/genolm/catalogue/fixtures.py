@@ -10,7 +10,7 @@ make_tiny_dnabert      zhihan1996/DNA_bert_k: BertForMaskedLM, vocab.txt, pytorc
 make_tiny_nt           InstaDeepAI/nucleotide-transformer-* v1 / AgroNT: EsmForMaskedLM,
                        NT vocab.txt (EsmTokenizer), model.safetensors
 make_tiny_gpn          songlab/gpn-*: the ``gpn`` package's GPNForMaskedLM, its BPE-7 tokenizer
-make_tiny_caduceus     kuleshov-group Caduceus / PlantCaduceus (see genolm.catalogue.caduceus)
+make_tiny_caduceus     kuleshov-group Caduceus / PlantCaduceus (see genolm.models.caduceus)
 make_tiny_remote_clm   a repository that ships its own modelling + tokenizer code (auto_map),
                        the way HyenaDNA / DNABERT-2 / NT v2 do; the code is a tiny stand-in
 make_tiny_enformer     EleutherAI/enformer-official-rough: enformer-pytorch config.json +
@@ -159,8 +159,8 @@ def make_tiny_gpn(folder, *, seed: int = 0, hidden: int = 32, layers: int = 2) -
 
 
 def make_tiny_caduceus(folder, *, rcps: bool = False, seed: int = 0) -> Path:
-    """Caduceus-PH (``rcps=False``) or -PS layout; see :func:`genolm.catalogue.caduceus.make_tiny_caduceus`."""
-    from genolm.catalogue import caduceus
+    """Caduceus-PH (``rcps=False``) or -PS layout; see :func:`genolm.models.caduceus.make_tiny_caduceus`."""
+    from genolm.models import caduceus
 
     return Path(caduceus.make_tiny_caduceus(folder, rcps=rcps, seed=seed))
 

@@ -12,7 +12,7 @@ How a reference becomes a model
    ==========  ==================================================================================
    dnabert     stock ``BertForMaskedLM``; genolm's ``kmer`` tokenizer, checked against vocab.txt
    nt          stock ``EsmForMaskedLM`` (NT v1, AgroNT); genolm's ``nt6`` tokenizer, checked
-   caduceus    genolm's pure-PyTorch port (:mod:`genolm.catalogue.caduceus`); the Hub code (and
+   caduceus    genolm's pure-PyTorch port (:mod:`genolm.models.caduceus`); the Hub code (and
                ``mamba-ssm``) only with ``trust_remote_code=True`` and CUDA
    gpn         the ``gpn`` package's classes (``gpn.register_auto_classes``)
    enformer    ``enformer-pytorch`` (a track predictor: embeddings, no log-probabilities)
@@ -50,6 +50,12 @@ from genolm.registry import did_you_mean
 #: probe sequence for the load-time tokenization check: N, lower case, a leftover for k-mers
 PROBE = "ACGTACGGTCAGTTNACGATCGATcgatTTGACAGGA"
 ACGT = "ACGT"
+#: how :meth:`GenomicLM.for_task` trains a model: a head on the whole model, LoRA adapters, or a
+#: probe on the frozen backbone's features
+MODES = ("full", "lora", "probe")
+#: ``random_init`` models draw from ``RANDOM_INIT_SEED + seed``, so they never coincide with a
+#: model that was itself built with ``torch.manual_seed(seed)``
+RANDOM_INIT_SEED = 100_003
 
 
 class UnpinnedRevisionWarning(UserWarning):
@@ -161,7 +167,11 @@ class GenomicLM:
     """A loaded genomic LM: tokenize with offsets, embed, per-position log-probs, task heads.
 
     Build it with :func:`load`.  ``model`` is the language-model head model (``XForMaskedLM`` /
-    ``XForCausalLM``) where the checkpoint has one, else the backbone.
+    ``XForCausalLM``) where the checkpoint has one, else the backbone.  ``objective`` is
+    ``"mlm"``, ``"clm"``, ``"embedding"`` (a backbone without an LM head) or ``"tracks"``
+    (Enformer).  ``window`` is the training window in bases that a genolm folder records, else
+    ``None``; ``context`` the model's context in tokens where it has one.  :meth:`for_task` gives
+    the model to fine-tune or probe for a task.
     """
 
     name: str
@@ -174,6 +184,7 @@ class GenomicLM:
     revision: str | None = None
     trust_remote_code: bool = False
     context: int | None = None  # tokens, special tokens included
+    window: int | None = None  # training window (bases) from a genolm folder's pretrain.yaml / config.yaml
 
     # -- basics ------------------------------------------------------------------------------
 
@@ -194,6 +205,24 @@ class GenomicLM:
     def pooling(self) -> str:
         return self.entry.pooling if self.entry is not None else "mean"
 
+    @property
+    def architecture(self) -> str:
+        """genolm's model family (``encoder``, ``hyena`` ...) for a genolm model, else :attr:`family`."""
+        if self.family != "genolm":
+            return self.family
+        from genolm.models import family_of
+
+        return family_of(self.model).name
+
+    def require_log_probs(self, what: str = "this") -> None:
+        """Raise :class:`~genolm.errors.ConfigError` unless the model gives nucleotide
+        log-probabilities (a masked or causal LM); ``what`` names the caller in the message."""
+        if self.objective not in ("mlm", "clm"):
+            raise ConfigError(
+                f"'{self.name}' is not a masked or causal LM ({self.objective}): {what} needs one; "
+                "pick an MLM or CLM from `genolm ls models`"
+            )
+
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.model.parameters())
         return (
@@ -207,7 +236,7 @@ class GenomicLM:
         """Token ids (right-padded), attention mask, and nucleotide offsets of ``seqs``."""
         import torch
 
-        from genolm.bench.embeddings import special_template, token_offsets
+        from genolm.tokenizers.offsets import special_template, token_offsets
 
         if isinstance(seqs, str):
             seqs = [seqs]
@@ -250,7 +279,7 @@ class GenomicLM:
         (no tokens) gives its trunk output per bin (128 bp in the published model) instead of per
         nucleotide.
         """
-        from genolm.bench.embeddings import InputPolicy, embed_sequences
+        from genolm.embed import InputPolicy, embed_sequences
 
         if self.family == "enformer":
             return _enformer_embed(self, seqs, per_nucleotide=per_nucleotide, batch_size=batch_size)
@@ -286,9 +315,9 @@ class GenomicLM:
         positions = np.arange(len(seq)) if positions is None else np.asarray(positions, dtype=np.int64)
         if len(positions) and (positions.min() < 0 or positions.max() >= len(seq)):
             raise ConfigError(f"positions must be in [0, {len(seq)}) for a sequence of {len(seq)} bases")
-        from genolm.variants.scoring import _TokenizerView, preserve_model_state
+        from genolm.infer import TokenizerView, preserve_model_state
 
-        tv = _TokenizerView(self.tokenizer, True)
+        tv = TokenizerView(self.tokenizer, True)
         ids, offs = tv.encode(seq)
         with preserve_model_state(self.model) as dev:
             if self.objective == "mlm":
@@ -339,6 +368,53 @@ class GenomicLM:
             note = self.entry.lora_note if self.entry is not None else "no known LoRA target modules"
             raise ConfigError(f"'{self.name}': {note}")
         return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets), **kwargs)
+
+    def for_task(
+        self,
+        task,
+        mode: str,
+        *,
+        num_labels: int | None = None,
+        random_init: bool = False,
+        seed: int = 0,
+    ):
+        """The model to train for ``task`` in ``mode`` (eval mode; train it with
+        :class:`~genolm.bench.finetune.Finetuner` and :attr:`tokenizer`).
+
+        Parameters
+        ----------
+        task : str or Task
+            A task type (``binary``, ``multiclass``, ``multilabel``, ``regression``,
+            ``token_classification``) or anything with ``task_type`` (and ``labels``).
+        mode : {"full", "lora", "probe"}
+            ``probe`` gets the backbone (genolm models: ``AutoModel``; published checkpoints: the
+            loaded model); ``full`` / ``lora`` get a sequence-classification head
+            (token-classification for ``token_classification``, genolm models only).  A catalogue
+            model that cannot be LoRA'd is refused in ``lora`` mode with what to do instead.
+        num_labels : int, optional
+            Outputs of the head.  Default is from ``task.labels``; binary always gets 2 (two
+            logits and cross entropy, so class weights work as for multiclass), regression 1.
+        random_init : bool
+            The same architecture from its config with fresh weights (what pretraining buys),
+            drawn from ``RANDOM_INIT_SEED + seed``.  Default is ``False``.
+        seed : int
+            Seeds the head's initialisation.  Default is 0.
+
+        A genolm model is read again from :attr:`folder` (``model`` stays as it is); a published
+        checkpoint's head model is built by :meth:`for_classification`, and in ``probe`` mode
+        :attr:`model` itself is returned.
+        """
+        if mode not in MODES:
+            raise ConfigError(
+                f"unknown mode '{mode}'.{did_you_mean(str(mode), list(MODES))} Modes: {', '.join(MODES)}"
+            )
+        task_type = task if isinstance(task, str) else task.task_type
+        if self.family == "genolm":
+            model = _genolm_for_task(self.folder, task, task_type, mode, num_labels, random_init, seed)
+        else:
+            model = _published_for_task(self, task, task_type, mode, num_labels, random_init, seed)
+        model.eval()
+        return model
 
 
 # --- load --------------------------------------------------------------------------------------
@@ -395,7 +471,17 @@ def load(
         revision=rev,
         trust_remote_code=trust_remote_code,
         context=context,
+        window=training_window(folder) if family == "genolm" else None,
     )
+
+
+def display_name(entry: CatalogueEntry | None, folder: Path) -> str:
+    """A model's name in tables and records: the catalogue name, else the folder's name, with its
+    parent for the generic ``final`` / ``model`` (``run1/final``)."""
+    if entry is not None:
+        return entry.name
+    p = Path(folder)
+    return p.name if p.name not in ("final", "model", "") else f"{p.parent.name}/{p.name}"
 
 
 # --- family adapters: (folder, entry, trust_remote_code) -> (model, tokenizer, objective, context)
@@ -441,11 +527,39 @@ def _nt(folder: Path, entry, trust: bool):
 
 
 def _genolm(folder: Path, entry, trust: bool):
-    from genolm.variants.load import load_lm
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
+    import genolm.models  # noqa: F401  (registers the families with the Auto classes)
+    import genolm.tokenizers  # noqa: F401
+    from genolm.models import family_of
+
+    config = AutoConfig.from_pretrained(str(folder))
+    try:
+        objective = family_of(config).objective
+    except ConfigError:
+        archs = " ".join(getattr(config, "architectures", None) or [])
+        objective = "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
+    cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
     with _quiet_hf():
-        lm = load_lm(str(folder))
-    return lm.model, lm.tokenizer, lm.objective, getattr(lm.model.config, "max_position_embeddings", None)
+        model = cls.from_pretrained(str(folder))
+        tok = AutoTokenizer.from_pretrained(str(folder))
+    return model, tok, objective, getattr(model.config, "max_position_embeddings", None)
+
+
+def training_window(folder: Path) -> int | None:
+    """The training window (bases) a model folder records in ``pretrain.yaml`` / ``config.yaml``."""
+    import yaml
+
+    for name in ("pretrain.yaml", "config.yaml"):
+        f = Path(folder) / name
+        if f.is_file():
+            try:
+                data = yaml.safe_load(f.read_text()) or {}
+            except yaml.YAMLError:
+                continue
+            if isinstance(data, dict) and isinstance(data.get("window"), int):
+                return int(data["window"])
+    return None
 
 
 def _caduceus(folder: Path, entry, trust: bool):
@@ -460,7 +574,7 @@ def _caduceus(folder: Path, entry, trust: bool):
     else:
         from transformers import AutoTokenizer
 
-        from genolm.catalogue import caduceus
+        from genolm.models import caduceus
 
         caduceus.register()
         with _quiet_hf():
@@ -590,6 +704,84 @@ ADAPTERS: dict[str, Callable] = {
 }
 
 
+# --- task models ----------------------------------------------------------------------------------
+
+
+def _num_labels(task, task_type: str, num_labels: int | None) -> int:
+    if task_type == "regression":
+        return 1
+    if task_type == "binary":
+        return 2  # two logits and cross entropy, so class weights work as for multiclass
+    if num_labels is not None:
+        return int(num_labels)
+    labels = getattr(task, "labels", None)
+    if labels:
+        return len(labels)
+    raise ConfigError(f"task '{getattr(task, 'name', task)}' names no labels: pass num_labels")
+
+
+def _genolm_for_task(folder: Path, task, task_type: str, mode: str, num_labels, random_init: bool, seed: int):
+    import torch
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+    )
+
+    import genolm.models  # noqa: F401  (registers the families with the Auto classes)
+
+    config = AutoConfig.from_pretrained(str(folder))
+    if mode == "probe":
+        cls = AutoModel
+    else:
+        cls = (
+            AutoModelForTokenClassification
+            if task_type == "token_classification"
+            else AutoModelForSequenceClassification
+        )
+        config.num_labels = _num_labels(task, task_type, num_labels)
+        config.problem_type = {
+            "regression": "regression",
+            "multilabel": "multi_label_classification",
+        }.get(task_type, "single_label_classification")
+    with torch.random.fork_rng(), _quiet_hf():  # "newly initialized: classifier" is expected for a head
+        torch.manual_seed(RANDOM_INIT_SEED + seed if random_init else seed)
+        return cls.from_config(config) if random_init else cls.from_pretrained(str(folder), config=config)
+
+
+def _published_for_task(
+    lm: GenomicLM, task, task_type: str, mode: str, num_labels, random_init: bool, seed: int
+):
+    import torch
+
+    entry = lm.entry
+    if mode == "lora" and entry is not None and not entry.lora_able:
+        raise ConfigError(f"'{entry.name}' in mode lora: {entry.lora_note}")
+    if mode == "probe":
+        model = lm.model
+        if random_init:
+            with torch.random.fork_rng():
+                torch.manual_seed(RANDOM_INIT_SEED + seed)
+                model = type(model)(model.config)
+    else:
+        n = _num_labels(task, task_type, num_labels)
+        if task_type == "token_classification":
+            raise ConfigError(
+                f"'{lm.name}': token classification of published checkpoints is not supported yet"
+            )
+        model = lm.for_classification(
+            n, task_type=task_type, seed=RANDOM_INIT_SEED + seed if random_init else seed
+        )
+        if random_init:
+            with torch.random.fork_rng():
+                torch.manual_seed(RANDOM_INIT_SEED + seed)
+                model = type(model)(model.config)
+    if entry is not None and entry.lora:
+        model.genolm_lora_targets = list(entry.lora)
+    return model
+
+
 # --- tokenizer checks --------------------------------------------------------------------------
 
 
@@ -671,7 +863,7 @@ def _candidate_ids(tv, seq: str, t0: int, t1: int, pos: int) -> np.ndarray | Non
 
 
 def _mlm_log_probs(lm, tv, seq, ids, offs, positions, batch_size, device) -> np.ndarray:
-    from genolm.variants.scoring import _Req, run_requests
+    from genolm.infer import Request, run_requests
 
     if tv.mask_id is None:
         raise ConfigError(f"'{lm.name}' has no mask token: masked log-probabilities need one")
@@ -693,7 +885,7 @@ def _mlm_log_probs(lm, tv, seq, ids, offs, positions, batch_size, device) -> np.
             gather.append((tv.lead + int(t), cand))
         m = ids.copy()
         m[cover] = tv.mask_id
-        reqs.append(_Req("mlm", tv.full(m), tv.lead, len(ids), gather))
+        reqs.append(Request("mlm", tv.full(m), tv.lead, len(ids), gather))
         owners.append(r)
     run_requests(lm.model, reqs, batch_size=batch_size, device=device, pad_id=tv.pad_id)
     for r, q in zip(owners, reqs):
@@ -763,7 +955,7 @@ def _enformer_embed(lm, seqs, *, per_nucleotide: bool, batch_size: int) -> np.nd
 
 
 def _precision(precision: str, device) -> str:
-    from genolm.variants.scoring import resolve_precision
+    from genolm.infer import resolve_precision
 
     return resolve_precision(precision, device)
 

@@ -55,7 +55,7 @@ def add_arguments(p):
 def run(args):
     import json
 
-    from genolm.ism import IsmConfig, run_ism
+    from genolm.variants.ism import IsmConfig, run_ism
 
     cfg = IsmConfig(
         out=args.out,

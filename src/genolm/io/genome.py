@@ -116,6 +116,7 @@ class Genome:
     Examples
     --------
     >>> g = Genome("hg38.fa.bgz")                     # doctest: +SKIP
+    >>> g = Genome.open("bundled:chloroplast")        # any FASTA / GenBank / bundled genome  # doctest: +SKIP
     >>> g.fetch("1", 1_000_000, 1_000_010)            # same as "chr1"  # doctest: +SKIP
     """
 
@@ -144,6 +145,25 @@ class Genome:
                     name, length = row.split("\t")[:2]
                     lengths[name] = int(length)
         self._init_names(lengths)
+
+    @classmethod
+    def open(cls, spec: PathLike, *, in_memory: bool | None = None) -> Genome:
+        """A ``Genome`` from any file genolm reads as a genome, or a bundled one.
+
+        ``spec``: ``bundled:NAME`` (a genome shipped with genolm), an indexable FASTA (plain /
+        bgzip, indexed on first use), a plain-gzip / bzip2 / xz / zstd FASTA (loaded into memory),
+        or a GenBank file (its sequences, in memory).  ``in_memory`` default: only for files that
+        cannot be indexed (plain gzip, bzip2, xz, zstd, GenBank).
+        """
+        from genolm.data import resolve_path
+        from genolm.io.genbank import is_genbank, read_genbank
+
+        path = resolve_path(spec)
+        if is_genbank(path):
+            return cls.from_sequences({r.name: r.seq for r in read_genbank(path)}, name=str(path))
+        if in_memory is None:
+            in_memory = sniff_compression(path) in ("gzip", "bz2", "xz", "zstd")
+        return cls(path, in_memory=in_memory)
 
     @classmethod
     def from_sequences(

@@ -13,7 +13,6 @@ with the same global batch, and a resumed run reproduces the uninterrupted loss 
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import random
@@ -26,23 +25,12 @@ import torch
 
 from genolm.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from genolm.errors import ConfigError, InputError
+from genolm.infer import cpu_supports_bf16
 from genolm.train.corpus import load_contigs, make_windows, window_text
 from genolm.train.masking import ExampleBuilder, MaskingConfig, collate
 from genolm.train.pretrain_config import PretrainConfig
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-@functools.cache
-def cpu_supports_bf16() -> bool:
-    """True where bf16 matmul is native (AVX512-BF16 / AMX on x86, or a bf16 CUDA device)."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 #: ``compile: auto`` needs at least this many ``max_steps``: compiling the blocks takes ~15-60 s on
@@ -101,7 +89,7 @@ def load_tokenizer(spec: str, corpus: list[str], out_dir: Path):
         import genolm.tokenizers  # noqa: F401  (registers the classes with AutoTokenizer)
 
         return AutoTokenizer.from_pretrained(spec)
-    from genolm.tokenstats import build_scheme, parse_scheme
+    from genolm.tokenizers.schemes import build_scheme, parse_scheme
 
     _, name, kwargs = parse_scheme(spec)
     return build_scheme(name, kwargs, train_files=corpus)

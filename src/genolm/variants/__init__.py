@@ -13,16 +13,19 @@ module                 what
                        odds ratios with bootstrap CIs; ROC / PR / distribution plots
 :mod:`.devset`         ``make_coding_vep_set(annotation)``: synonymous vs stop-gained SNVs from a
                        GenBank or FASTA + GFF3 genome, as a labelled VCF
-:mod:`.load`           ``load_lm(name_or_folder)``, ``open_genome(path | bundled:NAME)``
+:mod:`.ism`            ``ism(model, tokenizer, sequence | genome + region)``: in-silico saturation
+                       mutagenesis, built on :func:`score_variants`; plots
 :mod:`.pipeline`       the config dataclasses and file-to-file functions behind the CLI verbs
 =====================  ===========================================================================
 
-In-silico saturation mutagenesis (:func:`genolm.ism.ism`) is built on :func:`score_variants`.
+Models come from :func:`genolm.load`, genomes from :meth:`genolm.io.Genome.open`; the forward
+passes run through :mod:`genolm.infer`.
 
 Example::
 
-    from genolm.variants import load_lm, score_variants
-    lm = load_lm()                                   # the bundled genolm-tiny
+    import genolm
+    from genolm.variants import score_variants
+    lm = genolm.load()                               # the bundled genolm-tiny
     res = score_variants(lm.model, lm.tokenizer, "ref.fa", "in.vcf", window=256)
     res.to_frame().head()
 """
@@ -34,8 +37,8 @@ import importlib
 # names -> submodule, loaded on first use: `import genolm.variants` stays free of torch / pandas
 _EXPORTS = {
     "scoring": [
-        "DEFAULT_WINDOW", "METHODS", "STATUSES", "VariantScores", "model_objective",
-        "preserve_model_state", "score_variants",
+        "DEFAULT_WINDOW", "METHODS", "STATUSES", "VariantScores", "as_genome", "model_objective",
+        "score_variants",
     ],
     "output": ["INFO_FIELDS", "annotate_records", "output_format", "write_scores"],
     "evaluate": [
@@ -43,7 +46,6 @@ _EXPORTS = {
         "plot_binary", "plot_truth",
     ],
     "devset": ["VepSet", "coding_snvs", "make_coding_vep_set", "write_vep_set"],
-    "load": ["LoadedLM", "load_lm", "open_genome"],
     "pipeline": [
         "EvalVariantsConfig", "MakeVepSetConfig", "ScoreVariantsConfig", "eval_variants", "make_vep_set",
         "score_vcf",

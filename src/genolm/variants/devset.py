@@ -64,13 +64,12 @@ def _load(annotation, genome):
     """``(genome, genes)``: a GenBank file carries both; a GFF3 needs ``genome``."""
     from genolm.data import resolve_path
     from genolm.io.genbank import is_genbank
+    from genolm.io.genome import Genome
     from genolm.io.gff import genes, read_gff
-    from genolm.variants.load import open_genome
 
     path = resolve_path(annotation)
     if is_genbank(path):
         from genolm.io.genbank import read_genbank
-        from genolm.io.genome import Genome
 
         recs = list(read_genbank(path))
         g = Genome.from_sequences({r.name: r.seq for r in recs}, name=str(path)) if genome is None else None
@@ -85,7 +84,7 @@ def _load(annotation, genome):
         g = None
         feats = read_gff(path)
     if g is None:
-        g = open_genome(genome)
+        g = Genome.open(genome)
     return g, genes(feats)
 
 

@@ -47,8 +47,9 @@ class ScoreVariantsConfig:
     precision: str = "fp32"  # fp32 | bf16 | auto
 
     def __post_init__(self):
+        from genolm.infer import PRECISIONS
         from genolm.variants.output import output_format
-        from genolm.variants.scoring import METHODS, PRECISIONS
+        from genolm.variants.scoring import METHODS
 
         _check_choice("method", self.method, METHODS)
         _check_choice("precision", self.precision, PRECISIONS)
@@ -68,18 +69,21 @@ def _has_header(path: str | Path) -> bool:
 
 def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
     """Score every record of ``cfg.vcf`` against ``cfg.genome`` and write ``cfg.out``; returns a summary."""
+    from genolm.catalogue import load
     from genolm.data import resolve_path
+    from genolm.infer import resolve_precision
+    from genolm.io.genome import Genome
     from genolm.io.vcf import read_vcf
-    from genolm.variants.load import load_lm, open_genome
     from genolm.variants.output import write_scores
-    from genolm.variants.scoring import DEFAULT_WINDOW, resolve_precision, score_variants
+    from genolm.variants.scoring import DEFAULT_WINDOW, score_variants
 
     vcf = resolve_path(cfg.vcf)
-    lm = load_lm(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    lm = load(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    lm.require_log_probs("score-variants")
     window = cfg.window or lm.window or DEFAULT_WINDOW
     records = list(read_vcf(vcf))
     t0 = time.perf_counter()
-    with open_genome(cfg.genome) as genome:
+    with Genome.open(cfg.genome) as genome:
         scores = score_variants(
             lm.model,
             lm.tokenizer,

@@ -56,16 +56,16 @@ multi-allelic record one row per ALT.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from genolm.alphabet import reverse_complement
 from genolm.errors import ConfigError
+from genolm.infer import Request, TokenizerView, preserve_model_state, resolve_precision, run_requests
 from genolm.io.genome import Genome
 from genolm.io.vcf import Variant, check_against_genome, read_vcf, split_multiallelic
 
@@ -84,7 +84,6 @@ METHODS = ("auto", "llr", "pll", "clm", "embedding", "embedding-cosine", "embedd
 #: default window (bases) when neither the caller nor the model folder says
 DEFAULT_WINDOW = 256
 _ACGT = frozenset("ACGT")
-_STABLE_SCHEMES = frozenset({"char", "iupac", "kmer", "nt6"})
 #: bases past a reference span fetched for the tokens that start inside it (k-mers, k <= 17)
 _TOKEN_REACH = 16
 
@@ -186,271 +185,6 @@ def model_objective(model) -> str:
     )
 
 
-class _TokenizerView:
-    """What scoring needs from a tokenizer: ids and offsets of a bare sequence, special tokens."""
-
-    def __init__(self, tokenizer, add_special_tokens: bool):
-        self.tok = tokenizer
-        if add_special_tokens:
-            from genolm.bench.embeddings import special_template
-
-            pre, suf = special_template(tokenizer)
-            self.pre = np.asarray(pre, dtype=np.int64)
-            self.suf = np.asarray(suf, dtype=np.int64)
-        else:
-            self.pre = self.suf = np.zeros(0, dtype=np.int64)
-        self.lead = len(self.pre)
-        self.mask_id = getattr(tokenizer, "mask_token_id", None)
-        pad = getattr(tokenizer, "pad_token_id", None)
-        self.pad_id = int(pad) if pad is not None else 0
-        self._genolm = hasattr(tokenizer, "encode_with_offsets")
-        # schemes whose token layout depends only on where N / invalid bases are, never on which of
-        # A/C/G/T a base is: an SNV then changes just the ids of the tokens covering it (not BPE)
-        self.position_stable = self._genolm and getattr(tokenizer, "scheme", "") in _STABLE_SCHEMES
-        # token i starts at base i (single bases, overlapping k-mers): a window's tokens are then
-        # its genome's tokens from its start, and windows can be anchored to a shared reference
-        self.per_base = False
-        if self.position_stable:
-            _, offs = self.encode("ACGTTGCAACGT")
-            self.per_base = bool(np.array_equal(offs[:, 0], np.arange(len(offs))))
-
-    def encode(self, seq: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids (T,), offsets (T, 2))`` of ``seq``, no special tokens."""
-        from genolm.bench.embeddings import token_offsets
-
-        return token_offsets(self.tok, seq)
-
-    def full(self, ids: np.ndarray) -> np.ndarray:
-        """``ids`` with the template's special tokens around them."""
-        if not len(self.pre) and not len(self.suf):
-            return ids
-        return np.concatenate([self.pre, ids, self.suf])
-
-
-@contextlib.contextmanager
-def preserve_model_state(model, device=None):
-    """Put ``model`` in eval mode on ``device`` (default: where it is); restore mode and device after."""
-    import torch
-
-    was_training = model.training
-    try:
-        orig = next(model.parameters()).device
-    except StopIteration:
-        orig = torch.device("cpu")
-    dev = torch.device(device) if device is not None else orig
-    model.eval()
-    if dev != orig:
-        model.to(dev)
-    try:
-        yield dev
-    finally:
-        if dev != orig:
-            model.to(orig)
-        model.train(was_training)
-
-
-# --- forward requests -------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Req:
-    """One sequence to run through the model, and what to read from the output.
-
-    kind ``"mlm"``: ``gather`` is ``[(token index in ids, candidate ids)]``; ``out`` becomes a
-    list of ``log p(candidates)`` arrays.  ``"clm"``: ``out`` is the summed next-token log
-    likelihood of the sequence tokens.  ``"emb"``: ``out`` is the mean last hidden state over the
-    sequence tokens, shape ``(H,)``.
-    """
-
-    kind: str
-    ids: np.ndarray  # (T,) with special tokens
-    lead: int  # index of the first sequence token
-    n: int  # sequence tokens
-    gather: list[tuple[int, np.ndarray]] | None = None
-    out: Any = None
-    group: tuple = ()  # batching key after (kind, length): strand, contig, position
-    # (reference key, index in that reference of ids[0]): the window is cut from it (per-base
-    # tokenizers only), so a model with ``uses_reference`` can share work across the batch
-    anchor: tuple[tuple, int] | None = None
-
-
-def _logits(model, ids, attention_mask):
-    out = model(input_ids=ids, attention_mask=attention_mask)
-    return out.logits if hasattr(out, "logits") else out[0]
-
-
-def _logits_at(model, ids, attention_mask, rows_b: np.ndarray, rows_t: np.ndarray, reference=None):
-    """Logits ``(R, V)`` at positions ``(rows_b[i], rows_t[i])`` of the batch ``ids`` ``(B, T)``.
-
-    A model with ``logits_at`` (only the selected positions computed, returned in row-major order)
-    is asked for the distinct positions and the rows are put back in the callers' order; others
-    run the full forward and index its ``(B, T, V)`` logits.  ``reference``: passed on to
-    ``logits_at`` (a hint, see :meth:`~genolm.models.base.SelectedLogitsMixin.logits_at`).
-    """
-    import torch
-
-    if not callable(getattr(model, "logits_at", None)):
-        return _logits(model, ids, attention_mask)[rows_b, rows_t]
-    T = ids.shape[1]
-    flat = rows_b * T + rows_t  # row-major index of each requested position
-    uniq = np.unique(flat)  # sorted: the order in which logits_at returns them
-    select = torch.zeros(ids.shape, dtype=torch.bool)
-    select.view(-1)[torch.from_numpy(uniq)] = True
-    kw = {} if reference is None else {"reference": reference}
-    logits = model.logits_at(ids, attention_mask=attention_mask, select=select.to(ids.device), **kw)  # (N, V)
-    return logits[torch.from_numpy(np.searchsorted(uniq, flat)).to(ids.device)]
-
-
-def _batch_reference(model, batch: list[_Req], T: int, reference):
-    """``(ref_ids, offsets)`` tensors for ``logits_at``, or ``None``.
-
-    The reference is the union of the batch's windows on their references (one per strand and
-    contig record), merged where they overlap and laid end to end: each window lies inside one
-    piece.  ``None`` when the model does not use one, a request has no anchor, or the windows
-    overlap too little to share anything (the union is most of the batch's tokens).
-    """
-    import torch
-
-    if reference is None or not getattr(model, "uses_reference", False):
-        return None
-    if any(r.anchor is None for r in batch):
-        return None
-    by_key: dict[tuple, list[int]] = {}
-    for b, r in enumerate(batch):
-        by_key.setdefault(r.anchor[0], []).append(b)
-    offsets = np.zeros(len(batch), dtype=np.int64)
-    pieces: list[tuple[tuple, int, int]] = []  # (key, lo, hi) in reference order
-    total = 0
-    for key, rows in by_key.items():
-        rows.sort(key=lambda b: batch[b].anchor[1])
-        lo = hi = None
-        for b in rows:
-            o = batch[b].anchor[1]
-            if hi is None or o > hi:  # a gap: a new piece
-                if hi is not None:
-                    pieces.append((key, lo, hi))
-                    total += hi - lo
-                lo = o
-            hi = o + T
-            offsets[b] = total + o - lo
-        pieces.append((key, lo, hi))
-        total += hi - lo
-    if total >= 0.8 * len(batch) * T:
-        return None
-    ids = np.concatenate([np.asarray(reference(k, lo, hi), dtype=np.int64) for k, lo, hi in pieces])
-    return torch.from_numpy(ids), torch.from_numpy(offsets)
-
-
-def _hidden(model, ids, attention_mask):
-    if hasattr(model, "token_hidden_states"):
-        return model.token_hidden_states(ids, attention_mask)
-    out = model(input_ids=ids, attention_mask=attention_mask, output_hidden_states=True)
-    return out.hidden_states[-1]
-
-
-PRECISIONS = ("fp32", "bf16", "auto")
-
-
-def resolve_precision(precision: str, device) -> str:
-    """``"fp32"`` or ``"bf16"``: ``auto`` is bf16 where ``device`` runs it natively (a CUDA GPU
-    with bf16, a CPU with AVX512-BF16/AMX), else fp32 (also on other devices such as MPS)."""
-    if precision not in PRECISIONS:
-        from genolm.registry import did_you_mean
-
-        raise ConfigError(
-            f"unknown precision '{precision}'.{did_you_mean(precision, list(PRECISIONS))} "
-            f"Choose from {', '.join(PRECISIONS)}."
-        )
-    if precision != "auto":
-        return precision
-    import torch
-
-    kind = torch.device(device).type if device is not None else "cpu"
-    if kind == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if kind != "cpu":
-        return "fp32"
-    from genolm.train.pretrain import cpu_supports_bf16
-
-    return "bf16" if cpu_supports_bf16() else "fp32"
-
-
-def run_requests(
-    model,
-    reqs: list[_Req],
-    *,
-    batch_size: int,
-    device,
-    pad_id: int,
-    on_batch: Callable[[int], None] | None = None,
-    precision: str = "fp32",
-    reference: Callable[[tuple, int, int], np.ndarray] | None = None,
-) -> None:
-    """Run every request (batched by kind and length, right-padded) and fill ``req.out``.
-
-    ``precision`` ``"bf16"`` runs the forward passes under bf16 autocast (log-softmax in float32).
-    ``reference(key, lo, hi)``: the token ids at indices ``[lo, hi)`` of the reference ``key``
-    that requests' ``anchor`` name (-1 where there is none); an MLM batch whose requests all have
-    an anchor hands the union of its windows on their references (:func:`_batch_reference`) to a
-    model with ``uses_reference``.
-    """
-    import contextlib
-
-    import torch
-    import torch.nn.functional as F
-
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    autocast = (
-        (lambda: torch.autocast(dev.type, dtype=torch.bfloat16))
-        if resolve_precision(precision, dev) == "bf16"
-        else contextlib.nullcontext
-    )
-
-    # a batch holds requests of one kind and length; within those, one strand's neighbouring sites
-    # (``group``), whose masked positions line up (one cone for the batch in ``logits_at``)
-    order = sorted(range(len(reqs)), key=lambda i: (reqs[i].kind, len(reqs[i].ids), reqs[i].group))
-    start = 0
-    while start < len(order):
-        kind = reqs[order[start]].kind
-        stop = start
-        while stop < len(order) and stop - start < batch_size and reqs[order[stop]].kind == kind:
-            stop += 1
-        batch = [reqs[i] for i in order[start:stop]]
-        start = stop
-        T = max(len(r.ids) for r in batch)
-        ids = np.full((len(batch), T), pad_id, dtype=np.int64)
-        am = np.zeros((len(batch), T), dtype=np.int64)
-        for b, r in enumerate(batch):
-            ids[b, : len(r.ids)] = r.ids
-            am[b, : len(r.ids)] = 1
-        ids_t = torch.from_numpy(ids).to(device)
-        am_t = None if am.all() else torch.from_numpy(am).to(device)
-        with torch.inference_mode(), autocast():
-            if kind == "emb":
-                h = _hidden(model, ids_t, am_t).float()  # (B, T, H)
-                for b, r in enumerate(batch):
-                    r.out = h[b, r.lead : r.lead + r.n].mean(0).cpu().numpy()
-            elif kind == "mlm":
-                rows_b = np.array([b for b, r in enumerate(batch) for _ in r.gather], dtype=np.int64)
-                rows_t = np.array([t for r in batch for t, _ in r.gather], dtype=np.int64)
-                ref = _batch_reference(model, batch, T, reference)
-                logits = _logits_at(model, ids_t, am_t, rows_b, rows_t, ref)  # (R, V)
-                lp = F.log_softmax(logits.float(), dim=-1).cpu().numpy()  # (R, V)
-                j = 0
-                for r in batch:
-                    r.out = [lp[j + q, cand] for q, (_, cand) in enumerate(r.gather)]
-                    j += len(r.gather)
-            else:  # clm: logits at t predict token t + 1
-                logits = _logits(model, ids_t, am_t).float()  # (B, T, V)
-                lp = F.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V)
-                tok_lp = lp.gather(-1, ids_t[:, 1:, None]).squeeze(-1).cpu().numpy()  # (B, T-1)
-                for b, r in enumerate(batch):
-                    first = max(r.lead, 1)  # a first token without BOS has no prediction
-                    r.out = float(tok_lp[b, first - 1 : r.lead + r.n - 1].sum(dtype=np.float64))
-        if on_batch is not None:
-            on_batch(len(batch))
-
-
 # --- windows ----------------------------------------------------------------------------------
 
 
@@ -502,14 +236,14 @@ def _alt_window(genome: Genome, site: _Site, ref: str, alt: str, hi: int) -> str
 # --- the scorer -------------------------------------------------------------------------------
 
 
-def _as_genome(genome) -> Genome:
+def as_genome(genome) -> Genome:
+    """``genome`` as a :class:`~genolm.io.Genome`: kept as it is, built from a ``{name: sequence}``
+    mapping, or opened from a path / ``bundled:NAME`` with :meth:`Genome.open`."""
     if isinstance(genome, Genome):
         return genome
     if isinstance(genome, Mapping):
         return Genome.from_sequences(genome)
-    from genolm.variants.load import open_genome
-
-    return open_genome(genome)
+    return Genome.open(genome)
 
 
 def _resolve_method(method: str, objective: str) -> tuple[str, str]:
@@ -598,11 +332,11 @@ def score_variants(
     window = int(window or DEFAULT_WINDOW)
     if window < 1:
         raise ConfigError(f"window must be positive, got {window}")
-    tv = _TokenizerView(tokenizer, add_special_tokens)
+    tv = TokenizerView(tokenizer, add_special_tokens)
     if base_method in ("llr", "pll") and tv.mask_id is None:
         raise ConfigError(f"{type(tokenizer).__name__} has no mask token; masked scoring needs one")
     own_genome = not isinstance(genome, (Genome, Mapping))
-    g = _as_genome(genome)
+    g = as_genome(genome)
     try:
         rows, rec_idx, allele = _split_rows(iter_records(variants))
         planner = _Planner(tv, g, rows, base_method, distance, flank)
@@ -694,13 +428,13 @@ class _Planner:
     closures read them.
     """
 
-    def __init__(self, tv: _TokenizerView, genome: Genome, rows: list[Variant], method, distance, flank):
+    def __init__(self, tv: TokenizerView, genome: Genome, rows: list[Variant], method, distance, flank):
         self.tv, self.g, self.rows = tv, genome, rows
         self.method, self.distance, self.flank = method, distance, flank
         n = len(rows)
         self.status, self.message, self.meth = ["ok"] * n, [""] * n, [""] * n
         self.out = {"fwd": np.full(n, np.nan), "rc": np.full(n, np.nan)}
-        self.reqs: list[_Req] = []
+        self.reqs: list[Request] = []
         self.finals: list[Callable[[], None]] = []
 
     def reference(self, key: tuple, lo: int, hi: int) -> np.ndarray:
@@ -764,7 +498,7 @@ class _Planner:
             sites[key].rows.append(_Row(i, ref, alt, m))
         return sorted(sites.values(), key=lambda s: (s.contig, s.pos))
 
-    def plan(self, chunk: list[_Site]) -> tuple[list[_Req], list[Callable[[], None]]]:
+    def plan(self, chunk: list[_Site]) -> tuple[list[Request], list[Callable[[], None]]]:
         """Requests and finishing closures for the sites of ``chunk``, both strands."""
         self.reqs, self.finals = [], []
         for site in chunk:
@@ -827,7 +561,7 @@ class _Planner:
             return unstable
         cand = np.stack([ids[cover]] + alt_ids, axis=1)  # (J, 1 + n_alt): ref first
         gather = [(tv.lead + int(t), cand[j]) for j, t in enumerate(cover)]
-        req = _Req(
+        req = Request(
             "mlm", self._masked(ids, cover), tv.lead, len(ids), gather, group=(strand, site.contig, site.pos)
         )
         if tv.per_base:
@@ -846,7 +580,7 @@ class _Planner:
         self.finals.append(finish)
         return unstable
 
-    def _pll_requests(self, seq: str, a: int, b: int) -> list[_Req] | None:
+    def _pll_requests(self, seq: str, a: int, b: int) -> list[Request] | None:
         """One request per token overlapping ``[a, b)``, that token masked; ``None`` if there is none."""
         tv = self.tv
         ids, offs = tv.encode(seq)
@@ -858,7 +592,9 @@ class _Planner:
             # mask every token sharing a base with t: overlapping k-mers would otherwise give t away
             hide = _span_tokens(offs, int(offs[t, 0]), int(offs[t, 1]))
             mine.append(
-                _Req("mlm", self._masked(ids, hide), tv.lead, len(ids), [(tv.lead + int(t), ids[t : t + 1])])
+                Request(
+                    "mlm", self._masked(ids, hide), tv.lead, len(ids), [(tv.lead + int(t), ids[t : t + 1])]
+                )
             )
         self.reqs.extend(mine)
         return mine
@@ -866,7 +602,7 @@ class _Planner:
     def _plan_pll(self, site, rows, alt_windows, strand) -> None:
         out = self.out[strand]
         p = site.pos - site.start
-        ref_cache: dict[tuple[int, int], list[_Req] | None] = {}
+        ref_cache: dict[tuple[int, int], list[Request] | None] = {}
         for r in rows:
             a, b = p - self.flank, p + max(len(r.ref), len(r.alt)) + self.flank
             seq, ra, rb = _orient(site.window, a, b, strand)
@@ -887,9 +623,9 @@ class _Planner:
 
             self.finals.append(finish)
 
-    def _plain_req(self, seq: str, kind: str) -> _Req:
+    def _plain_req(self, seq: str, kind: str) -> Request:
         ids, _ = self.tv.encode(seq)
-        return _Req(kind, self.tv.full(ids), self.tv.lead, len(ids))
+        return Request(kind, self.tv.full(ids), self.tv.lead, len(ids))
 
     def _plan_whole_windows(self, site, rows, alt_windows, strand) -> None:
         """``clm``: log-likelihood ratio of windows; ``embedding``: distance of pooled states."""

@@ -48,11 +48,11 @@ import numpy as np
 
 from genolm.errors import ConfigError, InputError
 from genolm.registry import did_you_mean
+from genolm.tokenizers.offsets import special_template, token_offsets
 
 LONG_INPUT = ("error", "window", "truncate")
 WINDOW_POOLING = ("mean", "max")
 LEVELS = ("sequence", "nucleotide")
-_SENTINEL = -7  # a token id no tokenizer has: finds where the sequence goes in the special-token template
 CACHE_VERSION = 1
 
 
@@ -110,60 +110,6 @@ def model_context(model, max_tokens: int | None = None) -> int | None:
     return int(ctx) if ctx else None
 
 
-def special_template(tokenizer) -> tuple[list[int], list[int]]:
-    """``(prefix ids, suffix ids)`` the tokenizer puts around one sequence."""
-    try:
-        full = list(tokenizer.build_inputs_with_special_tokens([_SENTINEL]))
-    except AttributeError:  # transformers 5 tokenizers-backed classes: read the template off a probe
-        return _probe_template(tokenizer)
-    i = full.index(_SENTINEL)
-    return [int(x) for x in full[:i]], [int(x) for x in full[i + 1 :]]
-
-
-def _probe_template(tokenizer, probe: str = "ACGT") -> tuple[list[int], list[int]]:
-    bare = list(tokenizer(probe, add_special_tokens=False)["input_ids"])
-    full = list(tokenizer(probe, add_special_tokens=True)["input_ids"])
-    for i in range(len(full) - len(bare) + 1):
-        if full[i : i + len(bare)] == bare:
-            return [int(x) for x in full[:i]], [int(x) for x in full[i + len(bare) :]]
-    raise ValueError(
-        f"cannot find where {type(tokenizer).__name__} puts the sequence among its special tokens"
-    )
-
-
-def _tokens(tokenizer, seq: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids (T,), offsets (T, 2))`` of one sequence without special tokens, for any tokenizer.
-
-    genolm tokenizers and fast HF tokenizers give offsets directly; slow tokenizers (HyenaDNA's
-    character tokenizer) get them by aligning each token's text to the sequence.
-    """
-    if hasattr(tokenizer, "encode_with_offsets"):  # genolm tokenizers: vectorised numpy path
-        enc = tokenizer.encode_with_offsets(seq)
-        return np.asarray(enc.ids, dtype=np.int64), np.asarray(enc.offsets, dtype=np.int64)
-    if getattr(tokenizer, "is_fast", False):
-        enc = tokenizer(seq, add_special_tokens=False, return_offsets_mapping=True)
-        return (
-            np.asarray(enc["input_ids"], dtype=np.int64),
-            np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2),
-        )
-    ids = tokenizer(seq, add_special_tokens=False)["input_ids"]
-    offs, at, low = [], 0, seq.lower()
-    for t in tokenizer.convert_ids_to_tokens(ids):
-        t = (t or "").replace("##", "").replace("\u2581", "")
-        j = low.find(t.lower(), at) if t else -1
-        if j < 0 or j > at:  # an unknown token, or text that is not the next bases: one base
-            offs.append((at, min(at + 1, len(seq))))
-            at = min(at + 1, len(seq))
-        else:
-            offs.append((j, j + len(t)))
-            at = j + len(t)
-    return np.asarray(ids, dtype=np.int64), np.asarray(offs, dtype=np.int64).reshape(-1, 2)
-
-
-#: public name of :func:`_tokens`
-token_offsets = _tokens
-
-
 def encode_sequences(
     tokenizer, seqs: Sequence[str], policy: InputPolicy, *, ids: Sequence[str] | None = None
 ) -> Chunks:
@@ -181,7 +127,7 @@ def encode_sequences(
     out_ids, out_offs, owner, lengths, first = [], [], [], [], [0]
     n_windowed = n_truncated = 0
     for i, seq in enumerate(seqs):
-        tid, toff = _tokens(tokenizer, seq)
+        tid, toff = token_offsets(tokenizer, seq)
         T = len(tid)
         spans = [(0, T)]
         if budget is not None and T > budget:

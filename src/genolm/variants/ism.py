@@ -100,7 +100,7 @@ def ism(
     """
     from genolm.io.genome import Genome
     from genolm.io.vcf import Variant
-    from genolm.variants.scoring import _as_genome, score_variants
+    from genolm.variants.scoring import as_genome, score_variants
 
     if method.startswith("embedding"):
         raise ConfigError("ISM reports log-likelihood ratios; use method auto / llr / pll / clm")
@@ -116,7 +116,7 @@ def ism(
             raise ConfigError("region needs genome")
         contig, start, end = parse_region(region) if isinstance(region, str) else region
         own = not isinstance(genome, Genome) and not isinstance(genome, dict)
-        g = _as_genome(genome)
+        g = as_genome(genome)
         if g.locate(contig, start, end) != "ok":
             raise InputError(f"region {contig}:{start + 1}-{end} is not in the genome", path=g.path)
         out_contig = contig
@@ -291,7 +291,7 @@ class IsmConfig:
             parse_region(self.region)
         if self.method.startswith("embedding"):
             raise ConfigError("ISM reports log-likelihood ratios; use method auto / llr / pll / clm")
-        from genolm.variants.scoring import resolve_precision
+        from genolm.infer import resolve_precision
 
         resolve_precision(self.precision, self.device)  # a bad value fails before the model loads
 
@@ -299,10 +299,12 @@ class IsmConfig:
 def run_ism(cfg: IsmConfig) -> dict:
     """``genolm ism``: compute, then write the TSV, the NPZ and the two plots."""
     from genolm.atomic import atomic_path
-    from genolm.variants.load import load_lm, open_genome
+    from genolm.catalogue import load
+    from genolm.io.genome import Genome
     from genolm.variants.scoring import DEFAULT_WINDOW
 
-    lm = load_lm(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    lm = load(cfg.model, trust_remote_code=cfg.trust_remote_code)
+    lm.require_log_probs("ISM")
     window = cfg.window or lm.window or DEFAULT_WINDOW
     kw = dict(
         method=cfg.method,
@@ -315,7 +317,7 @@ def run_ism(cfg: IsmConfig) -> dict:
     if cfg.sequence is not None:
         res = ism(lm.model, lm.tokenizer, cfg.sequence, **kw)
     else:
-        with open_genome(cfg.genome) as g:
+        with Genome.open(cfg.genome) as g:
             res = ism(lm.model, lm.tokenizer, genome=g, region=cfg.region, **kw)
     prefix = str(cfg.out)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)

@@ -199,7 +199,7 @@ class CaduceusConfig(PreTrainedConfig):
                 raise _cfg_error(
                     f"unknown key '{key}'.{did_you_mean(key, sorted(fields - set(_HF_CONFIG_KEYS)))}",
                     "this is not a Caduceus (Mamba-1) config.json; PlantCAD2 / Mamba-2 checkpoints are "
-                    "not supported by genolm.catalogue.caduceus",
+                    "not supported by genolm.models.caduceus",
                 )
         _check_types(self)
         ssm = dict(self.ssm_cfg or {})
@@ -1342,7 +1342,7 @@ def _check_loading_info(model: nn.Module, info: dict, where: str) -> None:
             raise InputError(
                 f"{len(keys)} weights {what} the checkpoint, e.g. {keys[0]}",
                 path=where,
-                hint="the checkpoint does not match its config.json; see genolm.catalogue.caduceus.check_checkpoint",
+                hint="the checkpoint does not match its config.json; see genolm.models.caduceus.check_checkpoint",
             )
     for target, source in model.get_expanded_tied_weights_keys(all_submodels=True).items():
         if model.get_parameter(target) is not model.get_parameter(source):
