@@ -13,7 +13,7 @@ import torch
 
 import genolm
 from genolm.catalogue import detect_family, fixtures, get_entry, read_catalogue_file
-from genolm.catalogue.loader import ADAPTERS
+from genolm.catalogue.loader import ADAPTERS, display_name
 from genolm.errors import ConfigError, InputError
 from genolm.registry import UnknownNameError
 
@@ -297,6 +297,27 @@ def test_bench_harness_takes_a_published_checkpoint(dnabert, tmp_path):
     assert type(lm.tokenizer).__name__ == "KmerTokenizer"
     probe = lm.for_task("binary", "probe")
     assert probe is lm.model and lm.family == lm.architecture == "dnabert"
+
+
+def test_one_loader_gives_a_genolm_folders_window_and_task_models(tmp_path, dnabert):
+    from genolm.data import model_path
+
+    folder = tmp_path / "run" / "final"
+    shutil.copytree(model_path("genolm-tiny"), folder)
+    (folder / "pretrain.yaml").write_text("window: 96\n")
+    lm = genolm.load(str(folder))
+    assert (lm.family, lm.architecture, lm.objective, lm.window) == ("genolm", "gpn", "mlm", 96)
+    assert genolm.load(str(dnabert)).window is None  # a published folder records no training window
+    assert display_name(None, folder) == "run/final" and display_name(None, dnabert) == dnabert.name
+    # for_task reads the folder again: the probe backbone holds the LM's own weights
+    probe = lm.for_task("binary", "probe")
+    lm_sd = lm.model.state_dict()
+    assert all(torch.equal(t, lm_sd[f"model.{k}"]) for k, t in probe.state_dict().items())
+    lm.require_log_probs("ISM")  # an MLM: nothing to say
+    # guards against scoring variants with a model that has no nucleotide log-probabilities
+    lm.objective = "embedding"
+    with pytest.raises(ConfigError, match="not a masked or causal LM.*ISM needs one"):
+        lm.require_log_probs("ISM")
 
 
 def test_cli_scores_variants_with_a_remote_code_checkpoint_only_when_trusted(tmp_path, capsys):

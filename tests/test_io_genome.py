@@ -89,6 +89,26 @@ def test_plain_gzip_cannot_be_indexed(tmp_path):
     assert g.fetch("1", 2, 6) == "GTAC"
 
 
+def test_open_reads_every_genome_file(tmp_path):
+    seqs = _seqs()
+    plain, bgz = tmp_path / "g.fa", tmp_path / "g.fa.bgz"
+    write_fasta(plain, seqs.items(), line_width=60)
+    write_fasta(bgz, seqs.items(), line_width=60)
+    gz = tmp_path / "g.fa.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    for path, indexed in ((plain, True), (bgz, True), (gz, False)):
+        with Genome.open(path) as g:  # plain gzip cannot be indexed: it goes into memory
+            assert (g._seqs is None) == indexed, path.name
+            assert g.fetch("chr2", 10, 50) == seqs["chr2"][10:50]
+    lam = Genome.open("bundled:lambda")  # FASTA
+    assert lam.length("NC_001416.1") == 48_502
+    cp = Genome.open("bundled:chloroplast")  # GenBank: its sequences
+    assert cp.lengths == {"NC_000932.1": 154_478} and cp.fetch("NC_000932", 0, 10).isupper()
+    # guards against a missing file read as an empty genome
+    with pytest.raises((InputError, FileNotFoundError)):
+        Genome.open(tmp_path / "missing.fa")
+
+
 def test_index_built_in_cache_when_folder_is_read_only(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
