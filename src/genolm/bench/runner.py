@@ -575,6 +575,9 @@ def _run_one(
         model = lm.for_task(
             task, entry.mode, num_labels=targets.n_out_, random_init=entry.kind == "random-init", seed=seed
         )
+        family = lm.architecture
+        if model is not lm.model:
+            lm.model = None  # one copy of the weights in memory while training
         timings["load_model"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         est = Finetuner(model, lm.tokenizer, tt, ft_cfg, seed=seed)
@@ -583,7 +586,7 @@ def _run_one(
         classes = est.classes_
         config = dataclasses.asdict(ft_cfg)
         info = {
-            "family": lm.architecture,
+            "family": family,
             "model_path": str(lm.folder),
             "precision": est.precision_,
             "history": est.history_,

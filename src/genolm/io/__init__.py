@@ -9,7 +9,7 @@ module                 what
 =====================  ===========================================================
 :mod:`.fasta`          ``read_fasta``, ``iter_fasta_chunks``, ``iter_windows``, ``write_fasta``
 :mod:`.fastq`          ``read_fastq``, ``write_fastq``
-:mod:`.genome`         ``Genome``: random access, contig aliases (``chr1`` <-> ``1``)
+:mod:`.genome`         ``Genome``: random access, contig aliases (``chr1`` <-> ``1``); ``Genome.open(path | bundled:NAME)``
 :mod:`.gff`            ``Feature``, ``read_gff``, ``genes`` -> ``Gene``, ``feature_intervals``
 :mod:`.genbank`        ``read_genbank`` -> records with ``Feature`` hierarchies
 :mod:`.vcf`            ``read_vcf``, ``write_vcf``, ``check_against_genome``, ``split_multiallelic``
