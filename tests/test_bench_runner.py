@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from genolm.bench.runner import load_model_for_task, run_bench
+from genolm.bench.runner import BenchConfig, load_model_for_task, run_bench
 from genolm.errors import InputError
 
 MOTIF = "GATTACAGG"
@@ -87,6 +87,11 @@ FAST = dict(
 )
 
 
+def bench(models, tasks, *, out_dir, **kw):
+    """The bench on task objects, its config from keywords."""
+    return run_bench(BenchConfig(models=list(models), out_dir=str(out_dir), **kw), tasks)
+
+
 def _records(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(out.glob("runs/*/*/*/seed*.json"))]
 
@@ -107,11 +112,11 @@ def test_bench_writes_skips_and_resumes(model_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(R, "_run_one", dies)
     with pytest.raises(KeyboardInterrupt):
-        run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
+        bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
     assert len(_records(out)) == 3
     monkeypatch.setattr(R, "_run_one", real)
     # ... resumes: the three finished runs are skipped, the rest run
-    res = run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
+    res = bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
     # kmer (1 run) + cnn (2) + probe (1: a logistic probe on a fixed model is deterministic)
     # + random-init probe (2) + full (2) + random-init full (2)
     assert (res.skipped, res.ran) == (3, 7)
@@ -140,13 +145,13 @@ def test_bench_writes_skips_and_resumes(model_dir, tmp_path, monkeypatch):
     assert full["vs_best_baseline"]["baseline"] == t["best_baseline"] and "p_value" in full["vs_kmer"]
     assert "vs_random_init" in full
     # nothing left to do; deleting one result reruns exactly that run
-    assert run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST).ran == 0
+    assert bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST).ran == 0
     next(out.glob("runs/*/onehot-cnn/baseline/seed1.json")).unlink()
-    again = run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
+    again = bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
     assert (again.ran, again.skipped) == (1, 9)
     # a changed config is not mistaken for a finished run
     changed = dict(FAST, finetune={"max_epochs": 1, "lr": 3e-3}, baselines=False, random_init=False)
-    assert run_bench([str(model_dir)], [task], modes=["full"], seeds=1, out_dir=out, **changed).ran == 1
+    assert bench([str(model_dir)], [task], modes=["full"], seeds=1, out_dir=out, **changed).ran == 1
 
 
 def test_leaky_task_is_refused_unless_fail_on_never(tmp_path):
@@ -155,13 +160,13 @@ def test_leaky_task_is_refused_unless_fail_on_never(tmp_path):
     # the test set contains the training set
     leaky = StandIn("toy/leaky", {"train": Split(s[:80], y[:80], ids[:80]), "test": Split(s, y, ids)})
     out = tmp_path / "leak"
-    res = run_bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, **FAST)
+    res = bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, **FAST)
     assert res.refused == [("toy/leaky", "FAIL")] and res.ran == 0
     assert json.loads((out / "runs/toy_leaky/status.json").read_text())["status"] == "refused"
     assert res.summary["tasks"]["toy/leaky"]["status"] == "refused"
     assert "not scored" in (out / "report.md").read_text()
     # --fail-on never scores it, and the verdict stands beside every score
-    res = run_bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, fail_on="never", **FAST)
+    res = bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, fail_on="never", **FAST)
     assert res.refused == [] and res.ran == 2
     assert {r["audit"]["verdict"] for r in _records(out)} == {"FAIL"}
     assert {e["audit"] for e in res.summary["tasks"]["toy/leaky"]["entries"]} == {"FAIL"}
@@ -176,9 +181,9 @@ def test_bad_input_is_a_clear_error(model_dir, tmp_path):
     )
     # guards against reporting an MCC for a test set where it is undefined
     with pytest.raises(InputError, match="split 'test' holds a single class"):
-        run_bench([], [one_class], modes=["probe"], seeds=1, out_dir=tmp_path / "a", **FAST)
+        bench([], [one_class], modes=["probe"], seeds=1, out_dir=tmp_path / "a", **FAST)
     with pytest.raises(InputError, match="no such model folder"):
-        run_bench(["no/such/model"], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "b", **FAST)
+        bench(["no/such/model"], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "b", **FAST)
 
 
 def test_long_inputs_without_a_policy_stop_the_bench(tmp_path):
@@ -200,11 +205,9 @@ def test_long_inputs_without_a_policy_stop_the_bench(tmp_path):
     tok.save_pretrained(d)
     kw = dict(FAST, baselines=False, random_init=False)
     with pytest.raises(InputError, match="longer than the model context"):
-        run_bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw)
+        bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw)
     kw["finetune"] = {"long_input": "window"}
-    assert (
-        run_bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw).ran == 1
-    )
+    assert bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw).ran == 1
 
 
 def test_load_model_for_task_heads(model_dir):
@@ -230,7 +233,7 @@ def test_token_classification_through_the_runner(model_dir, tmp_path):
         },
         task_type="token_classification",
     )
-    res = run_bench(
+    res = bench(
         [str(model_dir)],
         [task],
         modes=["probe"],
@@ -266,7 +269,7 @@ def test_regression_and_multilabel_tasks(model_dir, tmp_path):
         task_type="multilabel",
         labels=["motif", "noise"],
     )
-    res = run_bench([str(model_dir)], [reg, multi], modes=["probe"], seeds=1, out_dir=tmp_path / "rm", **FAST)
+    res = bench([str(model_dir)], [reg, multi], modes=["probe"], seeds=1, out_dir=tmp_path / "rm", **FAST)
     for name, metric in (("toy/reg", "spearman"), ("toy/multi", "mcc")):
         t = res.summary["tasks"][name]
         assert t["metric"] == metric and {e["name"] for e in t["entries"]} >= {

@@ -289,12 +289,12 @@ def find_inverted_repeats(
     ``seq[a_start:a_end]``.  Found from k-mers that occur once forward and once reverse
     complemented, grouped by anti-diagonal ``i + j``.
     """
-    from genolm.alphabet import _INDEX_LUT
+    from genolm.alphabet import INDEX_LUT
 
     n = len(seq) - k + 1
     if n < 1 or min_length < k:
         return []
-    idx = _INDEX_LUT[np.frombuffer(seq.upper().encode("ascii"), dtype=np.uint8)].astype(np.int64)
+    idx = INDEX_LUT[np.frombuffer(seq.upper().encode("ascii"), dtype=np.uint8)].astype(np.int64)
     bad = np.concatenate([[0], np.cumsum(idx == 4)])
     ok = (bad[k:] - bad[:-k]) == 0  # (n,) windows without N
     x = np.where(idx == 4, 0, idx).astype(np.uint64)
