@@ -320,3 +320,80 @@ def test_cli_bench_on_a_task_yaml(model_dir, tmp_path):
         "data: {root: ., splits: {train: train.csv, test: test.csv}, label_column: lab}\n"
     )
     assert main([*args[:3], str(tmp_path / "bad.yaml"), *args[4:]]) == 2
+
+
+# --- the run record: one schema, written by the runner, read by the summary and the report --------
+
+
+class GCRule:
+    """An estimator from outside the bench (an extra contender): positive when the GC fraction is
+    below the training median (the planted motif is AT-rich)."""
+
+    def fit(self, seqs, y, *, valid=None, ids=None):
+        self.threshold_ = float(np.median(self._gc(seqs)))
+        self.classes_ = np.unique(y)
+        self.n_params_ = self.n_trainable_ = 1
+        return self
+
+    def predict_with_scores(self, seqs, *, ids=None):
+        from genolm.bench.baselines import Prediction
+
+        gc = self._gc(seqs)
+        return Prediction((gc < self.threshold_).astype(np.int64), -gc)
+
+    @staticmethod
+    def _gc(seqs):
+        return np.array([(s.count("G") + s.count("C")) / len(s) for s in seqs])
+
+
+def test_a_record_written_by_the_runner_is_read_by_the_summary_and_the_report(tmp_path):
+    from genolm.bench.estimator import Estimator
+    from genolm.bench.records import RECORD_FIELDS, SCHEMA, Entry, load_predictions, read_runs
+    from genolm.bench.report import write_report
+    from genolm.bench.runner import Contender
+    from genolm.bench.summary import summarise_results
+
+    assert isinstance(GCRule(), Estimator)
+    rule = Contender(
+        Entry("gc-rule", "model", "rule"), build=lambda task, seed: GCRule(), config={"at": "median"}
+    )
+    cfg = BenchConfig(
+        models=[],
+        modes=[],
+        seeds=1,
+        out_dir=str(tmp_path),
+        baselines=["kmer-lr"],
+        random_init=False,
+        n_boot=200,
+        progress=False,
+        report=False,
+        threads=1,
+    )
+    res = run_bench(cfg, [motif_task()], extra_contenders=[rule])
+    assert (res.ran, res.skipped) == (2, 0)
+    runs = read_runs(tmp_path)["toy/motif"]
+    assert len(runs) == 2
+    # the fields the runner wrote before the split, listed here: records written then still read
+    assert set(RECORD_FIELDS) == {
+        "schema", "run_key", "task", "entry", "seed", "config", "versions", "data", "audit",
+        "params", "metrics", "primary_metric", "training", "predictions", "torch_threads",
+        "finished_at", "timings",
+    }  # fmt: skip
+    for rec in runs:
+        assert rec["schema"] == SCHEMA and set(rec) == {*RECORD_FIELDS, "_path"}
+        arrays = load_predictions(Path(rec["_path"]).with_name(rec["predictions"]))
+        assert len(arrays["y_true"]) == rec["data"]["test"]["n"] == 80
+    mine = next(r for r in runs if r["entry"]["name"] == "gc-rule")
+    assert mine["config"] == {"at": "median"} and mine["params"] == {"total": 1, "trainable": 1}
+    assert mine["entry"]["mode"] == "rule" and mine["task"]["metric"] == mine["primary_metric"] == "mcc"
+    # the summary reads what was written: the contender is ranked beside the baseline, paired with it
+    summary = summarise_results(tmp_path, n_boot=200, write=False)
+    by = {e["name"]: e for e in summary["tasks"]["toy/motif"]["entries"]}
+    assert set(by) == {"gc-rule", "kmer-lr"}
+    assert by["gc-rule"]["mean"] == pytest.approx(mine["metrics"]["mcc"]["estimate"])
+    assert by["gc-rule"]["vs_kmer"]["baseline"] == "kmer-lr" and by["gc-rule"]["params"] == 1
+    assert by["gc-rule"]["runs"] == [str(Path(mine["_path"]).relative_to(tmp_path))]
+    # ... and so does the report
+    assert "gc-rule" in write_report(tmp_path, summary=summary).markdown.read_text()
+    # a contender's finished run is skipped like any other
+    assert run_bench(cfg, [motif_task()], extra_contenders=[rule]).skipped == 2
