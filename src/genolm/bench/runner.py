@@ -555,6 +555,30 @@ def _plan(task, data: TaskData, task_dir: Path, cfg, names, model_hash, ft_cfgs,
     return runs
 
 
+def _resolve_models(refs) -> tuple[dict[str, str], dict[str, str]]:
+    """``({ref: display name}, {ref: sha256 of its files})``; a repeated name gets ``#k``."""
+    names: dict[str, str] = {}
+    model_hash: dict[str, str] = {}
+    for ref in refs:
+        name, folder = resolve_model(ref)
+        if name in names.values():
+            name = f"{name}#{len(names)}"
+        names[ref] = name
+        model_hash[ref] = files_sha256(folder)
+    return names, model_hash
+
+
+def _bench_meta(cfg: BenchConfig, tasks, contenders, meta: dict | None) -> dict:
+    """``bench.json``: the config, the tasks run, and the contenders' models and modes."""
+    out = {**dataclasses.asdict(cfg), "tasks_run": [t.name for t in tasks]}
+    for c in contenders:
+        if c.entry.model_ref and c.entry.model_ref not in out["models"]:
+            out["models"].append(c.entry.model_ref)
+        if c.entry.mode not in out["modes"]:
+            out["modes"].append(c.entry.mode)
+    return jsonable({**out, **(meta or {})})
+
+
 def run_bench(
     cfg: BenchConfig,
     tasks: Sequence[Any] = (),
@@ -581,26 +605,13 @@ def run_bench(
     task_objs = list(tasks)
     if cfg.tasks or cfg.suite or not task_objs:  # nothing at all: the mini suite
         task_objs += resolve_tasks(cfg.tasks, cfg.suite)
-    names: dict[str, str] = {}
-    model_hash: dict[str, str] = {}
-    for ref in cfg.models:
-        name, folder = resolve_model(ref)
-        if name in names.values():
-            name = f"{name}#{len(names)}"
-        names[ref] = name
-        model_hash[ref] = files_sha256(folder)
+    names, model_hash = _resolve_models(cfg.models)
     ft_cfgs = {m: _finetune_config(cfg.finetune, m, cfg.progress) for m in cfg.modes}
     for c in ft_cfgs.values():
         if c.cache_dir is None:
             c.cache_dir = str(out / "cache" / "embeddings")
     val_fraction = (ft_cfgs[cfg.modes[0]] if cfg.modes else FinetuneConfig()).val_fraction
-    bench_meta = {**dataclasses.asdict(cfg), "tasks_run": [t.name for t in task_objs]}
-    for c in extra_contenders:
-        if c.entry.model_ref and c.entry.model_ref not in bench_meta["models"]:
-            bench_meta["models"].append(c.entry.model_ref)
-        if c.entry.mode not in bench_meta["modes"]:
-            bench_meta["modes"].append(c.entry.mode)
-    atomic_write_json(out / "bench.json", jsonable({**bench_meta, **(meta or {})}))
+    atomic_write_json(out / "bench.json", _bench_meta(cfg, task_objs, extra_contenders, meta))
 
     old_threads = torch.get_num_threads()
     n_threads = cfg.threads or auto_threads()
