@@ -219,7 +219,7 @@ def _cell(out_dir: Path, entry: dict | None) -> dict | None:
 
 
 def _predictions(out_dir: Path, entry: dict) -> dict:
-    from genolm.bench.runner import load_predictions
+    from genolm.bench.records import load_predictions
 
     p = out_dir / entry["runs"][0]
     return load_predictions(p.with_suffix(".npz"))
@@ -277,7 +277,7 @@ def _audit_full(task) -> dict:
 
 
 def run_task(task, args, caps: dict, ft_caps: dict, ft_over: dict, cnn_over: dict) -> dict:
-    from genolm.bench.runner import run_bench
+    from genolm.bench.runner import BenchConfig, run_bench
 
     slug = task.name.split("/", 1)[-1]
     out = args.run_dir / slug
@@ -293,16 +293,18 @@ def run_task(task, args, caps: dict, ft_caps: dict, ft_over: dict, cnn_over: dic
     sub = Subsampled(task, caps, args.subsample_seed)
     t0 = time.perf_counter()
     res = run_bench(
-        [MODEL],
+        BenchConfig(
+            models=[MODEL],
+            modes=["probe"],
+            seeds=args.seeds,
+            out_dir=str(out),
+            baselines=True,
+            random_init=args.random_init,
+            finetune=dict(ft_over),
+            cnn={**CNN, **cnn_over},
+            **common,
+        ),
         [sub],
-        ["probe"],
-        args.seeds,
-        out,
-        baselines=True,
-        random_init=args.random_init,
-        finetune=dict(ft_over),
-        cnn={**CNN, **cnn_over},
-        **common,
     )
     rec["wall_main_s"] = time.perf_counter() - t0
     rec["timings_main"] = res.timings
@@ -324,18 +326,20 @@ def run_task(task, args, caps: dict, ft_caps: dict, ft_over: dict, cnn_over: dic
         ft_dir = out / "ft"
         t0 = time.perf_counter()
         fres = run_bench(
-            [MODEL],
+            BenchConfig(
+                models=[MODEL],
+                modes=["full"],
+                seeds=1,
+                out_dir=str(ft_dir),
+                baselines=False,
+                random_init=False,
+                finetune={
+                    **ft_over,
+                    "full": {**FT_FULL, **(args.ft_epochs and {"max_epochs": args.ft_epochs} or {})},
+                },
+                **common,
+            ),
             [fsub],
-            ["full"],
-            1,
-            ft_dir,
-            baselines=False,
-            random_init=False,
-            finetune={
-                **ft_over,
-                "full": {**FT_FULL, **(args.ft_epochs and {"max_epochs": args.ft_epochs} or {})},
-            },
-            **common,
         )
         rec["wall_full_s"] = time.perf_counter() - t0
         rec["timings_full"] = fres.timings

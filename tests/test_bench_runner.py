@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import genolm
-from genolm.bench.runner import run_bench
+from genolm.bench.runner import BenchConfig, run_bench
 from genolm.errors import ConfigError, InputError
 
 MOTIF = "GATTACAGG"
@@ -88,6 +88,11 @@ FAST = dict(
 )
 
 
+def bench(models, tasks, *, out_dir, **kw):
+    """The bench on task objects, its config from keywords."""
+    return run_bench(BenchConfig(models=list(models), out_dir=str(out_dir), **kw), tasks)
+
+
 def _records(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(out.glob("runs/*/*/*/seed*.json"))]
 
@@ -108,11 +113,11 @@ def test_bench_writes_skips_and_resumes(model_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(R, "_run_one", dies)
     with pytest.raises(KeyboardInterrupt):
-        run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
+        bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
     assert len(_records(out)) == 3
     monkeypatch.setattr(R, "_run_one", real)
     # ... resumes: the three finished runs are skipped, the rest run
-    res = run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
+    res = bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
     # kmer (1 run) + cnn (2) + probe (1: a logistic probe on a fixed model is deterministic)
     # + random-init probe (2) + full (2) + random-init full (2)
     assert (res.skipped, res.ran) == (3, 7)
@@ -141,13 +146,13 @@ def test_bench_writes_skips_and_resumes(model_dir, tmp_path, monkeypatch):
     assert full["vs_best_baseline"]["baseline"] == t["best_baseline"] and "p_value" in full["vs_kmer"]
     assert "vs_random_init" in full
     # nothing left to do; deleting one result reruns exactly that run
-    assert run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST).ran == 0
+    assert bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST).ran == 0
     next(out.glob("runs/*/onehot-cnn/baseline/seed1.json")).unlink()
-    again = run_bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
+    again = bench([str(model_dir)], [task], modes=["probe", "full"], seeds=2, out_dir=out, **FAST)
     assert (again.ran, again.skipped) == (1, 9)
     # a changed config is not mistaken for a finished run
     changed = dict(FAST, finetune={"max_epochs": 1, "lr": 3e-3}, baselines=False, random_init=False)
-    assert run_bench([str(model_dir)], [task], modes=["full"], seeds=1, out_dir=out, **changed).ran == 1
+    assert bench([str(model_dir)], [task], modes=["full"], seeds=1, out_dir=out, **changed).ran == 1
 
 
 def test_leaky_task_is_refused_unless_fail_on_never(tmp_path):
@@ -156,13 +161,13 @@ def test_leaky_task_is_refused_unless_fail_on_never(tmp_path):
     # the test set contains the training set
     leaky = StandIn("toy/leaky", {"train": Split(s[:80], y[:80], ids[:80]), "test": Split(s, y, ids)})
     out = tmp_path / "leak"
-    res = run_bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, **FAST)
+    res = bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, **FAST)
     assert res.refused == [("toy/leaky", "FAIL")] and res.ran == 0
     assert json.loads((out / "runs/toy_leaky/status.json").read_text())["status"] == "refused"
     assert res.summary["tasks"]["toy/leaky"]["status"] == "refused"
     assert "not scored" in (out / "report.md").read_text()
     # --fail-on never scores it, and the verdict stands beside every score
-    res = run_bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, fail_on="never", **FAST)
+    res = bench([], [leaky], modes=["probe"], seeds=1, out_dir=out, fail_on="never", **FAST)
     assert res.refused == [] and res.ran == 2
     assert {r["audit"]["verdict"] for r in _records(out)} == {"FAIL"}
     assert {e["audit"] for e in res.summary["tasks"]["toy/leaky"]["entries"]} == {"FAIL"}
@@ -177,9 +182,9 @@ def test_bad_input_is_a_clear_error(model_dir, tmp_path):
     )
     # guards against reporting an MCC for a test set where it is undefined
     with pytest.raises(InputError, match="split 'test' holds a single class"):
-        run_bench([], [one_class], modes=["probe"], seeds=1, out_dir=tmp_path / "a", **FAST)
+        bench([], [one_class], modes=["probe"], seeds=1, out_dir=tmp_path / "a", **FAST)
     with pytest.raises(InputError, match="no such model folder"):
-        run_bench(["no/such/model"], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "b", **FAST)
+        bench(["no/such/model"], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "b", **FAST)
 
 
 def test_long_inputs_without_a_policy_stop_the_bench(tmp_path):
@@ -201,11 +206,9 @@ def test_long_inputs_without_a_policy_stop_the_bench(tmp_path):
     tok.save_pretrained(d)
     kw = dict(FAST, baselines=False, random_init=False)
     with pytest.raises(InputError, match="longer than the model context"):
-        run_bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw)
+        bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw)
     kw["finetune"] = {"long_input": "window"}
-    assert (
-        run_bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw).ran == 1
-    )
+    assert bench([str(d)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "o", **kw).ran == 1
 
 
 def test_for_task_heads(model_dir):
@@ -235,7 +238,7 @@ def test_token_classification_through_the_runner(model_dir, tmp_path):
         },
         task_type="token_classification",
     )
-    res = run_bench(
+    res = bench(
         [str(model_dir)],
         [task],
         modes=["probe"],
@@ -271,7 +274,7 @@ def test_regression_and_multilabel_tasks(model_dir, tmp_path):
         task_type="multilabel",
         labels=["motif", "noise"],
     )
-    res = run_bench([str(model_dir)], [reg, multi], modes=["probe"], seeds=1, out_dir=tmp_path / "rm", **FAST)
+    res = bench([str(model_dir)], [reg, multi], modes=["probe"], seeds=1, out_dir=tmp_path / "rm", **FAST)
     for name, metric in (("toy/reg", "spearman"), ("toy/multi", "mcc")):
         t = res.summary["tasks"][name]
         assert t["metric"] == metric and {e["name"] for e in t["entries"]} >= {
@@ -322,3 +325,80 @@ def test_cli_bench_on_a_task_yaml(model_dir, tmp_path):
         "data: {root: ., splits: {train: train.csv, test: test.csv}, label_column: lab}\n"
     )
     assert main([*args[:3], str(tmp_path / "bad.yaml"), *args[4:]]) == 2
+
+
+# --- the run record: one schema, written by the runner, read by the summary and the report --------
+
+
+class GCRule:
+    """An estimator from outside the bench (an extra contender): positive when the GC fraction is
+    below the training median (the planted motif is AT-rich)."""
+
+    def fit(self, seqs, y, *, valid=None, ids=None):
+        self.threshold_ = float(np.median(self._gc(seqs)))
+        self.classes_ = np.unique(y)
+        self.n_params_ = self.n_trainable_ = 1
+        return self
+
+    def predict_with_scores(self, seqs, *, ids=None):
+        from genolm.bench.baselines import Prediction
+
+        gc = self._gc(seqs)
+        return Prediction((gc < self.threshold_).astype(np.int64), -gc)
+
+    @staticmethod
+    def _gc(seqs):
+        return np.array([(s.count("G") + s.count("C")) / len(s) for s in seqs])
+
+
+def test_a_record_written_by_the_runner_is_read_by_the_summary_and_the_report(tmp_path):
+    from genolm.bench.estimator import Estimator
+    from genolm.bench.records import RECORD_FIELDS, SCHEMA, Entry, load_predictions, read_runs
+    from genolm.bench.report import write_report
+    from genolm.bench.runner import Contender
+    from genolm.bench.summary import summarise_results
+
+    assert isinstance(GCRule(), Estimator)
+    rule = Contender(
+        Entry("gc-rule", "model", "rule"), build=lambda task, seed: GCRule(), config={"at": "median"}
+    )
+    cfg = BenchConfig(
+        models=[],
+        modes=[],
+        seeds=1,
+        out_dir=str(tmp_path),
+        baselines=["kmer-lr"],
+        random_init=False,
+        n_boot=200,
+        progress=False,
+        report=False,
+        threads=1,
+    )
+    res = run_bench(cfg, [motif_task()], extra_contenders=[rule])
+    assert (res.ran, res.skipped) == (2, 0)
+    runs = read_runs(tmp_path)["toy/motif"]
+    assert len(runs) == 2
+    # the fields the runner wrote before the split, listed here: records written then still read
+    assert set(RECORD_FIELDS) == {
+        "schema", "run_key", "task", "entry", "seed", "config", "versions", "data", "audit",
+        "params", "metrics", "primary_metric", "training", "predictions", "torch_threads",
+        "finished_at", "timings",
+    }  # fmt: skip
+    for rec in runs:
+        assert rec["schema"] == SCHEMA and set(rec) == {*RECORD_FIELDS, "_path"}
+        arrays = load_predictions(Path(rec["_path"]).with_name(rec["predictions"]))
+        assert len(arrays["y_true"]) == rec["data"]["test"]["n"] == 80
+    mine = next(r for r in runs if r["entry"]["name"] == "gc-rule")
+    assert mine["config"] == {"at": "median"} and mine["params"] == {"total": 1, "trainable": 1}
+    assert mine["entry"]["mode"] == "rule" and mine["task"]["metric"] == mine["primary_metric"] == "mcc"
+    # the summary reads what was written: the contender is ranked beside the baseline, paired with it
+    summary = summarise_results(tmp_path, n_boot=200, write=False)
+    by = {e["name"]: e for e in summary["tasks"]["toy/motif"]["entries"]}
+    assert set(by) == {"gc-rule", "kmer-lr"}
+    assert by["gc-rule"]["mean"] == pytest.approx(mine["metrics"]["mcc"]["estimate"])
+    assert by["gc-rule"]["vs_kmer"]["baseline"] == "kmer-lr" and by["gc-rule"]["params"] == 1
+    assert by["gc-rule"]["runs"] == [str(Path(mine["_path"]).relative_to(tmp_path))]
+    # ... and so does the report
+    assert "gc-rule" in write_report(tmp_path, summary=summary).markdown.read_text()
+    # a contender's finished run is skipped like any other
+    assert run_bench(cfg, [motif_task()], extra_contenders=[rule]).skipped == 2

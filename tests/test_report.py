@@ -110,7 +110,7 @@ def composition(n, seed):
 @pytest.fixture(scope="module")
 def bench_dir(tmp_path_factory):
     import genolm.models  # noqa: F401
-    from genolm.bench.runner import run_bench
+    from genolm.bench.runner import BenchConfig, run_bench
     from genolm.models import build_model
     from genolm.tokenizers import get_tokenizer
 
@@ -127,17 +127,17 @@ def bench_dir(tmp_path_factory):
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run_bench(
-            [str(root / "m")],
-            [task],
+        cfg = BenchConfig(
+            models=[str(root / "m")],
             modes=["probe"],
             seeds=2,
-            out_dir=root / "out",
+            out_dir=str(root / "out"),
             cnn={"max_epochs": 2},
             n_boot=200,
             progress=False,
             threads=1,
         )
+        run_bench(cfg, [task])
     finally:
         torch.set_num_threads(old)
     return root / "out"

@@ -51,13 +51,13 @@ ALPHABETS: dict[str, str] = {
     "iupac": IUPAC_CHARS,
 }
 
-# byte -> index lookup: ACGT -> 0..3, everything else that is valid -> 4
-_INDEX_LUT = np.full(256, 4, dtype=np.uint8)
+#: byte -> index lookup (256,) uint8: ACGT (either case, and U as T) -> 0..3, every other byte -> 4
+INDEX_LUT = np.full(256, 4, dtype=np.uint8)
 for _i, _b in enumerate("ACGT"):
-    _INDEX_LUT[ord(_b)] = _i
-    _INDEX_LUT[ord(_b.lower())] = _i
-_INDEX_LUT[ord("U")] = 3
-_INDEX_LUT[ord("u")] = 3
+    INDEX_LUT[ord(_b)] = _i
+    INDEX_LUT[ord(_b.lower())] = _i
+INDEX_LUT[ord("U")] = 3
+INDEX_LUT[ord("u")] = 3
 _INDEX_TO_CHAR = np.frombuffer(b"ACGTN", dtype=np.uint8)
 # byte -> complement byte, for numpy reverse complement on bytes
 _COMP_LUT = np.arange(256, dtype=np.uint8)
@@ -194,7 +194,7 @@ def validate(
 
 def string_to_index(seq: str) -> np.ndarray:
     """``string`` -> ``index``.  Ambiguity codes map to 4 (``N``); case is ignored."""
-    return _INDEX_LUT[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+    return INDEX_LUT[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
 
 
 def index_to_string(idx: np.ndarray) -> str:

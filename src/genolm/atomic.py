@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -51,6 +52,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj, **kwargs) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=str, **kwargs) + "\n")
+
+
+def jsonable(x):
+    """``x`` ready for JSON: numpy arrays and scalars as lists and numbers, tuples as lists, keys
+    as strings, and NaN / infinity as ``None`` (JSON has no NaN).  The one JSON encoder of every
+    record genolm writes (run records, leak audits, summaries)."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if type(x).__module__ == "numpy" and hasattr(x, "tolist"):  # arrays and numpy scalars
+        return jsonable(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
 
 
 @contextlib.contextmanager

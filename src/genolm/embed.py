@@ -47,21 +47,13 @@ from typing import NamedTuple
 import numpy as np
 
 from genolm.errors import ConfigError, InputError
-from genolm.registry import did_you_mean
+from genolm.registry import check_choice
 from genolm.tokenizers.offsets import special_template, token_offsets
 
 LONG_INPUT = ("error", "window", "truncate")
 WINDOW_POOLING = ("mean", "max")
 LEVELS = ("sequence", "nucleotide")
 CACHE_VERSION = 1
-
-
-def _check(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(
-            f"{key}: unknown value {value!r}.{did_you_mean(str(value), list(choices))} "
-            f"Choose from {', '.join(choices)}."
-        )
 
 
 @dataclass(frozen=True)
@@ -74,8 +66,8 @@ class InputPolicy:
     window_pooling: str = "mean"
 
     def __post_init__(self):
-        _check("long_input", self.long_input, LONG_INPUT)
-        _check("window_pooling", self.window_pooling, WINDOW_POOLING)
+        check_choice("long_input", self.long_input, LONG_INPUT)
+        check_choice("window_pooling", self.window_pooling, WINDOW_POOLING)
         if not 0.0 <= self.overlap < 1.0:
             raise ConfigError(f"overlap must be in [0, 1), got {self.overlap}")
         if self.context is not None and self.context < 1:
@@ -337,8 +329,8 @@ def embed_sequences(
 
     from genolm.models import pool
 
-    _check("level", level, LEVELS)
-    _check("precision", precision, ("fp32", "bf16"))
+    check_choice("level", level, LEVELS)
+    check_choice("precision", precision, ("fp32", "bf16"))
     seqs = list(seqs)
     key = None
     if cache is not None:

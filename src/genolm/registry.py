@@ -17,6 +17,8 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from genolm.errors import ConfigError
+
 T = TypeVar("T")
 
 
@@ -31,6 +33,22 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...], n: int = 3) ->
     if len(close) == 1:
         return f" Did you mean '{close[0]}'?"
     return " Did you mean one of: " + ", ".join(f"'{c}'" for c in close) + "?"
+
+
+def check_choice(what: str, value, choices, *, where: str | None = None) -> None:
+    """Raise :class:`~genolm.errors.ConfigError` unless ``value`` is one of ``choices``.
+
+    The message names the setting, suggests the closest choices and lists them all:
+    ``"<where>: unknown <what> 'x'. Did you mean 'y'? Choose from a, b."``.
+    """
+    choices = list(choices)
+    if value in choices:
+        return
+    prefix = f"{where}: " if where else ""
+    raise ConfigError(
+        f"{prefix}unknown {what} '{value}'.{did_you_mean(str(value), [str(c) for c in choices])} "
+        f"Choose from {', '.join(map(str, choices))}."
+    )
 
 
 class UnknownNameError(KeyError):

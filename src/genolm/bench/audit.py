@@ -52,8 +52,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from genolm.alphabet import _INDEX_LUT, reverse_complement, to_dna
+from genolm.alphabet import INDEX_LUT, reverse_complement, to_dna
+from genolm.atomic import jsonable
 from genolm.errors import ConfigError, GenolmError, InputError
+from genolm.registry import check_choice
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 _SEVERITY = {SKIP: -1, PASS: 0, WARN: 1, FAIL: 2}
@@ -139,7 +141,7 @@ class AuditReport:
     thresholds: dict
 
     def to_dict(self) -> dict:
-        return _jsonable(
+        return jsonable(
             {
                 "verdict": self.verdict,
                 "checks": [c._asdict() for c in self.checks],
@@ -213,20 +215,6 @@ def _example_text(ex: dict) -> str:
     return ", ".join(parts)
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [_jsonable(v) for v in x.tolist()]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None  # JSON has no NaN
-    return x
-
-
 # --- sequences -> index / k-mers / MinHash -----------------------------------------------
 
 
@@ -273,7 +261,7 @@ def _flat_index(seqs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         buf = "".join(seqs).encode("ascii")
     except UnicodeEncodeError as e:
         raise InputError("sequences hold a non-ASCII character", hint=str(e)) from None
-    return _INDEX_LUT[np.frombuffer(buf, dtype=np.uint8)], lens
+    return INDEX_LUT[np.frombuffer(buf, dtype=np.uint8)], lens
 
 
 def kmer_codes(seqs: Sequence[str], k: int, *, canonical: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -523,11 +511,11 @@ def _label(split: _Split, i: int):
     if split.labels is None:
         return None
     v = split.labels[i]
-    return v.tolist() if isinstance(v, np.ndarray) else _jsonable(v)
+    return v.tolist() if isinstance(v, np.ndarray) else jsonable(v)
 
 
 def _example(ref: _Split, q: _Split, i_ref: int, i_q: int, jac: float | None = None) -> dict:
-    ex = {"ref_id": _jsonable(ref.ids[i_ref]), "query_id": _jsonable(q.ids[i_q])}
+    ex = {"ref_id": jsonable(ref.ids[i_ref]), "query_id": jsonable(q.ids[i_q])}
     if ref.labels is not None and q.labels is not None:
         ex["ref_label"], ex["query_label"] = _label(ref, i_ref), _label(q, i_q)
     if jac is not None:
@@ -733,7 +721,7 @@ def _split_summary(split: _Split, feats: dict[str, np.ndarray], canon: list[str]
     }
     if split.labels is not None and split.labels.ndim == 1 and len(np.unique(split.labels)) <= 50:
         vals, cnt = np.unique(split.labels, return_counts=True)
-        s["label_counts"] = {str(_jsonable(v)): int(c) for v, c in zip(vals, cnt)}
+        s["label_counts"] = {str(jsonable(v)): int(c) for v, c in zip(vals, cnt)}
     return s
 
 
@@ -773,7 +761,7 @@ def audit_splits(
         ``"never"`` (default: just return the report), ``"fail"`` or ``"warn"``: raise
         :class:`LeakAuditError` when the verdict is at or above it.
     """
-    from genolm.bench.metrics import TASK_TYPES, infer_task_type
+    from genolm.bench.metrics import SCORED_TASK_TYPES, infer_task_type
 
     th = thresholds if isinstance(thresholds, AuditThresholds) else AuditThresholds.from_dict(thresholds)
     if fail_on not in FAIL_ON:
@@ -782,8 +770,7 @@ def audit_splits(
     names = list(data)
     if task_type == "auto":
         task_type = infer_task_type(data["train"].labels) if data["train"].labels is not None else "binary"
-    if task_type not in TASK_TYPES:
-        raise ConfigError(f"unknown task type '{task_type}'; choose from auto, {', '.join(TASK_TYPES)}")
+    check_choice("task type", task_type, ("auto", *SCORED_TASK_TYPES))
 
     all_seqs: list[str] = []
     offsets = {}
@@ -877,7 +864,7 @@ def resplit(
 
     def where(g: int) -> tuple[str, Any]:
         name = owner[g]
-        return name, _jsonable(data[name].ids[g - offsets[name]])
+        return name, jsonable(data[name].ids[g - offsets[name]])
 
     keep = np.ones(len(all_seqs), bool)
     changes: list[dict] = []
@@ -978,7 +965,7 @@ def resplit(
         "counts": {n: {"before": len(data[n].seqs), "after": len(new_splits[n][0])} for n in names},
         "changes": changes,
     }
-    manifest = _jsonable(manifest)
+    manifest = jsonable(manifest)
     if out_dir is not None:
         _write_splits(new_splits, manifest, Path(out_dir))
     return ResplitResult(new_splits, manifest)
@@ -991,6 +978,6 @@ def _write_splits(splits: dict, manifest: dict, out_dir: Path) -> None:
     for name, (seqs, labels, ids) in splits.items():
         df = pd.DataFrame({"id": ids, "sequence": seqs})
         if labels is not None:
-            df["label"] = [json.dumps(_jsonable(v)) if np.ndim(v) else _jsonable(v) for v in labels]
+            df["label"] = [json.dumps(jsonable(v)) if np.ndim(v) else jsonable(v) for v in labels]
         df.to_csv(out_dir / f"{name}.csv", index=False)
     (out_dir / "resplit_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

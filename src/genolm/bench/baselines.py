@@ -9,8 +9,17 @@
     max + mean pooling, one linear layer.  Class-weighted loss, early stopping on a validation
     split carved reproducibly from train when none is given (never from test), seeded.
 
+``WindowOneHotLR``
+    per-nucleotide logistic regression on the one-hot bases around each position (token
+    classification).
+
+:func:`baseline_estimators` gives the ones that apply to a task type, by entry name.
+
 All follow scikit-learn's vocabulary: hyperparameters are stored unchanged in ``__init__``,
-``fit(sequences, y)`` returns ``self``, learned attributes end in ``_``.  Inputs are lists of
+``fit(sequences, y)`` returns ``self``, learned attributes end in ``_``.  ``fit`` and
+``predict_with_scores`` take the bench's keywords (:class:`genolm.bench.estimator.Estimator`):
+``valid`` (used by the CNN for early stopping, ignored by the linear models) and ``ids``
+(ignored).  Inputs are lists of
 strings.  :meth:`predict_with_scores` returns what :func:`genolm.bench.metrics.compute_metrics`
 takes: ``compute_metrics(task, y, *model.predict_with_scores(seqs), labels=model.classes_)``.
 """
@@ -19,15 +28,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 
 from genolm.bench.audit import _flat_index, kmer_codes
+from genolm.constants import IGNORE_INDEX
 from genolm.errors import InputError
 
-__all__ = ["KmerFeaturizer", "KmerLogisticRegression", "KmerRidge", "OneHotCNN", "Prediction"]
+__all__ = [
+    "KmerFeaturizer",
+    "KmerLogisticRegression",
+    "KmerRidge",
+    "OneHotCNN",
+    "Prediction",
+    "WindowOneHotLR",
+    "baseline_estimators",
+]
+
+#: baseline entry names, by what they are
+KMER, CNN, WINDOW_LR = "kmer-lr", "onehot-cnn", "window-onehot-lr"
 
 
 class Prediction(NamedTuple):
@@ -155,7 +176,7 @@ class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
         self.class_weight = class_weight
         self.max_iter = max_iter
 
-    def fit(self, seqs, y):
+    def fit(self, seqs, y, *, valid=None, ids=None):
         from sklearn.linear_model import LogisticRegression
 
         seqs, y = _as_list(seqs), np.asarray(y)
@@ -177,7 +198,7 @@ class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
     def predict(self, seqs) -> np.ndarray:
         return self.classes_[self.predict_proba(seqs).argmax(1)]
 
-    def predict_with_scores(self, seqs) -> Prediction:
+    def predict_with_scores(self, seqs, *, ids=None) -> Prediction:
         proba = self.predict_proba(seqs)
         score = proba[:, 1] if len(self.classes_) == 2 else proba
         return Prediction(self.classes_[proba.argmax(1)], score)
@@ -202,7 +223,7 @@ class KmerRidge(RegressorMixin, _KmerLinear):
         self.canonical = canonical
         self.alpha = alpha
 
-    def fit(self, seqs, y):
+    def fit(self, seqs, y, *, valid=None, ids=None):
         from sklearn.linear_model import Ridge
 
         seqs, y = _as_list(seqs), np.asarray(y, dtype=float)
@@ -214,7 +235,7 @@ class KmerRidge(RegressorMixin, _KmerLinear):
     def predict(self, seqs) -> np.ndarray:
         return self.model_.predict(self._features(_as_list(seqs), fit=False))
 
-    def predict_with_scores(self, seqs) -> Prediction:
+    def predict_with_scores(self, seqs, *, ids=None) -> Prediction:
         p = self.predict(seqs)
         return Prediction(p, p)
 
@@ -410,7 +431,7 @@ class OneHotCNN(BaseEstimator):
 
     # -- API --
 
-    def fit(self, seqs, y, *, valid: tuple[Sequence[str], np.ndarray] | None = None):
+    def fit(self, seqs, y, *, valid: tuple[Sequence[str], np.ndarray] | None = None, ids=None):
         """Train; ``valid=(sequences, labels)`` is used for early stopping if given, else a
         ``val_fraction`` of ``seqs`` is carved out (seeded).  The test set never enters here."""
         import torch
@@ -515,7 +536,7 @@ class OneHotCNN(BaseEstimator):
     def predict(self, seqs) -> np.ndarray:
         return self.predict_with_scores(seqs).y_pred
 
-    def predict_with_scores(self, seqs) -> Prediction:
+    def predict_with_scores(self, seqs, *, ids=None) -> Prediction:
         if self.task == "regression":
             p = self._raw(seqs)[:, 0].astype(np.float64) * self.y_std_ + self.y_mean_
             return Prediction(p, p)
@@ -524,3 +545,99 @@ class OneHotCNN(BaseEstimator):
             return Prediction((proba >= 0.5).astype(np.int64), proba)
         score = proba[:, 1] if len(self.classes_) == 2 else proba
         return Prediction(self.classes_[proba.argmax(1)], score)
+
+
+# --- the bench's per-task sets ------------------------------------------------------------
+
+
+class _KmerMultilabel:
+    """One :class:`KmerLogisticRegression` per label (a constant label predicts its frequency)."""
+
+    def __init__(self, **kw):
+        self.kw = kw
+
+    def fit(self, seqs, y, *, valid=None, ids=None):
+        y = np.asarray(y)
+        self.models_ = [
+            float(y[:, j].mean())
+            if y[:, j].min() == y[:, j].max()
+            else KmerLogisticRegression(**self.kw).fit(seqs, y[:, j])
+            for j in range(y.shape[1])
+        ]
+        return self
+
+    def predict_with_scores(self, seqs, *, ids=None):
+        cols = [
+            np.full(len(seqs), m) if isinstance(m, float) else m.predict_proba(seqs)[:, 1]
+            for m in self.models_
+        ]
+        p = np.stack(cols, axis=1)
+        return Prediction((p >= 0.5).astype(np.int64), p)
+
+    def size(self) -> int:
+        return sum(
+            m.model_.coef_.size + m.model_.intercept_.size for m in self.models_ if not isinstance(m, float)
+        )
+
+
+class WindowOneHotLR:
+    """Per-nucleotide baseline for token classification: logistic regression on the one-hot
+    bases within ``half_window`` of each position (a local k-mer context model)."""
+
+    def __init__(
+        self, half_window: int = 10, C: float = 0.1, max_train: int = 200_000, random_state: int = 0
+    ):
+        self.half_window, self.C, self.max_train, self.random_state = half_window, C, max_train, random_state
+
+    def _X(self, seqs) -> np.ndarray:
+        w = self.half_window
+        feats = []
+        for s in seqs:
+            idx, _ = _flat_index([s])
+            onehot = np.zeros((len(s) + 2 * w, 4), np.float32)
+            ok = idx < 4
+            onehot[np.flatnonzero(ok) + w, idx[ok]] = 1.0
+            win = np.lib.stride_tricks.sliding_window_view(onehot, (2 * w + 1, 4))[:, 0]  # (L, 2w+1, 4)
+            feats.append(win.reshape(len(s), -1))
+        return np.concatenate(feats)
+
+    def fit(self, seqs, y, *, valid=None, ids=None):
+        from sklearn.linear_model import LogisticRegression
+
+        t = np.concatenate([np.asarray(a).reshape(-1)[: len(s)] for s, a in zip(seqs, y)])
+        X = self._X(seqs)
+        keep = np.flatnonzero(t != IGNORE_INDEX)
+        if len(keep) > self.max_train:
+            keep = np.sort(
+                np.random.default_rng(self.random_state).choice(keep, self.max_train, replace=False)
+            )
+        self.model_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=500).fit(
+            X[keep], t[keep]
+        )
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_with_scores(self, seqs, *, ids=None):
+        p = self.model_.predict_proba(self._X(seqs))
+        parts = np.split(np.arange(len(p)), np.cumsum([len(s) for s in seqs])[:-1])
+        preds = [self.classes_[p[i].argmax(1)] for i in parts]
+        scores = [p[i][:, 1] if len(self.classes_) == 2 else p[i] for i in parts]
+        return Prediction(preds, scores)
+
+    def size(self) -> int:
+        return self.model_.coef_.size + self.model_.intercept_.size
+
+
+def baseline_estimators(task_type: str, seed: int, cnn_kw: dict | None = None) -> dict[str, Any]:
+    """``{name: unfitted estimator}`` of the baselines that apply to ``task_type``."""
+    cnn_kw = dict(cnn_kw or {})
+    if task_type == "token_classification":
+        return {WINDOW_LR: WindowOneHotLR(random_state=seed)}
+    kmer = {
+        "binary": KmerLogisticRegression,
+        "multiclass": KmerLogisticRegression,
+        "regression": KmerRidge,
+        "multilabel": _KmerMultilabel,
+    }[task_type]()
+    cnn_task = {"binary": "classification", "multiclass": "classification"}.get(task_type, task_type)
+    return {KMER: kmer, CNN: OneHotCNN(task=cnn_task, random_state=seed, **cnn_kw)}

@@ -51,6 +51,7 @@ import numpy as np
 
 from genolm.bench.baselines import Prediction
 from genolm.catalogue.loader import MODES
+from genolm.constants import IGNORE_INDEX, TASK_TYPES
 from genolm.embed import (
     EmbeddingCache,
     InputPolicy,
@@ -63,24 +64,14 @@ from genolm.embed import (
 )
 from genolm.errors import ConfigError, InputError
 from genolm.infer import cpu_supports_bf16
-from genolm.registry import did_you_mean
+from genolm.registry import check_choice
 
-TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "token_classification")
 CLASSIFICATION = ("binary", "multiclass", "token_classification")
 PROBES = ("logreg", "mlp")
 PRECISIONS = ("auto", "bf16", "fp32")
 #: module names treated as the task head by the LoRA fallback for non-genolm models
 HEAD_NAMES = ("classifier", "score", "qa_outputs", "lm_head", "cls")
-IGNORE = -100
 _DEFAULT_LR = {"full": 2e-4, "lora": 1e-3, "probe": 1e-3}
-
-
-def _check(key: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(
-            f"config key '{key}': unknown value {value!r}.{did_you_mean(str(value), list(choices))} "
-            f"Choose from {', '.join(choices)}."
-        )
 
 
 @dataclass
@@ -123,11 +114,11 @@ class FinetuneConfig:
     progress: bool = True
 
     def __post_init__(self):
-        _check("mode", self.mode, MODES)
-        _check("probe", self.probe, PROBES)
-        _check("precision", self.precision, PRECISIONS)
-        _check("class_weight", self.class_weight, ("balanced", "none"))
-        _check("pooling", self.pooling, ("cls", "mean", "last"))
+        check_choice("mode", self.mode, MODES)
+        check_choice("probe", self.probe, PROBES)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("class_weight", self.class_weight, ("balanced", "none"))
+        check_choice("pooling", self.pooling, ("cls", "mean", "last"))
         InputPolicy(None, self.long_input, self.window_overlap, self.window_pooling)  # validates
         if self.max_epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ConfigError("max_epochs, batch_size and patience must be positive")
@@ -157,7 +148,7 @@ class Targets:
     """
 
     def __init__(self, task_type: str):
-        _check("task_type", task_type, TASK_TYPES)
+        check_choice("task_type", task_type, TASK_TYPES)
         self.task_type = task_type
 
     def fit(self, y, lengths: np.ndarray | None = None) -> Targets:
@@ -193,7 +184,7 @@ class Targets:
         else:
             codes = self._token_arrays(y, lengths)
             flat = np.concatenate(codes) if codes else np.zeros(0, np.int64)
-            self.classes_ = np.unique(flat[flat != IGNORE])
+            self.classes_ = np.unique(flat[flat != IGNORE_INDEX])
             if len(self.classes_) < 2:
                 raise InputError("the training split's nucleotide labels hold fewer than two classes")
             self.n_out_ = len(self.classes_)
@@ -212,7 +203,7 @@ class Targets:
             a = a.astype(np.int64).reshape(-1)
             if lengths is not None:
                 L = int(lengths[i])
-                if len(a) > L and np.all(a[L:] == IGNORE):
+                if len(a) > L and np.all(a[L:] == IGNORE_INDEX):
                     a = a[:L]
                 if len(a) != L:
                     raise InputError(
@@ -242,8 +233,8 @@ class Targets:
             return ((np.asarray(y, dtype=float) - self.mean_) / self.std_).astype(np.float32)
         out = []
         for a in self._token_arrays(y, lengths):
-            codes = np.full(len(a), IGNORE, dtype=np.int64)
-            keep = a != IGNORE
+            codes = np.full(len(a), IGNORE_INDEX, dtype=np.int64)
+            keep = a != IGNORE_INDEX
             codes[keep] = self._codes(a[keep])
             out.append(codes)
         return out
@@ -257,7 +248,7 @@ class Targets:
             pos = t.sum(0)
             return ((len(t) - pos) / np.maximum(pos, 1)).astype(np.float32)  # pos_weight per label
         flat = np.concatenate(t) if isinstance(t, list) else np.asarray(t)
-        flat = flat[flat != IGNORE]
+        flat = flat[flat != IGNORE_INDEX]
         counts = np.bincount(flat, minlength=self.n_out_).astype(float)
         return (len(flat) / (self.n_out_ * np.maximum(counts, 1))).astype(np.float32)
 
@@ -438,7 +429,9 @@ def _loss_fn(targets: Targets, t_train, class_weight: str, device):
             return F.binary_cross_entropy_with_logits(out, t, pos_weight=w)
         if tt == "regression":
             return F.mse_loss(out[:, 0], t)
-        return F.cross_entropy(out.reshape(-1, out.shape[-1]), t.reshape(-1), weight=w, ignore_index=IGNORE)
+        return F.cross_entropy(
+            out.reshape(-1, out.shape[-1]), t.reshape(-1), weight=w, ignore_index=IGNORE_INDEX
+        )
 
     return loss
 
@@ -447,11 +440,11 @@ def _token_targets(t_list: list[np.ndarray], idx: np.ndarray, length: int, cover
     """Padded ``(B, length)`` codes for sequences ``idx``; uncovered nucleotides become ``-100``."""
     import torch
 
-    out = np.full((len(idx), length), IGNORE, dtype=np.int64)
+    out = np.full((len(idx), length), IGNORE_INDEX, dtype=np.int64)
     for r, i in enumerate(idx):
         out[r, : len(t_list[i])] = t_list[i]
     t = torch.from_numpy(out).to(covered.device)
-    return t.masked_fill(covered <= 0, IGNORE)
+    return t.masked_fill(covered <= 0, IGNORE_INDEX)
 
 
 class _Net:
@@ -591,7 +584,7 @@ class Finetuner:
     def fit(self, seqs, y, *, valid: tuple[Sequence[str], object] | None = None, ids=None) -> Finetuner:
         """Train on ``(seqs, y)``; early stopping / probe selection on ``valid=(seqs, y)``, or on a
         seeded stratified carve of ``seqs`` when ``valid`` is None.  Returns ``self``."""
-        _check("task_type", self.task_type, TASK_TYPES)
+        check_choice("task_type", self.task_type, TASK_TYPES)
         cfg = self._cfg
         self.precision_ = cfg.resolved_precision()
         self.timings_ = {}
@@ -841,7 +834,7 @@ class Finetuner:
         t0 = time.perf_counter()
         if self.task_type == "token_classification":
             t_tr, t_va = np.concatenate(t_tr), np.concatenate(t_va)
-            keep_tr, keep_va = t_tr != IGNORE, t_va != IGNORE
+            keep_tr, keep_va = t_tr != IGNORE_INDEX, t_va != IGNORE_INDEX
             X_tr, t_tr, X_va, t_va = X_tr[keep_tr], t_tr[keep_tr], X_va[keep_va], t_va[keep_va]
             if len(t_tr) > cfg.max_probe_nucleotides:
                 pick = np.sort(

@@ -69,6 +69,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from genolm.atomic import jsonable
 from genolm.data import resolve_path
 from genolm.errors import ConfigError, InputError
 from genolm.io.genbank import is_genbank
@@ -289,12 +290,12 @@ def find_inverted_repeats(
     ``seq[a_start:a_end]``.  Found from k-mers that occur once forward and once reverse
     complemented, grouped by anti-diagonal ``i + j``.
     """
-    from genolm.alphabet import _INDEX_LUT
+    from genolm.alphabet import INDEX_LUT
 
     n = len(seq) - k + 1
     if n < 1 or min_length < k:
         return []
-    idx = _INDEX_LUT[np.frombuffer(seq.upper().encode("ascii"), dtype=np.uint8)].astype(np.int64)
+    idx = INDEX_LUT[np.frombuffer(seq.upper().encode("ascii"), dtype=np.uint8)].astype(np.int64)
     bad = np.concatenate([[0], np.cumsum(idx == 4)])
     ok = (bad[k:] - bad[:-k]) == 0  # (n,) windows without N
     x = np.where(idx == 4, 0, idx).astype(np.uint64)
@@ -855,19 +856,7 @@ def build_task(cfg: MakeTaskConfig) -> MakeTaskResult:
         report = audit_splits(splits, task_type=cfg.task_type, seed=cfg.seed)
         manifest["audit_verdict"] = report.verdict
         manifest["audit"] = report.to_dict()
-    return MakeTaskResult(None, _clean(manifest), splits)
-
-
-def _clean(x):
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+    return MakeTaskResult(None, jsonable(manifest), splits)
 
 
 def _task_yaml(cfg: MakeTaskConfig, manifest: dict, name: str, split_names: list[str]) -> str:

@@ -40,13 +40,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from genolm.constants import PRIMARY_METRIC, TASK_TYPES
 from genolm.errors import InputError
 
-TASK_TYPES = ("binary", "multiclass", "multilabel", "regression")
+#: the task types :func:`compute_metrics` scores directly (token classification is scored by the
+#: bench over its labelled nucleotides, flattened, as a binary or multiclass task)
+SCORED_TASK_TYPES = tuple(t for t in TASK_TYPES if t != "token_classification")
 CLASSIFICATION_METRICS = ("mcc", "f1", "accuracy", "auroc", "auprc")
 REGRESSION_METRICS = ("spearman", "pearson", "r2")
-#: the metric a benchmark ranks models by, per task type.
-PRIMARY_METRIC = {"binary": "mcc", "multiclass": "mcc", "multilabel": "mcc", "regression": "spearman"}
 #: metrics that need scores (``y_score``) rather than predicted labels.
 SCORE_METRICS = ("auroc", "auprc")
 
@@ -132,12 +133,12 @@ class _Prepared(NamedTuple):
 
 
 def _check_task(task_type: str) -> str:
-    if task_type not in TASK_TYPES:
+    if task_type not in SCORED_TASK_TYPES:
         from genolm.registry import did_you_mean
 
         raise InputError(
-            f"unknown task type '{task_type}'.{did_you_mean(task_type, TASK_TYPES)}",
-            hint="choose from " + ", ".join(TASK_TYPES),
+            f"unknown task type '{task_type}'.{did_you_mean(task_type, SCORED_TASK_TYPES)}",
+            hint="choose from " + ", ".join(SCORED_TASK_TYPES),
         )
     return task_type
 

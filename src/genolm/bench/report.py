@@ -155,7 +155,7 @@ def roc_figure(task: dict, out_dir: Path) -> bytes | None:
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from genolm.bench.runner import load_predictions
+    from genolm.bench.records import load_predictions
 
     fig, ax = plt.subplots(figsize=(5.6, 5.0))
     drawn = 0
@@ -503,7 +503,7 @@ def write_report(
         if path.exists() and n_boot is None:
             summary = json.loads(path.read_text())
         else:
-            from genolm.bench.runner import summarise_results
+            from genolm.bench.summary import summarise_results
 
             if n_boot is None:
                 meta = out_dir / "bench.json"

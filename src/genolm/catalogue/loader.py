@@ -45,7 +45,7 @@ from scipy.special import logsumexp
 
 from genolm.catalogue.entry import CATALOGUE, CatalogueEntry, find_entry
 from genolm.errors import ConfigError, InputError
-from genolm.registry import did_you_mean
+from genolm.registry import check_choice, did_you_mean
 
 #: probe sequence for the load-time tokenization check: N, lower case, a leftover for k-mers
 PROBE = "ACGTACGGTCAGTTNACGATCGATcgatTTGACAGGA"
@@ -404,10 +404,7 @@ class GenomicLM:
         checkpoint's head model is built by :meth:`for_classification`, and in ``probe`` mode
         :attr:`model` itself is returned.
         """
-        if mode not in MODES:
-            raise ConfigError(
-                f"unknown mode '{mode}'.{did_you_mean(str(mode), list(MODES))} Modes: {', '.join(MODES)}"
-            )
+        check_choice("mode", mode, MODES)
         task_type = task if isinstance(task, str) else task.task_type
         if self.family == "genolm":
             model = _genolm_for_task(self.folder, task, task_type, mode, num_labels, random_init, seed)

@@ -94,7 +94,7 @@ def add_arguments(p):
 def run(args):
     import sys
 
-    from genolm.bench.runner import bench, bench_config
+    from genolm.bench.runner import bench_config, run_bench
 
     ft = {
         k: v
@@ -126,7 +126,7 @@ def run(args):
         "trust_remote_code": True if args.trust_remote_code else None,
     }
     cfg = bench_config(args.config, overrides, profile=args.profile)
-    result = bench(cfg)
+    result = run_bench(cfg)
     out = result.out_dir
     for name, t in result.summary.get("tasks", {}).items():
         if t.get("status") == "refused":

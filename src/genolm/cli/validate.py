@@ -36,9 +36,9 @@ def _tasks_of(target: str, include):
 
     from genolm.bench import tasks as T
 
-    if T._looks_like_path(target) or Path(target).exists():
+    if T.looks_like_path(target) or Path(target).exists():
         return T.load_suite(target, include_paths=include)
-    T._include(include)
+    T.register_paths(include)
     if target in T.TASKS:
         return [T.load_task(target)]
     if target in T.SUITES:

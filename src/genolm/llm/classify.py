@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from genolm.bench.baselines import Prediction
+from genolm.constants import IGNORE_INDEX
 from genolm.errors import ConfigError, InputError
 from genolm.llm.extend import format_prompt, spec_of
 from genolm.llm.scoring import choice_logprobs
@@ -238,7 +239,7 @@ class PromptClassifier:
                         w = np.zeros(len(ids), np.float32)
                         w[len(ctx) :] = 1.0
                         lab = ids.copy()
-                        lab[w == 0] = -100
+                        lab[w == 0] = IGNORE_INDEX
                         exs.append({"input_ids": ids, "labels": lab, "loss_weights": w})
                     b = collate(exs, pad)
                     loss = net(**b).loss

@@ -1,13 +1,11 @@
 """``genolm biotokens eval``: a biotoken LLM on a genolm task, through the benchmark harness.
 
-Per task, exactly as ``genolm bench`` does it (:mod:`genolm.bench.runner`): load the splits,
-carve a validation split from train when there is none, run the leak audit on the splits used
-(refusing the task when it reaches ``fail_on``), fit the k-mer baseline, then the LLM by each
-method (``text``: :class:`~genolm.llm.classify.PromptClassifier`, ``head``:
-:class:`~genolm.llm.classify.HeadClassifier`), and write one run record per entry and seed in the
-bench's schema -- metrics with bootstrap 95 % CIs, predictions, hashes of every split -- so that
+A client of the bench: :func:`evaluate_task` calls :func:`genolm.bench.runner.run_bench` with no
+models of its own, the chosen baselines, and the LLM by each method as an extra contender
+(``text``: :class:`~genolm.llm.classify.PromptClassifier`, ``head``:
+:class:`~genolm.llm.classify.HeadClassifier`).  So the splits, the validation carve, the leak
+audit (the task is refused when it reaches ``fail_on``), the run records, the resume,
 ``summary.json`` (paired bootstraps against the k-mer baseline) and ``report.md`` are the bench's.
-Runs whose record exists with the same key are skipped: a killed evaluation resumes.
 
 On a CPU an LLM cannot read thousands of kilobase transcripts in minutes.  ``max_bp`` keeps the
 first ``max_bp`` bases of every sequence and ``max_train`` / ``max_test`` draw seeded, stratified
@@ -20,14 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from genolm.bench.records import slug
 from genolm.errors import ConfigError, InputError
+from genolm.registry import check_choice
 
 METHODS = ("text", "head")
 
@@ -64,15 +63,11 @@ class LLMEvalConfig:
     trust_remote_code: bool = False
 
     def __post_init__(self):
-        from genolm.registry import did_you_mean
+        from genolm.bench.audit import FAIL_ON
 
         for m in self.methods:
-            if m not in METHODS:
-                raise ConfigError(
-                    f"unknown method '{m}'.{did_you_mean(m, METHODS)} Methods: {', '.join(METHODS)}"
-                )
-        if self.fail_on not in ("fail", "warn", "never"):
-            raise ConfigError(f"fail_on must be fail, warn or never, not {self.fail_on!r}")
+            check_choice("method", m, METHODS)
+        check_choice("fail_on value", self.fail_on, FAIL_ON)
         for k in ("max_bp", "max_train", "max_test"):
             v = getattr(self, k)
             if v is not None and v < 1:
@@ -136,115 +131,19 @@ def _stratified(y: np.ndarray, n: int, seed) -> np.ndarray:
     return np.sort(np.concatenate(idx))
 
 
-# --- one run record (the bench's schema) --------------------------------------------------------
-
-
-def _write_record(
-    entry,
-    seed,
-    task,
-    data,
-    pred,
-    classes,
-    out_dir: Path,
-    run_key,
-    model_hash,
-    *,
-    n_params,
-    n_trainable,
-    config,
-    info,
-    timings,
-    n_boot,
-    fail_on,
-) -> dict:
-    """Score ``pred`` on the test split and write ``seed<k>.json`` / ``.npz`` like the bench does."""
-    import torch
-
-    from genolm.atomic import atomic_write_json
-    from genolm.bench.runner import SCHEMA, _jsonable, _primary, _save_npz, _score, package_versions
-
-    t0 = time.perf_counter()
-    arrays = {
-        "y_true": np.asarray(data.test.labels),
-        "y_pred": np.asarray(pred.y_pred),
-        "y_score": np.asarray(pred.y_score),
-        "classes": np.asarray(classes),
-        "ids": np.asarray(data.test.ids, dtype=str),
-    }
-    metrics = _score(task.task_type, arrays, getattr(task, "labels", None), n_boot)
-    timings["metrics"] = time.perf_counter() - t0
-    primary = _primary(task)
-    run_dir = out_dir / "runs" / _slug(task.name) / entry.dirname / entry.mode
-    run_dir.mkdir(parents=True, exist_ok=True)
-    npz = run_dir / f"seed{seed}.npz"
-    _save_npz(npz, arrays)
-    record = {
-        "schema": SCHEMA,
-        "run_key": run_key,
-        "task": {
-            "name": task.name,
-            "version": getattr(task, "version", None),
-            "task_type": task.task_type,
-            "metric": primary,
-            "labels": _jsonable(list(task.labels)) if getattr(task, "labels", None) is not None else None,
-        },
-        "entry": {**entry._asdict(), "model_hash": model_hash},
-        "seed": seed,
-        "config": _jsonable(config),
-        "versions": package_versions(),
-        "data": data.hashes,
-        "audit": {"verdict": data.audit.verdict, "fail_on": fail_on, "file": "../../audit.json"},
-        "params": {"total": int(n_params), "trainable": int(n_trainable)},
-        "metrics": _jsonable(metrics),
-        "primary_metric": primary,
-        "training": _jsonable(info),
-        "predictions": npz.name,
-        "torch_threads": torch.get_num_threads(),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "timings": timings,
-    }
-    atomic_write_json(run_dir / f"seed{seed}.json", record)
-    return record
-
-
-def _slug(name: str) -> str:
-    from genolm.bench.runner import _slug as s
-
-    return s(name)
-
-
-def _done(path: Path, key: str) -> bool:
-    try:
-        return json.loads(path.read_text()).get("run_key") == key
-    except (OSError, json.JSONDecodeError):
-        return False
-
-
 # --- the evaluation -----------------------------------------------------------------------------
 
 
 def evaluate_task(cfg: LLMEvalConfig) -> dict[str, Any]:
     """Run the evaluation described by ``cfg``; return ``summary.json``'s entry for the task."""
-    from genolm.atomic import atomic_write_json
-    from genolm.bench.runner import (
-        KMER,
-        BenchConfig,
-        Entry,
-        _files_sha256,
-        _jsonable,
-        _key,
-        _run_one,
-        baseline_estimators,
-        prepare_task,
-        summarise_results,
-    )
+    import torch
+
+    from genolm.bench.records import Entry, files_sha256
+    from genolm.bench.runner import BenchConfig, Contender, run_bench
     from genolm.bench.tasks import load_task
 
     if not cfg.model or not cfg.task:
         raise ConfigError("eval needs a model (--model) and a task (--task)")
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     task = DerivedTask(
         load_task(cfg.task),
         max_bp=cfg.max_bp,
@@ -252,120 +151,63 @@ def evaluate_task(cfg: LLMEvalConfig) -> dict[str, Any]:
         max_test=cfg.max_test,
         seed=cfg.subset_seed,
     )
-    data, refused = prepare_task(task, fail_on=cfg.fail_on)
-    task_dir = out / "runs" / _slug(task.name)
-    task_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(task_dir / "audit.json", _jsonable(data.audit.to_dict()))
-    say = _printer(cfg.progress)
-    if refused:
-        bad = "; ".join(
-            f"{c.name} ({c.status}: {c.message})" for c in data.audit.checks if c.status in ("WARN", "FAIL")
-        )
-        atomic_write_json(
-            task_dir / "status.json",
-            {
-                "task": task.name,
-                "status": "refused",
-                "audit": data.audit.verdict,
-                "fail_on": cfg.fail_on,
-                "reason": bad,
-            },
-        )
-        raise InputError(
-            f"task '{task.name}': leak audit {data.audit.verdict} reaches fail_on={cfg.fail_on}: not scored ({bad})",
-            hint="fix the splits, or pass --fail-on never to score anyway with the verdict beside every score",
-        )
-    (task_dir / "status.json").unlink(missing_ok=True)
-    say(
-        f"[{task.name}] leak audit: {data.audit.verdict}; train {len(data.train.sequences)}, "
-        f"valid {len(data.valid.sequences)}{' (carved from train)' if data.carved else ''}, test {len(data.test.sequences)}"
-    )
     model_path = Path(cfg.model)
     name = (
         model_path.name
         if model_path.name not in ("final", "")
         else f"{model_path.parent.name}/{model_path.name}"
     )
-    model_hash = _files_sha256(model_path) if model_path.is_dir() else None
-    modes = [
-        f"text-{cfg.k_shot}shot" + (f"-ft{cfg.text_finetune_steps}" if cfg.text_finetune_steps else "")
-        if m == "text"
-        else "head-lora"
-        for m in cfg.methods
-    ]
-    atomic_write_json(
-        out / "bench.json",
-        _jsonable(
-            {
-                "models": [cfg.model],
-                "modes": modes,
-                "seeds": cfg.seeds,
-                "tasks_run": [task.name],
-                "llm_eval": dataclasses.asdict(cfg),
-            }
-        ),
-    )
-    bench_cfg = BenchConfig(
-        models=[], modes=["probe"], seeds=1, n_boot=cfg.n_boot, fail_on=cfg.fail_on, progress=False
-    )
-    # baselines: the bench's own code
-    for b in cfg.baselines:
-        if b not in baseline_estimators(task.task_type, 0):
-            raise ConfigError(f"unknown baseline '{b}' for a {task.task_type} task")
-        entry = Entry(b, "baseline", "-", None, deterministic=b == KMER)
-        for seed in [0] if entry.deterministic else range(cfg.seeds):
-            key = _key(
-                {
-                    "entry": entry._asdict(),
-                    "seed": seed,
-                    "data": data.hashes,
-                    "config": {},
-                    "n_boot": cfg.n_boot,
-                }
-            )
-            run_dir = task_dir / entry.dirname / "baseline"
-            if _done(run_dir / f"seed{seed}.json", key):
-                continue
-            rec = _run_one(entry, seed, task, data, bench_cfg, None, run_dir, key, None)
-            m = rec["metrics"][rec["primary_metric"]]
-            say(
-                f"[{task.name}] {b} seed {seed}: {rec['primary_metric']} {m['estimate']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
-            )
-    # the LLM, each method
-    loaded = None
-    for method, mode in zip(cfg.methods, modes):
-        entry = Entry(name, "model", mode, cfg.model)
-        for seed in range(cfg.seeds):
-            conf = _method_config(cfg, method)
-            key = _key(
-                {
-                    "entry": entry._asdict(),
-                    "seed": seed,
-                    "data": data.hashes,
-                    "model_hash": model_hash,
-                    "config": conf,
-                    "base": cfg.base,
-                    "n_boot": cfg.n_boot,
-                }
-            )
-            run_dir = task_dir / entry.dirname / entry.mode
-            if _done(run_dir / f"seed{seed}.json", key):
-                say(f"[{task.name}] {name} {mode} seed {seed}: done before, skipped")
-                continue
-            if loaded is None:
-                loaded = _load(cfg)
-            rec = _run_llm(entry, method, seed, task, data, loaded, cfg, out, key, model_hash, conf)
-            m = rec["metrics"][rec["primary_metric"]]
-            say(
-                f"[{task.name}] {name} {mode} seed {seed}: {rec['primary_metric']} {m['estimate']:.3f} "
-                f"[{m['low']:.3f}, {m['high']:.3f}] in {rec['timings'].get('fit', 0) + rec['timings'].get('predict', 0):.0f}s"
-            )
-    summary = summarise_results(out, n_boot=cfg.n_boot)
-    if cfg.report:
-        from genolm.bench.report import write_report
+    model_hash = files_sha256(model_path) if model_path.is_dir() else None
+    loaded: list = []  # the model, loaded on first use and shared by every method and seed
 
-        write_report(out, summary=summary)
-    return summary["tasks"].get(task.name, {})
+    def contender(method: str) -> Contender:
+        mode = (
+            f"text-{cfg.k_shot}shot" + (f"-ft{cfg.text_finetune_steps}" if cfg.text_finetune_steps else "")
+            if method == "text"
+            else "head-lora"
+        )
+
+        def build(task, seed):
+            if not loaded:
+                loaded.append(_load(cfg))
+            return _estimator(method, task, seed, loaded[0], cfg)
+
+        return Contender(
+            entry=Entry(name, "model", mode, cfg.model),
+            build=build,
+            config=_method_config(cfg, method),
+            model_hash=model_hash,
+            info=lambda est: _info(est, method, loaded[0][0], cfg),
+            key_extra={"base": cfg.base},
+        )
+
+    bench_cfg = BenchConfig(
+        models=[],
+        modes=[],
+        seeds=cfg.seeds,
+        out_dir=cfg.out_dir,
+        fail_on=cfg.fail_on,
+        baselines=list(cfg.baselines),
+        random_init=False,
+        n_boot=cfg.n_boot,
+        threads=torch.get_num_threads(),  # the caller's thread setting, not the bench's policy
+        report=cfg.report,
+        progress=cfg.progress,
+    )
+    result = run_bench(
+        bench_cfg,
+        [task],
+        extra_contenders=[contender(m) for m in cfg.methods],
+        meta={"llm_eval": dataclasses.asdict(cfg)},
+    )
+    if result.refused:
+        status = json.loads((result.out_dir / "runs" / slug(task.name) / "status.json").read_text())
+        raise InputError(
+            f"task '{task.name}': leak audit {status['audit']} reaches fail_on={cfg.fail_on}: "
+            f"not scored ({status['reason']})",
+            hint="fix the splits, or pass --fail-on never to score anyway with the verdict beside every score",
+        )
+    return result.summary["tasks"].get(task.name, {})
 
 
 def _method_config(cfg: LLMEvalConfig, method: str) -> dict:
@@ -398,13 +240,11 @@ def _load(cfg: LLMEvalConfig):
     return model, tok, meta
 
 
-def _run_llm(entry, method, seed, task, data, loaded, cfg, out, key, model_hash, conf) -> dict:
-    from genolm.bench.runner import fit_predict
+def _estimator(method: str, task, seed: int, loaded, cfg: LLMEvalConfig):
+    """The unfitted classifier of ``method`` (an :class:`~genolm.bench.estimator.Estimator`)."""
     from genolm.llm.classify import DEFAULT_TEMPLATE, HeadClassifier, PromptClassifier, PromptConfig
 
     model, tok, meta = loaded
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
     if method == "text":
         pc = PromptConfig(
             template=cfg.template or DEFAULT_TEMPLATE,
@@ -415,13 +255,17 @@ def _run_llm(entry, method, seed, task, data, loaded, cfg, out, key, model_hash,
             finetune_steps=cfg.text_finetune_steps,
             progress=cfg.progress,
         )
-        est = PromptClassifier(model, tok, meta, task.task_type, getattr(task, "labels", None), pc, seed=seed)
-    else:
-        ft = dict(cfg.finetune)
-        ft.setdefault("progress", cfg.progress)
-        est = HeadClassifier(model, tok, meta, task.task_type, ft, seed=seed)
-    pred = fit_predict(est, data, timings, start=t0)
-    info = {
+        return PromptClassifier(
+            model, tok, meta, task.task_type, getattr(task, "labels", None), pc, seed=seed
+        )
+    ft = dict(cfg.finetune)
+    ft.setdefault("progress", cfg.progress)
+    return HeadClassifier(model, tok, meta, task.task_type, ft, seed=seed)
+
+
+def _info(est, method: str, model, cfg: LLMEvalConfig) -> dict:
+    """The run record's ``training`` block."""
+    return {
         "family": f"biotoken-llm ({model.config.model_type})",
         "model_path": cfg.model,
         "base": cfg.base,
@@ -431,36 +275,3 @@ def _run_llm(entry, method, seed, task, data, loaded, cfg, out, key, model_hash,
         "label_words": getattr(est, "words_", None),
         "shots_from": "train split only" if method == "text" else None,
     }
-    rec = _write_record(
-        entry,
-        seed,
-        task,
-        data,
-        pred,
-        est.classes_,
-        out,
-        key,
-        model_hash,
-        n_params=est.n_params_,
-        n_trainable=est.n_trainable_,
-        config=conf,
-        info=info,
-        timings=timings,
-        n_boot=cfg.n_boot,
-        fail_on=cfg.fail_on,
-    )
-    del est
-    return rec
-
-
-def _printer(enabled: bool):
-    def say(msg: str) -> None:
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                tqdm.write(msg)
-            except ImportError:  # pragma: no cover
-                print(msg)
-
-    return say

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genolm.constants import IGNORE_INDEX
 from genolm.errors import ConfigError, InputError
 from genolm.llm.adapters import NEW_TOKENS
 from genolm.train.pretrain import Pretrainer
@@ -143,7 +144,7 @@ class BiotokenExampleBuilder:
             w[len(self.bos) : len(head)] = 1.0
             w[len(head) + len(dna) :] = 1.0
         labels = ids.copy()
-        labels[w == 0] = -100
+        labels[w == 0] = IGNORE_INDEX
         return {"input_ids": ids, "labels": labels, "loss_weights": w}
 
 
@@ -175,9 +176,9 @@ class BiotokenCausalLM(torch.nn.Module):
             y = labels[:, 1:]
             lg = logits[:, :-1].float()
             ce = torch.nn.functional.cross_entropy(
-                lg.reshape(-1, lg.shape[-1]), y.reshape(-1), ignore_index=-100, reduction="none"
+                lg.reshape(-1, lg.shape[-1]), y.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
             ).view_as(y)
-            w = (y != -100).float()
+            w = (y != IGNORE_INDEX).float()
             if loss_weights is not None:
                 w = w * loss_weights[:, 1:].float()
             loss = (ce * w).sum() / w.sum().clamp_min(1e-8)
@@ -319,7 +320,7 @@ class BiotokenPretrainer(Pretrainer):
     def _load_latest(self) -> None:
         from safetensors.torch import load_file
 
-        from genolm.train.pretrain import _set_rng_state
+        from genolm.train.pretrain import set_rng_state
 
         ck = self.latest_checkpoint()
         if ck is None:
@@ -361,7 +362,7 @@ class BiotokenPretrainer(Pretrainer):
         self.sched.load_state_dict(torch.load(ck / "scheduler.pt", weights_only=True))
         self.step = int(state["step"])
         rngs = state["rng"]
-        _set_rng_state(rngs[min(self.acc.process_index, len(rngs) - 1)])
+        set_rng_state(rngs[min(self.acc.process_index, len(rngs) - 1)])
         self.resumed_from = ck
 
 

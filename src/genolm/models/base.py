@@ -30,20 +30,11 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput, TokenClassifierOutput
 
+from genolm.constants import IGNORE_INDEX
 from genolm.errors import ConfigError
-from genolm.registry import did_you_mean
+from genolm.registry import check_choice
 
 POOLINGS = ("cls", "mean", "last")
-IGNORE_INDEX = -100
-
-
-def check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    """Raise :class:`ConfigError` (with "did you mean") when ``value`` is not one of ``choices``."""
-    if value not in choices:
-        raise ConfigError(
-            f"config key '{key}': unknown value {value!r}.{did_you_mean(str(value), list(choices))} "
-            f"Choose from {', '.join(choices)}."
-        )
 
 
 class GenolmConfig(PreTrainedConfig):

@@ -23,11 +23,11 @@ from genolm.models.base import (
     GenolmForTokenClassification,
     GenolmPreTrainedModel,
     causal_lm_loss,
-    check_choice,
     compute_dtype,
     finish_backbone_output,
 )
 from genolm.models.encoder import ATTENTIONS, MLP, apply_rope, attend, rope_cos_sin, use_eager_attention
+from genolm.registry import check_choice
 
 
 class GenolmDecoderConfig(GenolmConfig):

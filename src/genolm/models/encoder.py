@@ -33,21 +33,21 @@ from torch import nn
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, MaskedLMOutput
 
+from genolm.constants import IGNORE_INDEX
 from genolm.errors import ConfigError
 from genolm.models.base import (
-    IGNORE_INDEX,
     GenolmConfig,
     GenolmForSequenceClassification,
     GenolmForTokenClassification,
     GenolmPreTrainedModel,
     SelectedLogitsMixin,
-    check_choice,
     compute_dtype,
     finish_backbone_output,
     masked_lm_select,
     padding_idx,
     weighted_cross_entropy,
 )
+from genolm.registry import check_choice
 
 
 class GenolmEncoderConfig(GenolmConfig):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from genolm.alphabet import reverse_complement
+from genolm.constants import IGNORE_INDEX
 
 
 @dataclass
@@ -68,7 +69,7 @@ class ExampleBuilder:
         w[lead : lead + len(ids)] = weights
         if cfg.objective == "clm":
             labels = full.copy()
-            labels[w == 0] = -100  # no loss on special tokens
+            labels[w == 0] = IGNORE_INDEX  # no loss on special tokens
             return {"input_ids": full, "labels": labels, "loss_weights": w}
         # MLM: choose ~p of the sequence tokens, in spans
         n = len(ids)
@@ -81,7 +82,7 @@ class ExampleBuilder:
             sel[s : s + span] = True
         masked = np.zeros(len(full), dtype=bool)
         masked[lead : lead + n] = sel
-        labels = np.full(len(full), -100, dtype=np.int64)
+        labels = np.full(len(full), IGNORE_INDEX, dtype=np.int64)
         labels[masked] = full[masked]
         inputs = full.copy()
         r = rng.random(len(full))
@@ -94,11 +95,11 @@ class ExampleBuilder:
 
 
 def collate(examples: list[dict[str, np.ndarray]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad to the longest example (dynamic padding); padding gets label -100 and weight 0."""
+    """Pad to the longest example (dynamic padding); padding gets label IGNORE_INDEX and weight 0."""
     T = max(len(e["input_ids"]) for e in examples)
     B = len(examples)
     ids = np.full((B, T), pad_id, dtype=np.int64)
-    labels = np.full((B, T), -100, dtype=np.int64)
+    labels = np.full((B, T), IGNORE_INDEX, dtype=np.int64)
     w = np.zeros((B, T), dtype=np.float32)
     att = np.zeros((B, T), dtype=np.int64)
     for i, e in enumerate(examples):

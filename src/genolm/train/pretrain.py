@@ -99,7 +99,7 @@ def _rng_state() -> dict[str, Any]:
     return {"python": random.getstate(), "torch": torch.get_rng_state().tolist()}
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
@@ -498,7 +498,7 @@ class Pretrainer:
         self.sched.load_state_dict(torch.load(ck / "scheduler.pt", weights_only=True))
         self.step = int(state["step"])
         rngs = state["rng"]
-        _set_rng_state(rngs[min(self.acc.process_index, len(rngs) - 1)])
+        set_rng_state(rngs[min(self.acc.process_index, len(rngs) - 1)])
         self.resumed_from = ck
 
 

@@ -1,0 +1,255 @@
+"""The bootstrap summary over seeds, and the metrics of one run.
+
+:func:`score_run` gives one run's metrics with bootstrap 95 % CIs (per-sequence resampling for
+token classification).  :func:`summarise_results` reads every run record under a bench folder
+(:mod:`genolm.bench.records`) and gives, per task and entry, the mean +/- SD over seeds, a
+bootstrap CI of the seed mean on the test set, and paired bootstraps (the same resampled test
+rows for both sides) against the best baseline, the k-mer baseline and the random
+initialisation.  It reads only the run files, so ``genolm report DIR`` can always rebuild it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genolm.atomic import atomic_write_json, jsonable
+from genolm.bench.baselines import KMER, WINDOW_LR
+from genolm.bench.records import load_predictions, read_runs
+from genolm.constants import IGNORE_INDEX
+
+
+def metric_task_type(task_type: str, classes) -> str:
+    """The task type the metrics see: token classification is scored as binary or multiclass."""
+    if task_type != "token_classification":
+        return task_type
+    return "binary" if classes is not None and len(classes) == 2 else "multiclass"
+
+
+def flatten_tokens(y_true: list, pred, lengths) -> dict[str, np.ndarray]:
+    """Token-classification outputs as flat arrays over labelled nucleotides (``seq_index`` keeps
+    which sequence each came from, for the per-sequence bootstrap)."""
+    yt, yp, ys, si = [], [], [], []
+    for i, (t, p, s) in enumerate(zip(y_true, pred.y_pred, pred.y_score)):
+        t = np.asarray(t).reshape(-1)[: lengths[i]]
+        keep = t != IGNORE_INDEX
+        yt.append(t[keep])
+        yp.append(np.asarray(p)[keep])
+        ys.append(np.asarray(s)[keep])
+        si.append(np.full(int(keep.sum()), i, dtype=np.int64))
+    return {
+        "y_true": np.concatenate(yt),
+        "y_pred": np.concatenate(yp),
+        "y_score": np.concatenate(ys),
+        "seq_index": np.concatenate(si),
+    }
+
+
+def score_run(task_type: str, arrays: dict, labels, n_boot: int) -> dict[str, dict]:
+    """Every metric with a bootstrap 95 % CI (per-sequence resampling for token classification)."""
+    from genolm.bench.metrics import bootstrap_ci, compute_metrics
+
+    classes = arrays.get("classes")
+    mt = metric_task_type(task_type, classes)
+    lab = labels if task_type == "multilabel" else (classes if mt in ("binary", "multiclass") else None)
+    if task_type != "token_classification":
+        cis = bootstrap_ci(
+            mt, arrays["y_true"], arrays["y_pred"], arrays["y_score"], labels=lab, n_boot=n_boot
+        )
+        point = compute_metrics(mt, arrays["y_true"], arrays["y_pred"], arrays["y_score"], labels=lab)
+        return {
+            k: {"estimate": c.estimate, "low": c.low, "high": c.high, "reason": point.reasons.get(k)}
+            for k, c in cis.items()
+        }
+    point = compute_metrics(mt, arrays["y_true"], arrays["y_pred"], arrays["y_score"], labels=lab)
+    out = {}
+    for m in point:
+        if "/" in m:
+            continue
+        kern = _metric_kernel(mt, arrays["y_true"], arrays["y_pred"], arrays["y_score"], lab, m)
+        draws = np.concatenate(list(_bootstrap_draws([kern], arrays["seq_index"], n_boot, seed=0)))
+        ok = draws[np.isfinite(draws)]
+        lo, hi = np.quantile(ok, [0.025, 0.975]) if ok.size else (math.nan, math.nan)
+        out[m] = {"estimate": point[m], "low": float(lo), "high": float(hi), "reason": point.reasons.get(m)}
+    return out
+
+
+def _metric_kernel(task_type: str, y_true, y_pred, y_score, labels, metric: str):
+    """``W (B, n) -> (B,)``: ``metric`` under bootstrap weights, with the vectorised kernels of
+    :mod:`genolm.bench.metrics` (the code that makes its point estimates)."""
+    from genolm.bench import metrics as M
+
+    prep = M._prepare(task_type, y_true, y_pred, y_score, labels)
+    want = M._want(prep, [metric])
+    return lambda W: M._batched(prep, W, want)[metric]
+
+
+def _bootstrap_draws(kernels, seq_index: np.ndarray | None, n_boot: int, seed: int, n: int | None = None):
+    """Yield, per chunk of resamples, the kernels' values averaged (one draw per resample).
+
+    Rows are resampled with replacement; with ``seq_index`` whole sequences are (every nucleotide
+    of a drawn sequence counts once per draw), so correlated positions do not shrink the interval.
+    The same ``seed`` gives the same resamples, which is what makes two entries' draws *paired*.
+    """
+    rng = np.random.default_rng(seed)
+    units = int(seq_index.max()) + 1 if seq_index is not None else int(n)
+    rows = len(seq_index) if seq_index is not None else int(n)
+    chunk = max(1, min(n_boot, 2_000_000 // max(rows, 1)))
+    done = 0
+    while done < n_boot:
+        b = min(chunk, n_boot - done)
+        idx = rng.integers(0, units, size=(b, units)) + (np.arange(b) * units)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=b * units).reshape(b, units).astype(np.float64)
+        W = counts[:, seq_index] if seq_index is not None else counts
+        yield np.mean([k(W) for k in kernels], axis=0)
+        done += b
+
+
+def _percentile(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    ok = d[np.isfinite(d)]
+    if not ok.size:
+        return math.nan, math.nan
+    lo, hi = np.quantile(ok, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def _paired(da: np.ndarray, db: np.ndarray, est_a: float, est_b: float) -> dict:
+    d = da - db
+    lo, hi = _percentile(d)
+    ok = d[np.isfinite(d)]
+    p = math.nan
+    if ok.size:
+        tail = min(int((ok <= 0).sum()), int((ok >= 0).sum()))
+        p = min(1.0, 2.0 * (tail + 1) / (ok.size + 1))
+    return {"difference": est_a - est_b, "low": lo, "high": hi, "p_value": p}
+
+
+def summarise_results(out_dir: str | Path, *, n_boot: int = 1000, write: bool = True) -> dict:
+    """Per task: each entry's mean +/- SD over seeds, a bootstrap 95 % CI of the seed mean, and
+    paired bootstraps against the best baseline, the k-mer baseline and the random initialisation.
+
+    Reads only the run files, so ``genolm report DIR`` can always rebuild it.
+    """
+    from genolm.bench.metrics import summarise_seeds
+
+    out_dir = Path(out_dir)
+    summary: dict[str, Any] = {"tasks": {}, "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    bench_meta = out_dir / "bench.json"
+    if bench_meta.exists():
+        summary["bench"] = json.loads(bench_meta.read_text())
+    for task_dir in sorted(p for p in (out_dir / "runs").glob("*") if p.is_dir()):
+        status = task_dir / "status.json"
+        if status.exists():
+            st = json.loads(status.read_text())
+            if st.get("status") == "refused":
+                summary["tasks"][st["task"]] = st
+                continue
+    for task_name, recs in read_runs(out_dir).items():
+        if task_name in summary["tasks"]:
+            continue
+        t0 = recs[0]["task"]
+        tt, metric = t0["task_type"], t0["metric"]
+        audit_path = Path(recs[0]["_path"]).parents[2] / "audit.json"
+        audit = (
+            json.loads(audit_path.read_text())
+            if audit_path.exists()
+            else {"verdict": recs[0]["audit"]["verdict"]}
+        )
+        groups: dict[tuple, list[dict]] = {}
+        for r in recs:
+            e = r["entry"]
+            groups.setdefault((e["name"], e["kind"], e["mode"]), []).append(r)
+        # the seed-averaged metric on shared bootstrap resamples, per entry
+        entries, draws = [], {}
+        seq_index = None
+        for (name, kind, mode), rs in sorted(groups.items()):
+            rs = sorted(rs, key=lambda r: r["seed"])
+            kernels = []
+            for r in rs:
+                arr = load_predictions(Path(r["_path"]).with_name(r["predictions"]))
+                mt = metric_task_type(tt, arr.get("classes"))
+                lab = (
+                    t0["labels"]
+                    if tt == "multilabel"
+                    else (arr.get("classes") if mt != "regression" else None)
+                )
+                kernels.append(_metric_kernel(mt, arr["y_true"], arr["y_pred"], arr["y_score"], lab, metric))
+                seq_index = arr.get("seq_index")
+                n_test = len(arr["y_true"])
+            draws[(name, kind, mode)] = np.concatenate(
+                list(_bootstrap_draws(kernels, seq_index, n_boot, 0, n_test))
+            )
+            seeds = summarise_seeds([{k: v["estimate"] for k, v in r["metrics"].items() if v} for r in rs])
+            prim = seeds.get(metric)
+            lo, hi = _percentile(draws[(name, kind, mode)])
+            fit_time = [r["timings"].get("fit", 0.0) + r["timings"].get("predict", 0.0) for r in rs]
+            entries.append(
+                {
+                    "name": name,
+                    "kind": kind,
+                    "mode": mode,
+                    "family": rs[0]["training"].get("family")
+                    if isinstance(rs[0].get("training"), dict)
+                    else None,
+                    "seeds": [r["seed"] for r in rs],
+                    "mean": prim.mean if prim else math.nan,
+                    "sd": prim.sd if prim else math.nan,
+                    "values": list(prim.values) if prim else [],
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "metrics_mean": {k: v.mean for k, v in seeds.items() if "/" not in k},
+                    "time_s": float(np.mean(fit_time)),
+                    "params": rs[0]["params"]["total"],
+                    "trainable_params": rs[0]["params"]["trainable"],
+                    "audit": audit.get("verdict"),
+                    "runs": [str(Path(r["_path"]).relative_to(out_dir)) for r in rs],
+                }
+            )
+        baselines = [e for e in entries if e["kind"] == "baseline" and math.isfinite(e["mean"])]
+        best = max(baselines, key=lambda e: e["mean"]) if baselines else None
+        kmer = next((e for e in baselines if e["name"] in (KMER, WINDOW_LR)), None)
+        key = {(e["name"], e["kind"], e["mode"]): e for e in entries}
+        for e in entries:
+            me = (e["name"], e["kind"], e["mode"])
+            if e["kind"] != "baseline":
+                for label, other in (("vs_best_baseline", best), ("vs_kmer", kmer)):
+                    if other is not None:
+                        ok = (other["name"], other["kind"], other["mode"])
+                        e[label] = {
+                            "baseline": other["name"],
+                            **_paired(draws[me], draws[ok], e["mean"], other["mean"]),
+                        }
+            if e["kind"] == "model":
+                ri = key.get((e["name"], "random-init", e["mode"]))
+                if ri is not None:
+                    ok = (ri["name"], ri["kind"], ri["mode"])
+                    e["vs_random_init"] = _paired(draws[me], draws[ok], e["mean"], ri["mean"])
+        entries.sort(key=lambda e: -e["mean"] if math.isfinite(e["mean"]) else math.inf)
+        summary["tasks"][task_name] = {
+            "task": task_name,
+            "status": "scored",
+            "task_type": tt,
+            "metric": metric,
+            "version": t0.get("version"),
+            "labels": t0.get("labels"),
+            "audit": audit.get("verdict"),
+            "audit_checks": [
+                {k: c.get(k) for k in ("name", "splits", "status", "value", "message")}
+                for c in audit.get("checks", [])
+                if c.get("status") in ("WARN", "FAIL")
+            ],
+            "fail_on": recs[0]["audit"].get("fail_on"),
+            "n_test": recs[0]["data"]["test"]["n"],
+            "data": recs[0]["data"],
+            "best_baseline": best["name"] if best else None,
+            "entries": entries,
+        }
+    summary = jsonable(summary)
+    if write:
+        atomic_write_json(out_dir / "summary.json", summary)
+    return summary
