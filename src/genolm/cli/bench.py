@@ -94,6 +94,7 @@ def add_arguments(p):
 def run(args):
     import sys
 
+    from genolm.atomic import folder_lock
     from genolm.bench.runner import bench, bench_config
 
     ft = {
@@ -126,7 +127,9 @@ def run(args):
         "trust_remote_code": True if args.trust_remote_code else None,
     }
     cfg = bench_config(args.config, overrides, profile=args.profile)
-    result = bench(cfg)
+    # one bench per output folder: a second process on the same --out would duplicate the runs
+    with folder_lock(cfg.out_dir, what="bench output folder"):
+        result = bench(cfg)
     out = result.out_dir
     for name, t in result.summary.get("tasks", {}).items():
         if t.get("status") == "refused":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import random
 import time
@@ -29,6 +30,8 @@ from genolm.errors import ConfigError, InputError
 from genolm.train.corpus import load_contigs, make_windows, window_text
 from genolm.train.masking import ExampleBuilder, MaskingConfig, collate
 from genolm.train.pretrain_config import PretrainConfig
+
+log = logging.getLogger(__name__)
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -532,15 +535,66 @@ def _truncate_log(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(k + "\n" for k in keep))
 
 
-def pretrain(cfg: PretrainConfig, *, resume: bool = False, trainer_cls=None) -> dict[str, Any]:
+def prepare_out_dir(out_dir: str | Path, *, resume: bool, overwrite: bool, main_process: bool = True) -> None:
+    """Make ``out_dir`` ready for a run, or refuse.
+
+    Policy: a run writes into an empty (or new) folder.  A non-empty one is refused unless
+    ``resume`` (continue the run in it) or ``overwrite`` (delete its contents first): a fresh
+    run into a finished run's folder would otherwise mix the two (one metrics log, checkpoints
+    of both).  Temporaries of a checkpoint write that was killed are removed first, with a
+    warning (:func:`genolm.atomic.remove_stale_temps`).  Only the main process deletes anything.
+    """
+    import shutil
+
+    from genolm.atomic import ensure_dir, remove_stale_temps
+
+    out = Path(out_dir)
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: choose one")
+    if out.exists() and not out.is_dir():
+        raise InputError("out_dir is a file, not a folder", path=str(out), hint="give a folder path")
+    if main_process and out.is_dir():
+        for folder in (out, out / "checkpoints"):
+            remove_stale_temps(folder)
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        if not overwrite:
+            raise InputError(
+                "out_dir is not empty: it holds an earlier run",
+                path=str(out),
+                hint="continue that run with --resume, delete it with --overwrite, or give another --out-dir",
+            )
+        if main_process:
+            log.warning("--overwrite: deleting the contents of %s", out)
+            for p in list(out.iterdir()):
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+    if main_process:
+        ensure_dir(out, what="out_dir")
+
+
+def pretrain(
+    cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False, trainer_cls=None
+) -> dict[str, Any]:
     """Run pretraining; return the final metrics.  See :class:`PretrainConfig`.
+
+    ``out_dir`` must be empty or new, unless ``resume`` continues the run in it or ``overwrite``
+    deletes its contents first (see :func:`prepare_out_dir`).
 
     ``trainer_cls`` replaces :class:`Pretrainer` (a subclass with the same attributes: the
     biotoken LLM trainer of :mod:`genolm.llm.pretrain` reuses this loop, its checkpoints and logs)."""
+    import os
+
     from transformers.utils import logging as hf_logging
 
     from genolm.config import dump_yaml
 
+    # before the trainer (and its Accelerator) exists: the launcher's RANK tells the main process;
+    # the others only check (they cannot write before the process group's rendezvous)
+    prepare_out_dir(
+        cfg.out_dir, resume=resume, overwrite=overwrite, main_process=int(os.environ.get("RANK", "0")) == 0
+    )
     hf_logging.disable_progress_bar()  # one "Writing model shards" bar per checkpoint is noise
     pt = (trainer_cls or Pretrainer)(cfg, resume=resume)
     acc = pt.acc
