@@ -38,7 +38,9 @@ def bad(tmp_path_factory):
     (d / "nanlr.yaml").write_text(f"corpus: [{d / 'ok.fa'}]\nlr: .nan\n")
     rows = "".join(f"{SEQ[i : i + 20]},{i % 2}\n" for i in range(0, 40))
     (d / "train.csv").write_text("sequence,label\n" + rows)
-    (d / "test.csv").write_text("sequence,label\n" + "".join(f"{SEQ[i + 100 : i + 120]},{i % 2}\n" for i in range(40)))
+    (d / "test.csv").write_text(
+        "sequence,label\n" + "".join(f"{SEQ[i + 100 : i + 120]},{i % 2}\n" for i in range(40))
+    )
     (d / "nan.csv").write_text("sequence,label\n" + rows + "ACGTACGTAC,NaN\n")
     (d / "empty.csv").write_text("")
     (d / "header_only.csv").write_text("sequence,label\n")
@@ -154,7 +156,10 @@ CASES = [
     # make-task / make-vep-set: bad annotation, folders, bad YAML, outputs
     ("make-task --genome {d}/ok.fa --annotation {d}/garbage.fa --kind cds --window 50 --out {d}/mt", 2),
     ("make-task --genome {d}/ok.fa --annotation {d}/adir --kind cds --window 50 --out {d}/mt", 2),
-    ("make-task --genome {d}/tiny_trunc.fa.gz --annotation {d}/off.gff --kind cds --window 50 --out {d}/mt", 2),
+    (
+        "make-task --genome {d}/tiny_trunc.fa.gz --annotation {d}/off.gff --kind cds --window 50 --out {d}/mt",
+        2,
+    ),
     ("make-task --config {d}/bad.yaml", 2),
     ("make-vep-set --annotation {d}/garbage.fa --genome {d}/ok.fa --out {d}/vs.vcf", 2),
     ("make-vep-set --annotation {d}/off.gff --genome {d}/ok.fa --out {d}/adir", 2),
@@ -176,7 +181,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("argv, expect", CASES, ids=[c[0].split(" {d}")[0] + f"-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "argv, expect", CASES, ids=[c[0].split(" {d}")[0] + f"-{i}" for i, c in enumerate(CASES)]
+)
 def test_fuzz_bad_input_gives_a_sentence_not_a_traceback(bad, argv, expect, capsys, caplog):
     import shlex
 
@@ -192,7 +199,16 @@ def test_fuzz_bad_input_gives_a_sentence_not_a_traceback(bad, argv, expect, caps
 def test_empty_vcf_warns_with_the_count(bad, capsys, caplog):
     # guards: an empty VCF scored 0 records with no word
     rc, out, err, log = _run(
-        ["score-variants", "--genome", bad / "ok.fa", "--vcf", bad / "empty.vcf", "--out", bad / "e.tsv", "--no-progress"],
+        [
+            "score-variants",
+            "--genome",
+            bad / "ok.fa",
+            "--vcf",
+            bad / "empty.vcf",
+            "--out",
+            bad / "e.tsv",
+            "--no-progress",
+        ],
         capsys,
         caplog,
     )

@@ -80,7 +80,12 @@ def test_region_parsing_and_errors(lm):
 
 @pytest.mark.parametrize(
     "seq, where",
-    [("ACGT*ACGT", "position 4"), ("ACG TACGT", "position 3"), ("ACG7T", "position 3"), ("ACGé", "position 3")],
+    [
+        ("ACGT*ACGT", "position 4"),
+        ("ACG TACGT", "position 3"),
+        ("ACG7T", "position 3"),
+        ("ACGé", "position 3"),
+    ],
 )
 def test_ism_sequence_refuses_characters_outside_iupac(lm, seq, where):
     # guards: '*', digits, spaces and non-ASCII were scored (a space shifted every later coordinate)
@@ -120,7 +125,9 @@ def test_ism_short_sequence_every_site_sees_the_whole_sequence_with_a_kmer_model
     model = build_model("encoder", head="lm", tokenizer=tok, hidden_size=32, num_hidden_layers=2)
     seen = []
     # every forward path (full or logits_at) embeds its token ids first: record them there
-    hook = model.get_input_embeddings().register_forward_pre_hook(lambda mod, args: seen.append(args[0].clone()))
+    hook = model.get_input_embeddings().register_forward_pre_hook(
+        lambda mod, args: seen.append(args[0].clone())
+    )
     seq = SEQ[:60]
     try:
         res = ism(model, tok, seq, window=64)  # 32 < 60 <= 64: centred windows would differ per site

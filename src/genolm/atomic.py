@@ -124,7 +124,9 @@ def ensure_dir(path: str | os.PathLike, *, what: str = "output folder") -> Path:
         ) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise InputError(
-            f"the {what} is not writable", path=str(path), hint="choose another folder, or fix its permissions"
+            f"the {what} is not writable",
+            path=str(path),
+            hint="choose another folder, or fix its permissions",
         )
     return path
 
@@ -151,7 +153,9 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
         m_old = _OLD_RE.match(p.name)
         if m_old and not (folder / m_old["name"]).exists():
             os.replace(p, folder / m_old["name"])
-            log.warning("restored %s from %s (a write was interrupted between renames)", folder / m_old["name"], p)
+            log.warning(
+                "restored %s from %s (a write was interrupted between renames)", folder / m_old["name"], p
+            )
             continue
         if not (m_old or _TEMP_RE.match(p.name)):
             continue

@@ -72,7 +72,9 @@ def describe_error(e: BaseException) -> str | None:
         return str(e.args[0]) if isinstance(e, UnknownNameError) and e.args else str(e)
     # decompression before OSError: gzip.BadGzipFile is an OSError
     gzip_mod = sys.modules.get("gzip")
-    if isinstance(e, (EOFError, zlib.error)) or (gzip_mod is not None and isinstance(e, gzip_mod.BadGzipFile)):
+    if isinstance(e, (EOFError, zlib.error)) or (
+        gzip_mod is not None and isinstance(e, gzip_mod.BadGzipFile)
+    ):
         return (
             f"a compressed input is truncated or corrupt ({type(e).__name__}: {e}); "
             "the download was probably cut short: fetch it again and check it with `gzip -t FILE`"
@@ -114,7 +116,9 @@ def describe_error(e: BaseException) -> str | None:
         return f"not valid YAML: {e}"
     pd_errors = sys.modules.get("pandas.errors")
     if pd_errors is not None and isinstance(e, (pd_errors.ParserError, pd_errors.EmptyDataError)):
-        return f"cannot read a table: {e}; check that the file is a CSV / TSV / Parquet table with a header row"
+        return (
+            f"cannot read a table: {e}; check that the file is a CSV / TSV / Parquet table with a header row"
+        )
     pa_lib = sys.modules.get("pyarrow.lib")
     if pa_lib is not None and isinstance(e, pa_lib.ArrowException):
         return f"cannot read a Parquet / Arrow table: {e}; is the file complete and really Parquet?"

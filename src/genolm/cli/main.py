@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         mod.add_arguments(p)
         # also accepted after the verb (`genolm bench -v ...`); SUPPRESS keeps the global flag's value
-        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -87,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(
             f"genolm {args.verb}: unexpected error: {type(e).__name__}: {e}\n"
-            + ("" if args.verbose else "This is a bug in genolm: run with -v for the traceback, and report it."),
+            + (
+                ""
+                if args.verbose
+                else "This is a bug in genolm: run with -v for the traceback, and report it."
+            ),
             file=sys.stderr,
         )
         return 3
