@@ -6,12 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from genolm.errors import ConfigError
+from genolm.errors import ConfigError, InputError
 from genolm.io import Variant
 from genolm.models import build_model
 from genolm.tokenizers import get_tokenizer
 from genolm.variants import score_variants
-from genolm.variants.ism import ALPHABET, ism, parse_region, plot_ism_heatmap, plot_ism_logo
+from genolm.variants.ism import (
+    ALPHABET,
+    frame_consistent_window,
+    ism,
+    parse_region,
+    plot_ism_heatmap,
+    plot_ism_logo,
+)
 
 SEQ = "TGGTGTTAACCTTACTATACTCCCGCTCCGGGGTTTGGCTCATATGAACAAGTCTTTGCGCCCATAAATGTAGCCAGTG"
 
@@ -73,3 +80,71 @@ def test_region_parsing_and_errors(lm):
         ism(*lm)
     with pytest.raises(ConfigError, match="log-likelihood"):
         ism(*lm, "ACGT", method="embedding")
+
+
+# --- bad input and the short-sequence policy -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "seq, where",
+    [
+        ("ACGT*ACGT", "position 4"),
+        ("ACG TACGT", "position 3"),
+        ("ACG7T", "position 3"),
+        ("ACGé", "position 3"),
+    ],
+)
+def test_ism_sequence_refuses_characters_outside_iupac(lm, seq, where):
+    # guards: '*', digits, spaces and non-ASCII were scored (a space shifted every later coordinate)
+    model, tok = lm
+    with pytest.raises(InputError, match=f"record 'sequence', {where}: invalid character"):
+        ism(model, tok, seq)
+
+
+def test_ism_sequence_refuses_the_empty_string(lm):
+    # guards: an empty --sequence gave an empty result with exit 0
+    model, tok = lm
+    with pytest.raises(InputError, match="sequence is empty"):
+        ism(model, tok, "")
+
+
+def test_ism_region_with_a_star_in_the_genome_is_refused(lm):
+    # guards: the indexed-genome path scored windows holding '*', which the FASTA reader rejects
+    model, tok = lm
+    with pytest.raises(InputError, match=r"record 'chr1', position 12: invalid character '\*'"):
+        ism(model, tok, genome={"chr1": SEQ[:12] + "*" + SEQ[13:]}, region="chr1:31-40", window=16)
+
+
+def test_frame_consistent_window():
+    from genolm.variants.scoring import _window_bounds
+
+    assert frame_consistent_window(100, 256) == 200 and frame_consistent_window(300, 256) == 256
+    assert frame_consistent_window(256, None) == 512  # equal to the window: still one context
+    # every site's clipped window is the whole sequence
+    assert {_window_bounds(p, 1, 0, 100, frame_consistent_window(100, 256)) for p in range(100)} == {(0, 100)}
+
+
+def test_ism_short_sequence_every_site_sees_the_whole_sequence_with_a_kmer_model():
+    # guards: a --sequence shorter than the window was cut into a different window per site, so
+    # a non-overlapping k-mer model (NT 6-mers) read each site in a different frame
+    tok = get_tokenizer("nt6")
+    torch.manual_seed(0)
+    model = build_model("encoder", head="lm", tokenizer=tok, hidden_size=32, num_hidden_layers=2)
+    seen = []
+    # every forward path (full or logits_at) embeds its token ids first: record them there
+    hook = model.get_input_embeddings().register_forward_pre_hook(
+        lambda mod, args: seen.append(args[0].clone())
+    )
+    seq = SEQ[:60]
+    try:
+        res = ism(model, tok, seq, window=64)  # 32 < 60 <= 64: centred windows would differ per site
+    finally:
+        hook.remove()
+    assert np.isfinite(res.llr).all()
+    whole = torch.tensor(tok(seq)["input_ids"])
+    rows = torch.cat([s.reshape(-1, s.shape[-1]) for s in seen])
+    assert rows.shape[-1] == len(whole)  # one length: the whole sequence in every window
+    fwd = rows[(rows == whole).sum(1) >= len(whole) - 1]  # forward-strand windows (one masked token)
+    assert len(fwd) > 0
+    unmasked = fwd != tok.mask_token_id
+    assert torch.equal(torch.where(unmasked, fwd, whole.expand_as(fwd)), whole.expand_as(fwd))

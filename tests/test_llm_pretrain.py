@@ -195,4 +195,4 @@ def test_full_finetuning_mode_and_bad_inputs(tmp_path, ext):
     not_ext = tmp_path / "plain"
     not_ext.mkdir()
     with pytest.raises(InputError, match="genolm biotokens extend"):
-        continue_pretraining(_cfg(tmp_path, not_ext))
+        continue_pretraining(_cfg(tmp_path, not_ext, out_dir=str(tmp_path / "run2")))

@@ -289,3 +289,44 @@ def test_bad_inputs(tmp_path):
         pretrain(_cfg(tmp_path, model="decoder", max_steps=4), resume=True)
     with pytest.raises(InputError, match="architecture differs"):
         pretrain(_cfg(tmp_path, model_config={**TINY, "hidden_size": 64}, max_steps=4), resume=True)
+
+
+def test_pretrain_refuses_a_used_out_dir_without_resume_or_overwrite(tmp_path):
+    # guards: re-running pretrain into a finished run's folder silently mixed two runs
+    from genolm.train.pretrain import pretrain
+
+    cfg = _cfg(tmp_path, max_steps=2, save_every=2, eval_every=2, progress=False)
+    pretrain(cfg)
+    ck = tmp_path / "run" / "checkpoints"
+    (ck / ".step-00000004.k1l2m3n4").mkdir()  # what a kill during a checkpoint write leaves
+    with pytest.raises(InputError, match="out_dir is not empty.*--resume.*--overwrite"):
+        pretrain(cfg)
+    assert not (ck / ".step-00000004.k1l2m3n4").exists()  # stale temp removed at the next start
+    with pytest.raises(ConfigError, match="contradict"):
+        pretrain(cfg, resume=True, overwrite=True)
+    (tmp_path / "run" / "stray.txt").write_text("x")
+    pretrain(cfg, overwrite=True)
+    assert not (tmp_path / "run" / "stray.txt").exists()
+    assert [p.name for p in ck.glob("step-*")] == ["step-00000002"]
+
+
+@pytest.mark.parametrize(
+    "key, value", [("lr", -1), ("lr", float("nan")), ("window", 0), ("valid_fraction", 2)]
+)
+def test_pretrain_config_rejects_out_of_range_values(tmp_path, key, value):
+    # guards: `lr: -1` surfaced as torch's bare "Invalid learning rate" traceback
+    with pytest.raises(ConfigError, match=f"config key '{key}' must be"):
+        _cfg(tmp_path, **{key: value})
+
+
+def test_rna_corpus_is_converted_to_dna_with_a_warning(tmp_path, caplog):
+    # guards: pretrain turned every U of an RNA corpus into [UNK] without a word
+    from genolm.train.corpus import load_contigs
+
+    (tmp_path / "r.fa").write_text(">r1\nACGUACGUUU\n>d1\nACGTT\n")
+    contigs = load_contigs([tmp_path / "r.fa"])
+    assert bytes(contigs[0].seq).decode() == "ACGTACGTTT"
+    assert "1 RNA record(s)" in caplog.text and "converted 4 U to T" in caplog.text
+    (tmp_path / "m.fa").write_text(">m1\nACGTU\n")
+    with pytest.raises(InputError, match="record 'm1', position 4: the sequence holds both T and U"):
+        load_contigs([tmp_path / "m.fa"])

@@ -141,6 +141,28 @@ def to_dna(seq: str) -> str:
     return seq.replace("U", "T").replace("u", "t")
 
 
+def rna_as_dna(seq: str, *, path: str | None = None, record: str | None = None) -> tuple[str, int]:
+    """``(sequence, number of U converted)``: an RNA sequence (``U``, no ``T``) as DNA, else unchanged.
+
+    The DNA tokenizers and models have no ``U``: left alone, every ``U`` becomes ``[UNK]``.
+    A sequence holding both ``T`` and ``U`` is neither: :class:`~genolm.errors.InputError`
+    naming the record and the first ``U``.
+    """
+    n_u = seq.count("U") + seq.count("u")
+    if not n_u:
+        return seq, 0
+    if "T" in seq or "t" in seq:
+        i = min(j for j in (seq.find("U"), seq.find("u")) if j >= 0)
+        raise InputError(
+            "the sequence holds both T and U (neither DNA nor RNA)",
+            path=path,
+            record=record,
+            position=i,
+            hint="fix the record; convert RNA to DNA with genolm.alphabet.to_dna",
+        )
+    return to_dna(seq), n_u
+
+
 def soft_mask(seq: str) -> np.ndarray:
     """Boolean mask, shape ``(L,)``: ``True`` where the base is lower case (soft-masked)."""
     b = np.frombuffer(seq.encode("ascii"), dtype=np.uint8)

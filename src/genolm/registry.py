@@ -17,7 +17,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from genolm.errors import ConfigError
+from genolm.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -49,13 +49,6 @@ def check_choice(what: str, value, choices, *, where: str | None = None) -> None
         f"{prefix}unknown {what} '{value}'.{did_you_mean(str(value), [str(c) for c in choices])} "
         f"Choose from {', '.join(map(str, choices))}."
     )
-
-
-class UnknownNameError(KeyError):
-    """Raised for a name that is not in a registry; the message suggests close names."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
 
 
 class Registry(Generic[T]):

@@ -725,6 +725,32 @@ def _split_summary(split: _Split, feats: dict[str, np.ndarray], canon: list[str]
     return s
 
 
+def _check_label_kinds(data) -> None:
+    """Labels must be all numbers or all text across the splits: a text value such as ``"NaN"``
+    in one split and numbers in another cannot be compared (numpy's sort raised a TypeError)."""
+    kinds = {}
+    for name, split in data.items():
+        if split.labels is None:
+            continue
+        flat = np.asarray(split.labels, dtype=object).ravel()
+        text = [v for v in flat if isinstance(v, str)]
+        nums = [v for v in flat if not isinstance(v, str)]
+        if text and nums:
+            raise InputError(
+                f"split '{name}': the labels mix numbers and text (e.g. {nums[0]!r} and {text[0]!r})",
+                hint="make every label a number, or every label a class name; a missing label is not allowed",
+            )
+        kinds[name] = (text[0] if text else nums[0]) if len(flat) else None
+    is_text = {n: isinstance(v, str) for n, v in kinds.items() if v is not None}
+    if len(set(is_text.values())) > 1:
+        ex = {n: kinds[n] for n in is_text}
+        raise InputError(
+            "the splits' labels are of different kinds: "
+            + ", ".join(f"'{n}' has {v!r}" for n, v in ex.items()),
+            hint="a text value such as 'NaN' in a numeric label column makes that split text; fix or drop it",
+        )
+
+
 def audit_splits(
     splits: Mapping[str, Any],
     *,
@@ -768,6 +794,7 @@ def audit_splits(
         raise ConfigError(f"fail_on must be one of {', '.join(FAIL_ON)}, got '{fail_on}'")
     data = _normalise_splits(splits)
     names = list(data)
+    _check_label_kinds(data)
     if task_type == "auto":
         task_type = infer_task_type(data["train"].labels) if data["train"].labels is not None else "binary"
     check_choice("task type", task_type, ("auto", *SCORED_TASK_TYPES))

@@ -60,6 +60,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -74,6 +75,8 @@ from genolm.data import resolve_path
 from genolm.errors import ConfigError, InputError
 from genolm.io.genbank import is_genbank
 from genolm.registry import did_you_mean
+
+log = logging.getLogger(__name__)
 
 KINDS = ("feature", "cds", "donor", "acceptor", "gene_start")
 #: bumped whenever a change here changes the windows built from the same inputs (cache key)
@@ -274,7 +277,33 @@ def load_annotated_genome(cfg: MakeTaskConfig) -> tuple[dict[str, str], list, di
         )
     if unknown:
         info["features_on_unknown_contigs"] = unknown
+    past = features_past_contig_end(kept, {n: len(s) for n, s in seqs.items()})
+    if past:
+        # an annotation of another assembly version, most often: said, counted and recorded,
+        # never used silently
+        first = ", ".join(past[:5]) + (" ..." if len(past) > 5 else "")
+        log.warning(
+            "make-task: %d annotated feature(s) run past the end of their contig (first: %s); they "
+            "label only the bases on the contig, and their sites past the end are dropped. Check "
+            "that %s annotates this genome version",
+            len(past),
+            first,
+            cfg.annotation or gpath,
+        )
+        info["features_past_contig_end"] = {"count": len(past), "first": past[:20]}
     return seqs, kept, info
+
+
+def features_past_contig_end(features, lengths: Mapping[str, int]) -> list[str]:
+    """IDs (else ``seqid:start-end``, 1-based) of the features, at any depth, that end past
+    their contig's length."""
+    out = []
+    for root in features:
+        for f in root.walk():
+            L = lengths.get(f.seqid)
+            if L is not None and f.end > L:
+                out.append(f.id or f"{f.seqid}:{f.start + 1}-{f.end}")
+    return out
 
 
 # --- repeats ------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from genolm.atomic import atomic_write_json, jsonable
+from genolm.atomic import atomic_write_json, folder_lock, jsonable
 from genolm.bench.audit import FAIL_ON
 from genolm.bench.baselines import CNN, KMER, WINDOW_LR, baseline_estimators
 from genolm.bench.estimator import Estimator, fit_predict, parameter_counts
@@ -428,16 +428,19 @@ def run_bench(
     fitted and scored beside the models and baselines on every task; ``meta`` adds keys to
     ``bench.json``.  See the module docstring for what is written.
     """
+    # one bench per output folder: a second process on the same folder would duplicate the runs
+    with folder_lock(cfg.out_dir, what="bench output folder") as lock:
+        return _run_bench_locked(cfg, list(tasks), extra_contenders, meta, lock.parent)
+
+
+def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta, out: Path) -> BenchResult:
     import torch
     from threadpoolctl import threadpool_limits
 
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     T: dict[str, float] = dict.fromkeys(
         ("load_splits", "audit", "model", "metrics", "write", "summary", "report"), 0.0
     )
     t_bench = time.perf_counter()
-    task_objs = list(tasks)
     if cfg.tasks or cfg.suite or not task_objs:  # nothing at all: the mini suite
         task_objs += resolve_tasks(cfg.tasks, cfg.suite)
     names, model_hash = _resolve_models(cfg.models)

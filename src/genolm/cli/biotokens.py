@@ -101,6 +101,9 @@ def add_arguments(p):
             subs[action].add_argument(
                 "--resume", action="store_true", help="continue from the latest checkpoint"
             )
+            subs[action].add_argument(
+                "--overwrite", action="store_true", help="delete what out_dir holds first"
+            )
         add_dataclass_arguments(subs[action], cls)
     e = subs["encode"]
     e.add_argument("dna", help="the DNA sequence")
@@ -196,7 +199,7 @@ def _pretrain(args, json):
 
     cfg = C.load(BiotokenPretrainConfig, args.config, _overrides(args, BiotokenPretrainConfig))
     try:
-        result = continue_pretraining(cfg, resume=args.resume)
+        result = continue_pretraining(cfg, resume=args.resume, overwrite=args.overwrite)
     finally:
         end_distributed()
     print(json.dumps(result, indent=2, default=str))

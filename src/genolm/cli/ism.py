@@ -10,7 +10,10 @@ inclusive; windows reach into the flanks) or of a bare --sequence, with the same
 score-variants (masked-marginal LLR for MLMs, likelihood ratio for CLMs, both strands averaged).
 Writes <out>.tsv (pos, ref, A, C, G, T), <out>.npz (llr (L, 4), sequence, contig, start),
 <out>_heatmap.png and <out>_logo.png (reference bases scaled by -mean score of their three
-alternatives)."""
+alternatives).  A --sequence must be non-empty IUPAC (A C G T N and ambiguity codes; a space,
+digit or '*' is an error naming its position).  A --sequence no longer than the window is scored
+in one context, the whole sequence, for every site, so a k-mer model reads every site in the same
+frame; a longer one gets a window centred on each site."""
 EXAMPLES = """
 genolm ism --genome ref.fa.gz --region chr17:43044295-43044395 --model runs/my-model/final --out brca1_ism
 genolm ism --genome bundled:chloroplast --region NC_000932.1:1001-1060 --out /tmp/cp_ism

@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 import sys
 import textwrap
+import traceback
 
 import genolm
 
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"genolm {genolm.__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print the full traceback when a command fails"
+    )
     sub = parser.add_subparsers(dest="verb", metavar="<verb>")
     for mod in _verb_modules():
         examples = textwrap.dedent(getattr(mod, "EXAMPLES", "")).strip("\n")
@@ -52,27 +56,47 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=("examples:\n" + textwrap.indent(examples, "  ")) if examples else None,
         )
         mod.add_arguments(p)
+        # also accepted after the verb (`genolm bench -v ...`); SUPPRESS keeps the global flag's value
+        p.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one verb.  Exit codes: 0 done, 1 a verdict the user asked to fail on (``audit
+    --fail-on``), 2 bad input or configuration (a one-paragraph message, no traceback), 3 an
+    unexpected error (a bug: ``-v`` prints its traceback), 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "verb", None):
         parser.print_help()
         return 0
-    from genolm.errors import GenolmError
-    from genolm.registry import UnknownNameError
+    from genolm.errors import describe_error
 
     try:
         rc = args._run(args)
-    except (GenolmError, UnknownNameError, FileNotFoundError) as e:
-        print(f"genolm {args.verb}: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # every failure reaches the user as a sentence, never as a raw traceback
+        message = describe_error(e)
+        if args.verbose:
+            traceback.print_exc()
+        if message is not None:
+            print(f"genolm {args.verb}: error: {message}", file=sys.stderr)
+            return 2
+        print(
+            f"genolm {args.verb}: unexpected error: {type(e).__name__}: {e}\n"
+            + (
+                ""
+                if args.verbose
+                else "This is a bug in genolm: run with -v for the traceback, and report it."
+            ),
+            file=sys.stderr,
+        )
+        return 3
     return int(rc or 0)
 
 

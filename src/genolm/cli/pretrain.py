@@ -23,6 +23,11 @@ def add_arguments(p):
 
     p.add_argument("config", nargs="?", help="YAML config file (optional when flags give the corpus)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in out_dir")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete what out_dir holds first (a non-empty out_dir is refused without --resume or --overwrite)",
+    )
     add_dataclass_arguments(p, PretrainConfig)
 
 
@@ -35,7 +40,7 @@ def run(args):
 
     cfg = C.load(PretrainConfig, args.config, dataclass_overrides(args, PretrainConfig))
     try:
-        result = pretrain(cfg, resume=args.resume)
+        result = pretrain(cfg, resume=args.resume, overwrite=args.overwrite)
     finally:
         end_distributed()
     print(json.dumps(result, indent=2))

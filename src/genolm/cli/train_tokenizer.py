@@ -32,7 +32,11 @@ def add_arguments(p):
 
 
 def run(args):
+    from genolm.atomic import ensure_dir
     from genolm.tokenizers.bpe import BPETrainConfig, train_bpe
+
+    # checked first: transformers' save_pretrained only logs (and writes nothing) when given a file
+    ensure_dir(args.out, what="tokenizer folder")
 
     cfg = BPETrainConfig(
         files=args.fasta,

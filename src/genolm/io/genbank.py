@@ -49,7 +49,12 @@ _STRAND = {1: "+", -1: "-", 0: ".", None: "."}
 def is_genbank(path: PathLike) -> bool:
     """True when ``path`` (any compression) starts with a GenBank ``LOCUS`` line: sniffed, not guessed from the name."""
     with open_binary(path) as fh:
-        return fh.read(4096).lstrip().startswith(b"LOCUS")
+        try:
+            head = fh.read(4096)
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+            # a compressed file shorter than the sniff (or corrupt) fails here, before any reader
+            _raise_read_error(path, e)
+    return head.lstrip().startswith(b"LOCUS")
 
 
 class GenBankRecord(NamedTuple):

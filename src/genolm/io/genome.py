@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from genolm.alphabet import validate as validate_seq
 from genolm.errors import InputError
 from genolm.io.fasta import FastaRecord, PathLike, fasta_lengths, read_fasta, sniff_compression
 from genolm.registry import did_you_mean
@@ -299,6 +300,9 @@ class Genome:
         clip : bool
             Clip an interval that runs past either end of the record instead of raising.
             Default is ``False``: it is an ``InputError``.
+
+        Raises :class:`~genolm.errors.InputError` naming the record and 0-based position when the
+        piece holds a character outside the IUPAC alphabet (``*``, ``-``, digits, ...).
         """
         if end is None:
             end = self.length(contig)
@@ -313,9 +317,14 @@ class Genome:
         if status == "out_of_bounds":
             raise InputError(msg, path=self.path, record=contig, hint="pass clip=True to clip to the record")
         if self._seqs is not None:
-            return self._seqs[rec][rs:re_]
-        # always pass coordinates: with a bare name pysam would parse 'chr17:1-9' as a region
-        return self._handle().fetch(rec, rs, re_)
+            seq = self._seqs[rec][rs:re_]
+        else:
+            # always pass coordinates: with a bare name pysam would parse 'chr17:1-9' as a region
+            seq = self._handle().fetch(rec, rs, re_)
+        # the index is built without reading every base, so each fetched piece is checked here:
+        # the same check (genolm.alphabet.validate) as the FASTA stream, so that '*' or a digit
+        # is an error on every path, never a window scored with them in it
+        return validate_seq(seq, "iupac", path=self.path, record=rec, offset=rs)
 
     def _handle(self):
         import pysam

@@ -64,6 +64,10 @@ def _missing_column(path: Path, col: str, columns: list[str], what: str) -> Inpu
     )
 
 
+#: label values that mean "missing" (case-insensitive): refused, never read as a class
+_MISSING_WORDS = ("nan", "na", "n/a", "null", "none")
+
+
 def read_task_table(
     path: PathLike,
     sequence_col: str = "sequence",
@@ -171,6 +175,18 @@ def read_task_table(
         if bad.any():
             i = int(bad.argmax())
             raise InputError(f"missing label in column '{lc}'", **where(i))
+        if pd.api.types.is_object_dtype(df[lc]) or pd.api.types.is_string_dtype(df[lc]):
+            # 'NA' is kept as text for sequences (keep_default_na=False), so a missing label
+            # written as NaN / NA / null arrives as a word: one more class, or a mixed-type column
+            words = df[lc].astype(str).str.strip().str.lower()
+            bad = words.isin(_MISSING_WORDS).to_numpy()
+            if bad.any():
+                i = int(bad.argmax())
+                raise InputError(
+                    f"missing label {df[lc].iloc[i]!r} in column '{lc}'",
+                    hint="every row needs a label: fill it in or drop the row",
+                    **where(i),
+                )
     df = df.copy()
     df[sequence_col] = seqs.to_numpy()
     df.attrs["path"] = str(path)

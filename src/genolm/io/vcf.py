@@ -26,12 +26,13 @@ import math
 import os
 import re
 import types
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from genolm.errors import InputError
-from genolm.io.fasta import PathLike, open_binary
+from genolm.io.fasta import PathLike, open_binary, sniff_compression
 from genolm.io.genome import Genome
 
 CHECK_STATUSES = ("ok", "ref_mismatch", "contig_missing", "out_of_bounds")
@@ -85,8 +86,13 @@ def _decode(value):
 
 
 def _has_header(path: PathLike) -> bool:
+    from genolm.io.fasta import _raise_read_error
+
     with open_binary(path) as fh:
-        head = fh.read(16)
+        try:
+            head = fh.read(16)
+        except (EOFError, OSError, zlib.error) as e:  # a truncated / corrupt compressed file
+            _raise_read_error(path, e)
     return head.startswith((b"##fileformat", b"BCF\x02", b"BCF\x04"))
 
 
@@ -125,10 +131,17 @@ def _read_pysam(path: PathLike) -> Iterator[Variant]:
     import pysam
 
     p = str(path)
+    if sniff_compression(p) == "gzip":
+        # htslib reads bgzip only: plain gzip fails on its first seek ("seek not implemented")
+        raise InputError(
+            "this VCF is plain-gzip compressed; VCF needs bgzip (block gzip)",
+            path=p,
+            hint=f"bgzip it: gzip -dc {p} | bgzip -c > out.vcf.gz",
+        )
     with _quiet_htslib():
         try:
             vf = pysam.VariantFile(p)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, NotImplementedError) as e:
             raise InputError(f"cannot open as VCF/BCF: {e}", path=p) from e
     with vf:
         text = vf.format != "BCF"

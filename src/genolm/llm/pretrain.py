@@ -366,8 +366,12 @@ class BiotokenPretrainer(Pretrainer):
         self.resumed_from = ck
 
 
-def continue_pretraining(cfg: BiotokenPretrainConfig, *, resume: bool = False) -> dict[str, Any]:
-    """Run continued pretraining; return the final metrics (``final_dir`` is the adapter or model)."""
+def continue_pretraining(
+    cfg: BiotokenPretrainConfig, *, resume: bool = False, overwrite: bool = False
+) -> dict[str, Any]:
+    """Run continued pretraining; return the final metrics (``final_dir`` is the adapter or model).
+    ``resume`` / ``overwrite``: as for :func:`genolm.train.pretrain.pretrain` (a non-empty
+    ``out_dir`` needs one of them)."""
     from genolm.train.pretrain import pretrain
 
-    return pretrain(cfg, resume=resume, trainer_cls=BiotokenPretrainer)
+    return pretrain(cfg, resume=resume, overwrite=overwrite, trainer_cls=BiotokenPretrainer)

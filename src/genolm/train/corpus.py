@@ -8,6 +8,7 @@ because each is confined to its own region.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import numpy as np
 
 from genolm.errors import InputError
 from genolm.io.genbank import is_genbank
+
+log = logging.getLogger(__name__)
 
 _N_LUT = np.zeros(256, dtype=bool)
 for _c in "NnRYSWKMBDHVrykmbdhvsw":
@@ -50,9 +53,15 @@ def load_contigs(paths: list[str | Path]) -> list[Contig]:
 
     A path ``bundled:NAME`` names a genome shipped with genolm (``bundled:lambda``,
     ``bundled:chloroplast``).
+
+    RNA policy: a record with ``U`` and no ``T`` is converted to DNA (``U`` -> ``T``), with a
+    warning that counts the records and bases; one holding both is an ``InputError``
+    (:func:`genolm.alphabet.rna_as_dna`).  Without this every ``U`` would become ``[UNK]``.
     """
     contigs: list[Contig] = []
     seen: dict[str, str] = {}
+    rna: list[tuple[str, int]] = []  # (record, U converted)
+    from genolm.alphabet import rna_as_dna
     from genolm.data import resolve_path
 
     for spec in map(str, paths):
@@ -78,9 +87,20 @@ def load_contigs(paths: list[str | Path]) -> list[Contig]:
                     hint="rename one of the records",
                 )
             seen[name] = p
+            seq, n_u = rna_as_dna(seq, path=p, record=name)
+            if n_u:
+                rna.append((name, n_u))
             contigs.append(Contig(name, p, np.frombuffer(seq.encode("ascii"), dtype=np.uint8)))
     if not contigs:
         raise InputError("the corpus holds no sequences", path=", ".join(map(str, paths)))
+    if rna:
+        log.warning(
+            "the corpus holds %d RNA record(s) (U and no T): converted %d U to T, as the DNA "
+            "tokenizers have no U (first: %s)",
+            len(rna),
+            sum(n for _, n in rna),
+            ", ".join(n for n, _ in rna[:5]),
+        )
     return contigs
 
 

@@ -14,7 +14,9 @@ with the same global batch, and a resumed run reproduces the uninterrupted loss 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -29,6 +31,8 @@ from genolm.infer import cpu_supports_bf16
 from genolm.train.corpus import load_contigs, make_windows, window_text
 from genolm.train.masking import ExampleBuilder, MaskingConfig, collate
 from genolm.train.pretrain_config import PretrainConfig
+
+log = logging.getLogger(__name__)
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -104,6 +108,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
     torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
 
+
+
+def _release_accelerator_state(mixed_precision: str) -> None:
+    """Let a second run in one process use another precision.
+
+    Accelerate keeps its state in a process-wide singleton and refuses a second
+    ``Accelerator(mixed_precision=...)`` that differs from the first ("AcceleratorState has already
+    been initialized").  A single process (a notebook, the Python API, a test session) that pretrains
+    twice, once in bf16 and once in fp32, would hit that.  Under a distributed launch the state
+    belongs to the launcher and is left alone.
+    """
+    from accelerate.state import AcceleratorState
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or not AcceleratorState._shared_state:
+        return
+    if str(AcceleratorState().mixed_precision) != mixed_precision:
+        AcceleratorState._reset_state(reset_partial_state=True)
 
 class DataOrder:
     """Which training windows form global step ``s`` (see the module docstring)."""
@@ -239,7 +260,9 @@ class Pretrainer:
         # cpu=True where there is no accelerator: only then does Accelerate set up gloo DDP
         # for several CPU processes under torchrun / accelerate launch
         no_accel = not (torch.cuda.is_available() or (hasattr(torch, "xpu") and torch.xpu.is_available()))
-        self.acc = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no", cpu=no_accel)
+        mixed = "bf16" if precision == "bf16" else "no"
+        _release_accelerator_state(mixed)
+        self.acc = Accelerator(mixed_precision=mixed, cpu=no_accel)
         set_seed(cfg.seed)
         self.world = self.acc.num_processes
         if cfg.batch_size % (self.world * cfg.grad_accum):
@@ -520,15 +543,66 @@ def _truncate_log(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(k + "\n" for k in keep))
 
 
-def pretrain(cfg: PretrainConfig, *, resume: bool = False, trainer_cls=None) -> dict[str, Any]:
+def prepare_out_dir(out_dir: str | Path, *, resume: bool, overwrite: bool, main_process: bool = True) -> None:
+    """Make ``out_dir`` ready for a run, or refuse.
+
+    Policy: a run writes into an empty (or new) folder.  A non-empty one is refused unless
+    ``resume`` (continue the run in it) or ``overwrite`` (delete its contents first): a fresh
+    run into a finished run's folder would otherwise mix the two (one metrics log, checkpoints
+    of both).  Temporaries of a checkpoint write that was killed are removed first, with a
+    warning (:func:`genolm.atomic.remove_stale_temps`).  Only the main process deletes anything.
+    """
+    import shutil
+
+    from genolm.atomic import ensure_dir, remove_stale_temps
+
+    out = Path(out_dir)
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: choose one")
+    if out.exists() and not out.is_dir():
+        raise InputError("out_dir is a file, not a folder", path=str(out), hint="give a folder path")
+    if main_process and out.is_dir():
+        for folder in (out, out / "checkpoints"):
+            remove_stale_temps(folder)
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        if not overwrite:
+            raise InputError(
+                "out_dir is not empty: it holds an earlier run",
+                path=str(out),
+                hint="continue that run with --resume, delete it with --overwrite, or give another --out-dir",
+            )
+        if main_process:
+            log.warning("--overwrite: deleting the contents of %s", out)
+            for p in list(out.iterdir()):
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+    if main_process:
+        ensure_dir(out, what="out_dir")
+
+
+def pretrain(
+    cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False, trainer_cls=None
+) -> dict[str, Any]:
     """Run pretraining; return the final metrics.  See :class:`PretrainConfig`.
+
+    ``out_dir`` must be empty or new, unless ``resume`` continues the run in it or ``overwrite``
+    deletes its contents first (see :func:`prepare_out_dir`).
 
     ``trainer_cls`` replaces :class:`Pretrainer` (a subclass with the same attributes: the
     biotoken LLM trainer of :mod:`genolm.llm.pretrain` reuses this loop, its checkpoints and logs)."""
+    import os
+
     from transformers.utils import logging as hf_logging
 
     from genolm.config import dump_yaml
 
+    # before the trainer (and its Accelerator) exists: the launcher's RANK tells the main process;
+    # the others only check (they cannot write before the process group's rendezvous)
+    prepare_out_dir(
+        cfg.out_dir, resume=resume, overwrite=overwrite, main_process=int(os.environ.get("RANK", "0")) == 0
+    )
     hf_logging.disable_progress_bar()  # one "Writing model shards" bar per checkpoint is noise
     pt = (trainer_cls or Pretrainer)(cfg, resume=resume)
     acc = pt.acc

@@ -66,3 +66,26 @@ class PretrainConfig:
             raise ConfigError(f"short_contigs must be 'error' or 'skip', not {self.short_contigs!r}")
         if self.batch_size <= 0 or self.max_steps <= 0:
             raise ConfigError("batch_size and max_steps must be positive")
+        # numeric ranges, checked here so that a bad value is named before any data is read
+        # (a negative lr otherwise surfaces as torch's bare "Invalid learning rate")
+        positive = ("lr", "window", "grad_accum", "eval_every", "eval_batches", "save_every", "log_every")
+        for key in positive:
+            if not getattr(self, key) > 0:  # `not >` also catches NaN
+                raise ConfigError(f"config key '{key}' must be > 0, got {getattr(self, key)!r}")
+        non_negative = ("weight_decay", "warmup_steps", "seq_len_warmup_steps", "softmask_weight")
+        for key in non_negative:
+            if not getattr(self, key) >= 0:
+                raise ConfigError(f"config key '{key}' must be >= 0, got {getattr(self, key)!r}")
+        for key in ("max_n_frac", "valid_fraction"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"config key '{key}' must be in [0, 1], got {getattr(self, key)!r}")
+        if not 0 < self.mlm_probability <= 1:
+            raise ConfigError(f"config key 'mlm_probability' must be in (0, 1], got {self.mlm_probability!r}")
+        if not self.max_grad_norm > 0:
+            raise ConfigError(f"config key 'max_grad_norm' must be > 0, got {self.max_grad_norm!r}")
+        if self.keep_checkpoints < 1:
+            raise ConfigError(f"config key 'keep_checkpoints' must be >= 1, got {self.keep_checkpoints!r}")
+        for key in ("stride", "mask_span", "seq_len_warmup_start"):
+            v = getattr(self, key)
+            if v is not None and v <= 0:
+                raise ConfigError(f"config key '{key}' must be > 0 (or unset), got {v!r}")

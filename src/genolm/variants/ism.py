@@ -64,6 +64,35 @@ def parse_region(text: str) -> tuple[str, int, int]:
     return m[1], start - 1, end
 
 
+def check_sequence(sequence: str, *, what: str = "sequence") -> str:
+    """A bare sequence given to ISM: non-empty, IUPAC only (the check every reader applies).
+
+    A space or digit would otherwise shift every later coordinate; ``*`` or non-ASCII would be
+    scored as ``[UNK]``.
+    """
+    from genolm.alphabet import validate
+
+    if not sequence:
+        raise InputError(f"the {what} is empty", hint="give at least one base")
+    return validate(sequence, "iupac", record=what)
+
+
+def frame_consistent_window(length: int, window: int | None) -> int:
+    """The window that scores every site of a ``length``-bp sequence in one context.
+
+    A site's window is centred on it and clipped to the sequence.  When the sequence is no
+    longer than ``window`` (default :data:`~genolm.variants.scoring.DEFAULT_WINDOW`), those
+    clipped windows would each be a different slice from inside the sequence, and a model with
+    non-overlapping k-mers would read each site in another frame.  A window of ``2 * length``
+    clips to the whole sequence for every site: one context, one frame.  Longer sequences keep
+    ``window``.
+    """
+    from genolm.variants.scoring import DEFAULT_WINDOW
+
+    w = int(window or DEFAULT_WINDOW)
+    return 2 * length if length <= w else w
+
+
 def ism(
     model,
     tokenizer,
@@ -86,7 +115,13 @@ def ism(
     model, tokenizer :
         As for :func:`genolm.variants.score_variants`.
     sequence : str, optional
-        A bare sequence; its ends are its contig ends (windows are clipped there).
+        A bare sequence; its ends are its contig ends (windows are clipped there).  It must be
+        non-empty IUPAC (:func:`genolm.alphabet.validate`: ``*``, digits, spaces and non-ASCII
+        are errors naming the position).  **Short-sequence policy:** a sequence no longer than
+        the window is scored in one context, the whole sequence, for every site (see
+        :func:`frame_consistent_window`), so that a non-overlapping k-mer model reads every site
+        in the same frame; a longer one gets a window centred on each site, as in
+        :func:`~genolm.variants.score_variants`.
     genome : Genome, path or mapping, optional
         With ``region``: the genome the region is read from (flanks give context).
     region : str or (contig, start, end), optional
@@ -108,6 +143,8 @@ def ism(
         raise ConfigError("give either sequence or genome + region")
     own = False
     if sequence is not None:
+        check_sequence(sequence)
+        window = frame_consistent_window(len(sequence), window)
         contig, start, end = "sequence", 0, len(sequence)
         g = Genome.from_sequences({contig: sequence})
         out_contig = None
@@ -341,7 +378,8 @@ def run_ism(cfg: IsmConfig) -> dict:
     return {
         "model": lm.name,
         "method": res.method,
-        "window": window,
+        # the context a bare sequence was scored in (the whole sequence when it is no longer)
+        "window": window if cfg.sequence is None or len(res.sequence) > window else len(res.sequence),
         "length": len(res.sequence),
         "region": cfg.region,
         "files": files,

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from genolm.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def _check_choice(key: str, value: str, choices) -> None:
@@ -82,6 +85,8 @@ def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
     lm.require_log_probs("score-variants")
     window = cfg.window or lm.window or DEFAULT_WINDOW
     records = list(read_vcf(vcf))
+    if not records:  # not an error (a region may hold no variants), but never a quiet empty output
+        log.warning("score-variants: %s holds 0 variant records: %s will hold no scores", vcf, cfg.out)
     t0 = time.perf_counter()
     with Genome.open(cfg.genome) as genome:
         scores = score_variants(
@@ -99,6 +104,15 @@ def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
             precision=cfg.precision,
         )
     seconds = time.perf_counter() - t0
+    status = Counter(scores.status)
+    not_scored = len(scores.variants) - scores.n_scored
+    if not_scored:
+        log.warning(
+            "score-variants: %d of %d rows not scored (score NaN; the 'status' / 'message' columns say why): %s",
+            not_scored,
+            len(scores.variants),
+            ", ".join(f"{k} {v}" for k, v in status.items() if k != "ok"),
+        )
     write_scores(cfg.out, scores, records, header_from=vcf if _has_header(vcf) else None)
     return {
         "out": str(cfg.out),
@@ -109,7 +123,7 @@ def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
         "records": len(records),
         "rows": len(scores.variants),
         "scored": scores.n_scored,
-        "status": dict(Counter(scores.status)),
+        "status": dict(status),
         "seconds": round(seconds, 3),
         "variants_per_s": round(scores.n_scored / seconds, 2) if seconds > 0 else None,
     }
