@@ -65,6 +65,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from genolm.alphabet import reverse_complement
+from genolm.catalogue.checks import require_weights
 from genolm.errors import ConfigError
 from genolm.io.genome import Genome
 from genolm.io.vcf import Variant, check_against_genome, read_vcf, split_multiallelic
@@ -594,6 +595,7 @@ def score_variants(
     VariantScores
     """
     base_method, distance = _resolve_method(method, model_objective(model))
+    require_weights(model, "embeddings" if base_method == "embedding" else "log-probabilities")
     resolve_precision(precision, device)  # a bad value fails before any work
     window = int(window or DEFAULT_WINDOW)
     if window < 1:
