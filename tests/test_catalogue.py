@@ -490,7 +490,9 @@ def test_masked_lm_remote_code_path_nt_v2_llr_matches_a_hand_computation(publish
     r = lm.score_variants({"chr1": SEQ}, [Variant("chr1", 20, None, SEQ[20], (alt,))], window=2 * len(SEQ))
     assert r.status == ["ok"] and r.method == ["llr"]
     model = AutoModelForMaskedLM.from_pretrained(str(folder), trust_remote_code=True).eval()
-    np.testing.assert_allclose(r.score[0], _strand_mean_llr(model, lm.tokenizer, SEQ, 20, alt), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        r.score[0], _strand_mean_llr(model, lm.tokenizer, SEQ, 20, alt), rtol=1e-4, atol=1e-5
+    )
     lp = lm.log_probs(SEQ, [20])
     np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, atol=1e-6)
 
@@ -500,7 +502,9 @@ def _genolm_backbone_only(folder):
 
     st = folder / "model.safetensors"
     sd = load_file(str(st))
-    save_file({k: v for k, v in sd.items() if not k.startswith("lm_head.")}, str(st), metadata={"format": "pt"})
+    save_file(
+        {k: v for k, v in sd.items() if not k.startswith("lm_head.")}, str(st), metadata={"format": "pt"}
+    )
     return folder
 
 
@@ -515,13 +519,19 @@ def test_checkpoint_without_its_lm_head_is_refused_for_log_probs(kind, published
     # a backbone-only checkpoint loads into XForMaskedLM with a randomly initialised head: genolm
     # used to return log-probabilities from it; now log_probs, score_variants and ism refuse,
     # naming the missing keys, and embeddings (which use the backbone only) still work
-    from genolm.ism import ism
     from genolm.io import Variant
+    from genolm.ism import ism
 
     if kind in published:
-        lm, head = genolm.load(published[kind], trust_remote_code=True), {"dnabert2-backbone": "cls.predictions", "ntv2-backbone": "lm_head"}[kind]
+        lm, head = (
+            genolm.load(published[kind], trust_remote_code=True),
+            {"dnabert2-backbone": "cls.predictions", "ntv2-backbone": "lm_head"}[kind],
+        )
     elif kind == "dnabert":
-        lm, head = genolm.load(_dnabert_backbone_only(fixtures.make_tiny_dnabert(tmp_path / "d", k=3))), "cls.predictions"
+        lm, head = (
+            genolm.load(_dnabert_backbone_only(fixtures.make_tiny_dnabert(tmp_path / "d", k=3))),
+            "cls.predictions",
+        )
     else:
         lm, head = genolm.load(_genolm_backbone_only(fixtures.make_tiny_genolm(tmp_path / "g"))), "lm_head"
     assert lm.embed([SEQ]).shape[0] == 1
@@ -547,7 +557,11 @@ def test_checkpoint_missing_a_backbone_tensor_is_refused_for_embeddings(tmp_path
     folder = fixtures.make_tiny_genolm(tmp_path / "g")
     sd = load_file(str(folder / "model.safetensors"))
     gone = next(k for k in sd if ".layers.1." in k or ".layer.1." in k or "layers.1" in k)
-    save_file({k: v for k, v in sd.items() if k != gone}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    save_file(
+        {k: v for k, v in sd.items() if k != gone},
+        str(folder / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     lm = genolm.load(folder)
     with pytest.raises(ConfigError, match=rf"backbone would be random.*|{gone}"):
         lm.embed([SEQ])

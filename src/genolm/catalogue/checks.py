@@ -230,7 +230,9 @@ def _normalise(out, backbone: bool):
     if backbone and isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
         # DNABERT-2's BertModel: (last layer (B, T, H), pooled output or None)
         pooled = out[1] if len(out) > 1 and isinstance(out[1], torch.Tensor) else None
-        return BaseModelOutputWithPooling(last_hidden_state=out[0], pooler_output=pooled, hidden_states=(out[0],))
+        return BaseModelOutputWithPooling(
+            last_hidden_state=out[0], pooler_output=pooled, hidden_states=(out[0],)
+        )
     h = getattr(out, "hidden_states", None) if not isinstance(out, (tuple, list)) else None
     if isinstance(h, torch.Tensor):
         out["hidden_states"] = (h,)

@@ -2,7 +2,10 @@
 
 Each ``make_tiny_*`` writes a folder laid out like the published Hub repository: the same
 ``config.json`` keys and architecture class, the same weight names and file type, and the same
-tokenizer files, with random weights and tiny dimensions.  ``genolm.load(folder)`` then takes the
+tokenizer files, with random weights and tiny dimensions.  Repositories that ship their own
+modelling code get genolm's own small implementation of it with the published interface: class
+names, ``auto_map``, forward signatures, return types and weight names as the published
+``modeling_*.py`` has them (the numerics are simplified: what is tested is genolm's handling).  ``genolm.load(folder)`` then takes the
 same path as it would for the real checkpoint.
 
 =====================  =====================================================================
@@ -11,8 +14,15 @@ make_tiny_nt           InstaDeepAI/nucleotide-transformer-* v1 / AgroNT: EsmForM
                        NT vocab.txt (EsmTokenizer), model.safetensors
 make_tiny_gpn          songlab/gpn-*: the ``gpn`` package's GPNForMaskedLM, its BPE-7 tokenizer
 make_tiny_caduceus     kuleshov-group Caduceus / PlantCaduceus (see genolm.catalogue.caduceus)
-make_tiny_remote_clm   a repository that ships its own modelling + tokenizer code (auto_map),
-                       the way HyenaDNA / DNABERT-2 / NT v2 do; the code is a tiny stand-in
+make_tiny_dnabert2     zhihan1996/DNABERT-2-117M: remote code with the published interface
+                       (bert_layers.py: BertModel returns a tuple, MaskedLMOutput.hidden_states is
+                       one tensor), BPE tokenizer.json; ``head=False``: backbone weights only
+make_tiny_nt_v2        InstaDeepAI/nucleotide-transformer-v2-*: remote esm code (rotary, SwiGLU,
+                       add_bias_fnn), no contact-head weights; ``head=False``: backbone only
+make_tiny_hyenadna     LongSafari/hyenadna-*-hf: remote code whose forward takes no attention_mask,
+                       the slow CharacterTokenizer (tokenization_hyena.py)
+make_tiny_remote_clm   a repository that ships its own modelling + tokenizer code (auto_map)
+                       around a GPT-2 stand-in (tests of the remote-code gate only)
 make_tiny_enformer     EleutherAI/enformer-official-rough: enformer-pytorch config.json +
                        pytorch_model.bin
 make_tiny_genolm       genolm's own encoder, as ``genolm pretrain`` saves it
@@ -312,7 +322,7 @@ class BertConfig(_StockBertConfig):
 # a gated-GELU MLP, and forward signatures / return types as published: BertModel.forward returns a
 # plain tuple (encoder_outputs, pooled_output) and swallows unknown keywords (output_hidden_states
 # is ignored); BertForMaskedLM returns a MaskedLMOutput whose hidden_states is ONE tensor (B, T, H).
-_DNABERT2_MODEL = '''
+_DNABERT2_MODEL = """
 import math
 
 import torch
@@ -550,7 +560,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
             else:
                 loss = F.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs[0], attentions=None)
-'''
+"""
 _NTV2_CONFIG = '''
 from transformers import PretrainedConfig
 
@@ -591,7 +601,7 @@ class EsmConfig(PretrainedConfig):
 # pre-LayerNorm blocks, a SwiGLU feed-forward without biases (add_bias_fnn false), a final
 # emb_layer_norm_after, an untied LM head; EsmModel keeps ESM's contact head, whose weights the
 # published checkpoints do not ship (it is never used for masked-LM logits).
-_NTV2_MODEL = '''
+_NTV2_MODEL = """
 import math
 
 import torch
@@ -832,7 +842,7 @@ class EsmForSequenceClassification(EsmPreTrainedModel):
         if labels is not None:
             loss = F.mse_loss(logits.squeeze(-1), labels.float()) if self.num_labels == 1 else F.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
-'''
+"""
 _HYENA_CONFIG = '''
 from transformers import PretrainedConfig
 
@@ -875,7 +885,7 @@ class HyenaConfig(PretrainedConfig):
 # return_dict)), an order-2 Hyena operator (in_proj to 3 streams, a short causal depthwise conv, an
 # implicit long filter from positional features, a causal FFT convolution), the LM head tied to the
 # embeddings; HyenaDNAForSequenceClassification pools the last token.
-_HYENA_MODEL = '''
+_HYENA_MODEL = """
 import math
 
 import torch
@@ -1105,7 +1115,7 @@ class HyenaDNAForSequenceClassification(HyenaDNAPreTrainedModel):
         if labels is not None:
             loss = F.mse_loss(logits.squeeze(-1), labels.float()) if self.num_labels == 1 else F.cross_entropy(logits, labels)
         return SequenceClassifierOutput(loss=loss, logits=logits)
-'''
+"""
 
 
 def _write_code(folder: Path, files: dict[str, str]) -> None:
@@ -1123,14 +1133,18 @@ def _drop_head(folder: Path, keep_prefix: str) -> None:
         from safetensors.torch import load_file, save_file
 
         sd = load_file(str(st))
-        save_file({k: v for k, v in sd.items() if k.startswith(keep_prefix)}, str(st), metadata={"format": "pt"})
+        save_file(
+            {k: v for k, v in sd.items() if k.startswith(keep_prefix)}, str(st), metadata={"format": "pt"}
+        )
         return
     bin_ = folder / "pytorch_model.bin"
     sd = torch.load(str(bin_), map_location="cpu", weights_only=True)
     torch.save({k: v for k, v in sd.items() if k.startswith(keep_prefix)}, bin_)
 
 
-def make_tiny_dnabert2(folder, *, seed: int = 0, hidden: int = 32, layers: int = 2, head: bool = True) -> Path:
+def make_tiny_dnabert2(
+    folder, *, seed: int = 0, hidden: int = 32, layers: int = 2, head: bool = True
+) -> Path:
     """DNABERT-2 layout (zhihan1996/DNABERT-2-117M): ``configuration_bert.py`` + ``bert_layers.py``
     (``auto_map`` for AutoConfig / AutoModel / AutoModelForMaskedLM / ...SequenceClassification),
     a BPE ``tokenizer.json`` ([UNK] [CLS] [SEP] [PAD] [MASK] first, ``[CLS] $A [SEP]``) for
@@ -1150,7 +1164,9 @@ def make_tiny_dnabert2(folder, *, seed: int = 0, hidden: int = 32, layers: int =
     corpus = ["".join(rng.choice(list("ACGT"), 400)) for _ in range(20)]
     tk.train_from_iterator(corpus, trainer=trainers.BpeTrainer(vocab_size=40, special_tokens=specials))
     tk.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 1), ("[SEP]", 2)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 1), ("[SEP]", 2)],
     )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tk,
@@ -1192,14 +1208,21 @@ def make_tiny_dnabert2(folder, *, seed: int = 0, hidden: int = 32, layers: int =
     config = AutoConfig.from_pretrained(str(folder), trust_remote_code=True)
     torch.manual_seed(seed)
     model = AutoModelForMaskedLM.from_config(config, trust_remote_code=True)
-    torch.save({n: t.detach().clone().contiguous() for n, t in model.state_dict().items()}, folder / "pytorch_model.bin")
-    _write_json(folder / "config.json", cfg)  # from_config may have touched nothing, but keep the published keys
+    torch.save(
+        {n: t.detach().clone().contiguous() for n, t in model.state_dict().items()},
+        folder / "pytorch_model.bin",
+    )
+    _write_json(
+        folder / "config.json", cfg
+    )  # from_config may have touched nothing, but keep the published keys
     if not head:
         _drop_head(folder, "bert.")
     return folder
 
 
-def make_tiny_nt_v2(folder, *, seed: int = 0, hidden: int = 32, layers: int = 2, context: int = 64, head: bool = True) -> Path:
+def make_tiny_nt_v2(
+    folder, *, seed: int = 0, hidden: int = 32, layers: int = 2, context: int = 64, head: bool = True
+) -> Path:
     """Nucleotide Transformer v2 layout (InstaDeepAI/nucleotide-transformer-v2-*): ``esm_config.py`` +
     ``modeling_esm.py`` (``auto_map``), config keys of the v2 repositories (rotary,
     ``add_bias_fnn: false``, ``tie_word_embeddings: false``), the NT ``vocab.txt`` for the stock
@@ -1261,7 +1284,9 @@ def make_tiny_nt_v2(folder, *, seed: int = 0, hidden: int = 32, layers: int = 2,
     return folder
 
 
-def make_tiny_hyenadna(folder, *, seed: int = 0, d_model: int = 32, layers: int = 2, max_seq_len: int = 64) -> Path:
+def make_tiny_hyenadna(
+    folder, *, seed: int = 0, d_model: int = 32, layers: int = 2, max_seq_len: int = 64
+) -> Path:
     """HyenaDNA layout (LongSafari/hyenadna-*-seqlen-hf): ``configuration_hyena.py``,
     ``modeling_hyena.py`` (forward without ``attention_mask``), ``tokenization_hyena.py`` (the slow
     ``CharacterTokenizer``: [CLS] [SEP] [BOS] [MASK] [PAD] [RESERVED] [UNK] then A C G T N, a

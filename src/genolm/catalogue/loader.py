@@ -304,7 +304,9 @@ class GenomicLM:
 
         if self.objective not in ("mlm", "clm"):
             kwargs.setdefault("method", "embedding")
-        purpose = "embeddings" if str(kwargs.get("method", "auto")).startswith("embedding") else "log-probabilities"
+        purpose = (
+            "embeddings" if str(kwargs.get("method", "auto")).startswith("embedding") else "log-probabilities"
+        )
         checks.require_weights(self.model, purpose, self.name)
         return score_variants(self.model, self.tokenizer, genome, variants, **kwargs)
 
@@ -470,7 +472,9 @@ def _caduceus(folder: Path, entry, trust: bool):
 
     if trust and _cuda_and_mamba():
         with _quiet_hf():
-            model = checks.adapt_forward(checks.from_pretrained(AutoModelForMaskedLM, folder, trust_remote_code=True))
+            model = checks.adapt_forward(
+                checks.from_pretrained(AutoModelForMaskedLM, folder, trust_remote_code=True)
+            )
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
