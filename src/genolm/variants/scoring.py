@@ -64,6 +64,7 @@ from typing import NamedTuple
 import numpy as np
 
 from genolm.alphabet import reverse_complement
+from genolm.catalogue.checks import require_weights
 from genolm.errors import ConfigError
 from genolm.infer import Request, TokenizerView, preserve_model_state, resolve_precision, run_requests
 from genolm.io.genome import Genome
@@ -328,6 +329,7 @@ def score_variants(
     VariantScores
     """
     base_method, distance = _resolve_method(method, model_objective(model))
+    require_weights(model, "embeddings" if base_method == "embedding" else "log-probabilities")
     resolve_precision(precision, device)  # a bad value fails before any work
     window = int(window or DEFAULT_WINDOW)
     if window < 1:
