@@ -146,6 +146,7 @@ def test_continued_pretraining_learns_and_loads(tmp_path, ext):
     assert len(tok) == len(meta["tokens"]) + meta["base_tokenizer_len"]
 
 
+@pytest.mark.slow
 def test_resume_after_kill_reproduces_the_loss_curve(tmp_path, ext):
     from genolm.llm.pretrain import continue_pretraining
 

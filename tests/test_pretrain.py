@@ -147,6 +147,7 @@ def test_softmask_weights_reach_the_loss(tmp_path):
     )  # 3-mers at 2..7 touch 'acgt'
 
 
+@pytest.mark.slow
 def test_resume_after_kill_reproduces_the_loss_curve(tmp_path):
     from genolm.train.pretrain import pretrain
 
@@ -173,6 +174,7 @@ def test_resume_after_kill_reproduces_the_loss_curve(tmp_path):
     np.testing.assert_allclose([got[s] for s in range(1, 61)], [ref_loss[s] for s in range(1, 61)], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_match_single_process(tmp_path):
     from genolm.train.pretrain import pretrain
 
@@ -205,6 +207,7 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     np.testing.assert_allclose(ddp, single, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_compiled_blocks_train_like_eager(tmp_path):
     """compile: true (torch.compile of every block) gives the eager run's losses, eval and weights."""
     pytest.importorskip("torch._inductor")
