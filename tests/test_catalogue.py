@@ -552,8 +552,8 @@ def test_masked_lm_remote_code_path_nt_v2_llr_matches_a_hand_computation(publish
     # no contact head, which masked-LM logits never use: that must not be refused
     from transformers import AutoModelForMaskedLM
 
-    from genolm.catalogue.checks import missing_keys
     from genolm.io import Variant
+    from genolm.weights import missing_keys
 
     folder = published["ntv2"]
     lm = genolm.load(folder, trust_remote_code=True)

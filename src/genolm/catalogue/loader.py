@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from genolm.catalogue import checks
+from genolm import weights
 from genolm.catalogue.entry import CATALOGUE, CatalogueEntry, find_entry
 from genolm.errors import ConfigError, InputError
 from genolm.registry import check_choice, did_you_mean
@@ -349,7 +349,7 @@ class GenomicLM:
 
         if self.family == "enformer":
             return _enformer_embed(self, seqs, per_nucleotide=per_nucleotide, batch_size=batch_size)
-        checks.require_weights(self.model, "embeddings", self.name)  # no random backbone tensors
+        weights.require_weights(self.model, "embeddings", self.name)  # no random backbone tensors
         return embed_sequences(
             self.model,
             self.tokenizer,
@@ -384,7 +384,7 @@ class GenomicLM:
             raise ConfigError(f"positions must be in [0, {len(seq)}) for a sequence of {len(seq)} bases")
         from genolm.infer import TokenizerView, preserve_model_state
 
-        checks.require_weights(self.model, "log-probabilities", self.name)  # never a random LM head
+        weights.require_weights(self.model, "log-probabilities", self.name)  # never a random LM head
         tv = TokenizerView(self.tokenizer, True)
         ids, offs = tv.encode(seq)
         with preserve_model_state(self.model) as dev:
@@ -401,7 +401,7 @@ class GenomicLM:
         purpose = (
             "embeddings" if str(kwargs.get("method", "auto")).startswith("embedding") else "log-probabilities"
         )
-        checks.require_weights(self.model, purpose, self.name)
+        weights.require_weights(self.model, purpose, self.name)
         return score_variants(self.model, self.tokenizer, genome, variants, **kwargs)
 
     # -- fine-tuning ---------------------------------------------------------------------------
@@ -564,14 +564,14 @@ def display_name(entry: CatalogueEntry | None, folder: Path) -> str:
 
 
 def _reader(cls, folder: Path, *, adapt: bool = False, **kwargs) -> Callable[[], Any]:
-    """A function reading ``cls``'s weights from ``folder`` (missing keys kept, see :mod:`.checks`);
-    ``adapt``: give it genolm's forward contract (:func:`checks.adapt_forward`)."""
+    """A function reading ``cls``'s weights from ``folder`` (missing keys kept, see :mod:`genolm.weights`);
+    ``adapt``: give it genolm's forward contract (:func:`genolm.weights.adapt_forward`)."""
     _require_weight_files(folder)
 
     def read():
         with _quiet_hf():
-            model = checks.from_pretrained(cls, folder, **kwargs)
-        return checks.adapt_forward(model) if adapt else model
+            model = weights.from_pretrained(cls, folder, **kwargs)
+        return weights.adapt_forward(model) if adapt else model
 
     return read
 
@@ -712,13 +712,13 @@ def _enformer(folder: Path, entry, trust: bool):
 
     def read():
         model = Enformer(config)
-        model.load_state_dict(_read_weights(Path(folder)), strict=True)
+        model.load_state_dict(_read_state_dict(Path(folder)), strict=True)
         return model
 
     return read, OneHotTokenizer(), "tracks", None
 
 
-def _read_weights(folder: Path) -> dict:
+def _read_state_dict(folder: Path) -> dict:
     import torch
 
     st = sorted(folder.glob("*.safetensors"))

@@ -64,12 +64,12 @@ from typing import NamedTuple
 import numpy as np
 
 from genolm.alphabet import reverse_complement
-from genolm.catalogue.checks import require_weights
 from genolm.errors import ConfigError
 from genolm.infer import Request, TokenizerView, preserve_model_state, resolve_precision, run_requests
 from genolm.io.genome import Genome
 from genolm.io.vcf import Variant, check_against_genome, read_vcf, split_multiallelic
 from genolm.registry import check_choice
+from genolm.weights import require_weights
 
 #: per-row outcome; every value but ``ok`` leaves the score NaN
 STATUSES = (
