@@ -518,6 +518,23 @@ def test_causal_lm_whose_forward_takes_no_attention_mask_embeds_as_if_alone(publ
     assert r.status == ["ok"] and r.method == ["clm"]
 
 
+def test_random_init_control_of_a_forward_without_attention_mask_keeps_the_adapter(published):
+    # the random-init probe is built from the config (type(model)(config)): it used to lose the
+    # forward adapter, so the bench's random-init control of HyenaDNA crashed with a TypeError
+    from genolm.embed import InputPolicy, embed_sequences
+
+    lm = genolm.load(published["hyenadna"], trust_remote_code=True)
+    seqs = [SEQ, SEQ[:9], SEQ[3:33]]
+    kw = dict(policy=InputPolicy(None, "error"), pooling="mean", level="sequence", layer=-1)
+    trained = lm.for_task("binary", "probe")
+    fresh = lm.for_task("binary", "probe", random_init=True)
+    assert fresh is not trained and type(fresh) is type(trained)
+    batch = embed_sequences(fresh, lm.tokenizer, seqs, batch_size=8, **kw)
+    alone = np.concatenate([embed_sequences(fresh, lm.tokenizer, [s], batch_size=1, **kw) for s in seqs])
+    np.testing.assert_allclose(batch, alone, atol=1e-5)
+    assert not np.allclose(batch, embed_sequences(trained, lm.tokenizer, seqs, batch_size=8, **kw))
+
+
 def test_masked_lm_remote_code_path_dnabert2(published):
     # DNABERT-2's BertModel returns a plain tuple and its MaskedLMOutput.hidden_states is one
     # tensor (B, T, H): embeddings must be the last layer at every row, not a row of the batch

@@ -856,17 +856,13 @@ def _genolm_for_task(folder: Path, task, task_type: str, mode: str, num_labels, 
 def _published_for_task(
     lm: GenomicLM, task, task_type: str, mode: str, num_labels, random_init: bool, seed: int
 ):
-    import torch
-
     entry = lm.entry
     if mode == "lora" and entry is not None and not entry.lora_able:
         raise ConfigError(f"'{entry.name}' in mode lora: {entry.lora_note}")
     if mode == "probe":
         model = lm.model
         if random_init:
-            with torch.random.fork_rng():
-                torch.manual_seed(RANDOM_INIT_SEED + seed)
-                model = type(model)(model.config)
+            model = _fresh_like(model, RANDOM_INIT_SEED + seed)
     else:
         n = _num_labels(task, task_type, num_labels)
         if task_type == "token_classification":
@@ -877,12 +873,24 @@ def _published_for_task(
             n, task_type=task_type, seed=RANDOM_INIT_SEED + seed if random_init else seed
         )
         if random_init:
-            with torch.random.fork_rng():
-                torch.manual_seed(RANDOM_INIT_SEED + seed)
-                model = type(model)(model.config)
+            model = _fresh_like(model, RANDOM_INIT_SEED + seed)
     if entry is not None and entry.lora:
         model.genolm_lora_targets = list(entry.lora)
     return model
+
+
+def _fresh_like(model, seed: int):
+    """``model``'s architecture with fresh weights drawn from ``seed``, with the same forward
+    contract (a published forward without ``attention_mask`` is adapted again, see
+    :func:`genolm.weights.adapt_forward`)."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        fresh = type(model)(model.config)
+    if weights.ADAPTED_ATTR in model.__dict__:
+        weights.adapt_forward(fresh)
+    return fresh.to(next(model.parameters()).device)
 
 
 # --- tokenizer checks --------------------------------------------------------------------------
