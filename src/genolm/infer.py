@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from genolm.constants import PRECISIONS
 from genolm.registry import check_choice
 from genolm.tokenizers.offsets import special_template, token_offsets
 
@@ -47,9 +48,6 @@ def cpu_supports_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-PRECISIONS = ("fp32", "bf16", "auto")
 
 
 def resolve_precision(precision: str, device) -> str:

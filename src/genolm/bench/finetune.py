@@ -51,7 +51,7 @@ import numpy as np
 
 from genolm.bench.baselines import Prediction
 from genolm.catalogue.loader import MODES
-from genolm.constants import IGNORE_INDEX, TASK_TYPES
+from genolm.constants import IGNORE_INDEX, PRECISIONS, TASK_TYPES
 from genolm.embed import (
     EmbeddingCache,
     InputPolicy,
@@ -63,7 +63,7 @@ from genolm.embed import (
     pool_windows,
 )
 from genolm.errors import ConfigError, InputError
-from genolm.infer import PRECISIONS, resolve_precision
+from genolm.infer import resolve_precision
 from genolm.registry import check_choice
 
 CLASSIFICATION = ("binary", "multiclass", "token_classification")

@@ -42,7 +42,7 @@ class ScoreVariantsConfig:
     precision: str = "fp32"  # fp32 | bf16 | auto
 
     def __post_init__(self):
-        from genolm.infer import PRECISIONS
+        from genolm.constants import PRECISIONS
         from genolm.variants.output import output_format
         from genolm.variants.scoring import METHODS
 
