@@ -57,6 +57,14 @@ def test_validate_names_file_record_position():
     assert A.validate("ACGTRYN") == "ACGTRYN"
     with pytest.raises(InputError, match="invalid character 'R'"):
         A.validate("ACGR", "dna")
+    # the byte fast path (every Genome.fetch runs it) must catch what the regex catches
+    with pytest.raises(InputError, match="position 3: invalid character 'é'"):
+        A.validate("ACGéT", record="r")
+    for bad in (" ", "-", "\n", "\x00", "*"):
+        with pytest.raises(InputError, match="position 2"):
+            A.validate("AC" + bad + "GT", record="r")
+    assert A.validate("") == "" and A.validate("acgtuRYn") == "acgtuRYn"
+    assert A.validate("ACGX", "ACGX") == "ACGX"  # an alphabet given as its characters
 
 
 def test_ambiguity_policy():

@@ -354,6 +354,60 @@ def test_one_loader_gives_a_genolm_folders_window_and_task_models(tmp_path, dnab
         lm.require_log_probs("ISM")
 
 
+@pytest.fixture
+def weight_reads(monkeypatch):
+    """Names of the classes whose weights ``from_pretrained`` read, in order."""
+    from transformers import PreTrainedModel
+
+    reads = []
+    orig = PreTrainedModel.__dict__["from_pretrained"].__func__
+
+    def counted(cls, *args, **kwargs):
+        reads.append(cls.__name__)
+        return orig(cls, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(counted))
+    return reads
+
+
+@pytest.mark.parametrize("kind", ["genolm", "dnabert"])
+def test_for_task_on_a_fresh_load_reads_the_weights_once(kind, dnabert, tmp_path, weight_reads):
+    # guards against a bench run reading the checkpoint twice (the LM, then the task model built
+    # from the folder): two copies of a published checkpoint's weights in memory at once
+    folder = fixtures.make_tiny_genolm(tmp_path / "g") if kind == "genolm" else dnabert
+    lm = genolm.load(str(folder))
+    assert weight_reads == [] and not lm.model_loaded
+    assert lm.architecture == ("encoder" if kind == "genolm" else "dnabert")  # from the config alone
+    assert "not read yet" in repr(lm) and str(lm.device) == "cpu"
+    model = lm.for_task("binary", "full")
+    assert weight_reads == [type(model).__name__] and model.config.num_labels == 2
+    assert not lm.model_loaded
+    # the LM is still there for log-probabilities: read on first use, once
+    assert np.isfinite(lm.log_probs(SEQ, [3])).all()
+    assert lm.model_loaded and len(weight_reads) == 2
+    lm.log_probs(SEQ, [4])
+    assert len(weight_reads) == 2
+    lm.model = None  # dropped stays dropped: nothing is read again
+    assert lm.model is None and len(weight_reads) == 2 and str(lm.device) == "cpu"
+
+
+def test_published_probe_reads_the_lm_once_and_load_refuses_a_folder_without_weights(
+    dnabert, tmp_path, weight_reads
+):
+    lm = genolm.load(str(dnabert))
+    probe = lm.for_task("binary", "probe")
+    assert probe is lm.model and weight_reads == ["BertForMaskedLM"]
+    # the weights are read later, but a folder without any is still refused at load time
+    bare = tmp_path / "bare"
+    shutil.copytree(dnabert, bare)
+    for f in bare.glob("*.bin"):
+        f.unlink()
+    for f in bare.glob("*.safetensors"):
+        f.unlink()
+    with pytest.raises(InputError, match="no weights in the model folder"):
+        genolm.load(str(bare))
+
+
 def test_cli_scores_variants_with_a_remote_code_checkpoint_only_when_trusted(tmp_path, capsys):
     from genolm.cli.main import main
 
@@ -464,6 +518,23 @@ def test_causal_lm_whose_forward_takes_no_attention_mask_embeds_as_if_alone(publ
     assert r.status == ["ok"] and r.method == ["clm"]
 
 
+def test_random_init_control_of_a_forward_without_attention_mask_keeps_the_adapter(published):
+    # the random-init probe is built from the config (type(model)(config)): it used to lose the
+    # forward adapter, so the bench's random-init control of HyenaDNA crashed with a TypeError
+    from genolm.embed import InputPolicy, embed_sequences
+
+    lm = genolm.load(published["hyenadna"], trust_remote_code=True)
+    seqs = [SEQ, SEQ[:9], SEQ[3:33]]
+    kw = dict(policy=InputPolicy(None, "error"), pooling="mean", level="sequence", layer=-1)
+    trained = lm.for_task("binary", "probe")
+    fresh = lm.for_task("binary", "probe", random_init=True)
+    assert fresh is not trained and type(fresh) is type(trained)
+    batch = embed_sequences(fresh, lm.tokenizer, seqs, batch_size=8, **kw)
+    alone = np.concatenate([embed_sequences(fresh, lm.tokenizer, [s], batch_size=1, **kw) for s in seqs])
+    np.testing.assert_allclose(batch, alone, atol=1e-5)
+    assert not np.allclose(batch, embed_sequences(trained, lm.tokenizer, seqs, batch_size=8, **kw))
+
+
 def test_masked_lm_remote_code_path_dnabert2(published):
     # DNABERT-2's BertModel returns a plain tuple and its MaskedLMOutput.hidden_states is one
     # tensor (B, T, H): embeddings must be the last layer at every row, not a row of the batch
@@ -498,8 +569,8 @@ def test_masked_lm_remote_code_path_nt_v2_llr_matches_a_hand_computation(publish
     # no contact head, which masked-LM logits never use: that must not be refused
     from transformers import AutoModelForMaskedLM
 
-    from genolm.catalogue.checks import missing_keys
     from genolm.io import Variant
+    from genolm.weights import missing_keys
 
     folder = published["ntv2"]
     lm = genolm.load(folder, trust_remote_code=True)

@@ -333,3 +333,21 @@ def test_rna_corpus_is_converted_to_dna_with_a_warning(tmp_path, caplog):
     (tmp_path / "m.fa").write_text(">m1\nACGTU\n")
     with pytest.raises(InputError, match="record 'm1', position 4: the sequence holds both T and U"):
         load_contigs([tmp_path / "m.fa"])
+
+
+def test_two_pretrains_in_one_process_may_use_different_precisions(tmp_path):
+    # Accelerate keeps one process-wide state: a second Accelerator with another mixed precision
+    # used to raise "AcceleratorState has already been initialized" (a notebook that pretrains in
+    # bf16, then in fp32); the second run must also really run in its own precision
+    from accelerate.state import AcceleratorState
+
+    from genolm.errors import ConfigError
+    from genolm.train.pretrain import pretrain
+
+    for i, precision in enumerate(["bf16", "fp32", "fp32"]):
+        kw = dict(out_dir=str(tmp_path / f"run{i}"), max_steps=2, eval_every=2, save_every=2)
+        pretrain(_cfg(tmp_path, precision=precision, **kw))
+        assert str(AcceleratorState().mixed_precision) == ("bf16" if precision == "bf16" else "no")
+        assert (tmp_path / f"run{i}" / "final").is_dir()
+    with pytest.raises(ConfigError, match="unknown precision 'fp16'.*Choose from fp32, bf16, auto"):
+        _cfg(tmp_path, precision="fp16")

@@ -6,11 +6,15 @@
                    and the stock ``*ForTokenClassification`` heads agree with genolm's own.
 ``TASK_TYPES``     the kinds of benchmark task (:mod:`genolm.bench.tasks`).
 ``PRIMARY_METRIC`` the metric a benchmark ranks models by, per task type, when a task names none.
+``PRECISIONS``     the ``precision`` settings of inference, fine-tuning and pretraining (``auto``:
+                   bf16 where the device runs it natively, see :func:`genolm.infer.resolve_precision`).
 """
 
 from __future__ import annotations
 
 IGNORE_INDEX = -100
+
+PRECISIONS = ("fp32", "bf16", "auto")
 
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "token_classification")
 

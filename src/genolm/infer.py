@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from genolm.errors import ConfigError
-from genolm.registry import did_you_mean
+from genolm.constants import PRECISIONS
+from genolm.registry import check_choice
 from genolm.tokenizers.offsets import special_template, token_offsets
 
 #: schemes whose token layout depends only on where N / invalid bases are (see TokenizerView)
@@ -50,17 +50,10 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-PRECISIONS = ("fp32", "bf16", "auto")
-
-
 def resolve_precision(precision: str, device) -> str:
     """``"fp32"`` or ``"bf16"``: ``auto`` is bf16 where ``device`` runs it natively (a CUDA GPU
     with bf16, a CPU with AVX512-BF16/AMX), else fp32 (also on other devices such as MPS)."""
-    if precision not in PRECISIONS:
-        raise ConfigError(
-            f"unknown precision '{precision}'.{did_you_mean(precision, list(PRECISIONS))} "
-            f"Choose from {', '.join(PRECISIONS)}."
-        )
+    check_choice("precision", precision, PRECISIONS)
     if precision != "auto":
         return precision
     import torch

@@ -51,7 +51,7 @@ import numpy as np
 
 from genolm.bench.baselines import Prediction
 from genolm.catalogue.loader import MODES
-from genolm.constants import IGNORE_INDEX, TASK_TYPES
+from genolm.constants import IGNORE_INDEX, PRECISIONS, TASK_TYPES
 from genolm.embed import (
     EmbeddingCache,
     InputPolicy,
@@ -63,12 +63,11 @@ from genolm.embed import (
     pool_windows,
 )
 from genolm.errors import ConfigError, InputError
-from genolm.infer import cpu_supports_bf16
+from genolm.infer import resolve_precision
 from genolm.registry import check_choice
 
 CLASSIFICATION = ("binary", "multiclass", "token_classification")
 PROBES = ("logreg", "mlp")
-PRECISIONS = ("auto", "bf16", "fp32")
 #: module names treated as the task head by the LoRA fallback for non-genolm models
 HEAD_NAMES = ("classifier", "score", "qa_outputs", "lm_head", "cls")
 _DEFAULT_LR = {"full": 2e-4, "lora": 1e-3, "probe": 1e-3}
@@ -131,10 +130,9 @@ class FinetuneConfig:
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else _DEFAULT_LR[self.mode]
 
-    def resolved_precision(self) -> str:
-        if self.precision != "auto":
-            return self.precision
-        return "bf16" if cpu_supports_bf16() else "fp32"
+    def resolved_precision(self, device=None) -> str:
+        """``fp32`` or ``bf16`` on ``device`` (:func:`genolm.infer.resolve_precision`)."""
+        return resolve_precision(self.precision, device)
 
 
 # --- labels -> targets ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genolm.errors import ConfigError
-from genolm.registry import Registry, did_you_mean
+from genolm.registry import Registry, check_choice, did_you_mean
 
 #: how genolm loads a family (genolm/catalogue/loader.py)
 FAMILIES = ("dnabert", "nt", "remote", "caduceus", "gpn", "enformer", "evo2", "genolm")
@@ -52,16 +52,9 @@ class CatalogueEntry:
 
     def __post_init__(self):
         where = f"model '{self.name}'" + (f" in {self.source}" if self.source else "")
-        for key, value, choices in (
-            ("family", self.family, FAMILIES),
-            ("objective", self.objective, OBJECTIVES),
-            ("pooling", self.pooling, POOLINGS),
-        ):
-            if value not in choices:
-                raise ConfigError(
-                    f"{where}: unknown {key} '{value}'.{did_you_mean(value, choices)} "
-                    f"Choose from {', '.join(choices)}."
-                )
+        check_choice("family", self.family, FAMILIES, where=where)
+        check_choice("objective", self.objective, OBJECTIVES, where=where)
+        check_choice("pooling", self.pooling, POOLINGS, where=where)
         if not (self.hub or self.bundled):
             raise ConfigError(f"{where}: give 'hub' (owner/name) or 'bundled'")
         if self.lora is None and not self.lora_note:

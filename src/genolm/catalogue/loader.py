@@ -36,14 +36,13 @@ import contextlib
 import json
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.special import logsumexp
 
-from genolm.catalogue import checks
+from genolm import weights
 from genolm.catalogue.entry import CATALOGUE, CatalogueEntry, find_entry
 from genolm.errors import ConfigError, InputError
 from genolm.registry import check_choice, did_you_mean
@@ -163,43 +162,92 @@ class TokenBatch(NamedTuple):
     offsets: list[np.ndarray]
 
 
-@dataclass
 class GenomicLM:
     """A loaded genomic LM: tokenize with offsets, embed, per-position log-probs, task heads.
 
     Build it with :func:`load`.  ``model`` is the language-model head model (``XForMaskedLM`` /
-    ``XForCausalLM``) where the checkpoint has one, else the backbone.  ``objective`` is
-    ``"mlm"``, ``"clm"``, ``"embedding"`` (a backbone without an LM head) or ``"tracks"``
-    (Enformer).  ``window`` is the training window in bases that a genolm folder records, else
-    ``None``; ``context`` the model's context in tokens where it has one.  :meth:`for_task` gives
-    the model to fine-tune or probe for a task.
+    ``XForCausalLM``) where the checkpoint has one, else the backbone; its weights are read on
+    first use of ``model`` (``tokenizer``, ``objective``, ``window`` and ``context`` are read at
+    load time), so :meth:`for_task`, which builds its model from :attr:`folder`, never reads the
+    LM's weights it does not need.  ``objective`` is ``"mlm"``, ``"clm"``, ``"embedding"`` (a
+    backbone without an LM head) or ``"tracks"`` (Enformer).  ``window`` is the training window in
+    bases that a genolm folder records, else ``None``; ``context`` the model's context in tokens
+    where it has one.  :meth:`for_task` gives the model to fine-tune or probe for a task.
     """
 
-    name: str
-    family: str
-    model: Any
-    tokenizer: Any
-    folder: Path
-    objective: str  # "mlm" | "clm" | "tracks"
-    entry: CatalogueEntry | None = None
-    revision: str | None = None
-    trust_remote_code: bool = False
-    context: int | None = None  # tokens, special tokens included
-    window: int | None = None  # training window (bases) from a genolm folder's pretrain.yaml / config.yaml
+    def __init__(
+        self,
+        name: str,
+        family: str,
+        model: Any,
+        tokenizer: Any,
+        folder: Path,
+        objective: str,  # "mlm" | "clm" | "embedding" | "tracks"
+        entry: CatalogueEntry | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        context: int | None = None,  # tokens, special tokens included
+        window: int | None = None,  # training window (bases) from pretrain.yaml / config.yaml
+        *,
+        read_weights: Callable[[], Any] | None = None,
+        device: str | None = None,
+    ):
+        """``model`` is the loaded model, or ``None`` with ``read_weights`` (a function returning it,
+        called on first use of :attr:`model`, which then goes to ``device``)."""
+        self.name = name
+        self.family = family
+        self.tokenizer = tokenizer
+        self.folder = Path(folder)
+        self.objective = objective
+        self.entry = entry
+        self.revision = revision
+        self.trust_remote_code = trust_remote_code
+        self.context = context
+        self.window = window
+        self._read_weights = read_weights if model is None else None
+        self._model = model
+        self._device = device
 
     # -- basics ------------------------------------------------------------------------------
+
+    @property
+    def model(self):
+        """The language model (read from :attr:`folder` on first use)."""
+        if self._read_weights is not None:
+            read, self._read_weights = self._read_weights, None
+            model = read()
+            if self._device is not None:
+                model.to(self._device)
+            self._model = model
+        return self._model
+
+    @model.setter
+    def model(self, value) -> None:
+        # e.g. None to drop the weights while a task model trains: it stays None, nothing is re-read
+        self._read_weights = None
+        self._model = value
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether :attr:`model` holds weights now (``False`` before first use, or once dropped)."""
+        return self._read_weights is None and self._model is not None
 
     @property
     def device(self):
         import torch
 
+        if self._read_weights is not None:  # not read yet: where it will go
+            return torch.device(self._device or "cpu")
         try:
-            return next(self.model.parameters()).device
+            return next(self._model.parameters()).device
         except (StopIteration, AttributeError):  # no parameters, or the model was dropped
             return torch.device("cpu")
 
     def to(self, device) -> GenomicLM:
-        self.model.to(device)
+        if self._read_weights is not None:
+            self._device = device
+        else:
+            self._model.to(device)
         return self
 
     @property
@@ -208,12 +256,23 @@ class GenomicLM:
 
     @property
     def architecture(self) -> str:
-        """genolm's model family (``encoder``, ``hyena`` ...) for a genolm model, else :attr:`family`."""
+        """genolm's model family (``encoder``, ``hyena`` ...) for a genolm model, else :attr:`family`.
+
+        Read from the model's config: it does not read the weights."""
         if self.family != "genolm":
             return self.family
         from genolm.models import family_of
 
-        return family_of(self.model).name
+        return family_of(self._genolm_config()).name
+
+    def _genolm_config(self):
+        if self.model_loaded:
+            return self._model.config
+        from transformers import AutoConfig
+
+        import genolm.models  # noqa: F401  (registers genolm's model types with AutoConfig)
+
+        return AutoConfig.from_pretrained(str(self.folder))
 
     def require_log_probs(self, what: str = "this") -> None:
         """Raise :class:`~genolm.errors.ConfigError` unless the model gives nucleotide
@@ -225,10 +284,16 @@ class GenomicLM:
             )
 
     def __repr__(self) -> str:
-        n = sum(p.numel() for p in self.model.parameters())
+        params = (
+            f"{sum(p.numel() for p in self._model.parameters()):,}"
+            if self.model_loaded
+            else "'not read yet'"
+            if self._read_weights is not None
+            else None
+        )
         return (
             f"GenomicLM(name={self.name!r}, family={self.family!r}, objective={self.objective!r}, "
-            f"params={n:,}, tokenizer={type(self.tokenizer).__name__}, revision={self.revision!r})"
+            f"params={params}, tokenizer={type(self.tokenizer).__name__}, revision={self.revision!r})"
         )
 
     # -- tokenize ----------------------------------------------------------------------------
@@ -284,7 +349,7 @@ class GenomicLM:
 
         if self.family == "enformer":
             return _enformer_embed(self, seqs, per_nucleotide=per_nucleotide, batch_size=batch_size)
-        checks.require_weights(self.model, "embeddings", self.name)  # no random backbone tensors
+        weights.require_weights(self.model, "embeddings", self.name)  # no random backbone tensors
         return embed_sequences(
             self.model,
             self.tokenizer,
@@ -319,7 +384,7 @@ class GenomicLM:
             raise ConfigError(f"positions must be in [0, {len(seq)}) for a sequence of {len(seq)} bases")
         from genolm.infer import TokenizerView, preserve_model_state
 
-        checks.require_weights(self.model, "log-probabilities", self.name)  # never a random LM head
+        weights.require_weights(self.model, "log-probabilities", self.name)  # never a random LM head
         tv = TokenizerView(self.tokenizer, True)
         ids, offs = tv.encode(seq)
         with preserve_model_state(self.model) as dev:
@@ -336,7 +401,7 @@ class GenomicLM:
         purpose = (
             "embeddings" if str(kwargs.get("method", "auto")).startswith("embedding") else "log-probabilities"
         )
-        checks.require_weights(self.model, purpose, self.name)
+        weights.require_weights(self.model, purpose, self.name)
         return score_variants(self.model, self.tokenizer, genome, variants, **kwargs)
 
     # -- fine-tuning ---------------------------------------------------------------------------
@@ -407,9 +472,10 @@ class GenomicLM:
         seed : int
             Seeds the head's initialisation.  Default is 0.
 
-        A genolm model is read again from :attr:`folder` (``model`` stays as it is); a published
-        checkpoint's head model is built by :meth:`for_classification`, and in ``probe`` mode
-        :attr:`model` itself is returned.
+        A genolm model is read from :attr:`folder`; a published checkpoint's head model is built
+        by :meth:`for_classification`, and in ``probe`` mode :attr:`model` itself is returned.  On
+        a fresh :class:`GenomicLM` only the ``probe`` mode of a published checkpoint reads the LM's
+        weights (:attr:`model` is read on first use), so the weights are in memory once.
         """
         check_choice("mode", mode, MODES)
         task_type = task if isinstance(task, str) else task.task_type
@@ -455,19 +521,23 @@ def load(
     family = entry.family if entry is not None else detect_family(folder)
     if family not in ADAPTERS:
         raise ConfigError(f"no loader for family '{family}'.{did_you_mean(family, list(ADAPTERS))}")
-    model, tok, objective, context = ADAPTERS[family](folder, entry, trust_remote_code)
-    if dtype is not None:
-        import torch
+    read, tok, objective, context = ADAPTERS[family](folder, entry, trust_remote_code)
 
-        model = model.to(getattr(torch, dtype))
-    model.eval()
-    if device is not None:
-        model.to(device)
+    def read_weights():
+        model = read()
+        if dtype is not None:
+            import torch
+
+            model = model.to(getattr(torch, dtype))
+        return model.eval()
+
     name = entry.name if entry is not None else Path(folder).name
     return GenomicLM(
         name=name,
         family=family,
-        model=model,
+        model=None,
+        read_weights=read_weights,
+        device=device,
         tokenizer=tok,
         folder=Path(folder),
         objective=objective,
@@ -488,7 +558,33 @@ def display_name(entry: CatalogueEntry | None, folder: Path) -> str:
     return p.name if p.name not in ("final", "model", "") else f"{p.parent.name}/{p.name}"
 
 
-# --- family adapters: (folder, entry, trust_remote_code) -> (model, tokenizer, objective, context)
+# --- family adapters -----------------------------------------------------------------------------
+# (folder, entry, trust_remote_code) -> (read, tokenizer, objective, context): the tokenizer, its
+# checks and the config are read now; ``read()`` reads the weights when GenomicLM.model is first used
+
+
+def _reader(cls, folder: Path, *, adapt: bool = False, **kwargs) -> Callable[[], Any]:
+    """A function reading ``cls``'s weights from ``folder`` (missing keys kept, see :mod:`genolm.weights`);
+    ``adapt``: give it genolm's forward contract (:func:`genolm.weights.adapt_forward`)."""
+    _require_weight_files(folder)
+
+    def read():
+        with _quiet_hf():
+            model = weights.from_pretrained(cls, folder, **kwargs)
+        return weights.adapt_forward(model) if adapt else model
+
+    return read
+
+
+def _require_weight_files(folder: Path) -> None:
+    """Refuse at load time a folder without weights (they are read later, on first use)."""
+    f = Path(folder)
+    if not any(f.glob("*.safetensors*")) and not any(f.glob("*.bin*")):
+        raise InputError(
+            "no weights in the model folder (model.safetensors or pytorch_model.bin)",
+            path=str(folder),
+            hint="pass the folder that save_pretrained wrote (config.json beside the weights)",
+        )
 
 
 def _dnabert(folder: Path, entry, trust: bool):
@@ -501,11 +597,10 @@ def _dnabert(folder: Path, entry, trust: bool):
     tok = KmerTokenizer(k=k, template="cls_sep")
     _check_vocab(tok, published, folder, "DNABERT vocab.txt ([PAD] [UNK] [CLS] [SEP] [MASK], k-mers)")
     config = BertConfig.from_pretrained(str(folder))
-    with _quiet_hf():
-        model = checks.from_pretrained(BertForMaskedLM, folder, config=config)
+    read = _reader(BertForMaskedLM, folder, config=config)
     tok.model_max_length = int(config.max_position_embeddings)
     _check_stock_tokenizer(tok, _stock_tokenizer(folder), folder, stock_text=tok.to_stock_text)
-    return model, tok, "mlm", int(config.max_position_embeddings)
+    return read, tok, "mlm", int(config.max_position_embeddings)
 
 
 def _nt(folder: Path, entry, trust: bool):
@@ -523,11 +618,10 @@ def _nt(folder: Path, entry, trust: bool):
     tok = NonOverlappingKmerTokenizer(k=k, layout=layout, template=template)
     _check_vocab(tok, published, folder, "Nucleotide Transformer vocab.txt")
     config = EsmConfig.from_pretrained(str(folder))
-    with _quiet_hf():
-        model = checks.from_pretrained(EsmForMaskedLM, folder, config=config)
+    read = _reader(EsmForMaskedLM, folder, config=config)
     tok.model_max_length = int(config.max_position_embeddings) - 2
     _check_stock_tokenizer(tok, stock, folder, stock_text=lambda s: s.upper())
-    return model, tok, "mlm", tok.model_max_length
+    return read, tok, "mlm", tok.model_max_length
 
 
 def _genolm(folder: Path, entry, trust: bool):
@@ -544,10 +638,9 @@ def _genolm(folder: Path, entry, trust: bool):
         archs = " ".join(getattr(config, "architectures", None) or [])
         objective = "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
     cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
-    with _quiet_hf():
-        model = checks.from_pretrained(cls, folder, config=config)
+    read = _reader(cls, folder, config=config)
     tok = AutoTokenizer.from_pretrained(str(folder))
-    return model, tok, objective, getattr(config, "max_position_embeddings", None)
+    return read, tok, objective, getattr(config, "max_position_embeddings", None)
 
 
 def training_window(folder: Path) -> int | None:
@@ -570,10 +663,7 @@ def _caduceus(folder: Path, entry, trust: bool):
     from transformers import AutoModelForMaskedLM
 
     if trust and _cuda_and_mamba():
-        with _quiet_hf():
-            model = checks.adapt_forward(
-                checks.from_pretrained(AutoModelForMaskedLM, folder, trust_remote_code=True)
-            )
+        read = _reader(AutoModelForMaskedLM, folder, adapt=True, trust_remote_code=True)
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
@@ -583,12 +673,11 @@ def _caduceus(folder: Path, entry, trust: bool):
         from genolm.models import caduceus
 
         caduceus.register()
-        with _quiet_hf():
-            model = checks.from_pretrained(AutoModelForMaskedLM, folder, trust_remote_code=False)
+        read = _reader(AutoModelForMaskedLM, folder, trust_remote_code=False)
         # Caduceus ships its character tokenizer, PlantCaduceus GPN's fast one: the folder says which
         tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     ctx = entry.context if entry is not None else None
-    return model, tok, "mlm", ctx
+    return read, tok, "mlm", ctx
 
 
 def _gpn(folder: Path, entry, trust: bool):
@@ -602,11 +691,10 @@ def _gpn(folder: Path, entry, trust: bool):
 
     gpn.register_auto_classes("gpn")
     config = AutoConfig.from_pretrained(str(folder))
-    with _quiet_hf():
-        model = checks.from_pretrained(AutoModelForMaskedLM, folder, config=config)
+    read = _reader(AutoModelForMaskedLM, folder, config=config)
     tok = AutoTokenizer.from_pretrained(str(folder))
     ctx = entry.context if entry is not None else None
-    return model, tok, "mlm", ctx
+    return read, tok, "mlm", ctx
 
 
 def _enformer(folder: Path, entry, trust: bool):
@@ -619,12 +707,18 @@ def _enformer(folder: Path, entry, trust: bool):
         ) from None
     # enformer_pytorch.from_pretrained does not work with transformers 5: build the module from
     # its config and read the weights here (safetensors, else torch.load(weights_only=True))
-    model = Enformer(EnformerConfig.from_pretrained(str(folder)))
-    model.load_state_dict(_read_weights(Path(folder)), strict=True)
-    return model, OneHotTokenizer(), "tracks", None
+    config = EnformerConfig.from_pretrained(str(folder))
+    _require_weight_files(folder)
+
+    def read():
+        model = Enformer(config)
+        model.load_state_dict(_read_state_dict(Path(folder)), strict=True)
+        return model
+
+    return read, OneHotTokenizer(), "tracks", None
 
 
-def _read_weights(folder: Path) -> dict:
+def _read_state_dict(folder: Path) -> dict:
     import torch
 
     st = sorted(folder.glob("*.safetensors"))
@@ -665,17 +759,15 @@ def _remote(folder: Path, entry, trust: bool):
     key = "AutoModelForCausalLM" if objective == "clm" else "AutoModelForMaskedLM"
     if key not in auto_map and "AutoModel" in auto_map:
         cls, objective = AutoModel, "embedding"
-    with _quiet_hf():
-        model = checks.from_pretrained(cls, folder, config=config, trust_remote_code=True)
     # the published forward may take no attention_mask (HyenaDNA) or return plain tuples (DNABERT-2)
-    model = checks.adapt_forward(model)
+    read = _reader(cls, folder, adapt=True, config=config, trust_remote_code=True)
     tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=True)
     ctx = (
         getattr(config, "max_position_embeddings", None)
         or getattr(config, "max_seq_len", None)  # HyenaDNA's key
         or (entry.context if entry else None)
     )
-    return model, tok, objective, ctx
+    return read, tok, objective, ctx
 
 
 def _evo2(folder: Path, entry, trust: bool):
@@ -697,10 +789,9 @@ def _hf(folder: Path, entry, trust: bool):
     archs = " ".join(getattr(config, "architectures", None) or [])
     objective = "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
     cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
-    with _quiet_hf():
-        model = checks.from_pretrained(cls, folder, config=config)
+    read = _reader(cls, folder, config=config)
     tok = AutoTokenizer.from_pretrained(str(folder))
-    return model, tok, objective, getattr(config, "max_position_embeddings", None)
+    return read, tok, objective, getattr(config, "max_position_embeddings", None)
 
 
 ADAPTERS: dict[str, Callable] = {
@@ -765,17 +856,13 @@ def _genolm_for_task(folder: Path, task, task_type: str, mode: str, num_labels, 
 def _published_for_task(
     lm: GenomicLM, task, task_type: str, mode: str, num_labels, random_init: bool, seed: int
 ):
-    import torch
-
     entry = lm.entry
     if mode == "lora" and entry is not None and not entry.lora_able:
         raise ConfigError(f"'{entry.name}' in mode lora: {entry.lora_note}")
     if mode == "probe":
         model = lm.model
         if random_init:
-            with torch.random.fork_rng():
-                torch.manual_seed(RANDOM_INIT_SEED + seed)
-                model = type(model)(model.config)
+            model = _fresh_like(model, RANDOM_INIT_SEED + seed)
     else:
         n = _num_labels(task, task_type, num_labels)
         if task_type == "token_classification":
@@ -786,12 +873,24 @@ def _published_for_task(
             n, task_type=task_type, seed=RANDOM_INIT_SEED + seed if random_init else seed
         )
         if random_init:
-            with torch.random.fork_rng():
-                torch.manual_seed(RANDOM_INIT_SEED + seed)
-                model = type(model)(model.config)
+            model = _fresh_like(model, RANDOM_INIT_SEED + seed)
     if entry is not None and entry.lora:
         model.genolm_lora_targets = list(entry.lora)
     return model
+
+
+def _fresh_like(model, seed: int):
+    """``model``'s architecture with fresh weights drawn from ``seed``, with the same forward
+    contract (a published forward without ``attention_mask`` is adapted again, see
+    :func:`genolm.weights.adapt_forward`)."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        fresh = type(model)(model.config)
+    if weights.ADAPTED_ATTR in model.__dict__:
+        weights.adapt_forward(fresh)
+    return fresh.to(next(model.parameters()).device)
 
 
 # --- tokenizer checks --------------------------------------------------------------------------
@@ -982,7 +1081,7 @@ def _default_lora_targets(lm) -> tuple[str, ...]:
     if lm.family == "genolm":
         from genolm.models import family_of
 
-        return family_of(lm.model).lora_target_modules
+        return family_of(lm._genolm_config()).lora_target_modules
     return ()
 
 

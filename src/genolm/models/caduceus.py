@@ -77,6 +77,7 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutput,
 )
 
+from genolm.constants import IGNORE_INDEX
 from genolm.errors import ConfigError, InputError
 from genolm.models.base import sequence_classification_loss
 from genolm.registry import did_you_mean
@@ -947,7 +948,9 @@ class CaduceusForMaskedLM(CaduceusPreTrainedModel):
         logits = self.lm_head(out.last_hidden_state).float()  # (B, L, V)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
+            loss = F.cross_entropy(
+                logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=IGNORE_INDEX
+            )
         if not return_dict:
             rest = (logits,) + ((out.hidden_states,) if out.hidden_states is not None else ())
             return ((loss,) + rest) if loss is not None else rest

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from genolm.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from genolm.constants import IGNORE_INDEX
 from genolm.errors import ConfigError, InputError
 from genolm.infer import cpu_supports_bf16
 from genolm.train.corpus import load_contigs, make_windows, window_text
@@ -241,7 +242,7 @@ class Pretrainer:
         w, y = batch["loss_weights"], batch["labels"]
         if self.objective == "clm":
             w, y = w[:, 1:], y[:, 1:]
-        return (w * (y != -100)).sum()
+        return (w * (y != IGNORE_INDEX)).sum()
 
     def _setup_engine(self, cfg) -> None:
         """Config, output folder, precision, the Accelerator, the seed and the per-process
@@ -394,7 +395,7 @@ class Pretrainer:
             labels = b["labels"]
             if self.objective == "clm":
                 logits, labels = logits[:, :-1], labels[:, 1:]
-            sel = labels != -100
+            sel = labels != IGNORE_INDEX
             pred = (
                 logits[sel].argmax(-1).cpu().numpy() if logits.dim() == 3 else logits.argmax(-1).cpu().numpy()
             )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from genolm.constants import PRECISIONS
 from genolm.errors import ConfigError
+from genolm.registry import check_choice
 
 
 @dataclass
@@ -55,8 +57,7 @@ class PretrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"precision must be auto, bf16 or fp32, not {self.precision!r}")
+        check_choice("precision", self.precision, PRECISIONS)
         self.compile = str(self.compile).lower()  # YAML's true/false arrive as bools
         if self.compile not in ("auto", "true", "false"):
             raise ConfigError(f"compile must be auto, true or false, not {self.compile!r}")

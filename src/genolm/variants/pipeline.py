@@ -15,17 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from genolm.errors import ConfigError
+from genolm.registry import check_choice
 
 log = logging.getLogger(__name__)
-
-
-def _check_choice(key: str, value: str, choices) -> None:
-    from genolm.registry import did_you_mean
-
-    if value not in choices:
-        raise ConfigError(
-            f"{key}: unknown value '{value}'.{did_you_mean(str(value), list(choices))} Choose from {', '.join(choices)}."
-        )
 
 
 # --- score-variants ---------------------------------------------------------------------------
@@ -50,12 +42,12 @@ class ScoreVariantsConfig:
     precision: str = "fp32"  # fp32 | bf16 | auto
 
     def __post_init__(self):
-        from genolm.infer import PRECISIONS
+        from genolm.constants import PRECISIONS
         from genolm.variants.output import output_format
         from genolm.variants.scoring import METHODS
 
-        _check_choice("method", self.method, METHODS)
-        _check_choice("precision", self.precision, PRECISIONS)
+        check_choice("method", self.method, METHODS)
+        check_choice("precision", self.precision, PRECISIONS)
         output_format(self.out)
         if self.window is not None and int(self.window) < 1:
             raise ConfigError(f"window must be positive, got {self.window}")
@@ -149,7 +141,7 @@ class EvalVariantsConfig:
     plots: bool = True
 
     def __post_init__(self):
-        _check_choice("direction", self.direction, ("auto", "lower", "higher"))
+        check_choice("direction", self.direction, ("auto", "lower", "higher"))
         if (self.label_col is None) == (self.truth_col is None):
             raise ConfigError("give exactly one of label_col (binary labels) or truth_col (continuous truth)")
         if int(self.n_boot) < 0:

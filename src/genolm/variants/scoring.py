@@ -64,11 +64,12 @@ from typing import NamedTuple
 import numpy as np
 
 from genolm.alphabet import reverse_complement
-from genolm.catalogue.checks import require_weights
 from genolm.errors import ConfigError
 from genolm.infer import Request, TokenizerView, preserve_model_state, resolve_precision, run_requests
 from genolm.io.genome import Genome
 from genolm.io.vcf import Variant, check_against_genome, read_vcf, split_multiallelic
+from genolm.registry import check_choice
+from genolm.weights import require_weights
 
 #: per-row outcome; every value but ``ok`` leaves the score NaN
 STATUSES = (
@@ -249,12 +250,7 @@ def as_genome(genome) -> Genome:
 
 def _resolve_method(method: str, objective: str) -> tuple[str, str]:
     """``(base method, distance)``."""
-    if method not in METHODS:
-        from genolm.registry import did_you_mean
-
-        raise ConfigError(
-            f"unknown method '{method}'.{did_you_mean(method, list(METHODS))} Choose from {METHODS}."
-        )
+    check_choice("method", method, METHODS)
     if method.startswith("embedding"):
         return "embedding", "l2" if method == "embedding-l2" else "cosine"
     if method == "auto":

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from genolm.bench.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, SCORE_METRICS
+from genolm.constants import TASK_TYPES
+
 CLASSIFICATION = ("binary", "multiclass")
-#: metrics a task of each type may name as its primary metric (see genolm.bench.metrics)
+#: metrics a task of each type may name as its primary metric (the ones genolm.bench.metrics
+#: computes; token classification is scored on predicted labels only)
 METRICS = {
-    "binary": ("mcc", "f1", "accuracy", "auroc", "auprc"),
-    "multiclass": ("mcc", "f1", "accuracy", "auroc", "auprc"),
-    "multilabel": ("mcc", "f1", "accuracy", "auroc", "auprc"),
-    "regression": ("spearman", "pearson", "r2"),
-    "token_classification": ("mcc", "f1", "accuracy"),
+    t: REGRESSION_METRICS
+    if t == "regression"
+    else tuple(m for m in CLASSIFICATION_METRICS if t != "token_classification" or m not in SCORE_METRICS)
+    for t in TASK_TYPES
 }
 SPLIT_NAMES = ("train", "valid", "test")
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "fasta", "datasets")

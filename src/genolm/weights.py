@@ -1,4 +1,4 @@
-"""Load-time checks and adapters for published modelling code: missing weights, forward contracts.
+"""A checkpoint's weights and the forward they run through: missing weights, forward contracts.
 
 Published repositories ship modelling code that departs from the ``transformers`` contract genolm
 relies on.  Two departures matter, and both are handled once, at load time, for every family:
@@ -20,6 +20,10 @@ turns a backbone's plain tuple output (DNABERT-2's ``BertModel`` returns ``(enco
 pooled_output)``) into a ``BaseModelOutput``, and a ``hidden_states`` that is one tensor (DNABERT-2's
 ``MaskedLMOutput``) into a one-element tuple, so ``hidden_states[-1]`` is the last layer and not the
 last row of the batch.
+
+This module sits low in the house (it imports only :mod:`genolm.errors`): the loader
+(:mod:`genolm.catalogue.loader`) records and adapts at load time, and the scorers
+(:mod:`genolm.variants.scoring`) refuse through it, each importing it downward.
 """
 
 from __future__ import annotations
