@@ -203,7 +203,7 @@ def _fit_model(entry: Entry, seed: int, task, data: TaskData, bench_cfg, ft_cfg,
         task, entry.mode, num_labels=targets.n_out_, random_init=entry.kind == "random-init", seed=seed
     )
     family = lm.architecture
-    if model is not lm.model:
+    if lm.model_loaded and model is not lm.model:
         lm.model = None  # one copy of the weights in memory while training
     timings["load_model"] = time.perf_counter() - t0
     t0 = time.perf_counter()
