@@ -388,6 +388,10 @@ class GenomicLM:
         """The model to train for ``task`` in ``mode`` (eval mode; train it with
         :class:`~genolm.bench.finetune.Finetuner` and :attr:`tokenizer`).
 
+        A genolm model is read again from :attr:`folder` (``model`` stays as it is); a published
+        checkpoint's head model is built by :meth:`for_classification`, and in ``probe`` mode
+        :attr:`model` itself is returned.
+
         Parameters
         ----------
         task : str or Task
@@ -406,10 +410,6 @@ class GenomicLM:
             drawn from ``RANDOM_INIT_SEED + seed``.  Default is ``False``.
         seed : int
             Seeds the head's initialisation.  Default is 0.
-
-        A genolm model is read again from :attr:`folder` (``model`` stays as it is); a published
-        checkpoint's head model is built by :meth:`for_classification`, and in ``probe`` mode
-        :attr:`model` itself is returned.
         """
         check_choice("mode", mode, MODES)
         task_type = task if isinstance(task, str) else task.task_type
