@@ -78,7 +78,9 @@ def _check_entry_point(verb: str, parser) -> str:
     try:
         obj = getattr(importlib.import_module(module_name), func)
     except (ImportError, AttributeError) as e:
-        raise PluginError(f"CLI reference: entry point {target} of 'genolm {verb}' does not import: {e}") from e
+        raise PluginError(
+            f"CLI reference: entry point {target} of 'genolm {verb}' does not import: {e}"
+        ) from e
     run = parser.get_default("_run")
     if run is not None:
         src = inspect.getsource(inspect.getmodule(run))

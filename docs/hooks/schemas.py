@@ -45,6 +45,8 @@ def on_page_markdown(markdown, page, config, files):
     src = inspect.getsource(VariantScores.to_frame)
     in_code = re.findall(r'^\s+"([a-z_]+)": ', src, flags=re.M)
     if in_code != TABLE_COLUMNS:  # the columns changed: update TABLE_COLUMNS and outputs.md
-        raise PluginError(f"VariantScores.to_frame columns are {in_code}; docs/hooks/schemas.py expects {TABLE_COLUMNS}")
+        raise PluginError(
+            f"VariantScores.to_frame columns are {in_code}; docs/hooks/schemas.py expects {TABLE_COLUMNS}"
+        )
     _require(markdown, "Variant scores", TABLE_COLUMNS, "VariantScores.to_frame")
     return markdown
