@@ -1,13 +1,14 @@
 # Two entry points for a fresh machine (see README):
 #   make demo   install into .venv and run the main job on the embedded default
 #   make test   install into .venv (with dev extras) and run the test suite
+#   make docs   install into .venv (with dev extras) and build the docs site into site/ (strict)
 # torch==2.13.0 is installed first: a bare `torch` requirement would pull gigabytes of CUDA wheels.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv install install-dev demo test lint clean
+.PHONY: venv install install-dev demo test docs lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,8 +34,12 @@ demo: install
 test: install-dev
 	$(BIN)/python -m pytest tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
+# mkdocs.yml: warnings are errors; the tutorials (docs/tutorials/*.ipynb) are executed on the way
+docs: install-dev
+	HF_HUB_OFFLINE=1 $(BIN)/mkdocs build --strict --site-dir site
+
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist site src/*.egg-info

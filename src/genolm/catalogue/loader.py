@@ -453,6 +453,11 @@ class GenomicLM:
         """The model to train for ``task`` in ``mode`` (eval mode; train it with
         :class:`~genolm.bench.finetune.Finetuner` and :attr:`tokenizer`).
 
+        A genolm model is read from :attr:`folder`; a published checkpoint's head model is built
+        by :meth:`for_classification`, and in ``probe`` mode :attr:`model` itself is returned.  On
+        a fresh :class:`GenomicLM` only the ``probe`` mode of a published checkpoint reads the LM's
+        weights (:attr:`model` is read on first use), so the weights are in memory once.
+
         Parameters
         ----------
         task : str or Task
@@ -471,11 +476,6 @@ class GenomicLM:
             drawn from ``RANDOM_INIT_SEED + seed``.  Default is ``False``.
         seed : int
             Seeds the head's initialisation.  Default is 0.
-
-        A genolm model is read from :attr:`folder`; a published checkpoint's head model is built
-        by :meth:`for_classification`, and in ``probe`` mode :attr:`model` itself is returned.  On
-        a fresh :class:`GenomicLM` only the ``probe`` mode of a published checkpoint reads the LM's
-        weights (:attr:`model` is read on first use), so the weights are in memory once.
         """
         check_choice("mode", mode, MODES)
         task_type = task if isinstance(task, str) else task.task_type

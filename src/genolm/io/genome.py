@@ -301,8 +301,11 @@ class Genome:
             Clip an interval that runs past either end of the record instead of raising.
             Default is ``False``: it is an ``InputError``.
 
-        Raises :class:`~genolm.errors.InputError` naming the record and 0-based position when the
-        piece holds a character outside the IUPAC alphabet (``*``, ``-``, digits, ...).
+        Raises
+        ------
+        genolm.errors.InputError
+            Naming the record and 0-based position when the piece holds a character outside the
+            IUPAC alphabet (``*``, ``-``, digits, ...).
         """
         if end is None:
             end = self.length(contig)

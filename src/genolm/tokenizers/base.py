@@ -188,6 +188,9 @@ class GenomicTokenizer(PreTrainedTokenizer):
         the scheme.
     on_invalid : {"unk", "raise"}
         What an invalid character does.  Default is ``"unk"``.
+
+    Other Parameters
+    ----------------
     pad_token, unk_token, cls_token, sep_token, mask_token, eos_token, bos_token : str or None
         Special-token strings.  Defaults depend on the scheme's layout.
     """

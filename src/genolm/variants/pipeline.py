@@ -174,6 +174,9 @@ class MakeVepSetConfig:
 
 
 def make_vep_set(cfg: MakeVepSetConfig) -> dict[str, Any]:
+    """Write a labelled coding variant set (synonymous = 0 vs stop-gained = 1 SNVs, ``LABEL`` in
+    INFO) from ``cfg.annotation`` to the VCF ``cfg.out``; return what was written and counted
+    (``genolm make-vep-set``)."""
     from genolm.variants.devset import make_coding_vep_set, write_vep_set
 
     vs = make_coding_vep_set(cfg.annotation, cfg.genome, per_class=cfg.per_class or None, seed=cfg.seed)
