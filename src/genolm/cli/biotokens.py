@@ -68,6 +68,14 @@ genolm biotokens qa --model runs/bio-cpt/final --questions qa.jsonl
 genolm biotokens qa --model runs/bio-cpt/final --questions qa.jsonl --shots train.jsonl --k-shot 3 --method generate --chat true --out qa-records.jsonl
 """,
     ),
+    "export-lm-eval": (
+        "write QA questions as an lm-evaluation-harness task (YAML + data + biotoken process_docs)",
+        """
+genolm biotokens export-lm-eval --questions qa.jsonl --model runs/bio-cpt/final --out lm-eval-tasks
+genolm biotokens export-lm-eval --questions qa.jsonl --shots train.jsonl --k-shot 3 --task bio_qa_3shot --out lm-eval-tasks
+lm_eval --model hf --model_args pretrained=runs/bio-cpt/final,add_bos_token=True --include_path lm-eval-tasks --tasks bio_qa_3shot
+""",
+    ),
 }
 
 
@@ -118,6 +126,16 @@ def add_arguments(p):
     q.add_argument("--out", help="write one JSON record per question here (raw generations for audit)")
     q.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model")
     add_dataclass_arguments(q, MCQConfig)
+    x = subs["export-lm-eval"]
+    x.add_argument("--questions", required=True, help="JSONL: question, choices, answer (and id, dna)")
+    x.add_argument("--shots", help="JSONL of solved examples for --k-shot (never the scored file)")
+    x.add_argument("--out", required=True, help="folder for TASK.yaml, TASK.jsonl and utils.py")
+    x.add_argument("--task", help="lm-eval task name (default: genolm_ + the questions file name)")
+    x.add_argument("--model", help="an extended model or adapter folder: use its biotokens (k, N)")
+    x.add_argument("--k", type=int, default=None, help="k-mer biotokens without --model (default 1)")
+    x.add_argument("--include-n", action="store_true", default=None, help="write N as ∎N (without --model)")
+    x.add_argument("--bos", default="", help="text put before every prompt, e.g. '<s>' (default: none)")
+    add_dataclass_arguments(x, MCQConfig)
 
 
 def run(args):
@@ -126,11 +144,16 @@ def run(args):
     action = getattr(args, "action", None)
     if action is None:
         raise SystemExit(
-            "genolm biotokens: choose an action: extend, encode, pretrain, eval, qa (see --help)"
+            "genolm biotokens: choose an action: extend, encode, pretrain, eval, qa, export-lm-eval (see --help)"
         )
-    return {"extend": _extend, "encode": _encode, "pretrain": _pretrain, "eval": _eval, "qa": _qa}[action](
-        args, json
-    )
+    return {
+        "extend": _extend,
+        "encode": _encode,
+        "pretrain": _pretrain,
+        "eval": _eval,
+        "qa": _qa,
+        "export-lm-eval": _export_lm_eval,
+    }[action](args, json)
 
 
 def _overrides(args, cls) -> dict:
@@ -249,4 +272,43 @@ def _qa(args, json):
         model, tok, items, cfg, shots=shots, spec=spec_of(meta) if meta else None, out=args.out, progress=True
     )
     print(json.dumps(res.summary(), indent=2))
+    return 0
+
+
+def _export_lm_eval(args, json):
+    from pathlib import Path
+
+    from genolm import config as C
+    from genolm.cli.common import dataclass_overrides
+    from genolm.errors import InputError
+    from genolm.llm.extend import BiotokenSpec, read_meta, spec_of
+    from genolm.llm.lmeval import export_mcq_task
+    from genolm.llm.mcq import MCQConfig, load_mcq
+
+    cfg = C.load(MCQConfig, None, dataclass_overrides(args, MCQConfig))
+    spec = BiotokenSpec(k=args.k or 1, include_n=bool(args.include_n))
+    if args.model:
+        meta = read_meta(args.model)
+        if meta is None:
+            raise InputError("not a biotoken model folder (no genolm_biotokens.json)", path=args.model)
+        spec = spec_of(meta)
+    items = load_mcq(args.questions)
+    shots = load_mcq(args.shots) if args.shots else []
+    task = args.task or f"genolm_{Path(args.questions).stem}"
+    yaml_path = export_mcq_task(items, args.out, task=task, cfg=cfg, shots=shots, spec=spec, bos=args.bos)
+    name = yaml_path.stem
+    model = args.model or "MODEL"
+    print(
+        json.dumps(
+            {
+                "task": name,
+                "yaml": str(yaml_path),
+                "questions": len(items),
+                "k_shot": cfg.k_shot,
+                "lm_eval": f"lm_eval --model hf --model_args pretrained={model},add_bos_token=True "
+                f"--include_path {args.out} --tasks {name}",
+            },
+            indent=2,
+        )
+    )
     return 0

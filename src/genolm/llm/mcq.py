@@ -221,7 +221,8 @@ class MCQResult(NamedTuple):
         return {k: v for k, v in self._asdict().items() if k != "records"}
 
 
-def _shots_for(i: int, pool: Sequence[MCQItem], k: int, seed: int) -> list[MCQItem]:
+def shots_for(i: int, pool: Sequence[MCQItem], k: int, seed: int) -> list[MCQItem]:
+    """The ``k`` solved examples item ``i`` is shown (seeded by ``(seed, i)``; the lm-eval export uses it too)."""
     if k == 0:
         return []
     if len(pool) < k:
@@ -257,7 +258,7 @@ def evaluate_mcq(
     was_training = model.training
     model.eval()
     prompts = [
-        build_prompt(it, _shots_for(i, shots, cfg.k_shot, cfg.seed), cfg, tokenizer, spec)
+        build_prompt(it, shots_for(i, shots, cfg.k_shot, cfg.seed), cfg, tokenizer, spec)
         for i, it in enumerate(items)
     ]
     records: list[dict] = []

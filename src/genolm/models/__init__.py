@@ -11,13 +11,16 @@ family        model_type        objective   file
 ============  ================  ==========  =====================================================
 
 Every family has ``XConfig``, ``XModel`` (backbone), ``XForMaskedLM`` or ``XForCausalLM``,
-``XForSequenceClassification`` and ``XForTokenClassification``.  Importing ``genolm.models``
-registers them with ``AutoConfig`` / ``AutoModel*``, so ``save_pretrained`` / ``from_pretrained``
-work with plain ``transformers``::
+``XForSequenceClassification`` and ``XForTokenClassification``.  ``import genolm`` registers them
+with ``AutoConfig`` / ``AutoModel*`` (lazily, :mod:`genolm.auto`), so ``save_pretrained`` /
+``from_pretrained`` work with the Auto classes::
 
-    import genolm.models
+    import genolm
     from transformers import AutoModelForMaskedLM
     model = AutoModelForMaskedLM.from_pretrained("runs/encoder-small")
+
+Saved folders also carry ``modeling_genolm.py``, an ``auto_map`` and a model card
+(:mod:`genolm.sharing`), so users without genolm load them with ``trust_remote_code=True``.
 
 Build one from a family name (unknown config keys raise ConfigError with "did you mean")::
 

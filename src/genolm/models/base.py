@@ -283,6 +283,23 @@ class GenolmPreTrainedModel(PreTrainedModel):
     def _backbone(self) -> nn.Module:
         return getattr(self, self.base_model_prefix, self)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Hugging Face's ``save_pretrained``, plus what a user without genolm needs.
+
+        Beside the weights and ``config.json`` it writes ``modeling_genolm.py`` (generated from
+        genolm's sources), an ``auto_map`` in ``config.json`` (so plain transformers loads the folder
+        with ``trust_remote_code=True``) and a ``README.md`` model card when the folder has none
+        (:mod:`genolm.sharing`).  ``push_to_hub`` saves through here, so it uploads them too.
+        """
+        out = super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            try:
+                from genolm.sharing import write_model_files
+            except ImportError:  # the generated modeling_genolm.py, loaded as remote code without genolm
+                return out
+            write_model_files(self, save_directory)
+        return out
+
     def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
         """Pool ``(B, T, H)`` -> ``(B, H)``.  The RC-equivariant family overrides it to be RC-invariant."""
         return pool(hidden, attention_mask, pooling)

@@ -39,8 +39,9 @@ Stable API (used by ``genolm tokenize``, pretraining and variant scoring)
 ``tok.mask_token_id``, ``pad_token_id``, ``unk_token_id``, ``cls_token_id`` ..., ``tok.vocab_size``,
 ``tok.scheme``, ``tok.bp_per_token`` (nominal bases per token), ``tok.k`` (k-mer schemes).
 ``tok.save_pretrained(d)`` then ``AutoTokenizer.from_pretrained(d)``
-    works once ``genolm.tokenizers`` is imported (classes are registered with
-    ``transformers``; no ``trust_remote_code``).  ``tok.export_stock(d)`` writes files for a
+    works once ``genolm`` is imported (:mod:`genolm.auto` registers the classes with
+    ``transformers`` lazily; no ``trust_remote_code``), and without genolm with
+    ``trust_remote_code=True`` (the folder carries ``tokenization_genolm.py``, :mod:`genolm.sharing`).  ``tok.export_stock(d)`` writes files for a
     stock ``BertTokenizer`` (DNABERT), ``EsmTokenizer`` (NT, char) or
     ``PreTrainedTokenizerFast`` (bpe) that give the same ids on ``tok.to_stock_text(seq)``.
 

@@ -410,6 +410,18 @@ class GenomicTokenizer(PreTrainedTokenizer):
             return self._added_tokens_decoder[index].content
         return self._convert_id_to_token(index)
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Hugging Face's ``save_pretrained``, plus ``tokenization_genolm.py`` (generated from genolm's
+        sources) and an ``auto_map`` in ``tokenizer_config.json``, so that plain transformers loads the
+        folder with ``trust_remote_code=True`` (:mod:`genolm.sharing`)."""
+        out = super().save_pretrained(save_directory, *args, **kwargs)
+        try:
+            from genolm.sharing import write_tokenizer_files
+        except ImportError:  # the generated tokenization_genolm.py, loaded as remote code without genolm
+            return out
+        write_tokenizer_files(self, save_directory)
+        return out
+
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str, ...]:
         path = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + "vocab.txt")
         with open(path, "w", encoding="utf-8") as f:
