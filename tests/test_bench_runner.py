@@ -439,10 +439,21 @@ def test_audit_and_bench_agree_on_the_same_files(tmp_path, capsys):
     from genolm.cli.main import main
 
     task = _gc_task(tmp_path)
-    rc = main(["audit", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"),
-               "--json", str(tmp_path / "audit.json")])
+    rc = main(
+        [
+            "audit",
+            "--train",
+            str(tmp_path / "train.csv"),
+            "--test",
+            str(tmp_path / "test.csv"),
+            "--json",
+            str(tmp_path / "audit.json"),
+        ]
+    )
     cli = json.loads((tmp_path / "audit.json").read_text())
-    cfg = BenchConfig(models=[], tasks=[str(task)], out_dir=str(tmp_path / "o"), baselines=[KMER], seeds=1, **FAST)
+    cfg = BenchConfig(
+        models=[], tasks=[str(task)], out_dir=str(tmp_path / "o"), baselines=[KMER], seeds=1, **FAST
+    )
     res = run_bench(cfg)
     bench_audit = json.loads((tmp_path / "o/runs/toy_gc-in-train/audit.json").read_text())
     assert bench_audit["verdict"] == cli["verdict"] and (rc == 1) == bool(res.refused)
@@ -471,8 +482,18 @@ def test_naming_a_model_does_not_switch_the_profile(tmp_path, capsys):
     assert named.profile == default.profile == DEFAULT_PROFILE
     assert named.mode_seeds == default.mode_seeds and named.finetune == default.finetune
     assert bench_config(None, {"models": ["genolm-tiny"]}, profile="standard").mode_seeds == {}
-    bench([], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "p", baselines=[], profile="quick",
-          report=False, **{k: v for k, v in FAST.items() if k != "progress"}, progress=False)
+    bench(
+        [],
+        [motif_task()],
+        modes=["probe"],
+        seeds=1,
+        out_dir=tmp_path / "p",
+        baselines=[],
+        profile="quick",
+        report=False,
+        **{k: v for k, v in FAST.items() if k != "progress"},
+        progress=False,
+    )
     assert "profile: quick" in capsys.readouterr().out
 
 
@@ -494,9 +515,28 @@ def test_max_length_truncates_every_model_and_the_report_counts_it(model_dir, tm
 
     task = _gc_task(tmp_path)
     out = tmp_path / "ml"
-    args = ["bench", str(model_dir), "--task", str(task), "--modes", "probe", "--seeds", "1",
-            "--no-random-init", "--no-baselines", "--fail-on", "never", "--out", str(out),
-            "--n-boot", "200", "--threads", "1", "--max-length", "20"]
+    args = [
+        "bench",
+        str(model_dir),
+        "--task",
+        str(task),
+        "--modes",
+        "probe",
+        "--seeds",
+        "1",
+        "--no-random-init",
+        "--no-baselines",
+        "--fail-on",
+        "never",
+        "--out",
+        str(out),
+        "--n-boot",
+        "200",
+        "--threads",
+        "1",
+        "--max-length",
+        "20",
+    ]
     assert main(args) == 0
     (rec,) = _records(out)
     li = rec["training"]["long_input"]
@@ -520,9 +560,34 @@ def test_quiet_keeps_the_per_run_result_lines(tmp_path, capsys):
     from genolm.cli.main import main
 
     task = _gc_task(tmp_path)
-    assert main(["bench", "--task", str(task), "--modes", "probe", "--seeds", "1", "--no-random-init",
-                 "--fail-on", "never", "--out", str(tmp_path / "q"), "--n-boot", "200", "--threads", "1",
-                 "--quiet", "--no-report", "--profile", "quick"] + ["--config", str(_no_models(tmp_path))]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--task",
+                str(task),
+                "--modes",
+                "probe",
+                "--seeds",
+                "1",
+                "--no-random-init",
+                "--fail-on",
+                "never",
+                "--out",
+                str(tmp_path / "q"),
+                "--n-boot",
+                "200",
+                "--threads",
+                "1",
+                "--quiet",
+                "--no-report",
+                "--profile",
+                "quick",
+            ]
+            + ["--config", str(_no_models(tmp_path))]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "seed 0:" in out and "kmer-lr" in out
 
@@ -553,8 +618,16 @@ def test_probe_c_at_the_edge_of_the_grid_warns_and_is_flagged(model_dir, tmp_pat
 
     assert max(FinetuneConfig().probe_c) > 10 and min(FinetuneConfig().probe_c) < 0.01
     with pytest.warns(UserWarning, match="edge|largest|smallest"):
-        res = bench([str(model_dir)], [motif_task()], modes=["probe"], seeds=1, out_dir=tmp_path / "c",
-                    baselines=False, random_init=False, **dict(FAST, finetune={"probe_c": [1e-6, 1e-5]}))
+        res = bench(
+            [str(model_dir)],
+            [motif_task()],
+            modes=["probe"],
+            seeds=1,
+            out_dir=tmp_path / "c",
+            baselines=False,
+            random_init=False,
+            **dict(FAST, finetune={"probe_c": [1e-6, 1e-5]}),
+        )
     (e,) = res.summary["tasks"]["toy/motif"]["entries"]
     assert e["probe_C_at_edge"]
     assert "probe C at grid edge" in (tmp_path / "c/report.md").read_text()

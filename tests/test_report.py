@@ -50,13 +50,23 @@ def _task(model_mean, base_mean=0.5, p=0.01, half=0.1, control=None, base="cnn")
         below = control + 0.05 < 0.0
         entries.append(
             _entry(
-                "genolm-tiny", "random-init", "full", control, ci_low=control - 0.05, ci_high=control + 0.05,
-                chance=0.0, below_chance=below,
+                "genolm-tiny",
+                "random-init",
+                "full",
+                control,
+                ci_low=control - 0.05,
+                ci_high=control + 0.05,
+                chance=0.0,
+                below_chance=below,
             )
         )
         d = model_mean - control
         entries[2]["vs_random_init"] = {
-            "difference": d, "low": d - 0.05, "high": d + 0.05, "p_value": 0.001, "verdict": "beats",
+            "difference": d,
+            "low": d - 0.05,
+            "high": d + 0.05,
+            "p_value": 0.001,
+            "verdict": "beats",
             "control_below_chance": below,
         }
     return {

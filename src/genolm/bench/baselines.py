@@ -495,7 +495,9 @@ class OneHotCNN(BaseEstimator):
                         bar.update(1)
                 val = self._eval_loss(net, loss_fn, X_va, len_va, yt_va)
                 if bar is not None:
-                    bar.set_description(f"CNN baseline epoch {epoch + 1}/{self.max_epochs} valid loss {val:.3f}")
+                    bar.set_description(
+                        f"CNN baseline epoch {epoch + 1}/{self.max_epochs} valid loss {val:.3f}"
+                    )
                 history.append((total / len(t_tr), val))
                 if val < best - 1e-4:
                     best, bad, self.best_epoch_ = val, 0, epoch

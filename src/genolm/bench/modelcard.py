@@ -196,7 +196,11 @@ def update_model_cards(summary: dict) -> list[Path]:
             if e["kind"] != "model" or key in seen:
                 continue
             seen.add(key)
-            p = update_model_card(e.get("model_ref") or "", e["name"], summary) if e.get("model_ref") else None
+            p = (
+                update_model_card(e.get("model_ref") or "", e["name"], summary)
+                if e.get("model_ref")
+                else None
+            )
             if p is not None:
                 done.append(p)
     return done

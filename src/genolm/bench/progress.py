@@ -45,7 +45,9 @@ class PlainProgress:
         el = time.monotonic() - self.t0
         rate = self.n / el if el > 0 else 0.0
         parts = [f"{self.desc}: {self.n}" + (f"/{self.total}" if self.total else "") + f" {self.unit}"]
-        parts.append(f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s/{self.unit}" if rate else "")
+        parts.append(
+            f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s/{self.unit}" if rate else ""
+        )
         parts.append(f"elapsed {_duration(el)}")
         if self.total and rate > 0 and self.n < self.total:
             parts.append(f"ETA {_duration((self.total - self.n) / rate)}")

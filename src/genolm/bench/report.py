@@ -170,7 +170,9 @@ def glance(task: dict) -> str:
         return f"**{name}** ({metric}): no genolm model scored; {audit_txt}."
     vb = bm.get("vs_best_baseline")
     word = (vb or {}).get("verdict")
-    lead = f"**{name}** ({metric}): **{_label(bm)}** {_f(bm['mean'])} [{_f(bm['ci_low'])}, {_f(bm['ci_high'])}] "
+    lead = (
+        f"**{name}** ({metric}): **{_label(bm)}** {_f(bm['mean'])} [{_f(bm['ci_low'])}, {_f(bm['ci_high'])}] "
+    )
     if vb and bb is not None:
         lead += f"**{_vs_text(vb).split(':')[0]}** ({_f(bb['mean'])}): Δ {_signed(vb['difference'])} [{_signed(vb['low'])}, {_signed(vb['high'])}]"
     else:
@@ -348,8 +350,20 @@ def curve_figure(task: dict, out_dir: Path) -> bytes | None:
             if aurocs:
                 drawn += 1
                 n = f" (n={len(aurocs)})"
-                ax_roc.plot([], [], styles[e["kind"]], color=cmap(i % 10), label=f"{_label(e)}  AUROC {np.mean(aurocs):.3f}{n}")
-                ax_pr.plot([], [], styles[e["kind"]], color=cmap(i % 10), label=f"{_label(e)}  AUPRC {np.mean(auprcs):.3f}{n}")
+                ax_roc.plot(
+                    [],
+                    [],
+                    styles[e["kind"]],
+                    color=cmap(i % 10),
+                    label=f"{_label(e)}  AUROC {np.mean(aurocs):.3f}{n}",
+                )
+                ax_pr.plot(
+                    [],
+                    [],
+                    styles[e["kind"]],
+                    color=cmap(i % 10),
+                    label=f"{_label(e)}  AUPRC {np.mean(auprcs):.3f}{n}",
+                )
         what = "" if len(names) == 1 else f" class {names[k]} vs rest"
         ax_roc.plot([0, 1], [0, 1], color="#999", lw=0.8)
         ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", aspect="equal")
@@ -394,7 +408,11 @@ def findings(task: dict) -> list[str]:
                 f"({metric} {_f(e['mean'])} vs {_f(e['mean'] - b['difference'])})."
             )
             if word == "loses":
-                sentence = "⚠ " + sentence + " A model that does not reach the best baseline has not shown it learned more than it."
+                sentence = (
+                    "⚠ "
+                    + sentence
+                    + " A model that does not reach the best baseline has not shown it learned more than it."
+                )
             elif word == "ties":
                 sentence += " The 95% CI of the difference includes 0: no difference shown either way."
             out.append(sentence)
@@ -460,11 +478,27 @@ def _provenance(summary: dict) -> list[tuple]:
                 ]
             )
         if not inv:
-            rows.append([src["dir"], "not recorded (bench.json predates provenance)", "n/a", _secs((src.get("timings") or {}).get("total")), "n/a", "n/a", ", ".join(map(str, src.get("torch_threads") or [])) or "n/a"])
+            rows.append(
+                [
+                    src["dir"],
+                    "not recorded (bench.json predates provenance)",
+                    "n/a",
+                    _secs((src.get("timings") or {}).get("total")),
+                    "n/a",
+                    "n/a",
+                    ", ".join(map(str, src.get("torch_threads") or [])) or "n/a",
+                ]
+            )
             total += (src.get("timings") or {}).get("total") or 0.0
     if rows:
         b.append(("p", f"Total wall time of the bench runs: {_secs(total)}."))
-        b.append(("table", ["results folder", "command", "started", "wall time", "CPU", "GPU", "torch threads"], rows))
+        b.append(
+            (
+                "table",
+                ["results folder", "command", "started", "wall time", "CPU", "GPU", "torch threads"],
+                rows,
+            )
+        )
     vers = []
     for src in summary.get("sources") or []:
         v = src.get("versions") or {}
@@ -488,7 +522,11 @@ def _blocks(summary: dict, out_dir: Path, with_roc: bool = True) -> list[tuple]:
     b: list[tuple] = [("h1", "genolm bench report")]
     models, seeds_text = _ran(summary)
     n_src = len(summary.get("sources") or [])
-    meta = [f"Generated {summary.get('generated_at', '')}" + (f" from {n_src} results folders" if n_src > 1 else "") + "."]
+    meta = [
+        f"Generated {summary.get('generated_at', '')}"
+        + (f" from {n_src} results folders" if n_src > 1 else "")
+        + "."
+    ]
     meta.append(
         f"Models: {', '.join(models) or 'none (baselines only)'}; ran: {seeds_text or 'nothing'}"
         + (f"; profile: {bench.get('profile')}" if bench.get("profile") else "")
@@ -522,7 +560,11 @@ def _blocks(summary: dict, out_dir: Path, with_roc: bool = True) -> list[tuple]:
                 f"{_label(bm)}: {_f(bm['mean'])} [{_f(bm['ci_low'])}, {_f(bm['ci_high'])}]" if bm else "-",
                 f"{bb['name']}: {_f(bb['mean'])}" if bb else "-",
                 (f"**{word}**" if word == "loses" else word or "-")
-                + (f" (Δ {_signed(vb['difference'])} [{_signed(vb['low'])}, {_signed(vb['high'])}])" if vb else ""),
+                + (
+                    f" (Δ {_signed(vb['difference'])} [{_signed(vb['low'])}, {_signed(vb['high'])}])"
+                    if vb
+                    else ""
+                ),
                 ctrl,
                 "; ".join(entry_flags(bm)) if bm else "-",
             ]
@@ -530,7 +572,16 @@ def _blocks(summary: dict, out_dir: Path, with_roc: bool = True) -> list[tuple]:
     b.append(
         (
             "table",
-            ["task", "metric", "leak audit", "best genolm model [95% CI]", "best baseline", "vs best baseline (Δ [95% CI])", "control (random init)", "flags"],
+            [
+                "task",
+                "metric",
+                "leak audit",
+                "best genolm model [95% CI]",
+                "best baseline",
+                "vs best baseline (Δ [95% CI])",
+                "control (random init)",
+                "flags",
+            ],
             rows,
         )
     )
@@ -603,7 +654,14 @@ def _blocks(summary: dict, out_dir: Path, with_roc: bool = True) -> list[tuple]:
                     + ", ".join(f"{k} {v}" for k, v in over.items())
                 )
         if long_rows:
-            b.append(("p", "Inputs longer than the model context (sequences truncated or windowed per split): " + "; ".join(long_rows) + "."))
+            b.append(
+                (
+                    "p",
+                    "Inputs longer than the model context (sequences truncated or windowed per split): "
+                    + "; ".join(long_rows)
+                    + ".",
+                )
+            )
         b.append(("img", f"{_file_slug(name)}-scores.svg", score_figure(t), f"{name} scores"))
         metric = _metric_name(t["metric"])
         rows = []
@@ -612,7 +670,11 @@ def _blocks(summary: dict, out_dir: Path, with_roc: bool = True) -> list[tuple]:
             vs = (
                 f"{vb.get('verdict', '-')} ({_signed(vb['difference'])} [{_signed(vb['low'])}, {_signed(vb['high'])}], p {_p(vb['p_value'])})"
                 if vb
-                else ("best baseline" if e["kind"] == "baseline" and e["name"] == t.get("best_baseline") else "-")
+                else (
+                    "best baseline"
+                    if e["kind"] == "baseline" and e["name"] == t.get("best_baseline")
+                    else "-"
+                )
             )
             sd = "" if e.get("sd") is None else f" ± {_f(e['sd'])}"
             rows.append(
@@ -653,10 +715,11 @@ def _blocks(summary: dict, out_dir: Path, with_roc: bool = True) -> list[tuple]:
         if with_roc and t["task_type"] in ("binary", "multiclass", "multilabel", "token_classification"):
             svg = curve_figure(t, out_dir)
             if svg is not None:
-                b.append(("img", f"{_file_slug(name)}-curves.svg", svg, f"{name} ROC and precision-recall curves"))
+                b.append(
+                    ("img", f"{_file_slug(name)}-curves.svg", svg, f"{name} ROC and precision-recall curves")
+                )
     b += _provenance(summary)
     return b
-
 
 
 def _file_slug(name: str) -> str:

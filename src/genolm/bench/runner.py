@@ -51,8 +51,8 @@ from genolm.bench.audit import FAIL_ON
 from genolm.bench.baselines import CNN, KMER, WINDOW_LR, baseline_estimators
 from genolm.bench.estimator import Estimator, fit_predict, parameter_counts
 from genolm.bench.finetune import MODES, FinetuneConfig, Finetuner, Targets
-from genolm.bench.progress import on_terminal, progress_bar
 from genolm.bench.prepare import TaskData, prepare_task, resolve_tasks
+from genolm.bench.progress import on_terminal, progress_bar
 from genolm.bench.records import Entry, files_sha256, is_complete, primary_metric, run_key, slug, write_run
 from genolm.bench.report import write_report
 from genolm.bench.summary import flatten_tokens, score_run, summarise_results
@@ -378,7 +378,9 @@ def _prepare(task, cfg: BenchConfig, out: Path, val_fraction: float, T: dict, sa
     T["audit"] += data.timings["audit"] + time.perf_counter() - t1
     verdict = data.audit.verdict
     bad = "; ".join(
-        f"{c.name} {c.splits} {c.status} ({c.message})" for c in data.audit.checks if c.status in ("WARN", "FAIL")
+        f"{c.name} {c.splits} {c.status} ({c.message})"
+        for c in data.audit.checks
+        if c.status in ("WARN", "FAIL")
     )
     if refuse:
         atomic_write_json(
@@ -393,7 +395,11 @@ def _prepare(task, cfg: BenchConfig, out: Path, val_fraction: float, T: dict, sa
     (task_dir / "status.json").unlink(missing_ok=True)
     say(
         f"[{task.name}] leak audit: {verdict}"
-        + ("" if verdict == "PASS" else f": {bad} (scored under --fail-on {cfg.fail_on}; shown beside every score)")
+        + (
+            ""
+            if verdict == "PASS"
+            else f": {bad} (scored under --fail-on {cfg.fail_on}; shown beside every score)"
+        )
     )
     return data, task_dir, False
 

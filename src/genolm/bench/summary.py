@@ -320,7 +320,9 @@ def summarise_results(
                 if ri is not None:
                     ok = (ri["name"], ri["kind"], ri["mode"])
                     e["vs_random_init"] = _paired(draws[me], draws[ok], e["mean"], ri["mean"])
-                    e["vs_random_init"]["verdict"] = verdict(e["vs_random_init"]["low"], e["vs_random_init"]["high"])
+                    e["vs_random_init"]["verdict"] = verdict(
+                        e["vs_random_init"]["low"], e["vs_random_init"]["high"]
+                    )
                     # a control below chance is broken, not a baseline to be "helped" over
                     e["vs_random_init"]["control_below_chance"] = ri["below_chance"]
         entries.sort(key=lambda e: -e["mean"] if math.isfinite(e["mean"]) else math.inf)

@@ -96,9 +96,7 @@ def add_arguments(p):
     p.add_argument(
         "--no-report", dest="report", action="store_false", default=None, help="skip report.md/html"
     )
-    p.add_argument(
-        "--quiet", action="store_true", help="no progress bars (the per-run result lines stay)"
-    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars (the per-run result lines stay)")
     p.add_argument(
         "--update-model-card",
         action="store_true",
@@ -117,6 +115,7 @@ def run(args):
     import shlex
     import sys
 
+    from genolm.bench.report import entry_flags
     from genolm.bench.runner import bench_config, run_bench
 
     ft = {
@@ -167,7 +166,11 @@ def run(args):
             sd = f" ± {e['sd']:.3f}" if e.get("sd") is not None else ""
             mean = "nan" if e["mean"] is None else f"{e['mean']:.3f}"
             flag = "" if e.get("audit") == "PASS" else f"   [leak audit {e.get('audit')}]"
-            print(f"  {label:<44} {mean}{sd}{flag}")
+            vb = e.get("vs_best_baseline")
+            word = {"beats": "beats", "ties": "ties", "loses": "loses to"}.get((vb or {}).get("verdict"))
+            vs = f"   {word} the best baseline ({vb['baseline']})" if word else ""
+            warn = "; ".join(entry_flags(e))
+            print(f"  {label:<44} {mean}{sd}{vs}{flag}" + (f"   [{warn}]" if warn else ""))
     print(f"ran {result.ran} runs, skipped {result.skipped} finished ones in {out}/")
     if cfg.report:
         print(f"report: {out / 'report.md'}  {out / 'report.html'}")

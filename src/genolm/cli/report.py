@@ -27,9 +27,7 @@ genolm report bench-mine --update-model-card
 
 
 def add_arguments(p):
-    p.add_argument(
-        "results_dirs", nargs="+", metavar="RESULTS_DIR", help="folders written by `genolm bench`"
-    )
+    p.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR", help="folders written by `genolm bench`")
     p.add_argument("--n-boot", type=int, help="rebuild summary.json with this many bootstrap resamples")
     p.add_argument(
         "--out",
