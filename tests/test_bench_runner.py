@@ -544,7 +544,7 @@ def test_max_length_truncates_every_model_and_the_report_counts_it(model_dir, tm
     assert li["n_over_context"]["test"] == 80  # every 60-bp test sequence > 20 tokens
     assert rec["config"]["max_tokens"] == 20
     md = (out / "report.md").read_text()
-    assert "inputs truncated to 20 tokens" in md and "Inputs longer than the model context" in md
+    assert "inputs truncated to 20 tokens" in md and "80 test sequences truncated to 20 tokens" in md
     # the command line is recorded (provenance) and shown
     meta = json.loads((out / "bench.json").read_text())
     assert meta["invocations"][-1]["command"].startswith("genolm bench ") and "--max-length 20" in md

@@ -970,6 +970,7 @@ class _LinearProbe:
     def fit(self, X, t) -> _LinearProbe:
         import warnings
 
+        from scipy.linalg import LinAlgWarning
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -977,6 +978,9 @@ class _LinearProbe:
         with warnings.catch_warnings():
             # a probe that has not fully converged after max_iter is still a valid (regularised) probe
             warnings.simplefilter("ignore", ConvergenceWarning)
+            # the weakly regularised end of the C grid can make Newton-Cholesky's Hessian singular;
+            # scikit-learn then falls back to L-BFGS by itself, so the warning carries no news
+            warnings.simplefilter("ignore", LinAlgWarning)
             if tt == "regression":
                 self.models_ = [Ridge(alpha=1.0 / self.C).fit(X, t)]
             elif tt == "multilabel":

@@ -33,6 +33,10 @@ HF_TASK = {
 _METRIC_NAME = {"mcc": "MCC", "spearman": "Spearman", "pearson": "Pearson", "auroc": "AUROC", "f1": "F1"}
 
 
+def _seeds(n: int) -> str:
+    return "1 seed" if n == 1 else f"mean of {n} seeds"
+
+
 def _r(x):
     return None if x is None else round(float(x), 4)
 
@@ -51,7 +55,7 @@ def model_index_results(summary: dict, model: str) -> list[dict]:
             vb = e.get("vs_best_baseline") or {}
             m = _METRIC_NAME.get(t["metric"], t["metric"])
             label = (
-                f"{m}, {e['mode']} (mean of {len(e.get('seeds', []))} seeds, 95% CI "
+                f"{m}, {e['mode']} ({_seeds(len(e.get('seeds', [])))}, 95% CI "
                 f"[{_r(e.get('ci_low'))}, {_r(e.get('ci_high'))}]"
                 + (
                     f"; {vb['verdict']} the best baseline {vb['baseline']} by {_r(vb['difference'])}"

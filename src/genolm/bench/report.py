@@ -288,15 +288,24 @@ def _indicators(arr: dict, task: dict) -> tuple[np.ndarray, np.ndarray, list[str
     y = np.asarray(arr["y_true"])
     s = np.asarray(arr["y_score"], dtype=float)
     classes = arr.get("classes")
+    labels = task.get("labels") or []
+
+    def nm(c) -> str:  # a class index -> the task's label name, where it has them
+        try:
+            i = int(c)
+        except (TypeError, ValueError):
+            return str(c)
+        return str(labels[i]) if 0 <= i < len(labels) and str(i) == str(c) else str(c)
+
     if y.ndim == 2:  # multilabel
         names = [str(x) for x in (task.get("labels") or range(y.shape[1]))]
         return (y != 0).astype(int), s.reshape(len(y), -1), names
     if s.ndim == 1:
         pos = classes[1] if classes is not None and len(classes) == 2 else y.max()
-        return (y == pos).astype(int)[:, None], s[:, None], [str(pos)]
+        return (y == pos).astype(int)[:, None], s[:, None], [nm(pos)]
     if classes is None or s.shape[1] != len(classes):
         return None
-    return np.stack([(y == c).astype(int) for c in classes], 1), s, [str(c) for c in classes]
+    return np.stack([(y == c).astype(int) for c in classes], 1), s, [nm(c) for c in classes]
 
 
 def curve_figure(task: dict, out_dir: Path) -> bytes | None:
@@ -644,22 +653,25 @@ def _blocks(summary: dict, out_dir: Path, with_roc: bool = True) -> list[tuple]:
                     "They may be inflated by leakage between the splits.**",
                 )
             )
-        long_rows = []
+        long_rows, contexts = [], set()
         for e in t["entries"]:
             li = e.get("long_input") or {}
-            if li and e["kind"] != "baseline":
-                over = li.get("n_over_context") or {}
+            over = {k: v for k, v in (li.get("n_over_context") or {}).items() if v}
+            if li.get("context_tokens") is not None and li.get("policy") != "error":
+                contexts.add(li["context_tokens"])
+            if over:
+                how = "windowed" if li.get("policy") == "window" else "truncated"
                 long_rows.append(
-                    f"{_label(e)}: context {li.get('context_tokens') or 'unlimited'} tokens, policy {li.get('policy')}, "
-                    + ", ".join(f"{k} {v}" for k, v in over.items())
+                    f"{_label(e)}: {', '.join(f'{v} {k}' for k, v in over.items())} sequences {how} "
+                    f"to {li.get('context_tokens')} tokens"
                 )
         if long_rows:
+            b.append(("p", "**Inputs longer than the model context:** " + "; ".join(long_rows) + "."))
+        elif contexts:
             b.append(
                 (
                     "p",
-                    "Inputs longer than the model context (sequences truncated or windowed per split): "
-                    + "; ".join(long_rows)
-                    + ".",
+                    f"No input exceeded the model context ({', '.join(map(str, sorted(contexts)))} tokens).",
                 )
             )
         b.append(("img", f"{_file_slug(name)}-scores.svg", score_figure(t), f"{name} scores"))
