@@ -767,7 +767,8 @@ def render_markdown(blocks: list[tuple], files_dir: str = "report_files") -> str
 def _inline_html(s: str) -> str:
     s = html.escape(str(s), quote=False)
     s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+    s = re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+    return s.replace("⚠", '<span class="warn">⚠</span>')
 
 
 _CSS = """
@@ -776,7 +777,7 @@ h1{font-size:1.7em;margin-bottom:.2em} h2{margin-top:2em;border-bottom:1px solid
 table{border-collapse:collapse;margin:1em 0;font-size:13px} th,td{border:1px solid #d6dae0;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f2f4f7;cursor:pointer;user-select:none} th:after{content:" \\2195";color:#aab} th.asc:after{content:" \\2191"} th.desc:after{content:" \\2193"}
 tr:nth-child(even) td{background:#fafbfc} svg.fig{max-width:100%;height:auto;display:block;margin:1em 0}
-li{margin:.3em 0} code{background:#f2f4f7;padding:0 3px;word-break:break-all}
+li{margin:.3em 0} .warn{color:#c0392b;font-weight:bold} code{background:#f2f4f7;padding:0 3px;word-break:break-all}
 """
 
 #: click a column header to sort by it (numbers by value, the rest as text); inline: works offline
