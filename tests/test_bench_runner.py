@@ -468,7 +468,7 @@ def test_the_bench_console_names_the_failing_check(tmp_path, capsys):
     s, y = planted(120, seed=3)
     ids = [f"s{i}" for i in range(len(s))]
     leaky = StandIn("toy/leaky", {"train": Split(s[:80], y[:80], ids[:80]), "test": Split(s, y, ids)})
-    bench([], [leaky], modes=["probe"], seeds=1, out_dir=tmp_path / "leak", **FAST)
+    bench([], [leaky], modes=["probe"], seeds=1, out_dir=tmp_path / "leak", messages=True, **FAST)
     assert "exact_duplicates train/test FAIL" in capsys.readouterr().out
 
 
@@ -491,6 +491,7 @@ def test_naming_a_model_does_not_switch_the_profile(tmp_path, capsys):
         baselines=[],
         profile="quick",
         report=False,
+        messages=True,
         **{k: v for k, v in FAST.items() if k != "progress"},
         progress=False,
     )

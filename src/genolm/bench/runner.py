@@ -84,7 +84,8 @@ class BenchConfig:
     threads: int | None = None  # torch CPU threads during the bench; None: auto (idle cores, at least 1)
     report: bool = True
     progress: bool = True  # progress bars (on a terminal; plain periodic lines when stderr is redirected)
-    messages: bool = True  # one line per finished run and per task's audit (on stdout)
+    # one line per finished run and per task's audit, on stdout; None: the same as ``progress``
+    messages: bool | None = None
     profile: str | None = None  # the profile these settings started from (recorded, printed)
     #: model folders whose README.md gets this bench's results as model-index (local folders only)
     update_model_card: bool = False
@@ -545,7 +546,7 @@ def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta,
     n_threads = cfg.threads or auto_threads()
     torch.set_num_threads(n_threads)
     blas = threadpool_limits(limits=n_threads)  # numpy / scikit-learn BLAS: the same rule as torch
-    say = _printer(cfg.messages)
+    say = _printer(cfg.progress if cfg.messages is None else cfg.messages)
     say(f"profile: {PROFILE_TEXT.get(cfg.profile or '', cfg.profile or 'none (BenchConfig as given)')}")
     refused, ran, skipped = [], 0, 0
     bar = None

@@ -146,6 +146,7 @@ def run(args):
         "n_boot": args.n_boot,
         "report": args.report,
         "progress": False if args.quiet else None,
+        "messages": True,  # --quiet hides the bars, never the per-run result lines
         "trust_remote_code": True if args.trust_remote_code else None,
         "update_model_card": args.update_model_card,
     }
