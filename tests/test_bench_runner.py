@@ -632,3 +632,27 @@ def test_probe_c_at_the_edge_of_the_grid_warns_and_is_flagged(model_dir, tmp_pat
     (e,) = res.summary["tasks"]["toy/motif"]["entries"]
     assert e["probe_C_at_edge"]
     assert "probe C at grid edge" in (tmp_path / "c/report.md").read_text()
+
+
+def test_bench_update_model_card_writes_into_a_local_model_folder(model_dir, tmp_path):
+    import shutil
+
+    from genolm.bench.modelcard import split_front_matter
+
+    mine = tmp_path / "my-model"
+    shutil.copytree(model_dir, mine)
+    bench(
+        [str(mine)],
+        [motif_task()],
+        modes=["probe"],
+        seeds=1,
+        out_dir=tmp_path / "u",
+        baselines=False,
+        random_init=False,
+        update_model_card=True,
+        report=False,
+        **FAST,
+    )
+    meta, _ = split_front_matter((mine / "README.md").read_text())
+    (result,) = meta["model-index"][0]["results"]
+    assert result["dataset"]["name"] == "toy/motif" and result["metrics"][0]["type"] == "mcc"
