@@ -402,3 +402,257 @@ def test_a_record_written_by_the_runner_is_read_by_the_summary_and_the_report(tm
     assert "gc-rule" in write_report(tmp_path, summary=summary).markdown.read_text()
     # a contender's finished run is skipped like any other
     assert run_bench(cfg, [motif_task()], extra_contenders=[rule]).skipped == 2
+
+
+# --- friction found by running real tasks end to end (issue #15) ---------------------------------
+
+
+def _gc_task(tmp_path, name="toy/gc-in-train"):
+    """GC content predicts the label inside train (so inside any validation split carved from it)
+    but not on test: a property of train, not a leak into the test score."""
+    rng = np.random.default_rng(0)
+
+    def seqs(n, gc_for_label):
+        y = rng.integers(0, 2, n)
+        out = []
+        for c in y:
+            p = gc_for_label(c)
+            out.append("".join(rng.choice(list("GCAT"), 60, p=[p / 2, p / 2, (1 - p) / 2, (1 - p) / 2])))
+        return out, y
+
+    s, y = seqs(200, lambda c: 0.75 if c else 0.25)
+    t, yt = seqs(80, lambda c: 0.5)
+    for split, (ss, yy) in (("train", (s, y)), ("test", (t, yt))):
+        rows = ["sequence,label"] + [f"{a},{b}" for a, b in zip(ss, yy)]
+        (tmp_path / f"{split}.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "task.yaml").write_text(
+        f"name: {name}\ntask_type: binary\nlabels: [neg, pos]\n"
+        "data: {root: ., splits: {train: train.csv, test: test.csv}}\n"
+    )
+    return tmp_path / "task.yaml"
+
+
+def test_audit_and_bench_agree_on_the_same_files(tmp_path, capsys):
+    # guards friction 1: `genolm audit` said WARN, the bench FAIL, because the bench also audited
+    # the validation split it carved from train itself (a GC shortcut inside train)
+    from genolm.bench.baselines import KMER
+    from genolm.cli.main import main
+
+    task = _gc_task(tmp_path)
+    rc = main(
+        [
+            "audit",
+            "--train",
+            str(tmp_path / "train.csv"),
+            "--test",
+            str(tmp_path / "test.csv"),
+            "--json",
+            str(tmp_path / "audit.json"),
+        ]
+    )
+    cli = json.loads((tmp_path / "audit.json").read_text())
+    cfg = BenchConfig(
+        models=[], tasks=[str(task)], out_dir=str(tmp_path / "o"), baselines=[KMER], seeds=1, **FAST
+    )
+    res = run_bench(cfg)
+    bench_audit = json.loads((tmp_path / "o/runs/toy_gc-in-train/audit.json").read_text())
+    assert bench_audit["verdict"] == cli["verdict"] and (rc == 1) == bool(res.refused)
+    assert [(c["name"], c["splits"], c["status"]) for c in bench_audit["checks"]] == [
+        (c["name"], c["splits"], c["status"]) for c in cli["checks"]
+    ]
+    assert "train/valid" not in json.dumps(bench_audit["checks"])
+
+
+def test_the_bench_console_names_the_failing_check(tmp_path, capsys):
+    # guards friction 1: "leak audit FAIL: NOT SCORED" without saying which check failed
+    s, y = planted(120, seed=3)
+    ids = [f"s{i}" for i in range(len(s))]
+    leaky = StandIn("toy/leaky", {"train": Split(s[:80], y[:80], ids[:80]), "test": Split(s, y, ids)})
+    bench([], [leaky], modes=["probe"], seeds=1, out_dir=tmp_path / "leak", messages=True, **FAST)
+    assert "exact_duplicates train/test FAIL" in capsys.readouterr().out
+
+
+def test_naming_a_model_does_not_switch_the_profile(tmp_path, capsys):
+    # guards friction 2: `genolm bench genolm-tiny --task X` silently used `standard`,
+    # `genolm bench --task X` used `quick`
+    from genolm.bench.runner import DEFAULT_PROFILE, bench_config
+
+    named = bench_config(None, {"models": ["genolm-tiny"]})
+    default = bench_config(None, {})
+    assert named.profile == default.profile == DEFAULT_PROFILE
+    assert named.mode_seeds == default.mode_seeds and named.finetune == default.finetune
+    assert bench_config(None, {"models": ["genolm-tiny"]}, profile="standard").mode_seeds == {}
+    bench(
+        [],
+        [motif_task()],
+        modes=["probe"],
+        seeds=1,
+        out_dir=tmp_path / "p",
+        baselines=[],
+        profile="quick",
+        report=False,
+        messages=True,
+        **{k: v for k, v in FAST.items() if k != "progress"},
+        progress=False,
+    )
+    assert "profile: quick" in capsys.readouterr().out
+
+
+def test_config_merges_nested_sections_into_the_profile(tmp_path):
+    # guards friction 4: `cnn: {max_len: ...}` in --config dropped the profile's cnn max_epochs
+    from genolm.bench.runner import bench_config
+
+    (tmp_path / "c.yaml").write_text("cnn: {max_len: 500}\nfinetune: {full: {lr: 1.0e-4}}\n")
+    cfg = bench_config(tmp_path / "c.yaml", {}, profile="quick")
+    assert cfg.cnn == {"max_epochs": 10, "max_len": 500}
+    assert cfg.finetune["full"] == {"max_epochs": 2, "lr": 1e-4, "head_lr_scale": 10.0}
+    assert cfg.finetune["lora"]["max_epochs"] == 2
+
+
+def test_max_length_truncates_every_model_and_the_report_counts_it(model_dir, tmp_path, capfd):
+    # guards friction 3: no flag for the window length; a model whose config names no maximum (GPN
+    # here) took multi-kb inputs whole; the report never mentioned truncation
+    from genolm.cli.main import main
+
+    task = _gc_task(tmp_path)
+    out = tmp_path / "ml"
+    args = [
+        "bench",
+        str(model_dir),
+        "--task",
+        str(task),
+        "--modes",
+        "probe",
+        "--seeds",
+        "1",
+        "--no-random-init",
+        "--no-baselines",
+        "--fail-on",
+        "never",
+        "--out",
+        str(out),
+        "--n-boot",
+        "200",
+        "--threads",
+        "1",
+        "--max-length",
+        "20",
+    ]
+    assert main(args) == 0
+    (rec,) = _records(out)
+    li = rec["training"]["long_input"]
+    assert li["policy"] == "truncate" and li["context_tokens"] == 20
+    assert li["n_over_context"]["test"] == 80  # every 60-bp test sequence > 20 tokens
+    assert rec["config"]["max_tokens"] == 20
+    md = (out / "report.md").read_text()
+    assert "inputs truncated to 20 tokens" in md and "80 test sequences truncated to 20 tokens" in md
+    # the command line is recorded (provenance) and shown
+    meta = json.loads((out / "bench.json").read_text())
+    assert meta["invocations"][-1]["command"].startswith("genolm bench ") and "--max-length 20" in md
+    # friction 10: redirected stderr gets no carriage-return bars; per-run lines stay on stdout
+    cap = capfd.readouterr()
+    assert "\r" not in cap.err and "seed 0:" in cap.out
+    assert main([*args, "--quiet"]) == 0
+    assert "skipped 1 finished" in capfd.readouterr().out
+
+
+def test_quiet_keeps_the_per_run_result_lines(tmp_path, capsys):
+    # guards friction 10: --quiet also hid the per-run result lines
+    from genolm.cli.main import main
+
+    task = _gc_task(tmp_path)
+    assert (
+        main(
+            [
+                "bench",
+                "--task",
+                str(task),
+                "--modes",
+                "probe",
+                "--seeds",
+                "1",
+                "--no-random-init",
+                "--fail-on",
+                "never",
+                "--out",
+                str(tmp_path / "q"),
+                "--n-boot",
+                "200",
+                "--threads",
+                "1",
+                "--quiet",
+                "--no-report",
+                "--profile",
+                "quick",
+            ]
+            + ["--config", str(_no_models(tmp_path))]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "seed 0:" in out and "kmer-lr" in out
+
+
+def _no_models(tmp_path):
+    p = tmp_path / "nomodels.yaml"
+    p.write_text("models: []\nbaselines: [kmer-lr]\n")
+    return p
+
+
+def test_plain_progress_lines_in_a_log(capsys):
+    from genolm.bench.progress import PlainProgress, progress_bar
+
+    bar = progress_bar(3, "bench", unit="run")  # stderr is captured: not a terminal
+    assert isinstance(bar, PlainProgress)
+    bar.every_s = 0.0
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "\r" not in err and "bench: 3/3 run" in err and "(done)" in err
+    assert progress_bar(3, "x", enabled=False) is None
+
+
+def test_probe_c_at_the_edge_of_the_grid_warns_and_is_flagged(model_dir, tmp_path):
+    # guards friction 7: the grid stopped at C = 10 and the best C sat at that edge silently
+    from genolm.bench.finetune import FinetuneConfig
+
+    assert max(FinetuneConfig().probe_c) > 10 and min(FinetuneConfig().probe_c) < 0.01
+    with pytest.warns(UserWarning, match="edge|largest|smallest"):
+        res = bench(
+            [str(model_dir)],
+            [motif_task()],
+            modes=["probe"],
+            seeds=1,
+            out_dir=tmp_path / "c",
+            baselines=False,
+            random_init=False,
+            **dict(FAST, finetune={"probe_c": [1e-6, 1e-5]}),
+        )
+    (e,) = res.summary["tasks"]["toy/motif"]["entries"]
+    assert e["probe_C_at_edge"]
+    assert "probe C at grid edge" in (tmp_path / "c/report.md").read_text()
+
+
+def test_bench_update_model_card_writes_into_a_local_model_folder(model_dir, tmp_path):
+    import shutil
+
+    from genolm.bench.modelcard import split_front_matter
+
+    mine = tmp_path / "my-model"
+    shutil.copytree(model_dir, mine)
+    bench(
+        [str(mine)],
+        [motif_task()],
+        modes=["probe"],
+        seeds=1,
+        out_dir=tmp_path / "u",
+        baselines=False,
+        random_init=False,
+        update_model_card=True,
+        report=False,
+        **FAST,
+    )
+    meta, _ = split_front_matter((mine / "README.md").read_text())
+    (result,) = meta["model-index"][0]["results"]
+    assert result["dataset"]["name"] == "toy/motif" and result["metrics"][0]["type"] == "mcc"

@@ -27,6 +27,7 @@ ENTRY_POINTS = {
     "biotokens pretrain": "genolm.llm.pretrain.continue_pretraining",
     "biotokens eval": "genolm.llm.evaluate.evaluate_task",
     "biotokens qa": "genolm.llm.mcq.evaluate_mcq",
+    "biotokens export-lm-eval": "genolm.llm.lmeval.export_mcq_task",
     "eval-variants": "genolm.variants.pipeline.eval_variants",
     "ism": "genolm.variants.ism.run_ism",
     "ls": "genolm.catalogue.get_entry",

@@ -34,6 +34,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 
 from genolm.bench.audit import _flat_index, kmer_codes
+from genolm.bench.progress import progress_bar
 from genolm.constants import IGNORE_INDEX
 from genolm.errors import InputError
 
@@ -349,6 +350,7 @@ class OneHotCNN(BaseEstimator):
         max_len: int | None = None,
         device: str = "cpu",
         random_state: int = 0,
+        progress: bool = False,
     ):
         self.task = task
         self.n_filters = n_filters
@@ -366,6 +368,7 @@ class OneHotCNN(BaseEstimator):
         self.max_len = max_len
         self.device = device
         self.random_state = random_state
+        self.progress = progress
 
     # -- helpers --
 
@@ -474,6 +477,10 @@ class OneHotCNN(BaseEstimator):
             yt_tr = torch.from_numpy(t_tr).to(self.device)
             yt_va = torch.from_numpy(t_va).to(self.device)
             best, best_state, bad, history = math.inf, None, 0, []
+            n_batches = math.ceil(len(t_tr) / self.batch_size)
+            bar = progress_bar(
+                self.max_epochs * n_batches, "CNN baseline", unit="batch", enabled=self.progress, leave=False
+            )
             for epoch in range(self.max_epochs):
                 net.train()
                 total = 0.0
@@ -484,7 +491,13 @@ class OneHotCNN(BaseEstimator):
                     loss.backward()
                     opt.step()
                     total += loss.item() * len(b)
+                    if bar is not None:
+                        bar.update(1)
                 val = self._eval_loss(net, loss_fn, X_va, len_va, yt_va)
+                if bar is not None:
+                    bar.set_description(
+                        f"CNN baseline epoch {epoch + 1}/{self.max_epochs} valid loss {val:.3f}"
+                    )
                 history.append((total / len(t_tr), val))
                 if val < best - 1e-4:
                     best, bad, self.best_epoch_ = val, 0, epoch
@@ -493,6 +506,8 @@ class OneHotCNN(BaseEstimator):
                     bad += 1
                     if bad >= self.patience:
                         break
+            if bar is not None:
+                bar.close()
             net.load_state_dict(best_state)
         net.eval()
         self.model_ = net

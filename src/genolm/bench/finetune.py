@@ -94,7 +94,8 @@ class FinetuneConfig:
     probe: str = "logreg"  # logreg (ridge for regression) | mlp
     pooling: str = "mean"  # cls | mean | last
     layer: int = -1
-    probe_c: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0])  # chosen on validation
+    # chosen on validation; a best C at either end of the grid warns (widen the grid)
+    probe_c: list[float] = field(default_factory=lambda: [1e-3, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0])
     max_probe_nucleotides: int = 200_000  # token-classification probe: train nucleotides sampled
     # lora
     lora_r: int = 8
@@ -867,6 +868,18 @@ class Finetuner:
                 best, best_loss = probe, loss
         self.probe_selection_ = selection
         self.best_C_ = best.C
+        grid = sorted(cfg.probe_c)
+        self.best_C_at_edge_ = len(grid) > 1 and best.C in (grid[0], grid[-1])
+        if self.best_C_at_edge_:
+            import warnings
+
+            side = "largest (least regularised)" if best.C == grid[-1] else "smallest (most regularised)"
+            warnings.warn(
+                f"the linear probe's best C = {best.C:g} is the {side} of the grid {grid}: the optimum may "
+                "lie beyond it; extend FinetuneConfig.probe_c (YAML finetune: {probe_c: [...]})",
+                UserWarning,
+                stacklevel=2,
+            )
         return best
 
     def _fit_mlp_probe(self, X_tr, t_tr, X_va, t_va):
@@ -955,6 +968,7 @@ class _LinearProbe:
     def fit(self, X, t) -> _LinearProbe:
         import warnings
 
+        from scipy.linalg import LinAlgWarning
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -962,6 +976,9 @@ class _LinearProbe:
         with warnings.catch_warnings():
             # a probe that has not fully converged after max_iter is still a valid (regularised) probe
             warnings.simplefilter("ignore", ConvergenceWarning)
+            # the weakly regularised end of the C grid can make Newton-Cholesky's Hessian singular;
+            # scikit-learn then falls back to L-BFGS by itself, so the warning carries no news
+            warnings.simplefilter("ignore", LinAlgWarning)
             if tt == "regression":
                 self.models_ = [Ridge(alpha=1.0 / self.C).fit(X, t)]
             elif tt == "multilabel":

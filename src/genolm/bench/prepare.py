@@ -3,7 +3,11 @@
 :func:`prepare_task` loads the splits, carves a validation split from train when there is none
 (seeded, stratified, the same for every model), refuses bad input (an empty split, mismatched
 lengths, a split with a single class), hashes each split (:func:`~genolm.bench.records.split_sha256`)
-and runs the leak audit (:func:`genolm.bench.audit.audit_splits`) on exactly the splits used.
+and runs the leak audit (:func:`genolm.bench.audit.audit_splits`) on the splits as the task gives
+them -- exactly what ``genolm audit --train ... [--valid ...] --test ...`` sees, so the two commands
+agree on the same files.  A validation split the bench carves from train is a random subset of
+train: checks between the two would measure train's own redundancy or label--feature correlation
+(a GC shortcut *within* train), not leakage into the test score, so it is not audited.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ def prepare_task(task, *, fail_on: str = "fail", val_fraction: float = 0.1, carv
         if need not in raw:
             raise InputError(f"task '{task.name}' has no '{need}' split (splits: {', '.join(raw)})")
     splits = {k: _as_split(v, k, tt) for k, v in raw.items() if k in ("train", "valid", "test")}
+    given = dict(splits)  # what the task's files hold: the audit sees exactly these (genolm audit does)
     carved = "valid" not in splits
     if carved:
         tr = splits["train"]
@@ -124,7 +129,7 @@ def prepare_task(task, *, fail_on: str = "fail", val_fraction: float = 0.1, carv
     audit_type = {"token_classification": "binary"}.get(tt, tt)
     audit_in = {
         k: (v.sequences if tt == "token_classification" else (v.sequences, v.labels, v.ids))
-        for k, v in splits.items()
+        for k, v in given.items()
     }
     report = audit_splits(audit_in, task_type=audit_type, fail_on="never")
     refused = report.violates(fail_on)

@@ -52,6 +52,7 @@ from genolm.bench.baselines import CNN, KMER, WINDOW_LR, baseline_estimators
 from genolm.bench.estimator import Estimator, fit_predict, parameter_counts
 from genolm.bench.finetune import MODES, FinetuneConfig, Finetuner, Targets
 from genolm.bench.prepare import TaskData, prepare_task, resolve_tasks
+from genolm.bench.progress import on_terminal, progress_bar
 from genolm.bench.records import Entry, files_sha256, is_complete, primary_metric, run_key, slug, write_run
 from genolm.bench.report import write_report
 from genolm.bench.summary import flatten_tokens, score_run, summarise_results
@@ -82,7 +83,12 @@ class BenchConfig:
     n_boot: int = 1000
     threads: int | None = None  # torch CPU threads during the bench; None: auto (idle cores, at least 1)
     report: bool = True
-    progress: bool = True
+    progress: bool = True  # progress bars (on a terminal; plain periodic lines when stderr is redirected)
+    # one line per finished run and per task's audit, on stdout; None: the same as ``progress``
+    messages: bool | None = None
+    profile: str | None = None  # the profile these settings started from (recorded, printed)
+    #: model folders whose README.md gets this bench's results as model-index (local folders only)
+    update_model_card: bool = False
 
     def __post_init__(self):
         for m in self.modes:
@@ -116,6 +122,13 @@ PROFILES: dict[str, dict] = {
         "cnn": {"max_epochs": 10},
     },
     "standard": {"seeds": 3},
+}
+#: the profile ``genolm bench`` uses unless ``--profile`` (or a config's ``profile`` key) names another,
+#: whatever the models; the bench prints it first
+DEFAULT_PROFILE = "quick"
+PROFILE_TEXT = {
+    "quick": "quick (probes and baselines 3 seeds; full / lora fine-tuning 2 epochs, 1 seed; CNN 10 epochs)",
+    "standard": "standard (3 seeds everywhere; fine-tuning up to 10 epochs with early stopping)",
 }
 
 
@@ -186,6 +199,8 @@ class _Fitted(NamedTuple):
 
 def _fit_baseline(entry: Entry, seed: int, task, data: TaskData, cfg: BenchConfig, timings) -> _Fitted:
     est = baseline_estimators(task.task_type, seed, cfg.cnn)[entry.name]
+    if hasattr(est, "progress"):  # the CNN: minutes on a long task, so it shows its own progress
+        est.progress = cfg.progress
     pred = fit_predict(est, data, timings)
     info = {}
     if hasattr(est, "n_epochs_"):
@@ -206,6 +221,7 @@ def _fit_model(entry: Entry, seed: int, task, data: TaskData, bench_cfg, ft_cfg,
     if lm.model_loaded and model is not lm.model:
         lm.model = None  # one copy of the weights in memory while training
     timings["load_model"] = time.perf_counter() - t0
+    long_input = _long_input_counts(model, lm.tokenizer, ft_cfg, data)
     t0 = time.perf_counter()
     est = Finetuner(model, lm.tokenizer, tt, ft_cfg, seed=seed)
     pred = fit_predict(est, data, timings, start=t0)
@@ -216,12 +232,36 @@ def _fit_model(entry: Entry, seed: int, task, data: TaskData, bench_cfg, ft_cfg,
         "history": est.history_,
         "best_epoch": getattr(est, "best_epoch_", None),
         "n_windowed": getattr(est, "n_windowed_", 0),
+        "probe_C": getattr(est, "best_C_", None),
+        "probe_C_at_edge": bool(getattr(est, "best_C_at_edge_", False)),
+        "long_input": long_input,
         "fit_timings": est.timings_,
         "embedding_cache": (
             {"hits": est.cache_.hits, "misses": est.cache_.misses} if getattr(est, "cache_", None) else None
         ),
     }
     return _Fitted(pred, est.classes_, parameter_counts(est), dataclasses.asdict(ft_cfg), info)
+
+
+def _long_input_counts(model, tokenizer, ft_cfg: FinetuneConfig, data: TaskData) -> dict:
+    """How many sequences of each split exceed the model's context (``max_tokens`` when set, else the
+    model config's maximum) and were therefore truncated or windowed under ``ft_cfg.long_input``.
+
+    Under ``"error"`` any such sequence stops the fit, so a finished run had none: nothing to count.
+    """
+    from genolm.embed import InputPolicy, encode_sequences, model_context
+
+    ctx = model_context(model, ft_cfg.max_tokens)
+    out = {"policy": ft_cfg.long_input, "context_tokens": ctx, "n_over_context": None}
+    if ctx is None or ft_cfg.long_input == "error":
+        out["n_over_context"] = dict.fromkeys(("train", "valid", "test"), 0)
+        return out
+    policy = InputPolicy(ctx, "truncate")  # counting only: every over-long sequence counts once
+    out["n_over_context"] = {
+        name: int(encode_sequences(tokenizer, sp.sequences, policy).n_truncated)
+        for name, sp in (("train", data.train), ("valid", data.valid), ("test", data.test))
+    }
+    return out
 
 
 def _fit_contender(c: Contender, seed: int, task, data: TaskData, timings) -> _Fitted:
@@ -338,12 +378,12 @@ def _prepare(task, cfg: BenchConfig, out: Path, val_fraction: float, T: dict, sa
     atomic_write_json(task_dir / "audit.json", jsonable(data.audit.to_dict()))
     T["audit"] += data.timings["audit"] + time.perf_counter() - t1
     verdict = data.audit.verdict
+    bad = "; ".join(
+        f"{c.name} {c.splits} {c.status} ({c.message})"
+        for c in data.audit.checks
+        if c.status in ("WARN", "FAIL")
+    )
     if refuse:
-        bad = "; ".join(
-            f"{c.name} {c.splits} ({c.status}: {c.message})"
-            for c in data.audit.checks
-            if c.status in ("WARN", "FAIL")
-        )
         atomic_write_json(
             task_dir / "status.json",
             {"task": task.name, "status": "refused", "audit": verdict, "fail_on": cfg.fail_on, "reason": bad},
@@ -356,7 +396,11 @@ def _prepare(task, cfg: BenchConfig, out: Path, val_fraction: float, T: dict, sa
     (task_dir / "status.json").unlink(missing_ok=True)
     say(
         f"[{task.name}] leak audit: {verdict}"
-        + ("" if verdict == "PASS" else " (scored under --fail-on never/warn; shown beside every score)")
+        + (
+            ""
+            if verdict == "PASS"
+            else f": {bad} (scored under --fail-on {cfg.fail_on}; shown beside every score)"
+        )
     )
     return data, task_dir, False
 
@@ -403,15 +447,60 @@ def _resolve_models(refs) -> tuple[dict[str, str], dict[str, str]]:
     return names, model_hash
 
 
-def _bench_meta(cfg: BenchConfig, tasks, contenders, meta: dict | None) -> dict:
-    """``bench.json``: the config, the tasks run, and the contenders' models and modes."""
-    out = {**dataclasses.asdict(cfg), "tasks_run": [t.name for t in tasks]}
+def hardware(n_threads: int | None = None) -> dict:
+    """The machine a bench ran on: CPU, cores, GPU (``None`` without CUDA) and torch threads."""
+    import os
+    import platform
+
+    import torch
+
+    gpu = None
+    if torch.cuda.is_available():
+        gpu = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    cpu = platform.processor() or platform.machine()
+    try:  # Linux: the model name is in /proc/cpuinfo, platform.processor() often says only x86_64
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "gpu": gpu,
+        "torch_threads": n_threads if n_threads is not None else torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+
+
+def _bench_meta(cfg: BenchConfig, tasks, contenders, meta: dict | None, out: Path) -> dict:
+    """``bench.json``: the config, the tasks run, the contenders' models and modes, and one
+    ``invocations`` item per bench run into this folder (command line, start, machine; ``wall_s``
+    is filled in when it finishes) -- the provenance block of the report."""
+    import json
+
+    out_meta = {**dataclasses.asdict(cfg), "tasks_run": [t.name for t in tasks]}
     for c in contenders:
-        if c.entry.model_ref and c.entry.model_ref not in out["models"]:
-            out["models"].append(c.entry.model_ref)
-        if c.entry.mode not in out["modes"]:
-            out["modes"].append(c.entry.mode)
-    return jsonable({**out, **(meta or {})})
+        if c.entry.model_ref and c.entry.model_ref not in out_meta["models"]:
+            out_meta["models"].append(c.entry.model_ref)
+        if c.entry.mode not in out_meta["modes"]:
+            out_meta["modes"].append(c.entry.mode)
+    meta = dict(meta or {})
+    previous = []
+    try:
+        previous = list(json.loads((out / "bench.json").read_text()).get("invocations", []))
+    except (OSError, ValueError, AttributeError):
+        pass
+    previous.append(
+        {
+            "command": meta.pop("command", None),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "hardware": hardware(cfg.threads or auto_threads()),
+            "wall_s": None,
+        }
+    )
+    return jsonable({**out_meta, **meta, "invocations": previous})
 
 
 def run_bench(
@@ -444,18 +533,21 @@ def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta,
     if cfg.tasks or cfg.suite or not task_objs:  # nothing at all: the mini suite
         task_objs += resolve_tasks(cfg.tasks, cfg.suite)
     names, model_hash = _resolve_models(cfg.models)
-    ft_cfgs = {m: _finetune_config(cfg.finetune, m, cfg.progress) for m in cfg.modes}
+    # fine-tuning bars nest inside the bench's: only on a terminal (no carriage returns in a log)
+    ft_cfgs = {m: _finetune_config(cfg.finetune, m, cfg.progress and on_terminal()) for m in cfg.modes}
     for c in ft_cfgs.values():
         if c.cache_dir is None:
             c.cache_dir = str(out / "cache" / "embeddings")
     val_fraction = (ft_cfgs[cfg.modes[0]] if cfg.modes else FinetuneConfig()).val_fraction
-    atomic_write_json(out / "bench.json", _bench_meta(cfg, task_objs, extra_contenders, meta))
+    bench_meta = _bench_meta(cfg, task_objs, extra_contenders, meta, out)
+    atomic_write_json(out / "bench.json", bench_meta)
 
     old_threads = torch.get_num_threads()
     n_threads = cfg.threads or auto_threads()
     torch.set_num_threads(n_threads)
     blas = threadpool_limits(limits=n_threads)  # numpy / scikit-learn BLAS: the same rule as torch
-    say = _printer(cfg.progress)
+    say = _printer(cfg.progress if cfg.messages is None else cfg.messages)
+    say(f"profile: {PROFILE_TEXT.get(cfg.profile or '', cfg.profile or 'none (BenchConfig as given)')}")
     refused, ran, skipped = [], 0, 0
     bar = None
     try:
@@ -466,10 +558,7 @@ def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta,
                 refused.append((task.name, data.audit.verdict))
                 continue
             plan += _plan(task, data, task_dir, cfg, names, model_hash, ft_cfgs, extra_contenders)
-        if cfg.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(plan), desc="bench", unit="run", dynamic_ncols=True)
+        bar = progress_bar(len(plan), "bench", unit="run", enabled=cfg.progress)
         for r in plan:
             if is_complete(r.run_dir / f"seed{r.seed}.json", r.key):
                 skipped += 1
@@ -498,6 +587,9 @@ def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta,
         if bar is not None:
             bar.close()
             bar = None
+        # the report's provenance block reads the wall time so far (the final one lands below)
+        bench_meta["invocations"][-1]["wall_s"] = time.perf_counter() - t_bench
+        atomic_write_json(out / "bench.json", bench_meta)
         t0 = time.perf_counter()
         summary = summarise_results(out, n_boot=cfg.n_boot)
         T["summary"] = time.perf_counter() - t0
@@ -505,6 +597,11 @@ def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta,
             t0 = time.perf_counter()
             write_report(out, summary=summary)
             T["report"] = time.perf_counter() - t0
+        if cfg.update_model_card:
+            from genolm.bench.modelcard import update_model_cards
+
+            for card in update_model_cards(summary):
+                say(f"model card updated: {card}")
     finally:
         if bar is not None:
             bar.close()
@@ -512,6 +609,8 @@ def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta,
         blas.restore_original_limits()
     T["total"] = time.perf_counter() - t_bench
     T["overhead"] = T["total"] - T["model"]
+    bench_meta["invocations"][-1]["wall_s"] = T["total"]
+    atomic_write_json(out / "bench.json", bench_meta)
     atomic_write_json(out / "timings.json", {**T, "runs_ran": ran, "runs_skipped": skipped})
     return BenchResult(out, summary, refused, ran, skipped, T)
 
@@ -534,14 +633,27 @@ def _printer(enabled: bool):
     return say
 
 
+def _deep_merge(base: dict, over: dict) -> dict:
+    """Merge ``over`` into ``base`` in place: nested mappings key by key, anything else replaced."""
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
 def bench_config(
     path: str | Path | None = None, overrides: dict | None = None, *, profile: str | None = None
 ) -> BenchConfig:
     """A :class:`BenchConfig` from a profile, then a YAML file, then ``overrides`` (CLI flags).
 
-    ``profile`` (:data:`PROFILES`) defaults to ``"quick"`` when no model is named (the bundled
-    genolm-tiny) and ``"standard"`` otherwise.  ``seeds`` given without ``mode_seeds`` applies to
-    every mode; ``finetune`` keys given in ``overrides`` apply to every mode, over the profile's.
+    ``profile`` (:data:`PROFILES`) is the argument, else the file's ``profile`` key, else
+    :data:`DEFAULT_PROFILE` -- whether or not a model is named (naming a model used to switch to
+    ``"standard"`` silently).  Nested sections (``cnn``, ``finetune``, ``mode_seeds``) are merged
+    key by key into the profile's, not replaced.  ``seeds`` given without ``mode_seeds`` applies to
+    every mode; ``finetune`` keys given outside a mode section apply to every mode, over the
+    profile's per-mode values.
     """
     import copy
 
@@ -558,8 +670,7 @@ def bench_config(
         if not isinstance(file_data, dict):
             raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     over = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if profile is None:
-        profile = "standard" if (over.get("models") or file_data.get("models")) else "quick"
+    profile = profile or over.pop("profile", None) or file_data.pop("profile", None) or DEFAULT_PROFILE
     if profile not in PROFILES:
         from genolm.registry import did_you_mean
 
@@ -580,7 +691,8 @@ def bench_config(
                     for m in MODES:  # a shared key set here beats the profile's per-mode value
                         if isinstance(merged.get(m), dict):
                             merged[m].pop(k, None)
-        data.update(layer)
+        _deep_merge(data, layer)
+    data["profile"] = profile
     cfg = C.from_dict(BenchConfig, data, source=str(path) if path else "bench config")
     for m in cfg.modes:  # check the fine-tuning keys now, not after an hour of baselines
         _finetune_config(cfg.finetune, m, False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,12 @@ def _bootstrap_draws(kernels, seq_index: np.ndarray | None, n_boot: int, seed: i
         done += b
 
 
+def _rel(path: str, out_dir: Path, n_dirs: int) -> str:
+    """A run's file relative to its bench folder; absolute when several folders are merged."""
+    p = Path(path)
+    return str(p.resolve()) if n_dirs > 1 else str(p.relative_to(out_dir))
+
+
 def _percentile(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     ok = d[np.isfinite(d)]
     if not ok.size:
@@ -129,27 +136,97 @@ def _paired(da: np.ndarray, db: np.ndarray, est_a: float, est_b: float) -> dict:
     return {"difference": est_a - est_b, "low": lo, "high": hi, "p_value": p}
 
 
-def summarise_results(out_dir: str | Path, *, n_boot: int = 1000, write: bool = True) -> dict:
-    """Per task: each entry's mean +/- SD over seeds, a bootstrap 95 % CI of the seed mean, and
-    paired bootstraps against the best baseline, the k-mer baseline and the random initialisation.
+#: the primary metric's value of a predictor that ignores its input (``None``: depends on the data)
+CHANCE = {"mcc": 0.0, "spearman": 0.0, "pearson": 0.0, "auroc": 0.5}
 
-    Reads only the run files, so ``genolm report DIR`` can always rebuild it.
+
+def verdict(low, high) -> str:
+    """``"beats"`` / ``"loses"`` when a paired 95 % CI of a difference excludes 0, else ``"ties"``
+    (also when the CI is undefined): the word the report uses against the best baseline."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return "ties"
+    return "beats" if low > 0 else "loses" if high < 0 else "ties"
+
+
+def _merged_runs(dirs: list[Path], provenance: dict) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+    """Run records of several bench folders, per task, and the refused tasks' status.
+
+    A task whose test split (sha256) differs between folders is kept apart as ``"task [folder]"``:
+    scores on different test sets are not comparable.  A run present in two folders (same entry,
+    mode and seed) is taken from the first.  ``provenance`` is filled with each folder's package
+    versions and torch thread counts (from its run records).
+    """
+    runs: dict[str, list[dict]] = {}
+    test_hash: dict[str, str] = {}
+    seen: set = set()
+    refused: dict[str, dict] = {}
+    provenance.clear()
+    for d in dirs:
+        for task_dir in sorted(p for p in (d / "runs").glob("*") if p.is_dir()):
+            status = task_dir / "status.json"
+            if status.exists():
+                st = json.loads(status.read_text())
+                if st.get("status") == "refused":
+                    refused.setdefault(st["task"], st)
+        for name, recs in read_runs(d).items():
+            h = recs[0]["data"]["test"].get("sha256")
+            if name in test_hash and test_hash[name] != h:
+                name = f"{name} [{d.name}]"
+            test_hash.setdefault(name, h)
+            for r in recs:
+                e = r["entry"]
+                k = (name, e["name"], e["kind"], e["mode"], r["seed"])
+                if k in seen:
+                    continue
+                seen.add(k)
+                r["_source"] = str(d)
+                runs.setdefault(name, []).append(r)
+                prov = provenance.setdefault(str(d), {"versions": r.get("versions"), "torch_threads": set()})
+                prov["torch_threads"].add(r.get("torch_threads"))
+    for name in runs:
+        refused.pop(name, None)  # scored in another folder
+    return runs, refused
+
+
+def summarise_results(
+    out_dir: str | Path | Sequence[str | Path], *, n_boot: int = 1000, write: bool = True
+) -> dict:
+    """Per task: each entry's mean +/- SD over seeds, a bootstrap 95 % CI of the seed mean, and
+    paired bootstraps against the best baseline, the k-mer baseline and the random initialisation;
+    whether it beats / ties / loses to the best baseline (:func:`verdict`); flags a newcomer must
+    see (a control below chance, a single seed, a probe C at the edge of its grid, truncated inputs).
+
+    ``out_dir`` may be several bench folders: their runs are merged into one summary (written
+    nowhere; ``write`` applies to a single folder).  Reads only the run files, so ``genolm report
+    DIR`` can always rebuild it.
     """
     from genolm.bench.metrics import summarise_seeds
 
-    out_dir = Path(out_dir)
+    dirs = [Path(out_dir)] if isinstance(out_dir, (str, Path)) else [Path(d) for d in out_dir]
+    out_dir = dirs[0]
     summary: dict[str, Any] = {"tasks": {}, "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    bench_meta = out_dir / "bench.json"
-    if bench_meta.exists():
-        summary["bench"] = json.loads(bench_meta.read_text())
-    for task_dir in sorted(p for p in (out_dir / "runs").glob("*") if p.is_dir()):
-        status = task_dir / "status.json"
-        if status.exists():
-            st = json.loads(status.read_text())
-            if st.get("status") == "refused":
-                summary["tasks"][st["task"]] = st
-                continue
-    for task_name, recs in read_runs(out_dir).items():
+    summary["sources"] = []
+    for d in dirs:
+        meta_path = d / "bench.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        timings = d / "timings.json"
+        summary["sources"].append(
+            {
+                "dir": str(d),
+                "bench": meta,
+                "timings": json.loads(timings.read_text()) if timings.exists() else {},
+            }
+        )
+    if summary["sources"][0]["bench"]:
+        summary["bench"] = summary["sources"][0]["bench"]
+    prov: dict[str, dict] = {}
+    all_runs, refused = _merged_runs(dirs, prov)
+    for src in summary["sources"]:
+        p = prov.get(src["dir"], {})
+        src["versions"] = p.get("versions")
+        src["torch_threads"] = sorted(t for t in p.get("torch_threads", ()) if t is not None)
+    summary["tasks"].update(refused)
+    for task_name, recs in all_runs.items():
         if task_name in summary["tasks"]:
             continue
         t0 = recs[0]["task"]
@@ -188,6 +265,9 @@ def summarise_results(out_dir: str | Path, *, n_boot: int = 1000, write: bool = 
             prim = seeds.get(metric)
             lo, hi = _percentile(draws[(name, kind, mode)])
             fit_time = [r["timings"].get("fit", 0.0) + r["timings"].get("predict", 0.0) for r in rs]
+            trained = [r["training"] if isinstance(r.get("training"), dict) else {} for r in rs]
+            long_in = next((t["long_input"] for t in trained if t.get("long_input")), None)
+            chance = CHANCE.get(metric)
             entries.append(
                 {
                     "name": name,
@@ -207,7 +287,17 @@ def summarise_results(out_dir: str | Path, *, n_boot: int = 1000, write: bool = 
                     "params": rs[0]["params"]["total"],
                     "trainable_params": rs[0]["params"]["trainable"],
                     "audit": audit.get("verdict"),
-                    "runs": [str(Path(r["_path"]).relative_to(out_dir)) for r in rs],
+                    "runs": [_rel(r["_path"], out_dir, len(dirs)) for r in rs],
+                    "source": rs[0].get("_source", str(out_dir)),
+                    "model_ref": rs[0]["entry"].get("model_ref"),
+                    "n_seeds": len(rs),
+                    "deterministic": bool(rs[0]["entry"].get("deterministic")),
+                    "chance": chance,
+                    # the whole CI of the seed mean lies below what ignoring the input scores
+                    "below_chance": chance is not None and math.isfinite(hi) and hi < chance,
+                    "long_input": long_in,
+                    "probe_C": [t.get("probe_C") for t in trained if t.get("probe_C") is not None],
+                    "probe_C_at_edge": any(t.get("probe_C_at_edge") for t in trained),
                 }
             )
         baselines = [e for e in entries if e["kind"] == "baseline" and math.isfinite(e["mean"])]
@@ -224,11 +314,17 @@ def summarise_results(out_dir: str | Path, *, n_boot: int = 1000, write: bool = 
                             "baseline": other["name"],
                             **_paired(draws[me], draws[ok], e["mean"], other["mean"]),
                         }
+                        e[label]["verdict"] = verdict(e[label]["low"], e[label]["high"])
             if e["kind"] == "model":
                 ri = key.get((e["name"], "random-init", e["mode"]))
                 if ri is not None:
                     ok = (ri["name"], ri["kind"], ri["mode"])
                     e["vs_random_init"] = _paired(draws[me], draws[ok], e["mean"], ri["mean"])
+                    e["vs_random_init"]["verdict"] = verdict(
+                        e["vs_random_init"]["low"], e["vs_random_init"]["high"]
+                    )
+                    # a control below chance is broken, not a baseline to be "helped" over
+                    e["vs_random_init"]["control_below_chance"] = ri["below_chance"]
         entries.sort(key=lambda e: -e["mean"] if math.isfinite(e["mean"]) else math.inf)
         summary["tasks"][task_name] = {
             "task": task_name,
@@ -250,6 +346,6 @@ def summarise_results(out_dir: str | Path, *, n_boot: int = 1000, write: bool = 
             "entries": entries,
         }
     summary = jsonable(summary)
-    if write:
+    if write and len(dirs) == 1:
         atomic_write_json(out_dir / "summary.json", summary)
     return summary

@@ -16,15 +16,20 @@ atomically; re-running the same command skips finished runs, so a killed bench r
 report (report.md, report.html) is written into --out; `genolm report DIR` rebuilds it.
 
 With no MODEL: the bundled genolm-tiny on the bundled `mini` suite, offline, in under 5 minutes on
-2 CPU cores (the `quick` profile: probe + full; 3 seeds for probes and baselines; full fine-tuning
-2 epochs, 1 seed).  Naming a MODEL selects the `standard` profile (3 seeds, 10 epochs with early
-stopping).  Keys of a YAML --config are the fields of genolm.bench.runner.BenchConfig; flags
-override the file."""
+2 CPU cores.  The profile is `quick` unless --profile says otherwise, whether or not a MODEL is
+named, and the bench prints it first: probe + full; 3 seeds for probes and baselines; full / lora
+fine-tuning 2 epochs, 1 seed.  `--profile standard`: 3 seeds everywhere, up to 10 epochs with
+early stopping.  Keys of a YAML --config are the fields of genolm.bench.runner.BenchConfig; its
+nested sections (cnn, finetune, mode_seeds) are merged key by key into the profile's; flags
+override the file.  Beside report.html: leaderboard.csv / .parquet and model-cards/<model>/README.md
+(Hugging Face model-index); --update-model-card also merges them into each local model folder's
+README.md."""
 EXAMPLES = """
 genolm bench
 genolm bench runs/my-model/final --suite mini --modes probe,full,lora --seeds 3
 genolm bench runs/a/final runs/b/final --task gue/prom_core_all --out bench-gue --epochs 5
 genolm bench genolm-tiny --task my_task.yaml --fail-on never --no-baselines --long-input window
+genolm bench runs/my-model/final --task my_task.yaml --max-length 512 --update-model-card
 genolm report genolm-bench
 """
 
@@ -75,6 +80,14 @@ def add_arguments(p):
         help="sequences longer than the model context: error (default), overlapping windows pooled, or truncate",
     )
     p.add_argument(
+        "--max-length",
+        type=int,
+        metavar="N",
+        help="token budget per input (special tokens included) for every model, also those whose config "
+        "names no maximum; longer inputs are truncated (or windowed with --long-input window). "
+        "The report counts them. Default: each model's own maximum, none for convolutional families",
+    )
+    p.add_argument(
         "--probe", choices=["logreg", "mlp"], help="the probe on frozen embeddings. Default: logreg"
     )
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="Default: auto (bf16 where native)")
@@ -83,7 +96,14 @@ def add_arguments(p):
     p.add_argument(
         "--no-report", dest="report", action="store_false", default=None, help="skip report.md/html"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (the per-run result lines stay)")
+    p.add_argument(
+        "--update-model-card",
+        action="store_true",
+        default=None,
+        help="merge the results (model-index) into README.md of each MODEL given as a local folder "
+        "(never a catalogue, bundled or Hub model)",
+    )
     p.add_argument(
         "--trust-remote-code",
         action="store_true",
@@ -92,8 +112,10 @@ def add_arguments(p):
 
 
 def run(args):
+    import shlex
     import sys
 
+    from genolm.bench.report import entry_flags
     from genolm.bench.runner import bench_config, run_bench
 
     ft = {
@@ -102,7 +124,8 @@ def run(args):
             "max_epochs": args.epochs,
             "lr": args.lr,
             "batch_size": args.batch_size,
-            "long_input": args.long_input,
+            "long_input": args.long_input or ("truncate" if args.max_length else None),
+            "max_tokens": args.max_length,
             "probe": args.probe,
             "precision": args.precision,
         }.items()
@@ -123,14 +146,20 @@ def run(args):
         "n_boot": args.n_boot,
         "report": args.report,
         "progress": False if args.quiet else None,
+        "messages": True,  # --quiet hides the bars, never the per-run result lines
         "trust_remote_code": True if args.trust_remote_code else None,
+        "update_model_card": args.update_model_card,
     }
     cfg = bench_config(args.config, overrides, profile=args.profile)
-    result = run_bench(cfg)
+    argv = getattr(args, "_argv", None)
+    command = shlex.join(["genolm", *argv]) if argv is not None else None
+    result = run_bench(cfg, meta={"command": command})
     out = result.out_dir
     for name, t in result.summary.get("tasks", {}).items():
         if t.get("status") == "refused":
-            print(f"{name}: NOT SCORED, leak audit {t.get('audit')} (--fail-on {t.get('fail_on')})")
+            print(
+                f"{name}: NOT SCORED, leak audit {t.get('audit')} (--fail-on {t.get('fail_on')}): {t.get('reason', '')}"
+            )
             continue
         print(f"{name} ({t['metric']}, leak audit {t['audit']}):")
         for e in t["entries"]:
@@ -138,7 +167,11 @@ def run(args):
             sd = f" ± {e['sd']:.3f}" if e.get("sd") is not None else ""
             mean = "nan" if e["mean"] is None else f"{e['mean']:.3f}"
             flag = "" if e.get("audit") == "PASS" else f"   [leak audit {e.get('audit')}]"
-            print(f"  {label:<44} {mean}{sd}{flag}")
+            vb = e.get("vs_best_baseline")
+            word = {"beats": "beats", "ties": "ties", "loses": "loses to"}.get((vb or {}).get("verdict"))
+            vs = f"   {word} the best baseline ({vb['baseline']})" if word else ""
+            warn = "; ".join(entry_flags(e))
+            print(f"  {label:<44} {mean}{sd}{vs}{flag}" + (f"   [{warn}]" if warn else ""))
     print(f"ran {result.ran} runs, skipped {result.skipped} finished ones in {out}/")
     if cfg.report:
         print(f"report: {out / 'report.md'}  {out / 'report.html'}")

@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     unexpected error (a bug: ``-v`` prints its traceback), 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # recorded by verbs that keep provenance
     if not getattr(args, "verb", None):
         parser.print_help()
         return 0

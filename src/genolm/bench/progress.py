@@ -1,0 +1,81 @@
+"""Progress of the bench's long steps, readable on a terminal and in a redirected log.
+
+On a terminal (stderr is a TTY) :func:`progress_bar` is a tqdm bar with rate and ETA.  Redirected
+to a file, carriage-return bars pile up into one unreadable line per refresh, and bars nested
+inside bars (a fine-tune inside the bench) interleave; there it is a :class:`PlainProgress` that
+prints one plain line at most every ``every_s`` seconds (and one when it finishes, if it took long
+enough to have printed anything), with the same count, rate and ETA.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def on_terminal(stream=None) -> bool:
+    """Whether ``stream`` (default: stderr) is an interactive terminal."""
+    stream = stream if stream is not None else sys.stderr
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _duration(s: float) -> str:
+    s = max(0.0, s)
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{s // 60:.0f}m{s % 60:02.0f}s"
+    return f"{s // 3600:.0f}h{(s % 3600) // 60:02.0f}m"
+
+
+class PlainProgress:
+    """A tqdm-like counter that writes plain periodic lines (``update``, ``set_description``, ``close``)."""
+
+    def __init__(self, total: int | None, desc: str, unit: str = "it", every_s: float = 10.0, stream=None):
+        self.total, self.desc, self.unit, self.every_s = total, desc, unit, every_s
+        self.stream = stream if stream is not None else sys.stderr
+        self.n = 0
+        self.t0 = self._last = time.monotonic()
+        self._printed = False
+
+    def line(self) -> str:
+        el = time.monotonic() - self.t0
+        rate = self.n / el if el > 0 else 0.0
+        parts = [f"{self.desc}: {self.n}" + (f"/{self.total}" if self.total else "") + f" {self.unit}"]
+        parts.append(
+            f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s/{self.unit}" if rate else ""
+        )
+        parts.append(f"elapsed {_duration(el)}")
+        if self.total and rate > 0 and self.n < self.total:
+            parts.append(f"ETA {_duration((self.total - self.n) / rate)}")
+        return ", ".join(p for p in parts if p)
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self._printed = True
+            print(self.line(), file=self.stream, flush=True)
+
+    def set_description(self, desc: str) -> None:
+        self.desc = desc
+
+    def close(self) -> None:
+        if self._printed:
+            print(self.line() + " (done)", file=self.stream, flush=True)
+            self._printed = False
+
+
+def progress_bar(total: int | None, desc: str, *, unit: str = "it", enabled: bool = True, leave: bool = True):
+    """A tqdm bar on a terminal, a :class:`PlainProgress` in a redirected log, ``None`` when disabled."""
+    if not enabled:
+        return None
+    if on_terminal():
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=leave)
+    return PlainProgress(total, desc, unit)
