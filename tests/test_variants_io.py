@@ -295,6 +295,50 @@ def test_eval_variants_warns_on_backwards_auto_direction(tmp_path, caplog):
     assert json.loads((tmp_path / "ev.json").read_text())["warnings"] == []
 
 
+def test_region_named_record_scores_at_genome_coordinates(tiny_model_dir, tmp_path):
+    """A FASTA record '>chr5:1001-1120' holds chr5 bases 1001..1120: VCF positions map onto it
+    with no shift (guards against an off-by-one: REF would mismatch on this non-repetitive
+    sequence) and score exactly as the same bases in a plain record, shifted by 1000."""
+    assert "chr17:42425000-43600000" in " ".join(_help_text("score-variants"))
+    (tmp_path / "region.fa").write_text(f">chr5:1001-{1000 + len(SEQ)}\n{SEQ}\n")
+    (tmp_path / "plain.fa").write_text(f">seg\n{SEQ}\n")
+    offs = [0, 1, 57, len(SEQ) - 1]
+    alt = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    region_vs = [Variant("5", 1000 + o, None, SEQ[o], (alt[SEQ[o]],)) for o in offs]  # '5' aliases chr5
+    region_vs += [
+        Variant("chr5", 999, None, "A", ("C",)),
+        Variant("chr5", 1000 + len(SEQ), None, "A", ("C",)),
+    ]
+    plain_vs = [Variant("seg", o, None, SEQ[o], (alt[SEQ[o]],)) for o in offs]
+    write_vcf(tmp_path / "region.vcf", region_vs)
+    write_vcf(tmp_path / "plain.vcf", plain_vs)
+    for name in ("region", "plain"):
+        argv = [
+            "score-variants",
+            "--genome",
+            str(tmp_path / f"{name}.fa"),
+            "--vcf",
+            str(tmp_path / f"{name}.vcf"),
+        ]
+        argv += ["--out", str(tmp_path / f"{name}.tsv"), "--model", str(tiny_model_dir), "--window", "32"]
+        assert main(argv + ["--no-progress"]) == 0
+    reg = pd.read_csv(tmp_path / "region.tsv", sep="\t")
+    plain = pd.read_csv(tmp_path / "plain.tsv", sep="\t")
+    assert reg["status"].tolist() == ["ok"] * 4 + ["out_of_bounds"] * 2
+    assert reg["pos"].tolist()[:4] == [1001 + o for o in offs]  # 1-based genome positions
+    np.testing.assert_allclose(reg["score"].to_numpy()[:4], plain["score"].to_numpy(), atol=1e-6)
+
+
+def _help_text(verb: str) -> list[str]:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
+        main([verb, "--help"])
+    return buf.getvalue().split()
+
+
 def test_gpn_example_only_region_variants_scored(shared_data, tiny_model_dir):
     import genolm
 
