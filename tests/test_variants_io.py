@@ -249,6 +249,23 @@ def test_small_top_k_sets_hidden_not_reported():
     assert res.to_dict()["hidden_top_k"]["odds_ratio_top0.1%"] == {"n_top": 1}
 
 
+@pytest.mark.parametrize("kind", ["labels", "truth"])
+def test_bootstrap_progress_bar_counts_every_resample(kind, monkeypatch, capsys):
+    # guards against a bar that stops short of (or runs past) its total
+    import genolm.variants.evaluate as ev
+
+    bars, make = [], ev._progress_bar
+    monkeypatch.setattr(ev, "_progress_bar", lambda total, on: bars.append(make(total, on)) or bars[-1])
+    monkeypatch.setattr(ev, "PROGRESS_DELAY_S", 0.0)
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=300)
+    truth = {"labels": rng.random(300) < 0.3} if kind == "labels" else {"truth": s + rng.normal(size=300)}
+    quiet = evaluate_scores(s, n_boot=70, **truth)
+    shown = evaluate_scores(s, n_boot=70, progress=True, **truth)
+    assert bars[-1].n == bars[-1].total == (3 * 70 if kind == "labels" else 70)
+    assert "bootstrap" in capsys.readouterr().err and shown.metrics == quiet.metrics
+
+
 def test_or_bootstrap_shares_resamples_with_plain_loop():
     # the one-sort-per-resample OR bootstrap gives exactly the per-resample odds_ratio_top draws
     from genolm.variants.evaluate import _or_ci

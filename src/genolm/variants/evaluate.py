@@ -31,6 +31,8 @@ from genolm.bench.metrics import MetricCI, bootstrap_ci
 from genolm.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
+#: the bootstrap's progress bar appears only once it has run this long (seconds)
+PROGRESS_DELAY_S = 2.0
 
 DEFAULT_TOP_K = (0.1, 1.0, 5.0, 10.0)
 #: a top-k% odds ratio needs at least this many variants in the top set to be reported
@@ -148,7 +150,7 @@ def _progress_bar(total: int, enabled: bool):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="bootstrap", unit="resample", dynamic_ncols=True, delay=2.0)
+    return tqdm(total=total, desc="bootstrap", unit="resample", dynamic_ncols=True, delay=PROGRESS_DELAY_S)
 
 
 def evaluate_scores(
