@@ -15,6 +15,7 @@ from genolm.variants.ism import (
     ALPHABET,
     frame_consistent_window,
     ism,
+    ism_importance,
     parse_region,
     plot_ism_heatmap,
     plot_ism_logo,
@@ -56,6 +57,27 @@ def test_ism_region_uses_genomic_context_and_plots(lm, tmp_path):
         assert f.stat().st_size > 1000
 
 
+def test_ism_plots_state_sign_and_reference(lm, tmp_path):
+    """The heatmap's x axis carries the reference bases and both plots state the sign convention
+    (guards against a logo / heatmap a reader cannot orient: which sign is damaging?)."""
+    import re
+
+    model, tok = lm
+    res = ism(model, tok, genome={"chr1": SEQ}, region="chr1:31-40", window=16)
+    h = plot_ism_heatmap(res, tmp_path / "h.png", extra_formats=("svg",))
+    lg = plot_ism_logo(res, tmp_path / "l.png", extra_formats=("svg",))
+    assert h.with_suffix(".svg").exists() and lg.with_suffix(".svg").exists()
+    svg = h.with_suffix(".svg").read_text()
+    assert "log p(alt) - log p(ref)" in svg and "damaging" in svg
+    # every reference base is a tick label, in order (text elements of the SVG)
+    texts = [t for t in re.findall(r">([^<>]*)</text>", svg) if t.strip()]
+    assert "".join(t for t in texts if len(t) == 1 and t in "ACGTN").startswith(res.sequence)
+    assert "damaging" in lg.with_suffix(".svg").read_text()
+    # heights: the logo is drawn from ism_importance, -mean of the three alternatives
+    alts = [res.llr[0, j] for j in range(4) if ALPHABET[j] != res.sequence[0]]
+    assert ism_importance(res)[0] == pytest.approx(-np.mean(alts))
+
+
 def test_ism_cli(tmp_path):
     from genolm.cli.main import main
 
@@ -68,7 +90,8 @@ def test_ism_cli(tmp_path):
     assert main(argv + ["--no-progress"]) == 0
     z = np.load(f"{out}.npz")
     assert z["llr"].shape == (12, 4) and str(z["sequence"]) == SEQ[:12]
-    assert (tmp_path / "o_heatmap.png").exists() and (tmp_path / "o_logo.png").exists()
+    for name in ("o_heatmap.png", "o_logo.png", "o_heatmap.svg", "o_logo.svg"):
+        assert (tmp_path / name).exists()
 
 
 def test_region_parsing_and_errors(lm):

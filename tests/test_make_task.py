@@ -299,3 +299,26 @@ def test_cli_make_task(genome, tmp_path, capsys):
     m = json.loads((out / "manifest.json").read_text())
     assert m["parameters"]["fractions"] == {"train": 0.6, "valid": 0.2, "test": 0.2}
     assert main(["make-task", "--genome", str(genome[0]), "--kind", "cds", "--out", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize("kind", ["feature", "donor"])
+def test_progress_bars_cover_the_whole_genome(genome, kind, monkeypatch, capsys):
+    """The window bar ends at 2 x genome bp and the assignment bar at 200 shuffles (guards against
+    a bar that stalls short of 100 % or overshoots); the task itself does not change."""
+    import genolm.bench.maketask as mt
+
+    bars, mt_bar = {}, mt._bar
+
+    def spy(enabled, total, desc, unit):
+        bars[desc] = mt_bar(enabled, total, desc, unit)
+        return bars[desc]
+
+    monkeypatch.setattr(mt, "_bar", spy)
+    monkeypatch.setattr(mt, "PROGRESS_DELAY_S", 0.0)
+    cfg = _cfg(genome, kind=kind, stride=50, gc_match=False) if kind == "feature" else _cfg(genome, kind=kind)
+    shown = build_task(cfg, progress=True)
+    assert "make-task: windows" in capsys.readouterr().err  # drawn on stderr
+    windows, shuffles = bars["make-task: windows"], bars["make-task: split assignment"]
+    assert windows.n == windows.total == 2 * sum(len(s) for s in genome[2].values())
+    assert shuffles.n == shuffles.total == 200
+    assert shown.splits["test"][2] == build_task(cfg).splits["test"][2]

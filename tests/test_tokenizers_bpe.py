@@ -101,3 +101,9 @@ def test_train_tokenizer_cli(fasta, tmp_path, capsys):
     loaded = AutoTokenizer.from_pretrained(out)
     assert loaded.vocab_size <= 40 and loaded.decode_array(loaded.encode_array("GATTACA")) == "GATTACA"
     assert main(["train-tokenizer", str(tmp_path / "nope.fa"), "--out", str(out)]) == 2
+
+
+def test_progress_bars_leave_the_vocabulary_unchanged(fasta, tok):
+    # progress=True turns on the tokenizers trainer's bars; the learned merges must not change
+    shown = train_bpe(BPETrainConfig([str(fasta)], vocab_size=48, chunk_size=500), progress=True)
+    assert shown.get_vocab() == tok.get_vocab()

@@ -220,7 +220,7 @@ def test_make_vep_set_cli_and_eval_cli(tiny_model_dir, tmp_path):
 def test_evaluate_scores_known_values():
     y = np.array([1, 1, 1, 0, 0, 0, 0, 0])
     s = np.array([-3.0, -2.0, -1.5, -1.0, 0.0, 0.5, 1.0, 2.0])  # positives have the lowest scores
-    res = evaluate_scores(s, labels=y, top_k=(25.0, 50.0), n_boot=200)
+    res = evaluate_scores(s, labels=y, top_k=(25.0, 50.0), n_boot=200, min_top=1)
     assert res.metrics["auroc"].estimate == pytest.approx(1.0)
     assert res.metrics["auprc"].estimate == pytest.approx(1.0)
     flipped = evaluate_scores(s, labels=y, higher_is_positive=True, n_boot=0)
@@ -235,6 +235,125 @@ def test_evaluate_scores_known_values():
     assert labels_from_column(["stop_gained", "synonymous"]).tolist() == [True, False]
     with pytest.raises(ConfigError, match="positive"):
         labels_from_column(["x", "y"])  # guards against guessing the positive class wrongly
+
+
+def test_small_top_k_sets_hidden_not_reported():
+    """0.1 % and 1 % of 300 variants are 1 and 3 variants: no odds ratio is reported for them
+    (guards against identical, meaningless odds ratios printed for one-variant top sets)."""
+    rng = np.random.default_rng(0)
+    y = rng.random(300) < 0.3
+    s = rng.normal(size=300) - y
+    res = evaluate_scores(s, labels=y, n_boot=20)
+    assert res.hidden == {"odds_ratio_top0.1%": 1, "odds_ratio_top1%": 3}
+    assert "odds_ratio_top1%" not in res.metrics and "odds_ratio_top5%" in res.metrics  # 15 variants
+    assert res.to_dict()["hidden_top_k"]["odds_ratio_top0.1%"] == {"n_top": 1}
+
+
+@pytest.mark.parametrize("kind", ["labels", "truth"])
+def test_bootstrap_progress_bar_counts_every_resample(kind, monkeypatch, capsys):
+    # guards against a bar that stops short of (or runs past) its total
+    import genolm.variants.evaluate as ev
+
+    bars, make = [], ev._progress_bar
+    monkeypatch.setattr(ev, "_progress_bar", lambda total, on: bars.append(make(total, on)) or bars[-1])
+    monkeypatch.setattr(ev, "PROGRESS_DELAY_S", 0.0)
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=300)
+    truth = {"labels": rng.random(300) < 0.3} if kind == "labels" else {"truth": s + rng.normal(size=300)}
+    quiet = evaluate_scores(s, n_boot=70, **truth)
+    shown = evaluate_scores(s, n_boot=70, progress=True, **truth)
+    assert bars[-1].n == bars[-1].total == (3 * 70 if kind == "labels" else 70)
+    assert "bootstrap" in capsys.readouterr().err and shown.metrics == quiet.metrics
+
+
+def test_or_bootstrap_shares_resamples_with_plain_loop():
+    # the one-sort-per-resample OR bootstrap gives exactly the per-resample odds_ratio_top draws
+    from genolm.variants.evaluate import _or_ci
+
+    rng = np.random.default_rng(1)
+    y = rng.random(400) < 0.4
+    s = rng.normal(size=400) - y
+    draws, r = [], np.random.default_rng(5)
+    for _ in range(40):
+        idx = r.integers(0, 400, size=400)
+        draws.append(odds_ratio_top(y[idx], s[idx], 10.0))
+    lo, hi = np.exp(np.quantile(np.log(draws), [0.025, 0.975]))
+    m = _or_ci(y, s, 10.0, 40, 0.95, 5)
+    assert (m.low, m.high) == pytest.approx((lo, hi), rel=1e-12)
+
+
+def test_eval_variants_warns_on_backwards_auto_direction(tmp_path, caplog):
+    """Auto direction 'lower' on scores where positives score higher: AUROC < 0.5 is flagged
+    in the log, the JSON and the markdown; legends carry AUROC / AUPRC with CIs."""
+    import logging
+    import re
+
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(60, int), np.zeros(140, int)]
+    df = pd.DataFrame({"score": rng.normal(size=200) + 1.5 * y, "label": y, "status": "ok", "method": "llr"})
+    df.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    prefix = tmp_path / "ev"
+    argv = ["eval-variants", str(tmp_path / "s.tsv"), "--label-col", "label", "--n-boot", "100"]
+    with caplog.at_level(logging.WARNING, logger="genolm.variants.evaluate"):
+        assert main(argv + ["--out", str(prefix), "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "ev.json").read_text())
+    assert summary["metrics"]["auroc"]["estimate"] < 0.5
+    assert len(summary["warnings"]) == 1 and "--direction higher" in summary["warnings"][0]
+    assert "AUROC" in caplog.text and "opposite way" in caplog.text
+    md = (tmp_path / "ev.md").read_text()
+    assert "**Warning:**" in md and "not shown: top set of 2 variants" in md  # 1% of 200
+    svg = (tmp_path / "ev_roc.svg").read_text()
+    auroc = summary["metrics"]["auroc"]
+    assert re.search(rf"AUROC {auroc['estimate']:.3f} \[{auroc['low']:.3f}, {auroc['high']:.3f}\]", svg)
+    # an explicit direction is the user's choice: no warning
+    assert main(argv + ["--out", str(prefix), "--direction", "higher", "--no-plots"]) == 0
+    assert json.loads((tmp_path / "ev.json").read_text())["warnings"] == []
+
+
+def test_region_named_record_scores_at_genome_coordinates(tiny_model_dir, tmp_path):
+    """A FASTA record '>chr5:1001-1120' holds chr5 bases 1001..1120: VCF positions map onto it
+    with no shift (guards against an off-by-one: REF would mismatch on this non-repetitive
+    sequence) and score exactly as the same bases in a plain record, shifted by 1000."""
+    assert "chr17:42425000-43600000" in " ".join(_help_text("score-variants"))
+    (tmp_path / "region.fa").write_text(f">chr5:1001-{1000 + len(SEQ)}\n{SEQ}\n")
+    (tmp_path / "plain.fa").write_text(f">seg\n{SEQ}\n")
+    offs = [0, 1, 57, len(SEQ) - 1]
+    alt = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    region_vs = [Variant("5", 1000 + o, None, SEQ[o], (alt[SEQ[o]],)) for o in offs]  # '5' aliases chr5
+    region_vs += [
+        Variant("chr5", 999, None, "A", ("C",)),
+        Variant("chr5", 1000 + len(SEQ), None, "A", ("C",)),
+    ]
+    plain_vs = [Variant("seg", o, None, SEQ[o], (alt[SEQ[o]],)) for o in offs]
+    write_vcf(tmp_path / "region.vcf", region_vs)
+    write_vcf(tmp_path / "plain.vcf", plain_vs)
+    for name in ("region", "plain"):
+        argv = [
+            "score-variants",
+            "--genome",
+            str(tmp_path / f"{name}.fa"),
+            "--vcf",
+            str(tmp_path / f"{name}.vcf"),
+        ]
+        argv += ["--out", str(tmp_path / f"{name}.tsv"), "--model", str(tiny_model_dir), "--window", "32"]
+        assert main(argv + ["--no-progress"]) == 0
+    reg = pd.read_csv(tmp_path / "region.tsv", sep="\t")
+    plain = pd.read_csv(tmp_path / "plain.tsv", sep="\t")
+    assert reg["status"].tolist() == ["ok"] * 4 + ["out_of_bounds"] * 2
+    assert reg["pos"].tolist()[:4] == [1001 + o for o in offs]  # 1-based genome positions
+    np.testing.assert_allclose(reg["score"].to_numpy()[:4], plain["score"].to_numpy(), atol=1e-6)
+
+
+def _help_text(verb: str) -> list[str]:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
+        main([verb, "--help"])
+    return buf.getvalue().split()
 
 
 def test_gpn_example_only_region_variants_scored(shared_data, tiny_model_dir):

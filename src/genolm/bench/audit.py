@@ -37,8 +37,8 @@ the worst status.  ``fail_on`` (``"fail"``, ``"warn"`` or ``"never"``) says whic
 :class:`LeakAuditError` (the CLI exits non-zero instead).
 
 :func:`resplit` writes a cleaned split (cross-split duplicates removed from the later split) or a
-homology-grouped split (near-duplicate components kept in one split) with a manifest of every
-removal / move and why.
+homology-grouped split (near-duplicate components, homology clusters or whole contigs kept in
+one split) with a manifest of every removal / move and why.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -64,6 +65,8 @@ SHORTCUT_FEATURES = ("length", "gc", "n")
 _SPLIT_ORDER = ("train", "valid", "test")
 #: signature value of a sequence with no valid k-mer (shorter than k, or all N)
 EMPTY = np.uint32(0xFFFFFFFF)
+#: a region id ``contig:start-end`` with an optional ``(+)`` strand, as make-task writes them
+_REGION_ID = re.compile(r"^(?P<contig>.+):[\d,]+-[\d,]+(\([+-.]\))?$")
 
 
 class LeakAuditError(GenolmError):
@@ -848,6 +851,33 @@ class ResplitResult(NamedTuple):
     manifest: dict
 
 
+GROUP_BY = ("duplicates", "contig", "cluster")
+
+
+def contig_of_id(ident) -> str | None:
+    """The contig of a region id such as make-task's ``chr1:1001-1200(+)`` (``"chr1"``), or
+    ``None`` when ``ident`` does not look like ``contig:start-end``."""
+    m = _REGION_ID.match(str(ident))
+    return m["contig"] if m else None
+
+
+def _balanced_targets(comp: np.ndarray, owner_idx: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """One split per group: groups inside one split stay; a group that spans several goes, largest
+    first, to the split furthest below its original size (relative deficit; ties: earliest)."""
+    n_comp = int(comp.max()) + 1 if len(comp) else 0
+    counts = np.zeros((n_comp, len(sizes)), dtype=np.int64)
+    np.add.at(counts, (comp, owner_idx), 1)
+    spans = (counts > 0).sum(1) > 1
+    target = counts.argmax(1)
+    fill = counts[~spans].sum(0).astype(float)
+    total = counts.sum(1)
+    for c in sorted(np.flatnonzero(spans).tolist(), key=lambda c: (-total[c], c)):
+        deficit = (sizes - fill) / np.maximum(sizes, 1)
+        target[c] = int(np.argmax(deficit))  # argmax: the earliest split among ties
+        fill[target[c]] += total[c]
+    return target
+
+
 def resplit(
     splits: Mapping[str, Any],
     *,
@@ -857,6 +887,9 @@ def resplit(
     jaccard: float = 0.8,
     seed: int = 0,
     out_dir: str | Path | None = None,
+    group_by: str = "duplicates",
+    cluster_jaccard: float = 0.5,
+    contigs: Mapping[str, Sequence[str]] | None = None,
 ) -> ResplitResult:
     """Remove cross-split leaks, returning new splits and a manifest of every change.
 
@@ -865,16 +898,37 @@ def resplit(
         reverse-complement or near-duplicate (Jaccard ``>= jaccard``) in an earlier split.
         Train is never changed.
     ``mode="group"``
-        Homology grouping: connect sequences that are exact / RC / near-duplicates (across and
-        within splits); every connected component that spans more than one split is moved whole
-        into the split holding most of its members (ties: the earliest of train, valid, test).
-        Nothing is dropped.
+        Keep groups of related sequences whole on one side; nothing is dropped.  ``group_by``:
+
+        ``"duplicates"`` (default)
+            connect sequences that are exact / RC / near-duplicates (Jaccard ``>= jaccard``,
+            across and within splits); every connected component that spans more than one split
+            is moved whole into the split holding most of its members (ties: the earliest of
+            train, valid, test).
+        ``"contig"``
+            one group per contig (chromosome): ``contigs`` gives each split's contig names, one
+            per sequence; without it they are read from the ids (``chr1:1001-1200(+)``, as
+            make-task writes them, see :func:`contig_of_id`).
+        ``"cluster"``
+            homology clusters: single-linkage clusters of sequences whose canonical k-mer sets
+            have MinHash Jaccard ``>= cluster_jaccard`` (default 0.5, looser than the
+            near-duplicate ``jaccard``), exact and RC duplicates included.
+
+        With ``"contig"`` and ``"cluster"`` a group that lies in one split stays there; one that
+        spans several is moved whole, largest first, into the split furthest below its original
+        size, so the split sizes stay close to the input's (a majority vote would send every
+        contig of a randomly split genome to train).  A split left empty is an error.
 
     With ``out_dir``, writes ``<split>.csv`` (columns ``id, sequence, label``) and
     ``resplit_manifest.json`` there.  Inputs are never modified.
     """
     if mode not in ("clean", "group"):
         raise ConfigError(f"resplit mode must be 'clean' or 'group', got '{mode}'")
+    check_choice("group_by", group_by, GROUP_BY)
+    if group_by != "duplicates" and mode != "group":
+        raise ConfigError(f"group_by='{group_by}' needs mode='group'")
+    if not 0.0 < cluster_jaccard <= 1.0:
+        raise ConfigError(f"cluster_jaccard must be in (0, 1], got {cluster_jaccard}")
     data = _normalise_splits(splits)
     names = list(data)
     all_seqs, offsets, owner = [], {}, []
@@ -888,6 +942,10 @@ def resplit(
     _, canon = _canonical(all_seqs)
     up = [to_dna(s.upper()) for s in all_seqs]
     params = {"mode": mode, "k": k, "num_perm": num_perm, "jaccard": jaccard, "seed": seed}
+    if mode == "group":
+        params["group_by"] = group_by
+        if group_by == "cluster":
+            params["cluster_jaccard"] = cluster_jaccard
 
     def where(g: int) -> tuple[str, Any]:
         name = owner[g]
@@ -935,48 +993,57 @@ def resplit(
                 )
         new_owner = owner
     else:
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
-        edges_a, edges_b = [], []
-        for keys in (canon,):  # exact and RC duplicates share a canonical string
-            first: dict[str, int] = {}
-            for g, c in enumerate(keys):
-                if c in first:
-                    edges_a.append(first[c])
-                    edges_b.append(g)
-                else:
-                    first[c] = g
-        ok = np.flatnonzero(sig[:, 0] != EMPTY)
-        qi, ri, _ = _lsh_join(sig[ok], None, threshold=jaccard, bands=bands, rows=rows)
-        ea = np.concatenate([np.array(edges_a, dtype=np.int64), ok[qi]])
-        eb = np.concatenate([np.array(edges_b, dtype=np.int64), ok[ri]])
         n = len(all_seqs)
-        graph = coo_matrix((np.ones(len(ea)), (ea, eb)), shape=(n, n))
-        n_comp, comp = connected_components(graph, directed=False)
-        split_idx = np.array([names.index(o) for o in owner])
+        split_idx = np.array([names.index(o) for o in owner], dtype=np.int64)
+        if group_by == "contig":
+            keys = _contig_keys(data, names, contigs)
+            uniq, comp = np.unique(np.array(keys, dtype=object).astype(str), return_inverse=True)
+            labels_of = {int(i): f"contig {u}" for i, u in enumerate(uniq)}
+        else:
+            thr = jaccard if group_by == "duplicates" else cluster_jaccard
+            comp = _similarity_components(sig, canon, thr, num_perm)
+            word = "near-duplicate component" if group_by == "duplicates" else "homology cluster"
+            labels_of = None
+        n_comp = int(comp.max()) + 1 if n else 0
         counts = np.zeros((n_comp, len(names)), dtype=np.int64)
         np.add.at(counts, (comp, split_idx), 1)
-        target = counts.argmax(1)  # ties -> earliest split (argmax takes the first)
         spans = (counts > 0).sum(1) > 1
+        if group_by == "duplicates":
+            target = counts.argmax(1)  # ties -> earliest split (argmax takes the first)
+        else:
+            sizes = np.array([len(data[nm].seqs) for nm in names], dtype=float)
+            target = _balanced_targets(comp, split_idx, sizes)
         new_owner = [names[target[comp[g]]] for g in range(n)]
         for g in range(n):
             if new_owner[g] != owner[g]:
-                c = comp[g]
+                c = int(comp[g])
                 split, ident = where(g)
+                what = labels_of[c] if labels_of else f"{word} {c}"
                 changes.append(
                     {
                         "action": "moved",
                         "split": split,
                         "to": new_owner[g],
                         "id": ident,
-                        "reason": f"near-duplicate component {int(c)} of {int(counts[c].sum())} sequences spans "
+                        "reason": f"{what} of {int(counts[c].sum())} sequences spans "
                         + ", ".join(
                             f"{names[s]}:{int(counts[c, s])}" for s in range(len(names)) if counts[c, s]
                         ),
                     }
                 )
-        params["components_spanning_splits"] = int(spans.sum())
+        key = {"duplicates": "components", "contig": "contigs", "cluster": "clusters"}[group_by]
+        params[f"{key}_spanning_splits"] = int(spans.sum())
+        if group_by != "duplicates":
+            params[f"n_{key}"] = n_comp
+            empty = [nm for nm in names if nm not in set(new_owner)]
+            if empty:
+                raise InputError(
+                    f"grouping by {group_by} leaves split '{empty[0]}' empty: {n_comp} {key} for "
+                    f"{len(names)} splits",
+                    hint="give more contigs, or a higher --cluster-jaccard for fewer, smaller clusters"
+                    if group_by == "cluster"
+                    else "give more contigs, or use --group-by cluster",
+                )
 
     new_splits = {}
     for name in names:
@@ -996,6 +1063,53 @@ def resplit(
     if out_dir is not None:
         _write_splits(new_splits, manifest, Path(out_dir))
     return ResplitResult(new_splits, manifest)
+
+
+def _similarity_components(sig: np.ndarray, canon: list[str], threshold: float, num_perm: int) -> np.ndarray:
+    """Connected components (one label per sequence) of exact / RC duplicates and pairs with
+    MinHash Jaccard ``>= threshold``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    edges_a, edges_b = [], []
+    first: dict[str, int] = {}
+    for g, c in enumerate(canon):  # exact and RC duplicates share a canonical string
+        if c in first:
+            edges_a.append(first[c])
+            edges_b.append(g)
+        else:
+            first[c] = g
+    bands, rows = lsh_bands(num_perm, threshold)
+    ok = np.flatnonzero(sig[:, 0] != EMPTY)
+    qi, ri, _ = _lsh_join(sig[ok], None, threshold=threshold, bands=bands, rows=rows)
+    ea = np.concatenate([np.array(edges_a, dtype=np.int64), ok[qi]])
+    eb = np.concatenate([np.array(edges_b, dtype=np.int64), ok[ri]])
+    n = len(canon)
+    graph = coo_matrix((np.ones(len(ea)), (ea, eb)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _contig_keys(data: dict, names: list[str], contigs: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """Each sequence's contig, split by split in ``names`` order: from ``contigs`` or the ids."""
+    keys: list[str] = []
+    for name in names:
+        split = data[name]
+        if contigs is not None:
+            if name not in contigs:
+                raise InputError(f"no contigs given for split '{name}'")
+            got = [str(c) for c in contigs[name]]
+            if len(got) != len(split.seqs):
+                raise InputError(f"split '{name}' has {len(split.seqs)} sequences but {len(got)} contigs")
+        else:
+            got = [contig_of_id(i) for i in split.ids]
+            bad = next((i for i, c in zip(split.ids, got) if c is None), None)
+            if bad is not None:
+                raise InputError(
+                    f"split '{name}': cannot tell the contig of id '{bad}' (not 'contig:start-end')",
+                    hint="name a contig column (--contig-col) or give make-task style ids (--id-col)",
+                )
+        keys += got
+    return keys
 
 
 def _write_splits(splits: dict, manifest: dict, out_dir: Path) -> None:

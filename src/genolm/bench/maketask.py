@@ -77,6 +77,8 @@ from genolm.io.genbank import is_genbank
 from genolm.registry import did_you_mean
 
 log = logging.getLogger(__name__)
+#: progress bars appear only once their step has run this long (seconds)
+PROGRESS_DELAY_S = 2.0
 
 KINDS = ("feature", "cds", "donor", "acceptor", "gene_start")
 #: bumped whenever a change here changes the windows built from the same inputs (cache key)
@@ -482,9 +484,36 @@ def _prefix(mask: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
 
 
-def _candidates(cfg, seqs: dict[str, str], genes, excluded: dict[str, np.ndarray], units, dropped: dict):
-    """All candidate windows (before the split and sampling) and the class names."""
+def _bar(enabled: bool, total: float, desc: str, unit: str):
+    """A tqdm bar (rate and ETA) that appears only once its step has run 2 s; ``None`` when off."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        dynamic_ncols=True,
+        delay=PROGRESS_DELAY_S,
+        leave=False,
+    )
+
+
+def _candidates(
+    cfg, seqs: dict[str, str], genes, excluded: dict[str, np.ndarray], units, dropped: dict, bar=None
+):
+    """All candidate windows (before the split and sampling) and the class names.
+
+    ``bar`` (optional) advances by ``2 * len(contig)`` bp per contig: one pass that finds the
+    windows, one that checks them for N, exclusions and GC.
+    """
     from genolm.io.gff import feature_intervals
+
+    def tick(n):
+        if bar is not None:
+            bar.update(n)
 
     w = cfg.window
     names = list(seqs)
@@ -497,6 +526,7 @@ def _candidates(cfg, seqs: dict[str, str], genes, excluded: dict[str, np.ndarray
             seq = seqs[name]
             L = len(seq)
             if L < w:
+                tick(L)
                 continue
             lab = _base_labels(L, iv.get(name, {}))
             if cfg.kind == "cds":
@@ -509,13 +539,15 @@ def _candidates(cfg, seqs: dict[str, str], genes, excluded: dict[str, np.ndarray
                 if uci == ci:
                     starts.append(np.arange(u0, u1 - w + 1, stride, dtype=np.int64))
             if not starts:
+                tick(L)
                 continue
             st = np.concatenate(starts)
             best_cls = np.full(len(st), -1, dtype=np.int64)
-            for c in classes:
+            for j, c in enumerate(classes):
                 cnt = _prefix(lab == c)
                 frac = (cnt[st + w] - cnt[st]) / w
                 best_cls[frac >= cfg.min_purity] = c
+                tick(L * (j + 1) // len(classes) - L * j // len(classes))
             dropped["impure"] = dropped.get("impure", 0) + int((best_cls < 0).sum())
             keep = best_cls >= 0
             parts.append(
@@ -559,6 +591,7 @@ def _candidates(cfg, seqs: dict[str, str], genes, excluded: dict[str, np.ndarray
                     (np.full(len(p), ci, np.int32), _oriented_start(p, s, w), s, np.ones(len(p), np.int64))
                 )
             dp, ds = _motif_positions(seq, motif)
+            tick(len(seq))
             if len(dp):
                 keys = [2 * p_ + (s_ == 1) for (c_, p_, s_) in site_set if c_ == name]
                 is_site = np.isin(2 * dp + (ds == 1), np.array(keys, dtype=np.int64))
@@ -591,6 +624,7 @@ def _candidates(cfg, seqs: dict[str, str], genes, excluded: dict[str, np.ndarray
     for ci, name in enumerate(names):
         sel = np.flatnonzero(contig == ci)
         if not len(sel):
+            tick(len(seqs[name]))
             continue
         b = np.frombuffer(seqs[name].encode("ascii"), dtype=np.uint8)
         acgt = np.isin(b, np.frombuffer(b"ACGT", dtype=np.uint8))
@@ -604,11 +638,12 @@ def _candidates(cfg, seqs: dict[str, str], genes, excluded: dict[str, np.ndarray
         dropped["excluded_regions"] = dropped.get("excluded_regions", 0) + int((exc & ok[sel] & ~amb).sum())
         ok[sel] &= ~amb & ~exc
         gc[sel] = (n_gc[s0 + w] - n_gc[s0]) / w
+        tick(len(seqs[name]))
     c = _Cands(contig[ok], start[ok], strand[ok], label[ok].astype(np.int64), gc[ok], unit[ok])
     return c, label_names
 
 
-def _assign_units(cfg, units, cands: _Cands, n_classes: int, rng) -> np.ndarray:
+def _assign_units(cfg, units, cands: _Cands, n_classes: int, rng, progress: bool = False) -> np.ndarray:
     """Split index (into ``cfg.fractions``) of every unit: the most class-balanced of 200 shuffles."""
     names = list(cfg.fractions)
     fr = np.array([cfg.fractions[n] for n in names])
@@ -630,7 +665,10 @@ def _assign_units(cfg, units, cands: _Cands, n_classes: int, rng) -> np.ndarray:
     target = fr * lengths.sum()
     small_first = np.argsort(fr, kind="stable")
     best, best_score = None, math.inf
+    bar = _bar(progress, 200, "make-task: split assignment", "shuffle")
     for _ in range(200):
+        if bar is not None:
+            bar.update(1)
         perm = rng.permutation(n_units)
         assign = np.empty(n_units, dtype=np.int64)
         got = np.zeros(len(names))
@@ -648,6 +686,8 @@ def _assign_units(cfg, units, cands: _Cands, n_classes: int, rng) -> np.ndarray:
         score = 1e6 * missing + np.abs(share - fr[:, None]).sum() + np.abs(size - fr).sum()
         if score < best_score:
             best, best_score = assign, score
+    if bar is not None:
+        bar.close()
     if best is None:
         raise InputError(
             f"could not place {n_units} units into {len(names)} splits; use a smaller --block-size"
@@ -708,8 +748,13 @@ def _gc_gap(summary: dict) -> float:
     return round(float(max(gaps)), 4) if gaps else float("nan")
 
 
-def build_task(cfg: MakeTaskConfig) -> MakeTaskResult:
-    """Build the task in memory (see the module docstring); :func:`make_task` also writes it."""
+def build_task(cfg: MakeTaskConfig, *, progress: bool = False) -> MakeTaskResult:
+    """Build the task in memory (see the module docstring); :func:`make_task` also writes it.
+
+    ``progress=True`` shows progress bars (rate, ETA) over the steps that grow with the genome
+    (the window scan in bp, the 200 split-assignment shuffles), each once it has run 2 s, and
+    logs the other steps at INFO.  Default is ``False``.
+    """
     import genolm
     from genolm.alphabet import reverse_complement
     from genolm.io.gff import genes as make_genes
@@ -717,6 +762,7 @@ def build_task(cfg: MakeTaskConfig) -> MakeTaskResult:
     rng = np.random.default_rng(cfg.seed)
     w = cfg.window
     gap = cfg.gap or w
+    log.info("make-task: reading %s", cfg.genome)
     seqs, feats, info = load_annotated_genome(cfg)
     gene_list = make_genes(feats)
     names = list(seqs)
@@ -747,7 +793,10 @@ def build_task(cfg: MakeTaskConfig) -> MakeTaskResult:
                 )
     units = _units(cfg, [len(seqs[n]) for n in names], w, gap)
     dropped: dict[str, int] = {}
-    cands, label_names = _candidates(cfg, seqs, gene_list, excluded, units, dropped)
+    bar = _bar(progress, 2 * sum(len(x) for x in seqs.values()), "make-task: windows", "bp")
+    cands, label_names = _candidates(cfg, seqs, gene_list, excluded, units, dropped, bar)
+    if bar is not None:
+        bar.close()
     k = len(label_names)
     present = np.bincount(cands.label, minlength=k)
     if cfg.kind == "feature":
@@ -770,7 +819,7 @@ def build_task(cfg: MakeTaskConfig) -> MakeTaskResult:
             f"no annotated {cfg.kind} sites survive (check the annotation, --window and exclusions)"
         )
     split_names = list(cfg.fractions)
-    unit_split = _assign_units(cfg, units, cands, k, rng)
+    unit_split = _assign_units(cfg, units, cands, k, rng, progress)
     split_of = unit_split[cands.unit]
     ref = int(np.argmin(present)) if cfg.kind == "feature" else 1
     gc_before = _gc_summary(cands.label, cands.gc, split_of, split_names, label_names)
@@ -882,6 +931,7 @@ def build_task(cfg: MakeTaskConfig) -> MakeTaskResult:
     if cfg.audit:
         from genolm.bench.audit import audit_splits
 
+        log.info("make-task: leak audit of the splits")
         report = audit_splits(splits, task_type=cfg.task_type, seed=cfg.seed)
         manifest["audit_verdict"] = report.verdict
         manifest["audit"] = report.to_dict()
@@ -919,8 +969,11 @@ def _task_yaml(cfg: MakeTaskConfig, manifest: dict, name: str, split_names: list
     )
 
 
-def make_task(cfg: MakeTaskConfig) -> MakeTaskResult:
-    """Build the task and write it to ``cfg.out`` atomically (CSVs, ``task.yaml``, ``manifest.json``)."""
+def make_task(cfg: MakeTaskConfig, *, progress: bool = False) -> MakeTaskResult:
+    """Build the task and write it to ``cfg.out`` atomically (CSVs, ``task.yaml``, ``manifest.json``).
+
+    ``progress``: as for :func:`build_task`.  Default is ``False``.
+    """
     import pandas as pd
 
     from genolm.atomic import atomic_dir
@@ -941,7 +994,7 @@ def make_task(cfg: MakeTaskConfig) -> MakeTaskResult:
         )
     name = cfg.name or re.sub(r"[^\w.+-]+", "_", out.name) or "task"
     cfg = dataclasses.replace(cfg, name=name)
-    res = build_task(cfg)
+    res = build_task(cfg, progress=progress)
     split_names = list(res.splits)
     with atomic_dir(out) as tmp:
         for sn, (seqs_s, lab_s, ids_s) in res.splits.items():

@@ -35,8 +35,8 @@ benchmark must not report a number for a quantity that does not exist.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -582,13 +582,15 @@ def bootstrap_ci(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    on_progress: Callable[[int], Any] | None = None,
 ) -> dict[str, MetricCI]:
     """Percentile bootstrap confidence intervals for every metric of :func:`compute_metrics`.
 
     All metrics share the same ``n_boot`` resamples of the examples (rows), drawn from
     ``numpy.random.default_rng(seed)``.  Resamples on which a metric is undefined (for example
     one class only) are left out of its percentiles and counted in ``n_undefined``.
-    Default is ``n_boot=1000``, ``level=0.95``, ``seed=0``.
+    Default is ``n_boot=1000``, ``level=0.95``, ``seed=0``.  ``on_progress``, when given, is
+    called with the number of resamples done after each chunk (e.g. a tqdm bar's ``update``).
     """
     if not 0.0 < level < 1.0:
         raise InputError(f"level must be in (0, 1), got {level}")
@@ -600,6 +602,8 @@ def bootstrap_ci(
     for W in _bootstrap_weights(len(prep.t), n_boot, rng):
         for k, v in _batched(prep, W, want).items():
             draws.setdefault(k, []).append(v)
+        if on_progress is not None:
+            on_progress(len(W))
     return {k: _percentile_ci(point[k], np.concatenate(draws[k]), level, n_boot) for k in point}
 
 

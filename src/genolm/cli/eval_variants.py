@@ -12,9 +12,11 @@ Evaluate a score-variants output (.parquet, .tsv, .csv or a scored VCF) against 
 at its start) or a continuous truth (--truth-col, e.g. DMS fitness).  Rows whose status is not
 'ok' or whose score / label is missing are left out and counted.  Reports AUROC, AUPRC, Spearman
 and the odds ratio of positives in the top k% of scores vs the rest, each with a percentile
-bootstrap CI; writes <out>.json, <out>.md and PNG plots (ROC, PR, score distribution per class;
-a scatter plot for --truth-col).  --direction auto: lower scores are positive for LLR-like
-methods, higher for embedding distances."""
+bootstrap CI; writes <out>.json, <out>.md and PNG + SVG plots (ROC and PR with AUROC / AUPRC and
+their CIs in the legend, score distribution per class; a scatter plot for --truth-col).  A top-k%
+odds ratio whose top set holds fewer than 10 variants is not reported (marked in <out>.md).
+--direction auto: lower scores are positive for LLR-like methods, higher for embedding
+distances; a warning says so when that direction gives AUROC < 0.5."""
 EXAMPLES = """
 genolm eval-variants scores.tsv --label-col id --positive Pathogenic --n-boot 2000
 genolm eval-variants dms_scores.parquet --truth-col fitness
@@ -50,7 +52,8 @@ def add_arguments(p):
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (0: no CIs). Default: 1000")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed. Default: 0")
     p.add_argument("--out", help="output prefix. Default: SCORES without extensions + '.eval'")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG plots")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar over the bootstrap")
 
 
 def run(args):
@@ -70,6 +73,7 @@ def run(args):
         seed=args.seed,
         out=args.out,
         plots=not args.no_plots,
+        progress=not args.no_progress,
     )
     print(json.dumps(eval_variants(cfg), indent=2))
     return 0

@@ -9,8 +9,9 @@ Score every possible substitution of a genome region (--genome + --region chr:st
 inclusive; windows reach into the flanks) or of a bare --sequence, with the same scorer as
 score-variants (masked-marginal LLR for MLMs, likelihood ratio for CLMs, both strands averaged).
 Writes <out>.tsv (pos, ref, A, C, G, T), <out>.npz (llr (L, 4), sequence, contig, start),
-<out>_heatmap.png and <out>_logo.png (reference bases scaled by -mean score of their three
-alternatives).  A --sequence must be non-empty IUPAC (A C G T N and ambiguity codes; a space,
+<out>_heatmap.png and <out>_logo.png, each also as .svg (the logo: reference bases scaled by
+-mean score of their three alternatives).  Sign convention: score = log p(alt) - log p(ref);
+negative = the model finds the substitution less likely (predicted damaging).  A --sequence must be non-empty IUPAC (A C G T N and ambiguity codes; a space,
 digit or '*' is an error naming its position).  A --sequence no longer than the window is scored
 in one context, the whole sequence, for every site, so a k-mer model reads every site in the same
 frame; a longer one gets a window centred on each site."""
@@ -46,7 +47,7 @@ def add_arguments(p):
         choices=("fp32", "bf16", "auto"),
         help="fp32 (exact), bf16 autocast, or auto (bf16 where supported). Default: fp32",
     )
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG/SVG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--trust-remote-code",

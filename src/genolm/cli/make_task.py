@@ -29,6 +29,7 @@ def add_arguments(p):
 
     p.add_argument("--config", metavar="YAML", help="a YAML file of make-task parameters (flags override it)")
     add_dataclass_arguments(p, MakeTaskConfig)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args):
@@ -59,7 +60,7 @@ def run(args):
             ]
     cfg = load(MakeTaskConfig, args.config, overrides)
     t0 = time.perf_counter()
-    res = make_task(cfg)
+    res = make_task(cfg, progress=not args.no_progress)
     m = res.manifest
     print(f"{m['kind']} task '{m['name']}' ({m['task_type']}, labels {', '.join(m['labels'])}) -> {res.out}")
     width = max(len(x) for x in m["labels"])

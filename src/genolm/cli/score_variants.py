@@ -18,13 +18,20 @@ contig names are aliased (chr1 <-> 1), multi-allelic records are split.  Every i
 the output, scored or with the reason it was not (GENOLM_STATUS / status: ref_mismatch,
 contig_missing, out_of_bounds, no_alt, unsupported_allele, no_token).  The output format follows
 --out's extension: .vcf/.vcf.gz/.bcf (input records + INFO GENOLM_SCORE, GENOLM_STATUS,
-GENOLM_METHOD, GENOLM_REASON), .parquet, .tsv or .csv (one row per ALT).  Written atomically."""
+GENOLM_METHOD, GENOLM_REASON), .parquet, .tsv or .csv (one row per ALT).  Written atomically.
+
+A FASTA record named like a samtools region, e.g. '>chr17:42425000-43600000' (1-based,
+inclusive, its length matching), holds that part of chr17: VCF records on chr17 (or 17) inside it
+are scored at their genome coordinates (genomic position = 42,425,000 + 0-based offset in the
+record); those outside it get status out_of_bounds.  So a region cut from a big genome
+(samtools faidx ref.fa chr17:42425000-43600000 > brca1.fa) needs no coordinate shifting."""
 EXAMPLES = """
 genolm score-variants --genome ref.fa.gz --vcf in.vcf.gz --out scores.tsv --model runs/my-model/final --window 512 --device cuda
 genolm make-vep-set --annotation bundled:chloroplast --per-class 50 --out /tmp/cp_dev.vcf
 genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /tmp/cp_scores.parquet
 genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /tmp/cp_scores.vcf.gz --method embedding
 genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /tmp/cp_bf16.tsv --precision bf16
+genolm score-variants --genome GRCh38_chr17_42425000-43600000.fa --vcf clinvar_chr17.vcf.gz --out brca1.tsv
 """
 
 

@@ -29,6 +29,7 @@ def add_arguments(p):
     )
     p.add_argument("--min-frequency", type=int, default=2, help="minimum pair count to merge (default 2)")
     p.add_argument("--max-bases", type=int, default=None, help="stop after this many bases (default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args):
@@ -46,7 +47,7 @@ def run(args):
         min_frequency=args.min_frequency,
         max_bases=args.max_bases,
     )
-    tok = train_bpe(cfg)
+    tok = train_bpe(cfg, progress=not args.no_progress)
     tok.save_pretrained(args.out)
     print(f"wrote {args.out}: vocab {tok.vocab_size}, {tok.bp_per_token:.2f} bp/token on the training data")
     return 0

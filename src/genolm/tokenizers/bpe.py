@@ -280,8 +280,13 @@ def iter_training_pieces(
                     return
 
 
-def train_bpe(config: BPETrainConfig, **tokenizer_kwargs) -> BPETokenizer:
-    """Learn a BPE vocabulary from FASTA files.  Returns a ready :class:`BPETokenizer`."""
+def train_bpe(config: BPETrainConfig, *, progress: bool = False, **tokenizer_kwargs) -> BPETokenizer:
+    """Learn a BPE vocabulary from FASTA files.  Returns a ready :class:`BPETokenizer`.
+
+    ``progress=True`` shows the ``tokenizers`` trainer's progress bars (on a terminal): on a
+    human chromosome with a small vocabulary most of the minutes go to computing merges.
+    Default is ``False``.
+    """
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
     specials = {a: config.special_tokens.get(a, d) for a, d in DNABERT2_SPECIALS}
@@ -293,7 +298,9 @@ def train_bpe(config: BPETrainConfig, **tokenizer_kwargs) -> BPETokenizer:
         special_tokens=[specials[a] for a, _ in DNABERT2_SPECIALS],
         initial_alphabet=list(config.alphabet),
         limit_alphabet=len(config.alphabet),
-        show_progress=False,
+        # the trainer's own bars (tokenize words, count pairs, compute merges: count / total and
+        # elapsed time); they draw only on a terminal, so redirected logs stay clean
+        show_progress=progress,
     )
     sample: list[str] = []
     n_sample = 0
@@ -306,6 +313,7 @@ def train_bpe(config: BPETrainConfig, **tokenizer_kwargs) -> BPETokenizer:
                 n_sample += len(p)
             yield p
 
+    log.info("train-tokenizer: learning %d tokens from %s", config.vocab_size, ", ".join(config.files))
     tk.train_from_iterator(pieces(), trainer=trainer)
     if n_sample == 0:
         raise ConfigError(f"no A/C/G/T bases found in {', '.join(config.files)}")

@@ -8,15 +8,20 @@ scoring the one SNV from a VCF would give (same windows, strand averaging and me
 forward per position and strand serves its three alternatives).  A region keeps its genomic
 context: windows reach into the flanks around it.
 
-Plots: :func:`plot_ism_heatmap` (4 x L, diverging colours centred on 0) and
-:func:`plot_ism_logo` (the reference base at each position, its height the mean of
-``-score`` over the three alternatives: tall letters are bases whose mutation the model finds
-damaging; letters below the axis are bases the model would rather see changed).
+Sign convention: ``score = log p(alt) - log p(ref)`` (the scorer's, whatever the method), so
+**negative = the model finds the substitution less likely = predicted damaging**.
+
+Plots: :func:`plot_ism_heatmap` (4 x L, diverging colours centred on 0, the reference bases on
+the x axis) and :func:`plot_ism_logo` (a ``logomaker`` logo of the reference base at each
+position, its height the mean of ``-score`` over the three alternatives: tall letters are bases
+whose mutation the model predicts damaging; letters below the axis are bases the model would
+rather see changed).  Both state the sign convention on the figure.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -193,6 +198,9 @@ def ism(
 
 # --- plots -------------------------------------------------------------------------------------
 
+#: the sign convention every ISM plot states (the scorer's, see genolm.variants.scoring)
+SIGN_CONVENTION = "score = log p(alt) - log p(ref); negative = alt less likely (damaging)"
+
 
 def _plt():
     import matplotlib
@@ -203,31 +211,77 @@ def _plt():
     return plt
 
 
-def _save(fig, path) -> Path:
+def _save(fig, path, extra_formats=()) -> Path:
+    """Write ``fig`` to ``path`` (format from its suffix, PNG when there is none) and to a
+    sibling file per entry of ``extra_formats`` (``("svg",)``: ``<stem>.svg``)."""
     from genolm.atomic import atomic_path
 
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    return Path(path)
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    with atomic_path(path, suffix=f".{fmt}") as tmp:
+        fig.savefig(tmp, dpi=120, format=fmt)
+    import matplotlib
+
+    for ext in extra_formats:
+        # text stays text in the SVG (searchable, editable, smaller); logo glyphs are paths anyway
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            with atomic_path(path.with_suffix(f".{ext}"), suffix=f".{ext}") as tmp:
+                fig.savefig(tmp, format=ext)
+    return path
 
 
-def _xticks(ax, res: ISMResult) -> None:
+def _width(L: int) -> float:
+    return min(max(6.0, 0.14 * L + 2.0), 40.0)
+
+
+def _position_axis(ax, res: ISMResult) -> None:
+    """Genomic (1-based) positions on the top axis, about 12 ticks, on multiples of 5."""
     L = len(res.sequence)
     step = max(1, int(round(L / 12 / 5)) * 5) if L > 12 else 1
     ticks = np.arange(0, L, step)
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([str(res.start + 1 + t) for t in ticks], fontsize=7)
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(ticks)
+    top.set_xticklabels([f"{res.start + 1 + t:,}" for t in ticks], fontsize=7)
+    where = f"{res.contig}:" if res.contig else "position "
+    top.set_xlabel(f"{where}{res.start + 1:,}-{res.start + L:,}", fontsize=8)
 
 
-def plot_ism_heatmap(res: ISMResult, path: str | Path, *, title: str = "") -> Path:
-    """A 4 x L heatmap of ``res.llr`` (rows A C G T), centred on 0; reference bases boxed."""
+def _reference_axis(ax, res: ISMResult) -> None:
+    """The reference base under every column (coloured as in the logo); every base up to 200
+    columns, beyond that the axis would be unreadable and only the positions are shown."""
+    L = len(res.sequence)
+    if L > 200:
+        ax.set_xticks([])
+        ax.set_xlabel("reference (too long to label each base; see the TSV)")
+        return
+    ax.set_xticks(np.arange(L))
+    size = 9 if L <= 60 else 7 if L <= 100 else 5
+    ax.set_xticklabels(list(res.sequence), fontsize=size, family="monospace", weight="bold")
+    for t, b in zip(ax.get_xticklabels(), res.sequence):
+        t.set_color(_COLORS.get(b, "grey"))
+    ax.tick_params(axis="x", length=0)
+    ax.set_xlabel("reference base")
+
+
+def plot_ism_heatmap(
+    res: ISMResult, path: str | Path, *, title: str = "", extra_formats: tuple[str, ...] = ()
+) -> Path:
+    """A 4 x L heatmap of ``res.llr``: rows A C G T, one column per reference base.
+
+    Sign convention (:data:`SIGN_CONVENTION`): ``score = log p(alt) - log p(ref)``, so **negative
+    (red) = the model finds the substitution less likely = predicted damaging**, positive (blue) =
+    the model prefers the alternative.  Colours are centred on 0.  The reference bases label the x
+    axis (and are boxed in the grid); genomic positions are on the top axis.  ``extra_formats``
+    (e.g. ``("svg",)``) writes the same figure beside ``path`` in those formats.
+    """
     plt = _plt()
     L = len(res.sequence)
-    m = np.nan_to_num(res.llr.T, nan=0.0)  # (4, L)
+    m = np.ma.masked_invalid(res.llr.T)  # (4, L); NaN (non-ACGT reference) shown grey
     vmax = float(np.nanmax(np.abs(res.llr))) if np.isfinite(res.llr).any() else 1.0
     vmax = vmax or 1.0
-    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.12 * L + 1.5), 40.0), 2.4))
-    im = ax.imshow(m, aspect="auto", cmap="RdBu", vmin=-vmax, vmax=vmax, interpolation="nearest")
+    cmap = plt.get_cmap("RdBu").with_extremes(bad="lightgrey")
+    fig, ax = plt.subplots(figsize=(_width(L), 2.9))
+    im = ax.imshow(m, aspect="auto", cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
     for i, b in enumerate(res.sequence):
         if b in ALPHABET:
             ax.add_patch(
@@ -235,65 +289,70 @@ def plot_ism_heatmap(res: ISMResult, path: str | Path, *, title: str = "") -> Pa
             )
     ax.set_yticks(range(4))
     ax.set_yticklabels(list(ALPHABET))
-    _xticks(ax, res)
-    where = f"{res.contig}:" if res.contig else "position "
-    ax.set_xlabel(f"{where}{res.start + 1}-{res.start + L}")
-    ax.set_title(title or f"ISM ({res.method}): score of each substitution")
-    fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01, label="score")
+    ax.set_ylabel("alternative")
+    _reference_axis(ax, res)
+    _position_axis(ax, res)
+    ax.set_title(title or f"ISM ({res.method}): score of each substitution (boxed: reference)", fontsize=10)
+    cb = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+    cb.set_label("log p(alt) - log p(ref)\n< 0: damaging", fontsize=8)
     fig.tight_layout()
-    out = _save(fig, path)
+    out = _save(fig, path, extra_formats)
     plt.close(fig)
     return out
 
 
-def _letter(ax, ch: str, x: float, y: float, height: float) -> None:
-    """Draw ``ch`` filling ``[x, x + 1) x [y, y + height)`` (height may be negative)."""
-    from matplotlib.patches import PathPatch
-    from matplotlib.textpath import TextPath
-    from matplotlib.transforms import Affine2D
-
-    if height == 0:
-        return
-    tp = TextPath((0, 0), ch, size=1, prop={"family": "DejaVu Sans Mono", "weight": "bold"})
-    bb = tp.get_extents()
-    sx = 0.9 / bb.width
-    sy = abs(height) / bb.height
-    base = y if height > 0 else y + height
-    t = Affine2D().translate(-bb.x0, -bb.y0).scale(sx, sy).translate(x + 0.05, base)
-    ax.add_patch(PathPatch(t.transform_path(tp), fc=_COLORS.get(ch, "grey"), ec="none"))
-
-
 def ism_importance(res: ISMResult) -> np.ndarray:
-    """Per-position importance ``-mean(score)`` over the three alternatives, shape ``(L,)``."""
+    """Per-position importance ``-mean(score)`` over the three alternatives, shape ``(L,)``.
+
+    Positive = mutating this base is, on average, predicted damaging (the alternatives are less
+    likely than the reference); 0 where the reference is not A/C/G/T.
+    """
     alts = res.llr.copy()
     for i, b in enumerate(res.sequence):
         if b in ALPHABET:
             alts[i, ALPHABET.index(b)] = np.nan
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # all-NaN rows (non-ACGT reference) are set to 0 below
+        warnings.simplefilter("ignore", RuntimeWarning)
         imp = -np.nanmean(alts, axis=1)
     return np.nan_to_num(imp, nan=0.0)
 
 
-def plot_ism_logo(res: ISMResult, path: str | Path, *, title: str = "") -> Path:
-    """A logo of the reference sequence, each letter as tall as :func:`ism_importance` says."""
+def plot_ism_logo(
+    res: ISMResult, path: str | Path, *, title: str = "", extra_formats: tuple[str, ...] = ()
+) -> Path:
+    """A sequence logo (drawn with ``logomaker``) of the reference bases, each letter as tall as
+    :func:`ism_importance`: ``-mean(log p(alt) - log p(ref))`` over its three alternatives.
+
+    Letters **above** the axis are bases whose mutation the model predicts damaging; letters
+    below it are bases the model would rather see changed.  ``extra_formats`` as for
+    :func:`plot_ism_heatmap`.
+    """
+    import logomaker
+    import pandas as pd
+
     plt = _plt()
     L = len(res.sequence)
     imp = ism_importance(res)
-    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.12 * L + 1.5), 40.0), 2.4))
+    mat = np.zeros((L, 4))
     for i, b in enumerate(res.sequence):
-        _letter(ax, b, i - 0.5, 0.0, float(imp[i]))
+        if b in ALPHABET:
+            mat[i, ALPHABET.index(b)] = imp[i]
+    df = pd.DataFrame(mat, columns=list(ALPHABET))
+    fig, ax = plt.subplots(figsize=(_width(L), 2.6))
+    logomaker.Logo(df, ax=ax, color_scheme=_COLORS, flip_below=False, font_name="DejaVu Sans")
+    ax.axhline(0, c="black", lw=0.5)
+    ax.set_xlim(-0.5, L - 0.5)
     lo, hi = min(0.0, float(imp.min())), max(0.0, float(imp.max()))
     pad = 0.05 * (hi - lo or 1.0)
-    ax.set_xlim(-0.5, L - 0.5)
     ax.set_ylim(lo - pad, hi + pad)
-    ax.axhline(0, c="black", lw=0.5)
-    _xticks(ax, res)
-    ax.set_ylabel("-mean score")
-    ax.set_title(title or f"ISM ({res.method}): importance of each reference base")
+    _reference_axis(ax, res)
+    _position_axis(ax, res)
+    ax.set_ylabel("-mean score\n(> 0: damaging)", fontsize=8)
+    ax.set_title(title or f"ISM ({res.method}): importance of each reference base", fontsize=10)
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
     fig.tight_layout()
-    out = _save(fig, path)
+    out = _save(fig, path, extra_formats)
     plt.close(fig)
     return out
 
@@ -305,7 +364,7 @@ def plot_ism_logo(res: ISMResult, path: str | Path, *, title: str = "") -> Path:
 class IsmConfig:
     """Settings of ``genolm ism``."""
 
-    out: str  # output prefix: <out>.tsv, <out>.npz, <out>_heatmap.png, <out>_logo.png
+    out: str  # output prefix: <out>.tsv, <out>.npz, <out>_heatmap.png/.svg, <out>_logo.png/.svg
     genome: str | None = None  # FASTA / GenBank / bundled:NAME (with region)
     region: str | None = None  # chr:start-end, 1-based inclusive
     sequence: str | None = None  # or a bare sequence
@@ -334,7 +393,7 @@ class IsmConfig:
 
 
 def run_ism(cfg: IsmConfig) -> dict:
-    """``genolm ism``: compute, then write the TSV, the NPZ and the two plots."""
+    """``genolm ism``: compute, then write the TSV, the NPZ and the two plots (PNG and SVG)."""
     from genolm.atomic import atomic_path
     from genolm.catalogue import load
     from genolm.io.genome import Genome
@@ -373,8 +432,9 @@ def run_ism(cfg: IsmConfig) -> dict:
             )
     files = [f"{prefix}.tsv", f"{prefix}.npz"]
     if cfg.plots:
-        files.append(str(plot_ism_heatmap(res, f"{prefix}_heatmap.png")))
-        files.append(str(plot_ism_logo(res, f"{prefix}_logo.png")))
+        for name, plot in (("heatmap", plot_ism_heatmap), ("logo", plot_ism_logo)):
+            png = plot(res, f"{prefix}_{name}.png", extra_formats=("svg",))
+            files += [str(png), str(png.with_suffix(".svg"))]
     return {
         "model": lm.name,
         "method": res.method,

@@ -139,6 +139,7 @@ class EvalVariantsConfig:
     seed: int = 0
     out: str | None = None  # output prefix (default: beside SCORES, '<stem>.eval')
     plots: bool = True
+    progress: bool = True  # a bar (rate, ETA) over the bootstrap once it has run 2 s
 
     def __post_init__(self):
         check_choice("direction", self.direction, ("auto", "lower", "higher"))
@@ -149,7 +150,7 @@ class EvalVariantsConfig:
 
 
 def eval_variants(cfg: EvalVariantsConfig) -> dict[str, Any]:
-    """Evaluate a score table; writes ``<out>.json``, ``<out>.md`` and PNG plots; returns the summary."""
+    """Evaluate a score table; writes ``<out>.json``, ``<out>.md`` and PNG + SVG plots; returns the summary."""
     from genolm.variants.evaluate import evaluate_file
 
     return evaluate_file(cfg)
