@@ -66,9 +66,9 @@ def test_ism_cli(tmp_path):
     out = tmp_path / "o"
     argv = ["ism", "--sequence", SEQ[:12], "--out", str(out), "--model", str(tmp_path / "m"), "--window", "8"]
     assert main(argv + ["--no-progress"]) == 0
-    z = np.load(f"{out}.npz")
+    z = np.load(out / "ism.npz")  # --out is a folder (docs/cli.md)
     assert z["llr"].shape == (12, 4) and str(z["sequence"]) == SEQ[:12]
-    assert (tmp_path / "o_heatmap.png").exists() and (tmp_path / "o_logo.png").exists()
+    assert (out / "ism_heatmap.png").exists() and (out / "ism_logo.png").exists()
 
 
 def test_region_parsing_and_errors(lm):

@@ -204,17 +204,17 @@ def test_make_vep_set_cli_and_eval_cli(tiny_model_dir, tmp_path):
     scores = tmp_path / "dev_scores.parquet"
     assert main(["score-variants", "--genome", "bundled:chloroplast", "--vcf", str(dev), "--out", str(scores)]
                 + ["--model", str(tiny_model_dir), "--window", "32", "--no-progress"]) == 0  # fmt: skip
-    prefix = tmp_path / "ev"
+    folder = tmp_path / "ev"  # --out is a folder (docs/cli.md)
     assert (
-        main(["eval-variants", str(scores), "--label-col", "LABEL", "--n-boot", "50", "--out", str(prefix)])
+        main(["eval-variants", str(scores), "--label-col", "LABEL", "--n-boot", "50", "--out", str(folder)])
         == 0
     )
-    summary = json.loads((tmp_path / "ev.json").read_text())
+    summary = json.loads((folder / "eval.json").read_text())
     assert summary["n"] == 30 and summary["n_pos"] == 15 and summary["direction"] == "lower"
     m = summary["metrics"]["auroc"]
     assert 0 <= m["low"] <= m["estimate"] <= m["high"] <= 1
-    for name in ("ev_roc.png", "ev_pr.png", "ev_dist.png", "ev.md"):
-        assert (tmp_path / name).stat().st_size > 0
+    for name in ("eval_roc.png", "eval_pr.png", "eval_dist.png", "eval.md"):
+        assert (folder / name).stat().st_size > 0
 
 
 def test_evaluate_scores_known_values():

@@ -26,8 +26,8 @@ without '--'; flags override the file."""
 EXAMPLES = """
 genolm biotokens extend --base ~/models/SmolLM2-135M-Instruct.Q4_1.gguf --out runs/smollm2-bio
 genolm biotokens encode ACGTTGCA --model runs/smollm2-bio
-genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out-dir runs/bio-cpt
-genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --out-dir runs/bio-cpt --resume
+genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out runs/bio-cpt
+genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --out runs/bio-cpt --resume
 genolm biotokens eval --model runs/bio-cpt/final --task my_task.yaml --methods text,head --k-shot 2
 genolm biotokens qa --model runs/bio-cpt/final --questions qa.jsonl --method generate --reasoning required
 """
@@ -50,7 +50,7 @@ genolm biotokens encode ACGTACGT --k 3 --model runs/smollm2-bio
     "pretrain": (
         "continued pretraining of an extended model on FASTA/GenBank (LoRA or full)",
         """
-genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out-dir runs/bio-cpt
+genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out runs/bio-cpt
 genolm biotokens pretrain cpt.yaml --new-tokens modules_to_save --loss-on all --resume
 """,
     ),

@@ -43,7 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"genolm {genolm.__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="print the full traceback when a command fails"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="debug log lines, and the full traceback when a command fails",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="log_quiet",
+        action="store_true",
+        help="no progress bars or info lines; warnings, errors and results still print",
     )
     sub = parser.add_subparsers(dest="verb", metavar="<verb>")
     for mod in _verb_modules():
@@ -57,29 +68,43 @@ def build_parser() -> argparse.ArgumentParser:
         )
         mod.add_arguments(p)
         # also accepted after the verb (`genolm bench -v ...`); SUPPRESS keeps the global flag's value
+        p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        quiet_flags = [f for f in ("-q", "--quiet") if f not in p._option_string_actions]  # bench has --quiet
         p.add_argument(
-            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            *quiet_flags, dest="log_quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one verb.  Exit codes: 0 done, 1 a verdict the user asked to fail on (``audit
-    --fail-on``), 2 bad input or configuration (a one-paragraph message, no traceback), 3 an
+    """Run one verb.  Exit codes (docs/cli.md): 0 done, 1 a verdict (``audit`` reaching
+    ``--fail-on``, ``validate`` finding problems, ``bench`` refusing a leaky task), 2 bad input,
+    configuration or usage (a one-paragraph message, no traceback; argparse also exits 2), 3 an
     unexpected error (a bug: ``-v`` prints its traceback), 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "verb", None):
         parser.print_help()
         return 0
+    from genolm.cli.common import configure_logging
     from genolm.errors import describe_error
 
+    if getattr(args, "quiet", False) is True:  # a verb's own --quiet (bench) quiets the log too
+        args.log_quiet = True
+    elif args.log_quiet and hasattr(args, "quiet"):  # and `genolm -q bench` quiets bench
+        args.quiet = True
+    configure_logging(quiet=args.log_quiet, verbose=args.verbose)
     try:
         rc = args._run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `genolm ... --out - | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # every failure reaches the user as a sentence, never as a raw traceback
         message = describe_error(e)
         if args.verbose:
