@@ -145,6 +145,7 @@ def run(args):
         num_perm=args.num_perm,
         thresholds=thresholds,
         seed=args.seed,
+        progress=True,  # a bar on big tables; off with genolm -q
     )
     print(report.table(), file=status_stream(args.out))
     if args.out:

@@ -184,11 +184,10 @@ class _LevelFormatter:
 
 
 def configure_logging(*, quiet: bool = False, verbose: int = 0) -> None:
-    """Send the ``genolm`` logger hierarchy to stderr: INFO by default, WARNING with ``-q`` (which
-    also turns tqdm progress bars off, through tqdm's ``TQDM_DISABLE`` environment default),
-    DEBUG with ``-v``.  Calling it again replaces the handler it added before."""
+    """Send the ``genolm`` logger hierarchy to stderr: INFO by default, WARNING with ``-q``, DEBUG
+    with ``-v``.  Calling it again replaces the handler it added before.  (``genolm -q`` also turns
+    progress bars off: :func:`genolm.cli.main.main` sets ``TQDM_DISABLE`` before tqdm is imported.)"""
     import logging
-    import os
     import sys
 
     logger = logging.getLogger("genolm")
@@ -212,8 +211,3 @@ def configure_logging(*, quiet: bool = False, verbose: int = 0) -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False  # one line per record, even when an application configured the root
-    if quiet:
-        os.environ["TQDM_DISABLE"] = "1"
-    elif os.environ.get("TQDM_DISABLE") == "1" and getattr(configure_logging, "_set_tqdm", False):
-        del os.environ["TQDM_DISABLE"]
-    configure_logging._set_tqdm = quiet

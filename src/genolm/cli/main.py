@@ -82,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     ``--fail-on``, ``validate`` finding problems, ``bench`` refusing a leaky task), 2 bad input,
     configuration or usage (a one-paragraph message, no traceback; argparse also exits 2), 3 an
     unexpected error (a bug: ``-v`` prints its traceback), 130 interrupted."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "-q" in argv or "--quiet" in argv:
+        # tqdm reads its TQDM_* defaults once, when it is imported (building the parser imports it):
+        # set before that, this turns every progress bar off, whichever library draws it
+        import os
+
+        os.environ["TQDM_DISABLE"] = "1"
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "verb", None):

@@ -50,14 +50,57 @@ def stdin_file() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="genolm-stdin-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = folder / "stdin"
+    head = stream.read(18)
+    head = head.encode() if isinstance(head, str) else head
+    bgzip = len(head) >= 16 and head[3] & 4 and head[12:14] == b"BC"
     with open(path, "wb") as out:
-        while True:
-            block = stream.read(1 << 20)
-            if not block:
-                break
-            out.write(block.encode() if isinstance(block, str) else block)
+        if head[:2] == b"\x1f\x8b" and not bgzip:
+            # plain gzip is stored decompressed: htslib (VCF) reads only bgzip, and a genome
+            # cannot be indexed from plain gzip; bgzip, bzip2 and xz are kept as they are
+            import gzip
+            import io
+
+            rest = io.BufferedReader(_Prepend(head, stream))
+            with gzip.GzipFile(fileobj=rest, mode="rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        else:
+            out.write(head)
+            while True:
+                block = stream.read(1 << 20)
+                if not block:
+                    break
+                out.write(block.encode() if isinstance(block, str) else block)
     _spooled[key] = path
     return path
+
+
+class _Prepend:
+    """A raw binary reader: ``head`` then the rest of ``stream`` (stdin cannot be rewound)."""
+
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if self.head:
+            n = min(len(buf), len(self.head))
+            buf[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.stream.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
 
 
 def resolve_input(path):
