@@ -396,6 +396,10 @@ def _ensure_index(path: Path, comp: str | None, index_dir: PathLike | None) -> t
 def _build_index(path: Path, fai: Path, gzi: Path | None) -> None:
     import pysam
 
+    import logging
+
+    # a human chromosome takes several seconds: say so (once per genome: the index is kept)
+    logging.getLogger(__name__).info("indexing %s for random access (first use only) ...", path)
     # htslib keeps the first of two same-named records and only warns on stderr: check names
     # ourselves first, so a duplicate is an error that names the line, never a silent drop
     fasta_lengths(path, validate=False, allow_empty=True)
