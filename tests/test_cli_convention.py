@@ -32,7 +32,11 @@ def _stdin(monkeypatch, data: bytes) -> None:
 def _cli(args, *, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     return subprocess.run(
-        [sys.executable, "-m", "genolm.cli.main", *args], input=stdin, capture_output=True, env=env, timeout=300
+        [sys.executable, "-m", "genolm.cli.main", *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=300,
     )
 
 
@@ -113,7 +117,9 @@ def test_audit_stdin_table_out_dash_and_verdict_exit_1(tmp_path, monkeypatch, ca
 
 
 def test_make_vep_set_streams_a_vcf_that_score_and_eval_read_from_stdin(tmp_path, monkeypatch, capsys):
-    assert main(["make-vep-set", "--annotation", "bundled:chloroplast", "--per-class", "4", "--out", "-"]) == 0
+    assert (
+        main(["make-vep-set", "--annotation", "bundled:chloroplast", "--per-class", "4", "--out", "-"]) == 0
+    )
     cap = capsys.readouterr()
     assert cap.out.startswith("##fileformat=VCF") and json.loads(cap.err)["out"] == "-"
     vcf = cap.out.encode()
@@ -127,7 +133,10 @@ def test_make_vep_set_streams_a_vcf_that_score_and_eval_read_from_stdin(tmp_path
     # the TSV on stdin again: eval-variants sniffs its format; --out is a folder
     _stdin(monkeypatch, cap.out.encode())
     out = tmp_path / "ev"
-    assert main(["eval-variants", "-", "--label-col", "LABEL", "--n-boot", "0", "--no-plots", "--out", str(out)]) == 0
+    assert (
+        main(["eval-variants", "-", "--label-col", "LABEL", "--n-boot", "0", "--no-plots", "--out", str(out)])
+        == 0
+    )
     assert json.loads((out / "eval.json").read_text())["n"] == 8
     capsys.readouterr()
     # score-variants --out - --out-format vcf: a VCF on stdout
@@ -254,3 +263,29 @@ def _last_json(out: str) -> dict:
     """The result JSON a verb prints last (pretrain prints a start line first)."""
     start = out.rindex("\n{") + 1 if "\n{" in out else out.index("{")
     return json.loads(out[start:])
+
+
+def test_audit_refuses_two_splits_from_stdin(capsys):
+    # guards: both splits would read the same spooled stdin and audit a table against itself
+    assert main(["audit", "--train", "-", "--test", "-"]) == 2
+    assert "only one of --train" in capsys.readouterr().err
+
+
+def test_train_tokenizer_pretrain_and_resplit_read_stdin(tmp_path, monkeypatch, capsys):
+    from tests.test_pretrain import _fasta
+
+    fa = _fasta(tmp_path / "g.fa").read_bytes()
+    _stdin(monkeypatch, gzip.compress(fa))
+    assert main(["-q", "train-tokenizer", "-", "--vocab-size", "32", "--out", str(tmp_path / "tk")]) == 0
+    assert (tmp_path / "tk" / "tokenizer.json").exists()
+    _stdin(monkeypatch, fa)
+    argv = ["-q", "pretrain", "--corpus", "-", "--model", "encoder", "--tokenizer", "char", "--window", "64"]
+    argv += [f"--model-config={k}={v}" for k, v in TINY.items()]
+    argv += ["--max-steps", "1", "--batch-size", "2", "--eval-batches", "1", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    assert (tmp_path / "run" / "final" / "config.json").exists()
+    seqs = _random_seqs(40, seed=3)
+    tr = _table(tmp_path / "train.csv", seqs[:30], [0, 1] * 15)
+    _stdin(monkeypatch, ("sequence,label\n" + "".join(f"{s},1\n" for s in seqs[:5] + seqs[30:])).encode())
+    assert main(["resplit", "--train", tr, "--test", "-", "--out", str(tmp_path / "clean")]) == 0
+    assert len((tmp_path / "clean" / "test.csv").read_text().splitlines()) == 1 + 10  # 5 leaked rows dropped

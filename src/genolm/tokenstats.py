@@ -171,7 +171,11 @@ def compare_schemes(
                 from tqdm.auto import tqdm
 
                 bar = tqdm(
-                    desc=f"{label} ({i}/{len(specs)})", total=total_bp, unit="bp", unit_scale=True, leave=False
+                    desc=f"{label} ({i}/{len(specs)})",
+                    total=total_bp,
+                    unit="bp",
+                    unit_scale=True,
+                    leave=False,
                 )
                 chunks = _counted(chunks, bar)
             rows.append(tokenizer_stats(tok, chunks, label=label, context_tokens=context_tokens))

@@ -121,6 +121,8 @@ def run(args):
     from genolm.errors import ConfigError
 
     label_cols = None if args.no_labels else (args.label_col or ["label"])
+    if [args.train, args.valid, args.test].count("-") > 1:  # stdin is one stream: one split at most
+        raise ConfigError("only one of --train, --valid and --test can be '-' (standard input)")
     overrides = {}
     for item in args.threshold or []:
         key, sep, value = item.partition("=")

@@ -15,7 +15,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, *, skip: tuple
         if f.name in skip:
             continue
         if f.name == "out_dir":  # the CLI convention: --out names a verb's output (docs/cli.md)
-            group.add_argument("--out", dest="out_dir", metavar="DIR", default=None, help="output folder (out_dir)")
+            group.add_argument(
+                "--out", dest="out_dir", metavar="DIR", default=None, help="output folder (out_dir)"
+            )
             add_deprecated_alias(group, "--out-dir", new="--out", dest="out_dir", metavar="DIR")
             continue
         tp = hints[f.name]

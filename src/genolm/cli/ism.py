@@ -28,7 +28,9 @@ def add_arguments(p):
     p.add_argument("--region", help="chr:start-end, 1-based inclusive")
     p.add_argument("--sequence", help="a bare DNA sequence instead of --genome/--region")
     p.add_argument(
-        "--out", metavar="DIR", help="output folder: ism.tsv, ism.npz, ism_heatmap.png, ism_logo.png (required)"
+        "--out",
+        metavar="DIR",
+        help="output folder: ism.tsv, ism.npz, ism_heatmap.png, ism_logo.png (required)",
     )
     add_deprecated_alias(p, "--out-prefix", new="--out DIR", dest="out_prefix", metavar="PREFIX")
     p.add_argument(

@@ -71,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         quiet_flags = [f for f in ("-q", "--quiet") if f not in p._option_string_actions]  # bench has --quiet
         p.add_argument(
-            *quiet_flags, dest="log_quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            *quiet_flags,
+            dest="log_quiet",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
         )
         p.set_defaults(_run=mod.run)
     return parser

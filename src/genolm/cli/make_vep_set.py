@@ -19,7 +19,9 @@ genolm make-vep-set --annotation bundled:chloroplast --per-class 50 --out /tmp/c
 
 def add_arguments(p):
     p.add_argument(
-        "--annotation", required=True, help="GenBank (with sequence), GFF3, or bundled:chloroplast; '-': stdin"
+        "--annotation",
+        required=True,
+        help="GenBank (with sequence), GFF3, or bundled:chloroplast; '-': stdin",
     )
     p.add_argument("--genome", help="FASTA of the GFF3's sequences")
     p.add_argument("--out", required=True, help="output VCF (.vcf / .vcf.gz); '-': plain VCF on stdout")

@@ -21,7 +21,9 @@ def add_arguments(p):
     from genolm.cli.common import add_deprecated_alias
 
     p.add_argument(
-        "fasta", nargs="?", help="FASTA/GenBank file ('-': stdin). Default is the bundled phage lambda genome."
+        "fasta",
+        nargs="?",
+        help="FASTA/GenBank file ('-': stdin). Default is the bundled phage lambda genome.",
     )
     p.add_argument(
         "--scheme",
@@ -32,7 +34,9 @@ def add_arguments(p):
     )
     p.add_argument("--context", type=int, default=512, help="token context for the 'bp per context' column")
     p.add_argument(
-        "--out", metavar="PATH", help="also write the rows as JSON; '-' is stdout (the table then goes to stderr)"
+        "--out",
+        metavar="PATH",
+        help="also write the rows as JSON; '-' is stdout (the table then goes to stderr)",
     )
     add_deprecated_alias(p, "--json", new="--out", dest="out")
 

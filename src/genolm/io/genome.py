@@ -394,9 +394,9 @@ def _ensure_index(path: Path, comp: str | None, index_dir: PathLike | None) -> t
 
 
 def _build_index(path: Path, fai: Path, gzi: Path | None) -> None:
-    import pysam
-
     import logging
+
+    import pysam
 
     # a human chromosome takes several seconds: say so (once per genome: the index is kept)
     logging.getLogger(__name__).info("indexing %s for random access (first use only) ...", path)

@@ -33,8 +33,8 @@ from typing import Any, NamedTuple
 
 from genolm.errors import InputError
 from genolm.io.fasta import PathLike, open_binary, sniff_compression
-from genolm.io.streams import resolve_input
 from genolm.io.genome import Genome
+from genolm.io.streams import resolve_input
 
 CHECK_STATUSES = ("ok", "ref_mismatch", "contig_missing", "out_of_bounds")
 _EMPTY: Mapping[str, Any] = types.MappingProxyType({})

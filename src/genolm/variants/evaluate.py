@@ -195,9 +195,8 @@ def load_score_table(path: str | Path):
     one row per ALT with INFO keys as columns) as a ``pandas.DataFrame``."""
     import pandas as pd
 
-    from genolm.variants.output import output_format
-
     from genolm.io.streams import is_stdio, stdin_file
+    from genolm.variants.output import output_format
 
     if is_stdio(path):  # '-': standard input, spooled; the format is sniffed from the content
         from genolm.io.tables import sniff_table_format
