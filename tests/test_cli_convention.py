@@ -289,3 +289,15 @@ def test_train_tokenizer_pretrain_and_resplit_read_stdin(tmp_path, monkeypatch, 
     _stdin(monkeypatch, ("sequence,label\n" + "".join(f"{s},1\n" for s in seqs[:5] + seqs[30:])).encode())
     assert main(["resplit", "--train", tr, "--test", "-", "--out", str(tmp_path / "clean")]) == 0
     assert len((tmp_path / "clean" / "test.csv").read_text().splitlines()) == 1 + 10  # 5 leaked rows dropped
+
+
+def test_in_process_main_leaves_logging_and_environment_as_they_were():
+    # guards: a -q call in a test or notebook must not silence later library logging or tqdm
+    import logging
+
+    logger = logging.getLogger("genolm")
+    before = (logger.level, list(logger.handlers), os.environ.get("TQDM_DISABLE"))
+    assert main(["-q", "ls", "tokenizers"]) == 0
+    with pytest.raises(SystemExit):
+        main(["-q", "ls", "--no-such-flag"])
+    assert (logger.level, list(logger.handlers), os.environ.get("TQDM_DISABLE")) == before

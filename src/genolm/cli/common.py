@@ -185,9 +185,10 @@ class _LevelFormatter:
         return msg
 
 
-def configure_logging(*, quiet: bool = False, verbose: int = 0) -> None:
+def configure_logging(*, quiet: bool = False, verbose: int = 0):
     """Send the ``genolm`` logger hierarchy to stderr: INFO by default, WARNING with ``-q``, DEBUG
-    with ``-v``.  Calling it again replaces the handler it added before.  (``genolm -q`` also turns
+    with ``-v``.  Calling it again replaces the handler it added before.  Returns a function that
+    undoes it (``main`` calls it when the verb ends, so an in-process call leaves no trace).  (``genolm -q`` also turns
     progress bars off: :func:`genolm.cli.main.main` sets ``TQDM_DISABLE`` before tqdm is imported.)"""
     import logging
     import sys
@@ -211,5 +212,13 @@ def configure_logging(*, quiet: bool = False, verbose: int = 0) -> None:
     handler._genolm_cli = True
     handler.setFormatter(_LevelFormatter())
     logger.addHandler(handler)
+    old_level = logger.level
     logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
-    logger.propagate = False  # one line per record, even when an application configured the root
+    # records still propagate to the root logger (pytest's caplog, an application's handlers);
+    # the root has no handler in a CLI process, so each line prints once
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+    return restore

@@ -86,26 +86,49 @@ def main(argv: list[str] | None = None) -> int:
     ``--fail-on``, ``validate`` finding problems, ``bench`` refusing a leaky task), 2 bad input,
     configuration or usage (a one-paragraph message, no traceback; argparse also exits 2), 3 an
     unexpected error (a bug: ``-v`` prints its traceback), 130 interrupted."""
+    import os
+
     argv = sys.argv[1:] if argv is None else list(argv)
+    tqdm_env = os.environ.get("TQDM_DISABLE")
     if "-q" in argv or "--quiet" in argv:
         # tqdm reads its TQDM_* defaults once, when it is imported (building the parser imports it):
         # set before that, this turns every progress bar off, whichever library draws it
-        import os
-
         os.environ["TQDM_DISABLE"] = "1"
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # usage error (2) or --help (0): leave the environment as it was
+        _restore_env(tqdm_env)
+        raise
     if not getattr(args, "verb", None):
         parser.print_help()
         return 0
     from genolm.cli.common import configure_logging
-    from genolm.errors import describe_error
 
     if getattr(args, "quiet", False) is True:  # a verb's own --quiet (bench) quiets the log too
         args.log_quiet = True
     elif args.log_quiet and hasattr(args, "quiet"):  # and `genolm -q bench` quiets bench
         args.quiet = True
-    configure_logging(quiet=args.log_quiet, verbose=args.verbose)
+    restore_logging = configure_logging(quiet=args.log_quiet, verbose=args.verbose)
+    try:
+        return _run(args)
+    finally:  # an in-process call (a test, a notebook) leaves logging and the environment as it was
+        restore_logging()
+        _restore_env(tqdm_env)
+
+
+def _restore_env(tqdm_env: str | None) -> None:
+    import os
+
+    if tqdm_env is None:
+        os.environ.pop("TQDM_DISABLE", None)
+    else:
+        os.environ["TQDM_DISABLE"] = tqdm_env
+
+
+def _run(args) -> int:
+    from genolm.errors import describe_error
+
     try:
         rc = args._run(args)
     except KeyboardInterrupt:
