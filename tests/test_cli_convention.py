@@ -301,3 +301,20 @@ def test_in_process_main_leaves_logging_and_environment_as_they_were():
     with pytest.raises(SystemExit):
         main(["-q", "ls", "--no-such-flag"])
     assert (logger.level, list(logger.handlers), os.environ.get("TQDM_DISABLE")) == before
+
+
+def test_biotokens_qa_streams_its_records(tmp_path, capsys):
+    from genolm.llm.toy import build_toy_llm
+
+    d = build_toy_llm(tmp_path / "m", seed=2)
+    q = tmp_path / "qa.jsonl"
+    q.write_text(
+        "".join(
+            json.dumps({"question": f"Q{i}?", "choices": ["x", "y"], "answer": i % 2}) + "\n"
+            for i in range(3)
+        )
+    )
+    assert main(["biotokens", "qa", "--model", str(d), "--questions", str(q), "--out", "-"]) == 0
+    cap = capsys.readouterr()
+    records = [json.loads(x) for x in cap.out.splitlines()]
+    assert len(records) == 3 and json.loads(cap.err[cap.err.index("{") :])["n"] == 3

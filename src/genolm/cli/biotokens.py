@@ -115,7 +115,9 @@ def add_arguments(p):
     q.add_argument("--base", help="for an adapter: the model to load it onto (default: its own base)")
     q.add_argument("--questions", required=True, help="JSONL: question, choices, answer (and id, dna)")
     q.add_argument("--shots", help="JSONL of solved examples for --k-shot (never the scored file)")
-    q.add_argument("--out", help="write one JSON record per question here (raw generations for audit)")
+    q.add_argument(
+        "--out", help="write one JSON record per question here (raw generations for audit); '-': stdout"
+    )
     q.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model")
     add_dataclass_arguments(q, MCQConfig)
 
@@ -245,8 +247,11 @@ def _qa(args, json):
     model, tok, meta = load_biotoken_model(
         args.model, base=args.base, trust_remote_code=args.trust_remote_code
     )
-    res = evaluate_mcq(
-        model, tok, items, cfg, shots=shots, spec=spec_of(meta) if meta else None, out=args.out, progress=True
-    )
-    print(json.dumps(res.summary(), indent=2))
+    from genolm.cli.common import output_file, status_stream
+
+    with output_file(args.out, ".jsonl") as out:  # '-': the records stream to stdout
+        res = evaluate_mcq(
+            model, tok, items, cfg, shots=shots, spec=spec_of(meta) if meta else None, out=out, progress=True
+        )
+    print(json.dumps(res.summary(), indent=2), file=status_stream(args.out))
     return 0

@@ -140,9 +140,9 @@ class output_file:
     def __init__(self, out, suffix: str):
         self.out, self.suffix, self._dir = out, suffix, None
 
-    def __enter__(self) -> str:
+    def __enter__(self) -> str | None:
         if not is_stdout(self.out):
-            return str(self.out)
+            return None if self.out is None else str(self.out)
         import tempfile
 
         self._dir = tempfile.mkdtemp(prefix="genolm-stdout-")
