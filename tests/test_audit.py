@@ -202,7 +202,7 @@ def test_cli_audit(tmp_path, capsys):
     tr = _write(tmp_path, "train.csv", train, rng.integers(0, 2, 300))
     te = _write(tmp_path, "test.csv", _random_seqs(100, seed=16), rng.integers(0, 2, 100))
     out = tmp_path / "audit.json"
-    assert main(["audit", "--train", tr, "--test", te, "--json", str(out)]) == 0
+    assert main(["audit", "--train", tr, "--test", te, "--out", str(out)]) == 0
     assert "verdict: PASS" in capsys.readouterr().out
     assert json.loads(out.read_text())["verdict"] == "PASS"
     leaky = _write(tmp_path, "leaky.csv", train[:50], rng.integers(0, 2, 50))

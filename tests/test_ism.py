@@ -88,10 +88,10 @@ def test_ism_cli(tmp_path):
     out = tmp_path / "o"
     argv = ["ism", "--sequence", SEQ[:12], "--out", str(out), "--model", str(tmp_path / "m"), "--window", "8"]
     assert main(argv + ["--no-progress"]) == 0
-    z = np.load(f"{out}.npz")
+    z = np.load(out / "ism.npz")  # --out is a folder (docs/cli.md)
     assert z["llr"].shape == (12, 4) and str(z["sequence"]) == SEQ[:12]
-    for name in ("o_heatmap.png", "o_logo.png", "o_heatmap.svg", "o_logo.svg"):
-        assert (tmp_path / name).exists()
+    for name in ("ism_heatmap.png", "ism_logo.png", "ism_heatmap.svg", "ism_logo.svg"):
+        assert (out / name).exists()
 
 
 def test_region_parsing_and_errors(lm):

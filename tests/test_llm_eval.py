@@ -147,7 +147,7 @@ def test_cli_eval(ext, tmp_path, capsys):
 
     task = _task(tmp_path / "task", n_train=30, n_test=20)
     args = ["biotokens", "eval", "--model", str(ext), "--task", str(task), "--methods", "text,head",
-            "--k-shot", "0", "--finetune", "max_epochs=1", "--out-dir", str(tmp_path / "o"),
+            "--k-shot", "0", "--finetune", "max_epochs=1", "--out", str(tmp_path / "o"),
             "--n-boot", "200", "--progress", "false", "--report", "false"]  # fmt: skip
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)

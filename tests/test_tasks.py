@@ -502,7 +502,7 @@ def test_cli_validate(tmp_path, capsys):
         {"name": "t/x", "task_type": "binary", "lables": ["a", "b"], "data": {"splits": {"train": "a.csv"}}},
         "bad.yaml",
     )
-    assert main(["validate", str(bad)]) == 2
+    assert main(["validate", str(bad)]) == 1
     assert "Did you mean 'labels'" in capsys.readouterr().out
     assert main(["validate", "gue/prom_core_all"]) == 0
     assert main(["ls", "suites"]) == 0 and "plant-genomic-benchmark" in capsys.readouterr().out

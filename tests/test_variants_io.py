@@ -204,17 +204,17 @@ def test_make_vep_set_cli_and_eval_cli(tiny_model_dir, tmp_path):
     scores = tmp_path / "dev_scores.parquet"
     assert main(["score-variants", "--genome", "bundled:chloroplast", "--vcf", str(dev), "--out", str(scores)]
                 + ["--model", str(tiny_model_dir), "--window", "32", "--no-progress"]) == 0  # fmt: skip
-    prefix = tmp_path / "ev"
+    folder = tmp_path / "ev"  # --out is a folder (docs/cli.md)
     assert (
-        main(["eval-variants", str(scores), "--label-col", "LABEL", "--n-boot", "50", "--out", str(prefix)])
+        main(["eval-variants", str(scores), "--label-col", "LABEL", "--n-boot", "50", "--out", str(folder)])
         == 0
     )
-    summary = json.loads((tmp_path / "ev.json").read_text())
+    summary = json.loads((folder / "eval.json").read_text())
     assert summary["n"] == 30 and summary["n_pos"] == 15 and summary["direction"] == "lower"
     m = summary["metrics"]["auroc"]
     assert 0 <= m["low"] <= m["estimate"] <= m["high"] <= 1
-    for name in ("ev_roc.png", "ev_pr.png", "ev_dist.png", "ev.md"):
-        assert (tmp_path / name).stat().st_size > 0
+    for name in ("eval_roc.png", "eval_pr.png", "eval_dist.png", "eval.md"):
+        assert (folder / name).stat().st_size > 0
 
 
 def test_evaluate_scores_known_values():
@@ -294,22 +294,22 @@ def test_eval_variants_warns_on_backwards_auto_direction(tmp_path, caplog):
     y = np.r_[np.ones(60, int), np.zeros(140, int)]
     df = pd.DataFrame({"score": rng.normal(size=200) + 1.5 * y, "label": y, "status": "ok", "method": "llr"})
     df.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
-    prefix = tmp_path / "ev"
+    out = tmp_path / "ev"  # --out is a folder (docs/cli.md)
     argv = ["eval-variants", str(tmp_path / "s.tsv"), "--label-col", "label", "--n-boot", "100"]
     with caplog.at_level(logging.WARNING, logger="genolm.variants.evaluate"):
-        assert main(argv + ["--out", str(prefix), "--no-progress"]) == 0
-    summary = json.loads((tmp_path / "ev.json").read_text())
+        assert main(argv + ["--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "eval.json").read_text())
     assert summary["metrics"]["auroc"]["estimate"] < 0.5
     assert len(summary["warnings"]) == 1 and "--direction higher" in summary["warnings"][0]
     assert "AUROC" in caplog.text and "opposite way" in caplog.text
-    md = (tmp_path / "ev.md").read_text()
+    md = (out / "eval.md").read_text()
     assert "**Warning:**" in md and "not shown: top set of 2 variants" in md  # 1% of 200
-    svg = (tmp_path / "ev_roc.svg").read_text()
+    svg = (out / "eval_roc.svg").read_text()
     auroc = summary["metrics"]["auroc"]
     assert re.search(rf"AUROC {auroc['estimate']:.3f} \[{auroc['low']:.3f}, {auroc['high']:.3f}\]", svg)
     # an explicit direction is the user's choice: no warning
-    assert main(argv + ["--out", str(prefix), "--direction", "higher", "--no-plots"]) == 0
-    assert json.loads((tmp_path / "ev.json").read_text())["warnings"] == []
+    assert main(argv + ["--out", str(out), "--direction", "higher", "--no-plots"]) == 0
+    assert json.loads((out / "eval.json").read_text())["warnings"] == []
 
 
 def test_region_named_record_scores_at_genome_coordinates(tiny_model_dir, tmp_path):

@@ -13,6 +13,7 @@ across a boundary, which changes its count by at most a few tokens per chunk.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ import numpy as np
 
 from genolm.io.genbank import is_genbank
 from genolm.tokenizers.schemes import DEFAULT_SCHEMES, build_scheme, parse_scheme
+
+log = logging.getLogger(__name__)
 
 
 class SchemeStats(NamedTuple):
@@ -143,12 +146,11 @@ def compare_schemes(
         [parse_scheme(s) for s in schemes] if schemes else [(a, b, dict(c)) for a, b, c in DEFAULT_SCHEMES]
     )
     rows = []
-    iterator = specs
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(specs, desc="schemes", unit="scheme")
     import tempfile
+
+    from genolm.io.streams import resolve_input
+
+    path = resolve_input(path)  # '-': stdin, spooled once (every scheme reads the file again)
 
     with tempfile.TemporaryDirectory() as tmp:
         train_file = str(path)
@@ -158,12 +160,35 @@ def compare_schemes(
 
             train_file = str(Path(tmp) / "train.fa")
             write_fasta(train_file, ((n, c) for n, c in _sequences(path, 1 << 62)))
-        for label, name, kwargs in iterator:
+        total_bp = None  # known after the first pass: later bars have an ETA
+        for i, (label, name, kwargs) in enumerate(specs, start=1):
+            if name == "bpe":
+                log.info("tokenize: learning the BPE vocabulary of %s from %s ...", label, path)
             tok = build_scheme(name, kwargs, train_files=[train_file])
-            rows.append(
-                tokenizer_stats(tok, _sequences(path, chunk_size), label=label, context_tokens=context_tokens)
-            )
+            chunks = _sequences(path, chunk_size)
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(
+                    desc=f"{label} ({i}/{len(specs)})",
+                    total=total_bp,
+                    unit="bp",
+                    unit_scale=True,
+                    leave=False,
+                )
+                chunks = _counted(chunks, bar)
+            rows.append(tokenizer_stats(tok, chunks, label=label, context_tokens=context_tokens))
+            if bar is not None:
+                total_bp = bar.n
+                bar.close()
     return rows
+
+
+def _counted(chunks, bar):
+    for name, chunk in chunks:
+        yield name, chunk
+        bar.update(len(chunk))
 
 
 def format_table(rows: list[SchemeStats], context_tokens: int = 512) -> str:

@@ -327,7 +327,13 @@ def auto_k(lengths: Sequence[int] | np.ndarray) -> int:
 
 
 def minhash_signatures(
-    seqs: Sequence[str], *, k: int, num_perm: int = 128, seed: int = 0, canonical: bool = True
+    seqs: Sequence[str],
+    *,
+    k: int,
+    num_perm: int = 128,
+    seed: int = 0,
+    canonical: bool = True,
+    progress: bool = False,
 ) -> np.ndarray:
     """MinHash signatures of the (canonical) k-mer sets, shape ``(N, num_perm)``, ``uint32``.
 
@@ -336,7 +342,8 @@ def minhash_signatures(
     splitmix64.  Each hash is applied to the k-mers of all sequences at once and reduced per
     sequence with ``np.minimum.reduceat``.  A sequence with no valid k-mer gets a row of
     :data:`EMPTY`.  The fraction of equal columns of two rows estimates the Jaccard similarity
-    (:func:`jaccard_from_signatures`).
+    (:func:`jaccard_from_signatures`).  ``progress`` shows a bar over the hash functions (the
+    slow part on big tables: each one passes over every k-mer).
     """
     codes, sid = kmer_codes(seqs, k, canonical=canonical)
     if k > 16:
@@ -350,7 +357,12 @@ def minhash_signatures(
     nonempty, starts = np.unique(sid, return_index=True)
     shift = np.uint64(32)
     h = np.empty_like(codes)
-    for p in range(num_perm):
+    perms = range(num_perm)
+    if progress:
+        from tqdm.auto import tqdm
+
+        perms = tqdm(perms, desc=f"audit: MinHash of {codes.size:,} k-mers", unit="hash", leave=False)
+    for p in perms:
         np.multiply(codes, a[p], out=h)
         h += b[p]
         h >>= shift
@@ -764,6 +776,7 @@ def audit_splits(
     seed: int = 0,
     max_examples: int = 5,
     fail_on: str = "never",
+    progress: bool = False,
 ) -> AuditReport:
     """Run the leak audit (see the module docstring) on ``splits``.
 
@@ -813,7 +826,7 @@ def audit_splits(
     up, canon = {}, {}
     for name in names:
         up[name], canon[name] = _canonical(data[name].seqs)
-    sig = minhash_signatures(all_seqs, k=k, num_perm=num_perm, seed=seed)
+    sig = minhash_signatures(all_seqs, k=k, num_perm=num_perm, seed=seed, progress=progress)
 
     checks = _duplicate_checks(names, data, up, canon, th, max_examples)
     checks += _near_checks(names, data, sig, offsets, th, bands, rows, max_examples)

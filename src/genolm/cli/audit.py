@@ -10,18 +10,23 @@ duplicates across splits, k-mer MinHash near-duplicates (Jaccard >= 0.8 by defau
 one-feature shortcuts (length, GC content or N content alone predicting the label, scored by
 MCC on the held-out split).  Each check is PASS / WARN / FAIL against documented thresholds
 (see `genolm.bench.audit`); the verdict is the worst of them.  Prints a table, optionally
-writes the full report (with a few offending ids per check) as JSON, and exits 1 when the
-verdict reaches --fail-on.  Tables may be CSV, TSV, Parquet or JSONL; ids in the report are
+writes the full report (with a few offending ids per check) to --out, and exits 1 when the
+verdict reaches --fail-on.  Tables may be CSV, TSV, Parquet or JSONL ('-' reads one from stdin,
+its format sniffed); ids in the report are
 the --id-col values, or 0-based data-row numbers."""
 EXAMPLES = """
 genolm audit --train train.csv --test test.csv
-genolm audit --train train.csv --valid dev.csv --test test.csv --json audit.json
+genolm audit --train train.csv --valid dev.csv --test test.csv --out audit.json
+genolm audit --train train.csv --test test.csv --out - | jq .verdict
+cat test.csv | genolm audit --train train.csv --test - --out checks.tsv
 genolm audit --train train.tsv --test test.tsv --sequence-col text --fail-on warn
 genolm audit --train train.csv --test test.csv --threshold near_fail=0.02 --jaccard 0.9
 """
 
 
 def add_arguments(p):
+    from genolm.cli.common import add_deprecated_alias
+
     p.add_argument("--train", required=True, metavar="PATH", help="training split table")
     p.add_argument("--valid", "--dev", dest="valid", metavar="PATH", help="validation split table")
     p.add_argument("--test", required=True, metavar="PATH", help="test split table")
@@ -60,7 +65,13 @@ def add_arguments(p):
         choices=["fail", "warn", "never"],
         help="exit 1 when the verdict is at least this. Default is 'fail'.",
     )
-    p.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="write the full report: JSON, or one row per check for a .tsv path; '-' is JSON on stdout "
+        "(the table then goes to stderr)",
+    )
+    add_deprecated_alias(p, "--json", new="--out", dest="out")
 
 
 def _read_split(path: str, args, label_cols):
@@ -95,14 +106,23 @@ def _read_split(path: str, args, label_cols):
     return seqs, labels, ids
 
 
+def _report_tsv(report) -> str:
+    cols = ("name", "splits", "status", "value", "warn_above", "fail_above", "message")
+    rows = ["\t".join(cols)]
+    rows += ["\t".join(str(getattr(c, k)).replace("\t", " ") for k in cols) for c in report.checks]
+    return "\n".join(rows) + "\n"
+
+
 def run(args):
     import sys
 
-    from genolm.atomic import atomic_write_text
     from genolm.bench.audit import AuditThresholds, audit_splits
+    from genolm.cli.common import status_stream, write_output
     from genolm.errors import ConfigError
 
     label_cols = None if args.no_labels else (args.label_col or ["label"])
+    if [args.train, args.valid, args.test].count("-") > 1:  # stdin is one stream: one split at most
+        raise ConfigError("only one of --train, --valid and --test can be '-' (standard input)")
     overrides = {}
     for item in args.threshold or []:
         key, sep, value = item.partition("=")
@@ -127,10 +147,11 @@ def run(args):
         num_perm=args.num_perm,
         thresholds=thresholds,
         seed=args.seed,
+        progress=True,  # a bar on big tables; off with genolm -q
     )
-    print(report.table())
-    if args.json:
-        atomic_write_text(args.json, report.to_json() + "\n")
+    print(report.table(), file=status_stream(args.out))
+    if args.out:
+        write_output(args.out, _report_tsv(report) if args.out.endswith(".tsv") else report.to_json() + "\n")
     if report.violates(args.fail_on):
         print(f"genolm audit: verdict {report.verdict} reaches --fail-on {args.fail_on}", file=sys.stderr)
         return 1

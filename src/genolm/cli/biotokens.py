@@ -26,8 +26,8 @@ without '--'; flags override the file."""
 EXAMPLES = """
 genolm biotokens extend --base ~/models/SmolLM2-135M-Instruct.Q4_1.gguf --out runs/smollm2-bio
 genolm biotokens encode ACGTTGCA --model runs/smollm2-bio
-genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out-dir runs/bio-cpt
-genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --out-dir runs/bio-cpt --resume
+genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out runs/bio-cpt
+genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --out runs/bio-cpt --resume
 genolm biotokens eval --model runs/bio-cpt/final --task my_task.yaml --methods text,head --k-shot 2
 genolm biotokens qa --model runs/bio-cpt/final --questions qa.jsonl --method generate --reasoning required
 """
@@ -50,7 +50,7 @@ genolm biotokens encode ACGTACGT --k 3 --model runs/smollm2-bio
     "pretrain": (
         "continued pretraining of an extended model on FASTA/GenBank (LoRA or full)",
         """
-genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out-dir runs/bio-cpt
+genolm biotokens pretrain --model runs/smollm2-bio --corpus bundled:chloroplast --max-steps 200 --out runs/bio-cpt
 genolm biotokens pretrain cpt.yaml --new-tokens modules_to_save --loss-on all --resume
 """,
     ),
@@ -123,7 +123,9 @@ def add_arguments(p):
     q.add_argument("--base", help="for an adapter: the model to load it onto (default: its own base)")
     q.add_argument("--questions", required=True, help="JSONL: question, choices, answer (and id, dna)")
     q.add_argument("--shots", help="JSONL of solved examples for --k-shot (never the scored file)")
-    q.add_argument("--out", help="write one JSON record per question here (raw generations for audit)")
+    q.add_argument(
+        "--out", help="write one JSON record per question here (raw generations for audit); '-': stdout"
+    )
     q.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model")
     add_dataclass_arguments(q, MCQConfig)
     x = subs["export-lm-eval"]
@@ -268,10 +270,13 @@ def _qa(args, json):
     model, tok, meta = load_biotoken_model(
         args.model, base=args.base, trust_remote_code=args.trust_remote_code
     )
-    res = evaluate_mcq(
-        model, tok, items, cfg, shots=shots, spec=spec_of(meta) if meta else None, out=args.out, progress=True
-    )
-    print(json.dumps(res.summary(), indent=2))
+    from genolm.cli.common import output_file, status_stream
+
+    with output_file(args.out, ".jsonl") as out:  # '-': the records stream to stdout
+        res = evaluate_mcq(
+            model, tok, items, cfg, shots=shots, spec=spec_of(meta) if meta else None, out=out, progress=True
+        )
+    print(json.dumps(res.summary(), indent=2), file=status_stream(args.out))
     return 0
 
 

@@ -8,10 +8,11 @@ DESCRIPTION = """\
 Score every possible substitution of a genome region (--genome + --region chr:start-end, 1-based
 inclusive; windows reach into the flanks) or of a bare --sequence, with the same scorer as
 score-variants (masked-marginal LLR for MLMs, likelihood ratio for CLMs, both strands averaged).
-Writes <out>.tsv (pos, ref, A, C, G, T), <out>.npz (llr (L, 4), sequence, contig, start),
-<out>_heatmap.png and <out>_logo.png, each also as .svg (the logo: reference bases scaled by
--mean score of their three alternatives).  Sign convention: score = log p(alt) - log p(ref);
-negative = the model finds the substitution less likely (predicted damaging).  A --sequence must be non-empty IUPAC (A C G T N and ambiguity codes; a space,
+Writes into the --out folder ism.tsv (pos, ref, A, C, G, T), ism.npz (llr (L, 4), sequence,
+contig, start), ism_heatmap.png and ism_logo.png, each also as .svg (the logo: reference bases
+scaled by -mean score of their three alternatives).  Sign convention: score = log p(alt) -
+log p(ref); negative = the model finds the substitution less likely (predicted damaging).  A
+--sequence must be non-empty IUPAC (A C G T N and ambiguity codes; a space,
 digit or '*' is an error naming its position).  A --sequence no longer than the window is scored
 in one context, the whole sequence, for every site, so a k-mer model reads every site in the same
 frame; a longer one gets a window centred on each site."""
@@ -23,10 +24,17 @@ genolm ism --sequence ACGTTGCAATGGCCTAGCTAGGATCCATGCATGCAAGCTTGGCACTGGCCGTCGTTTT
 
 
 def add_arguments(p):
+    from genolm.cli.common import add_deprecated_alias
+
     p.add_argument("--genome", help="reference FASTA / GenBank / bundled:NAME (with --region)")
     p.add_argument("--region", help="chr:start-end, 1-based inclusive")
     p.add_argument("--sequence", help="a bare DNA sequence instead of --genome/--region")
-    p.add_argument("--out", required=True, help="output prefix")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output folder: ism.tsv, ism.npz, ism_heatmap.png, ism_logo.png (required)",
+    )
+    add_deprecated_alias(p, "--out-prefix", new="--out DIR", dest="out_prefix", metavar="PREFIX")
     p.add_argument(
         "--model",
         default="genolm-tiny",
@@ -59,10 +67,11 @@ def add_arguments(p):
 def run(args):
     import json
 
+    from genolm.cli.common import output_prefix
     from genolm.variants.ism import IsmConfig, run_ism
 
     cfg = IsmConfig(
-        out=args.out,
+        out=output_prefix(args, "ism"),
         genome=args.genome,
         region=args.region,
         sequence=args.sequence,

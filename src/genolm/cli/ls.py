@@ -71,6 +71,7 @@ def _models(details: str | None) -> int:
 
 def run(args):
     import importlib
+    import sys
 
     from genolm.errors import ConfigError
     from genolm.registry import did_you_mean
@@ -85,8 +86,8 @@ def run(args):
     try:
         reg = getattr(importlib.import_module(modname), attr)
     except (ImportError, AttributeError):
-        print(f"no {args.kind} are available in this version of genolm")
-        return 1
+        print(f"no {args.kind} are available in this version of genolm", file=sys.stderr)
+        return 3  # a broken installation, not a verdict (docs/cli.md)
     width = max((len(n) for n in reg.names()), default=4)
     for name in reg.names():
         aliases = reg.aliases_of(name)

@@ -43,7 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"genolm {genolm.__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="print the full traceback when a command fails"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="debug log lines, and the full traceback when a command fails",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="log_quiet",
+        action="store_true",
+        help="no progress bars or info lines; warnings, errors and results still print",
     )
     sub = parser.add_subparsers(dest="verb", metavar="<verb>")
     for mod in _verb_modules():
@@ -57,23 +68,66 @@ def build_parser() -> argparse.ArgumentParser:
         )
         mod.add_arguments(p)
         # also accepted after the verb (`genolm bench -v ...`); SUPPRESS keeps the global flag's value
+        p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        quiet_flags = [f for f in ("-q", "--quiet") if f not in p._option_string_actions]  # bench has --quiet
         p.add_argument(
-            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            *quiet_flags,
+            dest="log_quiet",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
         )
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one verb.  Exit codes: 0 done, 1 a verdict the user asked to fail on (``audit
-    --fail-on``), 2 bad input or configuration (a one-paragraph message, no traceback), 3 an
+    """Run one verb.  Exit codes (docs/cli.md): 0 done, 1 a verdict (``audit`` reaching
+    ``--fail-on``, ``validate`` finding problems, ``bench`` refusing a leaky task), 2 bad input,
+    configuration or usage (a one-paragraph message, no traceback; argparse also exits 2), 3 an
     unexpected error (a bug: ``-v`` prints its traceback), 130 interrupted."""
+    import os
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    tqdm_env = os.environ.get("TQDM_DISABLE")
+    if "-q" in argv or "--quiet" in argv:
+        # tqdm reads its TQDM_* defaults once, when it is imported (building the parser imports it):
+        # set before that, this turns every progress bar off, whichever library draws it
+        os.environ["TQDM_DISABLE"] = "1"
     parser = build_parser()
-    args = parser.parse_args(argv)
-    args._argv = list(sys.argv[1:] if argv is None else argv)  # recorded by verbs that keep provenance
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:  # usage error (2) or --help (0): leave the environment as it was
+        _restore_env(tqdm_env)
+        raise
+    args._argv = list(argv)  # recorded by verbs that keep provenance (bench.json)
     if not getattr(args, "verb", None):
         parser.print_help()
         return 0
+    from genolm.cli.common import configure_logging
+
+    if getattr(args, "quiet", False) is True:  # a verb's own --quiet (bench) quiets the log too
+        args.log_quiet = True
+    elif args.log_quiet and hasattr(args, "quiet"):  # and `genolm -q bench` quiets bench
+        args.quiet = True
+    restore_logging = configure_logging(quiet=args.log_quiet, verbose=args.verbose)
+    try:
+        return _run(args)
+    finally:  # an in-process call (a test, a notebook) leaves logging and the environment as it was
+        restore_logging()
+        _restore_env(tqdm_env)
+
+
+def _restore_env(tqdm_env: str | None) -> None:
+    import os
+
+    if tqdm_env is None:
+        os.environ.pop("TQDM_DISABLE", None)
+    else:
+        os.environ["TQDM_DISABLE"] = tqdm_env
+
+
+def _run(args) -> int:
     from genolm.errors import describe_error
 
     try:
@@ -81,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `genolm ... --out - | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # every failure reaches the user as a sentence, never as a raw traceback
         message = describe_error(e)
         if args.verbose:

@@ -19,10 +19,12 @@ genolm make-vep-set --annotation bundled:chloroplast --per-class 50 --out /tmp/c
 
 def add_arguments(p):
     p.add_argument(
-        "--annotation", required=True, help="GenBank (with sequence), GFF3, or bundled:chloroplast"
+        "--annotation",
+        required=True,
+        help="GenBank (with sequence), GFF3, or bundled:chloroplast; '-': stdin",
     )
     p.add_argument("--genome", help="FASTA of the GFF3's sequences")
-    p.add_argument("--out", required=True, help="output VCF (.vcf / .vcf.gz)")
+    p.add_argument("--out", required=True, help="output VCF (.vcf / .vcf.gz); '-': plain VCF on stdout")
     p.add_argument("--per-class", type=int, default=1000, help="variants per class (0: all). Default: 1000")
     p.add_argument("--seed", type=int, default=0, help="sampling seed. Default: 0")
 
@@ -30,10 +32,15 @@ def add_arguments(p):
 def run(args):
     import json
 
+    from genolm.cli.common import output_file, status_stream
     from genolm.variants.pipeline import MakeVepSetConfig, make_vep_set
 
-    cfg = MakeVepSetConfig(
-        annotation=args.annotation, out=args.out, genome=args.genome, per_class=args.per_class, seed=args.seed
-    )
-    print(json.dumps(make_vep_set(cfg), indent=2))
+    with output_file(args.out, ".vcf") as out:
+        cfg = MakeVepSetConfig(
+            annotation=args.annotation, out=out, genome=args.genome, per_class=args.per_class, seed=args.seed
+        )
+        summary = make_vep_set(cfg)
+    if args.out == "-":
+        summary["out"] = "-"
+    print(json.dumps(summary, indent=2), file=status_stream(args.out))
     return 0

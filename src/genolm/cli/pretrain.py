@@ -11,7 +11,7 @@ the file.  Checkpoints (safetensors, optimizer, RNG and data position) are writt
 atomically every --save-every steps; after a crash or kill, --resume continues exactly.
 Runs on a CPU, a GPU, or many through `accelerate launch` / `torchrun`."""
 EXAMPLES = """
-genolm pretrain --corpus "$(python -c 'from genolm.data import genome_path; print(genome_path())')" --max-steps 20 --out-dir runs/demo
+genolm pretrain --corpus "$(python -c 'from genolm.data import genome_path; print(genome_path())')" --max-steps 20 --out runs/demo
 genolm pretrain config.yaml --max-steps 5000 --resume
 accelerate launch --num_processes 2 -m genolm.cli.main pretrain config.yaml
 """

@@ -32,6 +32,7 @@ genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /
 genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /tmp/cp_scores.vcf.gz --method embedding
 genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out /tmp/cp_bf16.tsv --precision bf16
 genolm score-variants --genome GRCh38_chr17_42425000-43600000.fa --vcf clinvar_chr17.vcf.gz --out brca1.tsv
+genolm make-vep-set --annotation bundled:chloroplast --per-class 20 --out - | genolm score-variants --genome bundled:chloroplast --vcf - --out - --out-format vcf | grep -v '^##'
 """
 
 
@@ -40,9 +41,21 @@ def add_arguments(p):
         "--genome", required=True, help="reference FASTA (plain/bgzip/gzip), GenBank, or bundled:NAME"
     )
     p.add_argument(
-        "--vcf", required=True, help="variants: VCF, bgzip VCF, BCF or header-less CHROM POS ID REF ALT"
+        "--vcf",
+        required=True,
+        help="variants: VCF, bgzip VCF, BCF or header-less CHROM POS ID REF ALT; '-': stdin",
     )
-    p.add_argument("--out", required=True, help="output file: .vcf[.gz] / .bcf / .parquet / .tsv / .csv")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output file: .vcf[.gz] / .bcf / .parquet / .tsv / .csv; '-' streams --out-format to stdout",
+    )
+    p.add_argument(
+        "--out-format",
+        choices=("tsv", "csv", "vcf"),
+        default="tsv",
+        help="format of --out - (a file's format follows its extension). Default: tsv",
+    )
     p.add_argument(
         "--model",
         default="genolm-tiny",
@@ -85,12 +98,23 @@ def add_arguments(p):
 def run(args):
     import json
 
+    from genolm.cli.common import output_file, status_stream
+
+    with output_file(args.out, "." + args.out_format) as out:
+        summary = _score(args, out)
+    if args.out == "-":
+        summary["out"] = "-"
+    print(json.dumps(summary, indent=2), file=status_stream(args.out))
+    return 0
+
+
+def _score(args, out: str) -> dict:
     from genolm.variants.pipeline import ScoreVariantsConfig, score_vcf
 
     cfg = ScoreVariantsConfig(
         genome=args.genome,
         vcf=args.vcf,
-        out=args.out,
+        out=out,
         model=args.model,
         trust_remote_code=args.trust_remote_code,
         method=args.method,
@@ -102,5 +126,4 @@ def run(args):
         progress=not args.no_progress,
         precision=args.precision,
     )
-    print(json.dumps(score_vcf(cfg), indent=2))
-    return 0
+    return score_vcf(cfg)

@@ -10,7 +10,7 @@ mean"), task types, metrics, split names and data locations.  With --data: the d
 (local files, the Hugging Face cache, or a recipe build) and checked: columns exist, sequences
 hold only IUPAC characters, labels are the declared classes, every classification split has
 two or more classes.  Prints one line per task and a short summary per split.  Takes a YAML
-path (a task or a suite) or registered task / suite names.  Exits 2 when a problem is found."""
+path (a task or a suite) or registered task / suite names.  Exits 1 when a problem is found."""
 EXAMPLES = """
 genolm validate my_task.yaml
 genolm validate benchmarks/suites/shared.yaml --data --limit 2000
@@ -20,12 +20,17 @@ genolm validate gue/prom_core_all
 
 
 def add_arguments(p):
+    from genolm.cli.common import add_deprecated_alias
+
     p.add_argument("targets", nargs="+", metavar="TASK", help="task / suite YAML paths or registered names")
     p.add_argument("--data", action="store_true", help="also load the data and check it")
     p.add_argument(
         "--limit", type=int, metavar="N", help="with --data: read only N evenly spaced rows per split"
     )
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    p.add_argument(
+        "--out", metavar="PATH", help="write the results as JSON; '-' is stdout (the lines then go to stderr)"
+    )
+    add_deprecated_alias(p, "--json", new="--out", dest="out")
     p.add_argument(
         "--include", action="append", metavar="PATH", help="register task YAMLs from this folder / file first"
     )
@@ -66,15 +71,17 @@ def run(args):
     import sys
 
     from genolm.bench.tasks import validate_task
+    from genolm.cli.common import status_stream, write_output
     from genolm.errors import ConfigError, InputError
     from genolm.registry import UnknownNameError
 
     results, bad = [], 0
+    out = status_stream(args.out)
     for target in args.targets:
         try:
             tasks = _tasks_of(target, args.include)
         except (ConfigError, InputError, UnknownNameError) as e:
-            print(f"FAIL  {target}: {e}")
+            print(f"FAIL  {target}: {e}", file=out)
             results.append({"task": target, "problems": [str(e)], "warnings": [], "splits": {}})
             bad += 1
             continue
@@ -83,23 +90,22 @@ def run(args):
             results.append(dict(res))
             status = "ok  " if res.ok else "FAIL"
             bad += not res.ok
-            print(f"{status}  {task.name}  v{task.version}  {task.summary()}")
+            print(f"{status}  {task.name}  v{task.version}  {task.summary()}", file=out)
             for p in res["problems"]:
-                print(f"      problem: {p}")
+                print(f"      problem: {p}", file=out)
             for w in res["warnings"]:
-                print(f"      warning: {w}")
+                print(f"      warning: {w}", file=out)
             for name, info in res["splits"].items():
-                print(f"      {_fmt_split(name, info)}")
-    if args.json:
-        from genolm.atomic import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
+                print(f"      {_fmt_split(name, info)}", file=out)
+    if args.out:
+        write_output(args.out, json.dumps(results, indent=2) + "\n")
     n = len(results)
     print(
         f"{n - bad} of {n} task(s) valid"
-        + ("" if args.data else " (schema only; add --data to read the data)")
+        + ("" if args.data else " (schema only; add --data to read the data)"),
+        file=out,
     )
-    if bad:
+    if bad:  # a verdict, not a usage error: exit 1 (docs/cli.md)
         print(f"genolm validate: {bad} task(s) with problems", file=sys.stderr)
-        return 2
+        return 1
     return 0

@@ -44,11 +44,16 @@ def model_path(name: str = "genolm-tiny") -> Path:
 
 
 def resolve_path(spec: str | Path) -> Path:
-    """A file path, or ``bundled:NAME`` for a genome shipped with genolm (``bundled:lambda``).
+    """A file path, or ``bundled:NAME`` for a genome shipped with genolm (``bundled:lambda``), or
+    ``-`` for standard input (spooled to a temporary file, see :mod:`genolm.io.streams`).
 
     Raises :class:`~genolm.errors.InputError` when the file does not exist.
     """
     from genolm.errors import InputError
+    from genolm.io.streams import is_stdio, stdin_file
+
+    if is_stdio(spec):
+        return stdin_file()
 
     if str(spec).startswith("bundled:"):
         return genome_path(str(spec).split(":", 1)[1])

@@ -14,6 +14,7 @@ module                 what
 :mod:`.genbank`        ``read_genbank`` -> records with ``Feature`` hierarchies
 :mod:`.vcf`            ``read_vcf``, ``write_vcf``, ``check_against_genome``, ``split_multiallelic``
 :mod:`.tables`         ``read_task_table`` (CSV / TSV / Parquet / JSONL), ``read_fasta_folder``
+:mod:`.streams`        ``-`` as a path: standard input for every reader (spooled once), stdout for writers
 =====================  ===========================================================
 """
 
@@ -35,7 +36,8 @@ _EXPORTS = {
         "Feature", "Gene", "Transcript", "build_hierarchy", "extract", "feature_intervals", "genes",
         "iter_gff", "overlap", "read_gff",
     ],
-    "tables": ["FastaFolder", "read_fasta_folder", "read_task_table"],
+    "streams": ["STDIO", "is_stdio", "refuse_stdin", "resolve_input", "stdin_file"],
+    "tables": ["FastaFolder", "read_fasta_folder", "read_task_table", "sniff_table_format"],
     "vcf": [
         "CHECK_STATUSES", "InfoField", "Variant", "VariantCheck", "check_against_genome", "read_vcf",
         "split_multiallelic", "write_vcf",

@@ -47,6 +47,7 @@ from typing import IO, NamedTuple
 from genolm.alphabet import ALPHABETS
 from genolm.alphabet import validate as validate_seq
 from genolm.errors import InputError
+from genolm.io.streams import resolve_input
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ def sniff_compression(path: PathLike) -> str | None:
 
     Returns ``"bgzip"``, ``"gzip"``, ``"bz2"``, ``"xz"``, ``"zstd"`` or ``None`` (plain).
     bgzip is told apart from plain gzip by its ``BC`` extra field (SAM/BAM spec, section 4.1).
+    ``-`` is standard input (see :mod:`genolm.io.streams`).
     """
+    path = resolve_input(path)
     with open(path, "rb") as fh:
         head = fh.read(18)
     if head[:2] == b"\x1f\x8b":
@@ -97,7 +100,10 @@ def sniff_compression(path: PathLike) -> str | None:
 
 
 def open_binary(path: PathLike) -> IO[bytes]:
-    """Open ``path`` for reading bytes, decompressing by magic bytes (see :func:`sniff_compression`)."""
+    """Open ``path`` for reading bytes, decompressing by magic bytes (see :func:`sniff_compression`).
+
+    ``-`` reads standard input (plain or compressed), as every reader built on this does."""
+    path = resolve_input(path)
     kind = sniff_compression(path)
     if kind in ("gzip", "bgzip"):
         return gzip.open(path, "rb")

@@ -35,6 +35,7 @@ from pathlib import Path
 from genolm.alphabet import validate as validate_seq
 from genolm.errors import InputError
 from genolm.io.fasta import FastaRecord, PathLike, fasta_lengths, read_fasta, sniff_compression
+from genolm.io.streams import refuse_stdin
 from genolm.registry import did_you_mean
 
 STATUSES = ("ok", "contig_missing", "out_of_bounds")
@@ -122,6 +123,7 @@ class Genome:
     """
 
     def __init__(self, path: PathLike, *, in_memory: bool = False, index_dir: PathLike | None = None):
+        refuse_stdin(path, "genome")
         self.path = str(path)
         self._seqs: dict[str, str] | None = None
         self._fa = None
@@ -159,6 +161,7 @@ class Genome:
         from genolm.data import resolve_path
         from genolm.io.genbank import is_genbank, read_genbank
 
+        refuse_stdin(spec, "genome")
         path = resolve_path(spec)
         if is_genbank(path):
             return cls.from_sequences({r.name: r.seq for r in read_genbank(path)}, name=str(path))
@@ -394,8 +397,12 @@ def _ensure_index(path: Path, comp: str | None, index_dir: PathLike | None) -> t
 
 
 def _build_index(path: Path, fai: Path, gzi: Path | None) -> None:
+    import logging
+
     import pysam
 
+    # a human chromosome takes several seconds: say so (once per genome: the index is kept)
+    logging.getLogger(__name__).info("indexing %s for random access (first use only) ...", path)
     # htslib keeps the first of two same-named records and only warns on stderr: check names
     # ourselves first, so a duplicate is an error that names the line, never a silent drop
     fasta_lengths(path, validate=False, allow_empty=True)

@@ -30,6 +30,7 @@ from genolm.alphabet import ALPHABETS
 from genolm.alphabet import validate as validate_seq
 from genolm.errors import InputError
 from genolm.io.fasta import PathLike, read_fasta, sniff_compression
+from genolm.io.streams import is_stdio, stdin_file
 from genolm.registry import did_you_mean
 
 _TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
@@ -52,6 +53,25 @@ def _format_of(path: Path) -> str:
         path=str(path),
         hint="use .csv, .tsv, .parquet or .jsonl (text formats may be .gz)",
     )
+
+
+def sniff_table_format(path: PathLike) -> str:
+    """Format of a table without a telling name (standard input) from its first decompressed bytes:
+    ``".parquet"``, ``".vcf"`` (a ``##fileformat`` header or BCF), ``".jsonl"``, ``".tsv"`` (a tab in
+    the first line) or ``".csv"``."""
+    from genolm.io.fasta import open_binary
+
+    with open_binary(path) as fh:
+        head = fh.read(1 << 16)
+    if head[:4] == b"PAR1":
+        return ".parquet"
+    if head.startswith((b"##fileformat", b"BCF\x02", b"BCF\x04")):
+        return ".vcf"
+    first = head.lstrip()[:1]
+    if first == b"{":
+        return ".jsonl"
+    line = head.split(b"\n", 1)[0]
+    return ".tsv" if b"\t" in line else ".csv"
 
 
 def _missing_column(path: Path, col: str, columns: list[str], what: str) -> InputError:
@@ -101,8 +121,12 @@ def read_task_table(
         All columns of the file, one row per sequence, original order; ``df.attrs["path"]``
         is the file.
     """
-    path = Path(path)
-    fmt = _format_of(path)
+    if is_stdio(path):  # '-': standard input, spooled; its format is sniffed from the content
+        path = stdin_file()
+        fmt = sniff_table_format(path)
+    else:
+        path = Path(path)
+        fmt = _format_of(path)
     first_line = 2  # file line of row 0: after the header line
     if fmt in _TEXT_FORMATS:
         comp = _PANDAS_COMPRESSION[sniff_compression(path)]

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 from genolm.errors import InputError
 from genolm.io.fasta import PathLike, open_binary, sniff_compression
 from genolm.io.genome import Genome
+from genolm.io.streams import resolve_input
 
 CHECK_STATUSES = ("ok", "ref_mismatch", "contig_missing", "out_of_bounds")
 _EMPTY: Mapping[str, Any] = types.MappingProxyType({})
@@ -121,6 +122,7 @@ def read_vcf(path: PathLike) -> Iterator[Variant]:
     Variant
         ``pos`` 0-based; records in file order, none dropped.
     """
+    path = resolve_input(path)  # '-': standard input, spooled (pysam reopens the file)
     if _has_header(path):
         yield from _read_pysam(path)
     else:

@@ -206,7 +206,9 @@ class BPETrainConfig:
     def __post_init__(self):
         if isinstance(self.files, (str, os.PathLike)):
             self.files = [self.files]
-        self.files = [str(f) for f in self.files]
+        from genolm.io.streams import resolve_input
+
+        self.files = [str(resolve_input(f)) for f in self.files]  # '-': stdin, spooled to a file
         if not self.files:
             raise ConfigError("train-tokenizer needs at least one FASTA file")
         for f in self.files:

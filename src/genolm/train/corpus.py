@@ -65,7 +65,7 @@ def load_contigs(paths: list[str | Path]) -> list[Contig]:
     from genolm.data import resolve_path
 
     for spec in map(str, paths):
-        if not spec.startswith("bundled:") and not Path(spec).exists():
+        if not spec.startswith("bundled:") and spec != "-" and not Path(spec).exists():  # '-': stdin
             raise InputError(
                 "corpus file not found", path=spec, hint="check the 'corpus' list in your config"
             )

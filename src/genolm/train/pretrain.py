@@ -356,16 +356,17 @@ class Pretrainer:
             lens[i] = len(t)
         return table, lens
 
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, *, progress: bool = False) -> dict[str, float]:
         """Validation loss, perplexity and nucleotide accuracy; compiled blocks run eagerly here
-        (a few batches do not repay compiling an inference graph per eval shape)."""
+        (a few batches do not repay compiling an inference graph per eval shape).  ``progress``
+        shows a bar (rate and ETA) over the evaluation batches on the main process."""
         if not self.compiled:
-            return self._evaluate()
+            return self._evaluate(progress=progress)
         with torch.compiler.set_stance("force_eager"):
-            return self._evaluate()
+            return self._evaluate(progress=progress)
 
     @torch.no_grad()
-    def _evaluate(self) -> dict[str, float]:
+    def _evaluate(self, *, progress: bool = False) -> dict[str, float]:
         if len(self.valid_w) == 0:
             return {}
         model = self.model
@@ -377,7 +378,12 @@ class Pretrainer:
         wsum = torch.zeros((), device=self.acc.device)
         correct = torch.zeros((), device=self.acc.device, dtype=torch.float64)
         bases = torch.zeros((), device=self.acc.device, dtype=torch.float64)
-        for i in range(0, len(idx), self.micro):
+        starts = range(0, len(idx), self.micro)
+        if progress and self.acc.is_main_process:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="eval", unit="batch", dynamic_ncols=True, leave=False)
+        for i in starts:
             exs = [
                 self.valid_builder.build(
                     window_text(self.contigs, self.valid_w, int(j)),
@@ -428,6 +434,9 @@ class Pretrainer:
     def save_checkpoint(self) -> Path | None:
         self.acc.wait_for_everyone()
         path = self.ckpt_root / f"step-{self.step:08d}"
+        t0 = time.perf_counter()
+        if self.acc.is_main_process:
+            log.debug("saving checkpoint %s", path)
         # every process's RNG state is saved: dropout draws differ per rank
         from accelerate.utils import gather_object
 
@@ -456,6 +465,7 @@ class Pretrainer:
                 import shutil
 
                 shutil.rmtree(old, ignore_errors=True)
+            log.debug("saved checkpoint %s in %.1f s", path, time.perf_counter() - t0)
         self.acc.wait_for_everyone()
         return path
 
@@ -570,7 +580,7 @@ def prepare_out_dir(out_dir: str | Path, *, resume: bool, overwrite: bool, main_
             raise InputError(
                 "out_dir is not empty: it holds an earlier run",
                 path=str(out),
-                hint="continue that run with --resume, delete it with --overwrite, or give another --out-dir",
+                hint="continue that run with --resume, delete it with --overwrite, or give another --out folder",
             )
         if main_process:
             log.warning("--overwrite: deleting the contents of %s", out)
@@ -642,7 +652,7 @@ def pretrain(
             ) from e
         tb = SummaryWriter(str(out / "tensorboard"))
 
-    def log(rec: dict[str, Any]) -> None:
+    def write_metrics(rec: dict[str, Any]) -> None:
         if not acc.is_main_process:
             return
         with open(log_path, "a") as fh:
@@ -670,9 +680,24 @@ def pretrain(
         if pt.step % cfg.log_every == 0 or pt.step == cfg.max_steps:
             rec["tokens_per_s"] = tok_since / max(train_s, 1e-9)
             tok_since, train_s = 0, 0.0
-        if pt.step % cfg.eval_every == 0 or pt.step == cfg.max_steps:
-            rec.update(pt.evaluate())
-        log(rec)
+        final = pt.step == cfg.max_steps
+        if final and bar is not None:  # the last step is done: close the bar before the final eval's lines
+            bar.update(1)
+            bar.close()
+            bar = None
+        if pt.step % cfg.eval_every == 0 or final:
+            if final and acc.is_main_process and len(pt.valid_w):
+                log.info("pretrain: final evaluation on the validation windows ...")
+            t_eval = time.perf_counter()
+            rec.update(pt.evaluate(progress=final and cfg.progress))
+            if final and "valid_loss" in rec and acc.is_main_process:
+                log.info(
+                    "pretrain: valid_loss %.4f, nt accuracy %.4f (%.1f s)",
+                    rec["valid_loss"],
+                    rec["valid_nt_acc"],
+                    time.perf_counter() - t_eval,
+                )
+        write_metrics(rec)
         last = rec
         if bar is not None:
             bar.update(1)
@@ -680,15 +705,20 @@ def pretrain(
             if "tokens_per_s" in rec:
                 post["tok/s"] = f"{rec['tokens_per_s']:.0f}"
             bar.set_postfix(post)
-        if pt.step % cfg.save_every == 0 or pt.step == cfg.max_steps:
+        if pt.step % cfg.save_every == 0 or final:
+            if final and acc.is_main_process:
+                log.info("pretrain: saving the last checkpoint to %s ...", pt.ckpt_root)
             pt.save_checkpoint()
     if bar is not None:
         bar.close()
     final_dir = out / "final"
     if acc.is_main_process:
+        t_save = time.perf_counter()
+        log.info("pretrain: saving the final model to %s ...", final_dir)
         with atomic_dir(final_dir) as tmp:
             acc.unwrap_model(pt.model).save_pretrained(tmp, safe_serialization=True)
             pt.tok.save_pretrained(tmp)
+        log.info("pretrain: saved %s in %.1f s", final_dir, time.perf_counter() - t_save)
     if tb is not None:
         tb.close()
     acc.wait_for_everyone()

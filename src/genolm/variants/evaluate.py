@@ -276,12 +276,19 @@ def load_score_table(path: str | Path):
     one row per ALT with INFO keys as columns) as a ``pandas.DataFrame``."""
     import pandas as pd
 
+    from genolm.io.streams import is_stdio, stdin_file
     from genolm.variants.output import output_format
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path=str(path))
-    fmt = output_format(path)
+    if is_stdio(path):  # '-': standard input, spooled; the format is sniffed from the content
+        from genolm.io.tables import sniff_table_format
+
+        path = stdin_file()
+        fmt = sniff_table_format(path).lstrip(".")
+    else:
+        path = Path(path)
+        if not path.exists():
+            raise InputError("no such file", path=str(path))
+        fmt = output_format(path)
     if fmt == "parquet":
         return pd.read_parquet(path)
     if fmt in ("tsv", "csv"):
