@@ -32,3 +32,28 @@ def test_console_script_runs():
         [sys.executable, "-m", "genolm.cli.main", "--version"], capture_output=True, text=True
     )
     assert out.returncode == 0 and "genolm" in out.stdout
+
+
+def test_help_imports_no_heavy_library():
+    # guards `genolm --help` staying instant: building every verb's arguments used to import torch
+    # and transformers (about 3 s); only the verb on the command line gets its arguments now
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from genolm.cli.main import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'pandas', 'sklearn') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "<verb>" in out and "HEAVY []" in out
+    # a verb's own --help still lists its arguments
+    verb = subprocess.run(
+        [sys.executable, "-m", "genolm.cli.main", "ism", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "--sequence" in verb and "examples:" in verb

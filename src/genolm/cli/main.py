@@ -27,7 +27,12 @@ def _verb_modules():
     return sorted(mods, key=lambda m: m.NAME)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(full: set[str] | None = None) -> argparse.ArgumentParser:
+    """The ``genolm`` parser.  ``full``: the verbs whose arguments are added (default: every verb).
+
+    Adding a verb's arguments can import the library behind it (its config dataclass): ``main``
+    adds only the verb on the command line, so ``genolm --help`` and a verb's ``--help`` stay quick.
+    """
     parser = argparse.ArgumentParser(
         prog="genolm",
         description="genolm: one toolkit for genomic language models.",
@@ -66,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
             epilog=("examples:\n" + textwrap.indent(examples, "  ")) if examples else None,
         )
+        if full is not None and mod.NAME not in full:
+            continue
         mod.add_arguments(p)
         # also accepted after the verb (`genolm bench -v ...`); SUPPRESS keeps the global flag's value
         p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         # tqdm reads its TQDM_* defaults once, when it is imported (building the parser imports it):
         # set before that, this turns every progress bar off, whichever library draws it
         os.environ["TQDM_DISABLE"] = "1"
-    parser = build_parser()
+    parser = build_parser(full=set(argv))  # the verb is one of the words; only it gets its arguments
     try:
         args = parser.parse_args(argv)
     except SystemExit:  # usage error (2) or --help (0): leave the environment as it was
