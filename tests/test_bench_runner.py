@@ -600,7 +600,7 @@ def _no_models(tmp_path):
 
 
 def test_plain_progress_lines_in_a_log(capsys):
-    from genolm.bench.progress import PlainProgress, progress_bar
+    from genolm.progress import PlainProgress, progress_bar
 
     bar = progress_bar(3, "bench", unit="run")  # stderr is captured: not a terminal
     assert isinstance(bar, PlainProgress)
@@ -656,3 +656,21 @@ def test_bench_update_model_card_writes_into_a_local_model_folder(model_dir, tmp
     meta, _ = split_front_matter((mine / "README.md").read_text())
     (result,) = meta["model-index"][0]["results"]
     assert result["dataset"]["name"] == "toy/motif" and result["metrics"][0]["type"] == "mcc"
+
+
+def test_heartbeat_prints_while_a_silent_call_runs():
+    # guards a redirected log staying silent for minutes during one long library call (BPE training)
+    import io
+    import time
+
+    from genolm.progress import heartbeat
+
+    buf = io.StringIO()
+    with heartbeat("step", every_s=0.05, stream=buf):
+        time.sleep(0.3)
+    lines = buf.getvalue().splitlines()
+    assert sum("step: still running" in x for x in lines) >= 2 and lines[-1].startswith("step: done in")
+    quiet = io.StringIO()
+    with heartbeat("step", enabled=False, stream=quiet):
+        time.sleep(0.1)
+    assert quiet.getvalue() == ""

@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 
 from genolm.bench.audit import _flat_index, kmer_codes
-from genolm.bench.progress import progress_bar
+from genolm.progress import progress_bar
 from genolm.constants import IGNORE_INDEX
 from genolm.errors import InputError
 

@@ -285,8 +285,9 @@ def iter_training_pieces(
 def train_bpe(config: BPETrainConfig, *, progress: bool = False, **tokenizer_kwargs) -> BPETokenizer:
     """Learn a BPE vocabulary from FASTA files.  Returns a ready :class:`BPETokenizer`.
 
-    ``progress=True`` shows the ``tokenizers`` trainer's progress bars (on a terminal): on a
-    human chromosome with a small vocabulary most of the minutes go to computing merges.
+    ``progress=True`` shows the ``tokenizers`` trainer's progress bars on a terminal, and a
+    heartbeat line every 10 s in a redirected log: on a human chromosome with a small vocabulary
+    most of the minutes go to computing merges.
     Default is ``False``.
     """
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
@@ -316,7 +317,11 @@ def train_bpe(config: BPETrainConfig, *, progress: bool = False, **tokenizer_kwa
             yield p
 
     log.info("train-tokenizer: learning %d tokens from %s", config.vocab_size, ", ".join(config.files))
-    tk.train_from_iterator(pieces(), trainer=trainer)
+    from genolm.progress import heartbeat, on_terminal
+
+    # off a terminal the trainer draws nothing for minutes: a heartbeat line every 10 s instead
+    with heartbeat("train-tokenizer: learning BPE merges", enabled=progress and not on_terminal()):
+        tk.train_from_iterator(pieces(), trainer=trainer)
     if n_sample == 0:
         raise ConfigError(f"no A/C/G/T bases found in {', '.join(config.files)}")
     n_tok = sum(len(e.ids) for e in tk.encode_batch(sample, add_special_tokens=False))

@@ -9,7 +9,9 @@ enough to have printed anything), with the same count, rate and ETA.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import time
 
 
@@ -79,3 +81,35 @@ def progress_bar(total: int | None, desc: str, *, unit: str = "it", enabled: boo
 
         return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=leave)
     return PlainProgress(total, desc, unit)
+
+
+@contextlib.contextmanager
+def heartbeat(desc: str, *, enabled: bool = True, every_s: float = 10.0, stream=None):
+    """While the block runs, print ``desc: still running, elapsed ...`` every ``every_s`` seconds.
+
+    For one long call that reports no progress of its own where it is run (the ``tokenizers`` BPE
+    trainer draws bars only on a terminal): a redirected log then still shows the step is alive.
+    Lines come from a daemon thread; the block's own output is not touched.
+    """
+    if not enabled:
+        yield
+        return
+    stream = stream if stream is not None else sys.stderr
+    done = threading.Event()
+    t0 = time.monotonic()
+
+    def beat():
+        while not done.wait(every_s):
+            print(
+                f"{desc}: still running, elapsed {_duration(time.monotonic() - t0)}", file=stream, flush=True
+            )
+
+    thread = threading.Thread(target=beat, name="genolm-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        if time.monotonic() - t0 >= every_s:
+            print(f"{desc}: done in {_duration(time.monotonic() - t0)}", file=stream, flush=True)
