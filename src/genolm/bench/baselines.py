@@ -34,9 +34,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 
 from genolm.bench.audit import _flat_index, kmer_codes
-from genolm.progress import progress_bar
 from genolm.constants import IGNORE_INDEX
 from genolm.errors import InputError
+from genolm.progress import progress_bar
 
 __all__ = [
     "KmerFeaturizer",

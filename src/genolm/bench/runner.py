@@ -52,13 +52,13 @@ from genolm.bench.baselines import CNN, KMER, WINDOW_LR, baseline_estimators
 from genolm.bench.estimator import Estimator, fit_predict, parameter_counts
 from genolm.bench.finetune import MODES, FinetuneConfig, Finetuner, Targets
 from genolm.bench.prepare import TaskData, prepare_task, resolve_tasks
-from genolm.progress import on_terminal, progress_bar
 from genolm.bench.records import Entry, files_sha256, is_complete, primary_metric, run_key, slug, write_run
 from genolm.bench.report import write_report
 from genolm.bench.summary import flatten_tokens, score_run, summarise_results
 from genolm.catalogue.loader import display_name, load, resolve
 from genolm.errors import ConfigError, GenolmError, InputError
 from genolm.infer import auto_threads
+from genolm.progress import on_terminal, progress_bar
 from genolm.registry import check_choice
 
 
