@@ -21,6 +21,13 @@ Two settings must match on the lm-eval side:
   written at the start of every prompt.
 
 ``method: generate`` and ``chat: true`` have no exact lm-eval counterpart here and are refused.
+
+:func:`export_kshot_task` (``export-lm-eval --from-task``) does the same for the k-shot text
+classification of ``genolm biotokens eval --methods text``: a genolm task's test split, the same
+shots from its training split, the same template and label words, as ``multiple_choice`` over the
+label words (``OUT/<task>.yaml``, ``OUT/<task>.jsonl``, ``OUT/<task>_utils.py``).  lm-eval's
+``acc`` equals eval's accuracy with ``normalize: none``; ``normalize: token`` and
+``text_finetune_steps`` are refused (docs/interop.md says why).
 """
 
 from __future__ import annotations
