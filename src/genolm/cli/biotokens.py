@@ -69,10 +69,11 @@ genolm biotokens qa --model runs/bio-cpt/final --questions qa.jsonl --shots trai
 """,
     ),
     "export-lm-eval": (
-        "write QA questions as an lm-evaluation-harness task (YAML + data + biotoken process_docs)",
+        "write QA questions, or a task's k-shot prompts, as an lm-evaluation-harness task (YAML + data + biotoken process_docs)",
         """
 genolm biotokens export-lm-eval --questions qa.jsonl --model runs/bio-cpt/final --out lm-eval-tasks
 genolm biotokens export-lm-eval --questions qa.jsonl --shots train.jsonl --k-shot 3 --task bio_qa_3shot --out lm-eval-tasks
+genolm biotokens export-lm-eval --from-task my_task.yaml --k-shot 4 --model runs/bio-cpt/final --task my_task_4shot --out lm-eval-tasks
 lm_eval --model hf --model_args pretrained=runs/bio-cpt/final,add_bos_token=True --include_path lm-eval-tasks --tasks bio_qa_3shot
 """,
     ),
@@ -129,9 +130,18 @@ def add_arguments(p):
     q.add_argument("--trust-remote-code", action="store_true", help="run code shipped with the model")
     add_dataclass_arguments(q, MCQConfig)
     x = subs["export-lm-eval"]
-    x.add_argument("--questions", required=True, help="JSONL: question, choices, answer (and id, dna)")
+    x.add_argument("--questions", help="JSONL: question, choices, answer (and id, dna); or --from-task")
     x.add_argument("--shots", help="JSONL of solved examples for --k-shot (never the scored file)")
     x.add_argument("--out", required=True, help="folder for TASK.yaml, TASK.jsonl and utils.py")
+    k = x.add_argument_group(
+        "k-shot classification (--from-task): the test split as `genolm biotokens eval --methods text` scores it"
+    )
+    k.add_argument(
+        "--from-task", metavar="TASK", help="a genolm task name or YAML path (instead of --questions)"
+    )
+    for flag in ("template", "question", "normalize", "max-bp", "max-train", "max-test", "subset-seed"):
+        k.add_argument(f"--{flag}", metavar="VALUE", help=f"as {flag} of `genolm biotokens eval`")
+    k.add_argument("--label-words", action="append", metavar="WORD", help="one per class, in class order")
     x.add_argument("--task", help="lm-eval task name (default: genolm_ + the questions file name)")
     x.add_argument("--model", help="an extended model or adapter folder: use its biotokens (k, N)")
     x.add_argument("--k", type=int, default=None, help="k-mer biotokens without --model (default 1)")
@@ -285,18 +295,22 @@ def _export_lm_eval(args, json):
 
     from genolm import config as C
     from genolm.cli.common import dataclass_overrides
-    from genolm.errors import InputError
+    from genolm.errors import ConfigError, InputError
     from genolm.llm.extend import BiotokenSpec, read_meta, spec_of
     from genolm.llm.lmeval import export_mcq_task
     from genolm.llm.mcq import MCQConfig, load_mcq
 
-    cfg = C.load(MCQConfig, None, dataclass_overrides(args, MCQConfig))
     spec = BiotokenSpec(k=args.k or 1, include_n=bool(args.include_n))
     if args.model:
         meta = read_meta(args.model)
         if meta is None:
             raise InputError("not a biotoken model folder (no genolm_biotokens.json)", path=args.model)
         spec = spec_of(meta)
+    if bool(args.questions) == bool(args.from_task):
+        raise ConfigError("export-lm-eval: give --questions (QA) or --from-task (k-shot classification)")
+    if args.from_task:
+        return _export_kshot(args, json, spec)
+    cfg = C.load(MCQConfig, None, dataclass_overrides(args, MCQConfig))
     items = load_mcq(args.questions)
     shots = load_mcq(args.shots) if args.shots else []
     task = args.task or f"genolm_{Path(args.questions).stem}"
@@ -310,6 +324,35 @@ def _export_lm_eval(args, json):
                 "yaml": str(yaml_path),
                 "questions": len(items),
                 "k_shot": cfg.k_shot,
+                "lm_eval": f"lm_eval --model hf --model_args pretrained={model},add_bos_token=True "
+                f"--include_path {args.out} --tasks {name}",
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def _export_kshot(args, json, spec):
+    from genolm import config as C
+    from genolm.llm.evaluate import LLMEvalConfig
+    from genolm.llm.lmeval import export_kshot_task
+
+    keys = ("k_shot", "template", "question", "label_words", "normalize", "max_bp", "max_train", "max_test")
+    keys += ("subset_seed",)
+    over = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    cfg = C.from_dict(LLMEvalConfig, {"task": args.from_task, **over}, source="command line")
+    res = export_kshot_task(cfg, args.out, task=args.task, seed=int(args.seed or 0), spec=spec, bos=args.bos)
+    name = res.yaml.stem
+    model = args.model or "MODEL"
+    print(
+        json.dumps(
+            {
+                "task": name,
+                "yaml": str(res.yaml),
+                "examples": len(res.test.sequences),
+                "k_shot": cfg.k_shot,
+                "label_words": list(res.classifier.words_),
                 "lm_eval": f"lm_eval --model hf --model_args pretrained={model},add_bos_token=True "
                 f"--include_path {args.out} --tasks {name}",
             },

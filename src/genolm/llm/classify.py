@@ -135,17 +135,20 @@ class PromptClassifier:
 
     # -- prompts --
 
-    def _question(self) -> str:
+    def question_text(self) -> str:
+        """The ``{question}`` of the template (default: "Is this sequence <w1> or <w2>?")."""
         if self.config.question:
             return self.config.question
         w = self.words_
         return f"Is this sequence {', '.join(w[:-1])} or {w[-1]}?"
 
     def prompt(self, seq: str, answer: str | None = None) -> str:
-        text = format_prompt(self.config.template, seq, spec=self.spec, question=self._question())
+        text = format_prompt(self.config.template, seq, spec=self.spec, question=self.question_text())
         return text + (f" {answer}" if answer is not None else "")
 
-    def _shots(self, i: int) -> list[int]:
+    def shot_indices(self, i: int) -> list[int]:
+        """Indices into the training split of test item ``i``'s shots (class-balanced, seeded by
+        ``(seed, i)``), in prompt order."""
         k = self.config.k_shot
         if k == 0:
             return []
@@ -163,15 +166,22 @@ class PromptClassifier:
                 break
         return list(rng.permutation(pick))
 
+    def context_text(self, seq: str, i: int) -> str:
+        """The text scored for test item ``i``: its shots (with their answers), then its prompt.
+        genolm puts the tokenizer's BOS token (if any) before it."""
+        shots = [self.prompt(self.train_[j], self.words_[self.y_codes_[j]]) for j in self.shot_indices(i)]
+        return "\n\n".join(shots + [self.prompt(seq)])
+
     def _context(self, seq: str, i: int) -> list[int]:
-        shots = [self.prompt(self.train_[j], self.words_[self.y_codes_[j]]) for j in self._shots(i)]
-        text = "\n\n".join(shots + [self.prompt(seq)])
+        text = self.context_text(seq, i)
         bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
         return bos + list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # -- fit / predict --
 
-    def fit(self, seqs, y, *, valid=None, ids=None) -> PromptClassifier:
+    def fit_prompts(self, seqs, y) -> PromptClassifier:
+        """The text half of :meth:`fit` (classes, answer words, the shot pool); needs no model or
+        tokenizer, so the prompts can be written out (``genolm biotokens export-lm-eval``)."""
         y = np.asarray(y)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
@@ -179,6 +189,10 @@ class PromptClassifier:
         self.y_codes_ = np.searchsorted(self.classes_, y)
         self.train_ = list(seqs)  # the only source of shots
         self.words_ = label_words(self.classes_, self.labels, self.config.label_words)
+        return self
+
+    def fit(self, seqs, y, *, valid=None, ids=None) -> PromptClassifier:
+        self.fit_prompts(seqs, y)
         self.conts_ = [
             list(self.tokenizer(" " + w, add_special_tokens=False)["input_ids"]) for w in self.words_
         ]
