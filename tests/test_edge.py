@@ -79,7 +79,9 @@ def test_export_parity_every_family(family, tmp_path):
 
 def test_export_lm_head_kmer(tmp_path):
     tok = get_tokenizer("kmer", k=3)
-    rep = export_onnx(_tiny("encoder", tok, head="lm"), tok, tmp_path / "lm.onnx", window_policy={"length": W, "stride": W})
+    rep = export_onnx(
+        _tiny("encoder", tok, head="lm"), tok, tmp_path / "lm.onnx", window_policy={"length": W, "stride": W}
+    )
     assert rep.kind == "lm" and rep.max_abs_diff_real < 1e-4
 
 
@@ -111,7 +113,7 @@ def trained(tmp_path_factory):
     y = torch.tensor(ys)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
-    for step in range(60):
+    for _ in range(200):
         idx = torch.randint(0, len(seqs), (32,))
         loss = torch.nn.functional.cross_entropy(model(input_ids=ids[idx]).logits, y[idx])
         opt.zero_grad()
@@ -120,7 +122,9 @@ def trained(tmp_path_factory):
     model.eval()
     d = tmp_path_factory.mktemp("bundle")
     rep = export_onnx(model, tok, d / "motif.onnx", window_policy=WindowPolicy(W, 30, "mean", 20))
-    rep8 = export_onnx(model, tok, d / "motif.int8.onnx", window_policy=WindowPolicy(W, 30, "mean", 20), int8=True)
+    rep8 = export_onnx(
+        model, tok, d / "motif.int8.onnx", window_policy=WindowPolicy(W, 30, "mean", 20), int8=True
+    )
     return model, tok, rep, rep8
 
 
@@ -200,9 +204,13 @@ def test_predict_matches_pytorch(trained):
 
     model, tok, rep, _ = trained
     seqs, _ = _motif_data(20, np.random.default_rng(5))
-    got = np.stack([r.scores for r in EdgeClassifier(rep.path).score([(str(i), s) for i, s in enumerate(seqs)])])
+    got = np.stack(
+        [r.scores for r in EdgeClassifier(rep.path).score([(str(i), s) for i, s in enumerate(seqs)])]
+    )
     with torch.no_grad():
-        ref = torch.softmax(model(input_ids=torch.tensor([tok(s)["input_ids"] for s in seqs])).logits, -1).numpy()
+        ref = torch.softmax(
+            model(input_ids=torch.tensor([tok(s)["input_ids"] for s in seqs])).logits, -1
+        ).numpy()
     assert np.abs(got - ref).max() < 1e-4
 
 
@@ -259,7 +267,14 @@ def test_static_int8_needs_calibration(tmp_path):
 def test_static_int8_with_calibration(tmp_path):
     tok = get_tokenizer("char")
     seqs, _ = _motif_data(8, np.random.default_rng(0))
-    rep = export_onnx(_tiny("gpn", tok), tok, tmp_path / "s.onnx", window_policy=WindowPolicy(W, W), int8="static", calibration=seqs)
+    rep = export_onnx(
+        _tiny("gpn", tok),
+        tok,
+        tmp_path / "s.onnx",
+        window_policy=WindowPolicy(W, W),
+        int8="static",
+        calibration=seqs,
+    )
     assert rep.quantization == "static-int8" and rep.max_abs_diff_int8 is not None
 
 

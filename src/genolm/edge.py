@@ -217,7 +217,10 @@ def _parse_metadata(raw: dict, where: str) -> BundleInfo:
             hint="export the model with `genolm export MODEL --format onnx --out FILE.onnx`",
         )
     version = raw[KEY + "version"]
-    if _version_tuple(version) > _version_tuple(genolm_version()) or raw[KEY + "bundle_format"] != BUNDLE_FORMAT:
+    if (
+        _version_tuple(version) > _version_tuple(genolm_version())
+        or raw[KEY + "bundle_format"] != BUNDLE_FORMAT
+    ):
         raise InputError(
             f"bundle written by genolm {version} (bundle format {raw[KEY + 'bundle_format']}), newer than "
             f"this genolm {genolm_version()} (format {BUNDLE_FORMAT})",
@@ -287,7 +290,9 @@ class EdgeClassifier:
             )
         self.tokenizer = EdgeTokenizer(self.info.tokenizer)
         w = self.info.window
-        self.policy = WindowPolicy(w.length, w.stride, w.pooling, min_len if min_len is not None else w.min_len)
+        self.policy = WindowPolicy(
+            w.length, w.stride, w.pooling, min_len if min_len is not None else w.min_len
+        )
         self.policy.check()
         if self.policy.effective_min_len < self.tokenizer.k:
             raise ConfigError(f"--min-len must be at least k={self.tokenizer.k} for this k-mer bundle")
@@ -415,7 +420,9 @@ def predict_reads(
     t0 = last = time.perf_counter()
     ok = False
     try:
-        fh.write("\t".join(["read_id", "length", "n_windows", "label", *(f"score_{x}" for x in clf.labels)]) + "\n")
+        fh.write(
+            "\t".join(["read_id", "length", "n_windows", "label", *(f"score_{x}" for x in clf.labels)]) + "\n"
+        )
         empty = "\t".join([""] * len(clf.labels))
         for r in clf.score(iter_reads(fastq, fasta), batch_windows=batch_windows):
             n += 1

@@ -259,10 +259,14 @@ def export_onnx(
             diffs.append(float(np.abs(_torch_out(model, kind, ids) - _ort_out(fp32, ids)).max()))
         diff_random = max(diffs)
         real = _real_windows(policy.length)
-        real_ids = edge_tok.encode_windows(np.frombuffer("".join(real).encode(), np.uint8).reshape(len(real), -1))
+        real_ids = edge_tok.encode_windows(
+            np.frombuffer("".join(real).encode(), np.uint8).reshape(len(real), -1)
+        )
         ref_real = _torch_out(model, kind, real_ids)
         diff_real = float(np.abs(ref_real - _ort_out(fp32, real_ids)).max())
-        log.info("parity vs PyTorch: max abs diff %.3g (random ids), %.3g (lambda windows)", diff_random, diff_real)
+        log.info(
+            "parity vs PyTorch: max abs diff %.3g (random ids), %.3g (lambda windows)", diff_random, diff_real
+        )
 
         final, quant, diff_int8 = fp32, "none", None
         if mode != "none":
@@ -286,7 +290,11 @@ def export_onnx(
             "opset": str(OPSET),
             "exporter": f"torch.onnx.export(dynamo=True), torch {torch.__version__}",
             "parity": json.dumps(
-                {"max_abs_diff_random": diff_random, "max_abs_diff_real": diff_real, "max_abs_diff_int8": diff_int8}
+                {
+                    "max_abs_diff_random": diff_random,
+                    "max_abs_diff_real": diff_real,
+                    "max_abs_diff_int8": diff_int8,
+                }
             ),
             "quantization": quant,
         }
@@ -297,7 +305,15 @@ def export_onnx(
         with atomic_path(out) as tmp_out:
             onnx.save(proto, str(tmp_out))
     return ExportReport(
-        out, kind, OPSET, quant, diff_random, diff_real, diff_int8, out.stat().st_size, {KEY + k: v for k, v in meta.items()}
+        out,
+        kind,
+        OPSET,
+        quant,
+        diff_random,
+        diff_real,
+        diff_int8,
+        out.stat().st_size,
+        {KEY + k: v for k, v in meta.items()},
     )
 
 

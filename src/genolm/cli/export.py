@@ -30,7 +30,9 @@ def add_arguments(p):
     )  # fmt: skip
     p.add_argument("--calibration", metavar="FASTA", help="windows for static int8 (one record per window)")
     p.add_argument("--window", type=int, default=512, metavar="BP", help="window length in bp (default 512)")
-    p.add_argument("--stride", type=int, metavar="BP", help="window stride in bp (default: the window length)")
+    p.add_argument(
+        "--stride", type=int, metavar="BP", help="window stride in bp (default: the window length)"
+    )
     p.add_argument("--pooling", default="mean", choices=["mean", "max"], help="pooling over a read's windows")
     p.add_argument(
         "--min-len", type=int, metavar="BP",
@@ -56,9 +58,13 @@ def run(args):
         labels=args.labels.split(",") if args.labels else None,
         window_policy=policy, int8=args.int8 or False, calibration=calibration,
     )  # fmt: skip
-    print(f"wrote {rep.path} ({rep.size_bytes / 1e6:.2f} MB, {rep.kind}, opset {rep.opset}, {rep.quantization})")
+    print(
+        f"wrote {rep.path} ({rep.size_bytes / 1e6:.2f} MB, {rep.kind}, opset {rep.opset}, {rep.quantization})"
+    )
     real = "n/a" if rep.max_abs_diff_real is None else f"{rep.max_abs_diff_real:.3g}"
-    print(f"parity vs PyTorch: max abs diff {rep.max_abs_diff_random:.3g} (random ids), {real} (lambda windows)")
+    print(
+        f"parity vs PyTorch: max abs diff {rep.max_abs_diff_random:.3g} (random ids), {real} (lambda windows)"
+    )
     if rep.max_abs_diff_int8 is not None:
         print(f"int8 vs PyTorch fp32: max abs diff {rep.max_abs_diff_int8:.3g} (lambda windows)")
     return 0

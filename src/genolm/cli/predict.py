@@ -29,8 +29,12 @@ def add_arguments(p):
         "--min-len", type=int, metavar="BP",
         help="skip (and count) reads shorter than this; default: the bundle's min_len, else its window length",
     )  # fmt: skip
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="onnxruntime threads (default: its own)")
-    p.add_argument("--batch-windows", type=int, default=256, metavar="N", help="windows per batch (default 256)")
+    p.add_argument(
+        "--threads", type=int, default=0, metavar="N", help="onnxruntime threads (default: its own)"
+    )
+    p.add_argument(
+        "--batch-windows", type=int, default=256, metavar="N", help="windows per batch (default 256)"
+    )
 
 
 def run(args):
