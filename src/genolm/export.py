@@ -54,8 +54,7 @@ def tokenizer_spec(tokenizer) -> dict:
     if scheme not in EDGE_SCHEMES:
         raise ConfigError(
             f"the edge runtime cannot tokenize scheme '{scheme}' ({type(tokenizer).__name__}): it does "
-            f"{', '.join(EDGE_SCHEMES)}. Fine-tune on one of those tokenizers to deploy with `genolm predict`, "
-            "or export with --no-tokenizer-check and tokenize yourself"
+            f"{', '.join(EDGE_SCHEMES)}. Fine-tune on one of those tokenizers to deploy with `genolm predict`"
         )
     vocab = tokenizer.get_vocab()
     inv = [""] * (max(vocab.values()) + 1)
