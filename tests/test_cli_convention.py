@@ -79,6 +79,21 @@ def test_stdin_is_read_once_and_reused(monkeypatch):
     assert [r.seq for r in read_fasta("-")] == ["ACGT"]
 
 
+def test_a_new_stdin_is_never_served_an_earlier_streams_spool(monkeypatch):
+    # guards the flake in test_train_tokenizer_pretrain_and_resplit_read_stdin: the spool was
+    # keyed by id(stdin), and a freed stdin's id is soon reused by the next one, which was then
+    # served the earlier stream's data (here: the last round's bytes)
+    import gc
+
+    from genolm.io.streams import stdin_file
+
+    monkeypatch.setattr(sys, "stdin", sys.stdin)  # restored afterwards; monkeypatch would keep
+    for i in range(20):  # every replaced stdin alive, so they are swapped by hand here
+        sys.stdin = io.TextIOWrapper(io.BytesIO(b">a%d\nACGT\n" % i))
+        assert stdin_file().read_bytes() == b">a%d\nACGT\n" % i
+        gc.collect()
+
+
 def test_indexed_genome_refuses_stdin(monkeypatch):
     # guards: random access needs a seekable file; '-' must say so instead of "no such file"
     from genolm.io import Genome
