@@ -333,3 +333,12 @@ def test_biotokens_qa_streams_its_records(tmp_path, capsys):
     cap = capsys.readouterr()
     records = [json.loads(x) for x in cap.out.splitlines()]
     assert len(records) == 3 and json.loads(cap.err[cap.err.index("{") :])["n"] == 3
+
+
+def test_empty_vcf_warning_names_no_temporary_output(tmp_path, monkeypatch, capsys):
+    # with --out - the warning named genolm's private temporary file instead of standard output
+    _stdin(monkeypatch, b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    argv = ["score-variants", "--genome", "bundled:chloroplast", "--vcf", "-", "--out", "-", "--no-progress"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "holds 0 variant records" in err and "genolm-stdout" not in err
