@@ -958,7 +958,9 @@ def write_report(
         for d in dirs:
             if not (d / "runs").is_dir() and not (d / "summary.json").exists():
                 raise InputError(
-                    f"{d} does not exist" if not d.exists() else f"{d} holds no bench results (no runs/ folder)",
+                    f"{d} does not exist"
+                    if not d.exists()
+                    else f"{d} holds no bench results (no runs/ folder)",
                     hint="run `genolm bench --out DIR` first, then pass that DIR",
                 )
         path = dirs[0] / "summary.json"
