@@ -79,6 +79,21 @@ def test_stdin_is_read_once_and_reused(monkeypatch):
     assert [r.seq for r in read_fasta("-")] == ["ACGT"]
 
 
+def test_a_new_stdin_is_never_served_an_earlier_streams_spool(monkeypatch):
+    # guards the flake in test_train_tokenizer_pretrain_and_resplit_read_stdin: the spool was
+    # keyed by id(stdin), and a freed stdin's id is soon reused by the next one, which was then
+    # served the earlier stream's data (here: the last round's bytes)
+    import gc
+
+    from genolm.io.streams import stdin_file
+
+    monkeypatch.setattr(sys, "stdin", sys.stdin)  # restored afterwards; monkeypatch would keep
+    for i in range(20):  # every replaced stdin alive, so they are swapped by hand here
+        sys.stdin = io.TextIOWrapper(io.BytesIO(b">a%d\nACGT\n" % i))
+        assert stdin_file().read_bytes() == b">a%d\nACGT\n" % i
+        gc.collect()
+
+
 def test_indexed_genome_refuses_stdin(monkeypatch):
     # guards: random access needs a seekable file; '-' must say so instead of "no such file"
     from genolm.io import Genome
@@ -317,4 +332,16 @@ def test_biotokens_qa_streams_its_records(tmp_path, capsys):
     assert main(["biotokens", "qa", "--model", str(d), "--questions", str(q), "--out", "-"]) == 0
     cap = capsys.readouterr()
     records = [json.loads(x) for x in cap.out.splitlines()]
-    assert len(records) == 3 and json.loads(cap.err[cap.err.index("{") :])["n"] == 3
+    # the summary is the last JSON object on stderr (a library's log lines may come before it;
+    # in a full run transformers' handler, bound to an earlier test's closed stderr, prints a
+    # "Logging error" traceback there)
+    assert len(records) == 3 and json.loads(cap.err[cap.err.rindex("\n{") + 1 :])["n"] == 3
+
+
+def test_empty_vcf_warning_names_no_temporary_output(tmp_path, monkeypatch, capsys):
+    # with --out - the warning named genolm's private temporary file instead of standard output
+    _stdin(monkeypatch, b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    argv = ["score-variants", "--genome", "bundled:chloroplast", "--vcf", "-", "--out", "-", "--no-progress"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "holds 0 variant records" in err and "genolm-stdout" not in err

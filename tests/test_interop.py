@@ -211,3 +211,39 @@ def test_import_genolm_stays_light(tmp_path):
         "import sys, genolm; print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
     )
     assert _run(code, isolated=False, cwd=tmp_path).stdout.strip() == "[]"
+
+
+class _ReadOnlyMapping:
+    _extra_content = property(lambda self: {})  # readable, no setter
+
+
+@pytest.mark.parametrize(
+    ("name", "attrs"),
+    [
+        (genolm.auto._CONFIG_AUTO, {}),  # CONFIG_MAPPING gone
+        (genolm.auto._CONFIG_AUTO, {"CONFIG_MAPPING": object()}),  # no _extra_content
+        (genolm.auto._CONFIG_AUTO, {"CONFIG_MAPPING": _ReadOnlyMapping()}),  # table cannot be replaced
+        (genolm.auto._TOKENIZATION_AUTO, {"REGISTERED_TOKENIZER_CLASSES": ("not", "a", "dict")}),
+    ],
+)
+def test_changed_transformers_internals_degrade_to_a_warning(name, attrs, caplog):
+    # genolm.auto patches private tables of transformers while transformers imports them: a
+    # release that renames or reshapes one must not break `import transformers`, only warn
+    import types
+
+    module = types.ModuleType(name)
+    for k, v in attrs.items():
+        setattr(module, k, v)
+    with caplog.at_level("WARNING", logger="genolm.auto"):
+        genolm.auto._patch(module)  # must not raise
+    assert "genolm.auto.register_all()" in caplog.text and name in caplog.text
+
+
+def test_patching_the_real_tables_is_silent_and_idempotent(caplog):
+    from transformers.models.auto import configuration_auto, tokenization_auto
+
+    with caplog.at_level("WARNING", logger="genolm.auto"):
+        for module in (configuration_auto, tokenization_auto) * 2:
+            genolm.auto._patch(module)
+    assert caplog.text == ""
+    assert isinstance(configuration_auto.CONFIG_MAPPING._extra_content, genolm.auto._LazyNames)

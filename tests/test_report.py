@@ -309,3 +309,9 @@ def test_cli_report_rebuilds_from_runs(bench_dir):
 def test_report_of_an_empty_folder_is_an_error(tmp_path):
     with pytest.raises(InputError, match="no bench results"):
         write_report(tmp_path)
+
+
+def test_report_of_a_missing_folder_says_it_does_not_exist(tmp_path):
+    # a typo in the folder name was reported as "holds no bench results"
+    with pytest.raises(InputError, match="does not exist"):
+        write_report(tmp_path / "typo")

@@ -112,18 +112,49 @@ class _LazyNames(dict):
 
 
 def _patch(module) -> None:
-    """Give ``configuration_auto`` / ``tokenization_auto`` the pending genolm names (idempotent)."""
+    """Give ``configuration_auto`` / ``tokenization_auto`` the pending genolm names (idempotent).
+
+    The tables are private to transformers.  Where a release renames or reshapes one, this must
+    never break ``import transformers``: genolm's names are then not pre-registered, a warning
+    says so, and a genolm folder loads after ``genolm.auto.register_all()`` (genolm's own
+    loaders import the classes anyway).
+    """
+    try:
+        patched = _patch_tables(module)
+    except (AttributeError, TypeError, ImportError) as err:
+        patched, why = False, f"{type(err).__name__}: {err}"
+    else:
+        why = "its lookup table is not where genolm expects it"
+    if not patched:
+        import logging  # here only: `import genolm` stays free of it
+
+        logging.getLogger(__name__).warning(
+            "genolm could not register its names with %s (%s; transformers %s); call "
+            "genolm.auto.register_all() before AutoConfig / AutoTokenizer.from_pretrained on a genolm folder",
+            module.__name__,
+            why,
+            getattr(sys.modules.get("transformers"), "__version__", "?"),
+        )
+
+
+def _patch_tables(module) -> bool:
+    """:func:`_patch`'s work; False where the private table it needs is missing."""
     if module.__name__ == _CONFIG_AUTO:
         mapping = getattr(module, "CONFIG_MAPPING", None)
         extra = getattr(mapping, "_extra_content", None)
-        if isinstance(extra, dict) and not isinstance(extra, _LazyNames):
+        if not isinstance(extra, dict):
+            return False
+        if not isinstance(extra, _LazyNames):
             mapping._extra_content = _LazyNames(extra, MODEL_TYPES)
     elif module.__name__ == _TOKENIZATION_AUTO:
         registered = getattr(module, "REGISTERED_TOKENIZER_CLASSES", None)
-        if isinstance(registered, dict) and not isinstance(registered, _LazyNames):
-            module.REGISTERED_TOKENIZER_CLASSES = _LazyNames(registered, TOKENIZER_CLASSES)
-        elif registered is None:  # transformers 4.x has no name table: register the classes eagerly
+        if registered is None:  # transformers 4.x has no name table: register the classes eagerly
             _load("genolm.tokenizers")
+        elif not isinstance(registered, dict):
+            return False
+        elif not isinstance(registered, _LazyNames):
+            module.REGISTERED_TOKENIZER_CLASSES = _LazyNames(registered, TOKENIZER_CLASSES)
+    return True
 
 
 class _AutoHook:

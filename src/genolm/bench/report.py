@@ -958,8 +958,10 @@ def write_report(
         for d in dirs:
             if not (d / "runs").is_dir() and not (d / "summary.json").exists():
                 raise InputError(
-                    f"{d} holds no bench results (no runs/ folder)",
-                    hint="run `genolm bench --out DIR` first",
+                    f"{d} does not exist"
+                    if not d.exists()
+                    else f"{d} holds no bench results (no runs/ folder)",
+                    hint="run `genolm bench --out DIR` first, then pass that DIR",
                 )
         path = dirs[0] / "summary.json"
         if len(dirs) == 1 and path.exists() and n_boot is None:

@@ -27,7 +27,10 @@ from genolm.errors import InputError
 #: the path that means standard input (readers) or standard output (writers)
 STDIO = "-"
 
-_spooled: dict[int, Path] = {}  # id(stdin buffer) -> spooled file
+# (stdin buffer, spooled file) pairs.  The buffer itself is kept, not its id(): once a replaced
+# stdin (a test, a notebook) is freed, a new one may get the same id() and would be served the
+# old stream's data.
+_spooled: list[tuple[object, Path]] = []
 
 
 def is_stdio(path) -> bool:
@@ -38,9 +41,9 @@ def is_stdio(path) -> bool:
 def stdin_file() -> Path:
     """Standard input, copied once to a temporary file; the same file on every later call."""
     stream = getattr(sys.stdin, "buffer", sys.stdin)
-    key = id(stream)
-    if key in _spooled and _spooled[key].exists():
-        return _spooled[key]
+    for seen, spooled in _spooled:
+        if seen is stream and spooled.exists():
+            return spooled
     if stream is None or (hasattr(stream, "isatty") and stream.isatty()):
         raise InputError(
             "'-' means standard input, but nothing is piped in",
@@ -70,7 +73,7 @@ def stdin_file() -> Path:
                 if not block:
                     break
                 out.write(block.encode() if isinstance(block, str) else block)
-    _spooled[key] = path
+    _spooled.append((stream, path))
     return path
 
 

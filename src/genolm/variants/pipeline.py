@@ -78,7 +78,8 @@ def score_vcf(cfg: ScoreVariantsConfig) -> dict[str, Any]:
     window = cfg.window or lm.window or DEFAULT_WINDOW
     records = list(read_vcf(vcf))
     if not records:  # not an error (a region may hold no variants), but never a quiet empty output
-        log.warning("score-variants: %s holds 0 variant records: %s will hold no scores", vcf, cfg.out)
+        # the output is not named: for `--out -` it is a temporary file the user never sees
+        log.warning("score-variants: %s holds 0 variant records: the output will hold no scores", vcf)
     t0 = time.perf_counter()
     with Genome.open(cfg.genome) as genome:
         scores = score_variants(
