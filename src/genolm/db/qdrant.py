@@ -10,6 +10,7 @@ allowed keys (``HasIdCondition``).
 
 from __future__ import annotations
 
+import atexit
 import json
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,6 +22,11 @@ from genolm.errors import ConfigError
 
 COLLECTION = "genolm"
 _CLIENTS: dict[str, object] = {}  # local mode allows one client per folder per process
+
+
+def _close_all() -> None:
+    while _CLIENTS:
+        _CLIENTS.popitem()[1].close()
 
 
 def _client(uri: str, base=None):
@@ -35,6 +41,8 @@ def _client(uri: str, base=None):
             path = Path(base) / path
         key = str(path.resolve())
         if key not in _CLIENTS:
+            if not _CLIENTS:
+                atexit.register(_close_all)  # before interpreter teardown, where qdrant's __del__ fails
             _CLIENTS[key] = QdrantClient(path=key)
         return _CLIENTS[key], COLLECTION
     u = urlparse(uri)

@@ -96,6 +96,13 @@ def _shard_table(items: list[Item], keys: np.ndarray, vecs: np.ndarray, spec: di
     return pa.table(cols)
 
 
+def _resolve(inputs) -> list[Path]:
+    """Input paths, with ``bundled:NAME`` and ``-`` (stdin) resolved; a missing file is an error."""
+    from genolm.data import resolve_path
+
+    return [resolve_path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else list(inputs))]
+
+
 class BuildResult(NamedTuple):
     folder: Path
     n_vectors: int
@@ -397,7 +404,7 @@ def build_db(
 
     out = Path(out)
     emb = make_embedder(embedder) if isinstance(embedder, str) else embedder
-    paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    paths = _resolve(inputs)
     build = {
         "inputs": [{"path": str(p), "sha256": file_sha256(p)} for p in paths],
         "kind": kind, "window": window, "stride": stride or window, "max_n": max_n,
@@ -464,7 +471,7 @@ def add_to_db(folder, inputs, *, kind="auto", window=None, stride=None, genome=N
     with folder_lock(folder, what="database folder"):
         m = db.manifest
         emb = db.embedder()
-        paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        paths = _resolve(inputs)
         existing = set(db.metadata()["id"])
         stats = InputStats(max_n=max_n)
         sha = {str(p): file_sha256(p) for p in paths}
@@ -478,8 +485,7 @@ def add_to_db(folder, inputs, *, kind="auto", window=None, stride=None, genome=N
 
         first = len(m["shards"])
         m["build"].setdefault("added", [])
-        n = _embed_shards(folder, m, checked(), emb, m["build"]["shard_size"], batch_size, sha, progress,
-                          skip_shards=len(m["shards"]))
+        n = _embed_shards(folder, m, checked(), emb, m["build"]["shard_size"], batch_size, sha, progress)
         new = Database(folder, m)
         engine = load_engine(folder / m["index"], base=folder) if m["engine_resolved"] == "qdrant" else _writable(folder, m)
         for t in list(new._tables(["key", "vector"]))[first:]:
