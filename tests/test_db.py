@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from genolm.db.backends import make_engine
 from genolm.db.embedders import KmerEmbedder, MinHashEmbedder, check_compatible
-from genolm.db.engine import ExactEngine, make_engine
+from genolm.db.engine import ExactEngine
 from genolm.db.inputs import InputStats, iter_items
 from genolm.db.store import add_to_db, build_db, compact_db, delete_from_db, open_db
 from genolm.errors import ConfigError, InputError
@@ -64,8 +65,13 @@ def test_exact_jaccard_topk_equals_brute_force():
 
 # usearch:i8 quantises every coordinate to 8 bits: on these tight clusters that costs recall
 # (0.94 measured), so it is held to 0.9; every full-precision backend to 0.99
-BACKENDS = [("exact", 0.99), ("usearch", 0.99), ("usearch:f16", 0.99), ("usearch:i8", 0.9),
-            ("qdrant-local::memory:", 0.99)]
+BACKENDS = [
+    ("exact", 0.99),
+    ("usearch", 0.99),
+    ("usearch:f16", 0.99),
+    ("usearch:i8", 0.9),
+    ("qdrant-local::memory:", 0.99),
+]
 
 
 @pytest.mark.parametrize("backend,min_recall", BACKENDS)
@@ -101,7 +107,12 @@ def test_every_window_gets_an_id(tmp_path):
     items = list(iter_items(g, window=1000, stride=500, stats=stats))
     # 2600 bp: starts 0, 500, 1000, 1500 and the last one shifted to end at 2600 -> 5 per contig
     assert [i.id for i in items if i.contig == "c0"] == [
-        "c0:1-1000", "c0:501-1500", "c0:1001-2000", "c0:1501-2500", "c0:1601-2600"]
+        "c0:1-1000",
+        "c0:501-1500",
+        "c0:1001-2000",
+        "c0:1501-2500",
+        "c0:1601-2600",
+    ]
     assert len({i.id for i in items}) == len(items) == 10
     # nothing silently gone: the short record and the N-rich window are counted and named
     assert stats.skipped == {"shorter_than_window": 1, "n_fraction": 1}
@@ -168,9 +179,23 @@ def test_provenance_columns(tmp_path):
     build_db(tmp_path / "db", g, window=1000, embedder="minhash:15:32", progress=False)
     m = json.loads((tmp_path / "db" / "manifest.json").read_text())
     t = pq.read_table(tmp_path / "db" / "shards" / m["shards"][0]["file"]).to_pandas()
-    assert set(t["model"]) == {"minhash:15:32"} and set(t["data_sha256"]) == {m["build"]["inputs"][0]["sha256"]}
-    assert {"id", "source", "contig", "start", "end", "strand", "label", "revision", "pooling", "layer",
-            "genolm_version", "vector"} <= set(t.columns)
+    assert set(t["model"]) == {"minhash:15:32"} and set(t["data_sha256"]) == {
+        m["build"]["inputs"][0]["sha256"]
+    }
+    assert {
+        "id",
+        "source",
+        "contig",
+        "start",
+        "end",
+        "strand",
+        "label",
+        "revision",
+        "pooling",
+        "layer",
+        "genolm_version",
+        "vector",
+    } <= set(t.columns)
     assert m["engine_resolved"] == "exact"  # Jaccard sketches are searched exactly
 
 
@@ -241,8 +266,13 @@ def test_torch_first_then_build_and_query(tmp_path):
         "print('ok', torch.ones(2).sum().item())\n"
     )
     env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "db"), str(g)], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "db"), str(g)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "ok 2.0" in out.stdout
 
@@ -253,12 +283,33 @@ def test_cli_build_query(tmp_path, capsys):
     g = _genome(tmp_path / "g.fa", n_contigs=2, length=3000)
     assert main(["-q", "db", "build", "--out", str(tmp_path / "db"), str(g), "--window", "1000"]) == 0
     capsys.readouterr()
-    assert main(["db", "query", str(tmp_path / "db"), "--region", "c0:1-1000", "--where", "contig != query.contig",
-                 "-k", "2", "--out", "-"]) == 0
+    assert (
+        main(
+            [
+                "db",
+                "query",
+                str(tmp_path / "db"),
+                "--region",
+                "c0:1-1000",
+                "--where",
+                "contig != query.contig",
+                "-k",
+                "2",
+                "--out",
+                "-",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split("\t")[:4] == ["query", "rank", "score", "id"] and len(lines) == 3
     assert all(row.split("\t")[5] == "c1" for row in lines[1:])
-    assert main(["db", "query", str(tmp_path / "db"), "--seq", "ACGT" * 50, "--out", str(tmp_path / "h.parquet")]) == 0
+    assert (
+        main(
+            ["db", "query", str(tmp_path / "db"), "--seq", "ACGT" * 50, "--out", str(tmp_path / "h.parquet")]
+        )
+        == 0
+    )
     import pandas as pd
 
     assert len(pd.read_parquet(tmp_path / "h.parquet")) == 6

@@ -16,7 +16,6 @@ when the specs agree: :func:`check_compatible` names both when they do not.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from genolm.errors import ConfigError
@@ -206,14 +205,25 @@ def embedder_from_spec(spec: dict, **kwargs):
 
 def check_compatible(db_spec: dict, query_spec: dict, *, where: str = "the database") -> None:
     """Raise :class:`~genolm.errors.ConfigError` naming both specs when vectors would not compare."""
-    keys = [k for k in ("model", "revision", "pooling", "layer", "dim", "metric") if query_spec.get(k) is not None]
+    keys = [
+        k for k in ("model", "revision", "pooling", "layer", "dim", "metric") if query_spec.get(k) is not None
+    ]
     diff = [k for k in keys if db_spec.get(k) != query_spec.get(k)]
     if diff:
-        both = ", ".join(f"{k}: {where} has {db_spec.get(k)!r}, the query {query_spec.get(k)!r}" for k in diff)
+        both = ", ".join(
+            f"{k}: {where} has {db_spec.get(k)!r}, the query {query_spec.get(k)!r}" for k in diff
+        )
         raise ConfigError(
             f"the query's embeddings do not match {where} ({both}); query with the database's own "
             "embedder (leave out --model/--pooling/--layer), or build a database with this one"
         )
 
 
-__all__ = ["KmerEmbedder", "MinHashEmbedder", "ModelEmbedder", "make_embedder", "embedder_from_spec", "check_compatible"]
+__all__ = [
+    "KmerEmbedder",
+    "MinHashEmbedder",
+    "ModelEmbedder",
+    "make_embedder",
+    "embedder_from_spec",
+    "check_compatible",
+]

@@ -23,7 +23,14 @@ import numpy as np
 from genolm.errors import ConfigError
 
 FIELDS = ("id", "source", "contig", "start", "end", "strand", "label", "key")
-_OPS = {"==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
+_OPS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+}
 _TOKEN = re.compile(r"""\s*(?:(?P<op>==|!=|<=|>=|<|>)|(?P<str>'[^']*'|"[^"]*")|(?P<word>[^\s=!<>'"]+))""")
 
 
@@ -51,19 +58,23 @@ def parse_where(texts) -> list[Cond]:
         i = 0
         while i < len(toks):
             if i + 2 >= len(toks) + 0 and i + 3 > len(toks):
-                raise ConfigError(f"--where {text!r}: expected FIELD OP VALUE (e.g. \"label == x\")")
+                raise ConfigError(f'--where {text!r}: expected FIELD OP VALUE (e.g. "label == x")')
             (kf, f), (ko, op), (kv, v) = toks[i : i + 3]
             if kf != "word" or f not in FIELDS:
                 raise ConfigError(f"--where {text!r}: unknown field {f!r}; fields: {', '.join(FIELDS)}")
             if ko != "op":
-                raise ConfigError(f"--where {text!r}: expected an operator ({' '.join(_OPS)}) after {f!r}, got {op!r}")
+                raise ConfigError(
+                    f"--where {text!r}: expected an operator ({' '.join(_OPS)}) after {f!r}, got {op!r}"
+                )
             ref = None
             if kv == "str":
                 value = v[1:-1]
             elif kv == "word" and v.startswith("query."):
                 ref, value = v[len("query.") :], None
                 if ref not in FIELDS:
-                    raise ConfigError(f"--where {text!r}: unknown query field {ref!r}; fields: {', '.join(FIELDS)}")
+                    raise ConfigError(
+                        f"--where {text!r}: unknown query field {ref!r}; fields: {', '.join(FIELDS)}"
+                    )
             elif kv == "word":
                 value = _number(v)
             else:
@@ -95,7 +106,9 @@ def needs_query(conds: list[Cond]) -> bool:
 def _compare(col, op: str, value) -> np.ndarray:
     col = np.asarray(col, dtype=object)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        num = np.array([x if isinstance(x, (int, float, np.integer, np.floating)) else np.nan for x in col], float)
+        num = np.array(
+            [x if isinstance(x, (int, float, np.integer, np.floating)) else np.nan for x in col], float
+        )
         if not np.isnan(num).all() or op in ("<", "<=", ">", ">="):
             with np.errstate(invalid="ignore"):
                 return np.asarray(_OPS[op](num, value), bool)

@@ -177,7 +177,9 @@ def _bed_items(path, genome, stats: InputStats) -> Iterator[Item]:
     from genolm.io.genome import Genome
 
     if genome is None:
-        raise InputError("a BED input needs the genome its regions are on", path=str(path), hint="pass --genome")
+        raise InputError(
+            "a BED input needs the genome its regions are on", path=str(path), hint="pass --genome"
+        )
     g = genome if isinstance(genome, Genome) else Genome.open(genome)
     n = 0
     with open_binary(path) as fh:
@@ -187,11 +189,15 @@ def _bed_items(path, genome, stats: InputStats) -> Iterator[Item]:
                 continue
             f = line.split("\t")
             if len(f) < 3:
-                raise InputError("a BED line needs contig, start and end (tab-separated)", path=str(path), line=line_no)
+                raise InputError(
+                    "a BED line needs contig, start and end (tab-separated)", path=str(path), line=line_no
+                )
             try:
                 start, end = int(f[1]), int(f[2])  # BED is 0-based, end-exclusive: no conversion
             except ValueError:
-                raise InputError(f"start/end are not integers: {f[1]!r}, {f[2]!r}", path=str(path), line=line_no) from None
+                raise InputError(
+                    f"start/end are not integers: {f[1]!r}, {f[2]!r}", path=str(path), line=line_no
+                ) from None
             if end <= start:
                 raise InputError(f"empty region {f[0]}:{start}-{end}", path=str(path), line=line_no)
             strand = f[5] if len(f) > 5 and f[5] in "+-" and f[5] else "+"

@@ -67,7 +67,9 @@ class QdrantEngine(Engine):
         else:
             size = client.get_collection(collection).config.params.vectors.size
             if size != dim:
-                raise ConfigError(f"the Qdrant collection '{collection}' ({uri}) holds {size}-d vectors, not {dim}-d")
+                raise ConfigError(
+                    f"the Qdrant collection '{collection}' ({uri}) holds {size}-d vectors, not {dim}-d"
+                )
 
     @classmethod
     def from_uri(cls, uri: str, dim: int, metric: str = "cos", *, base=None) -> QdrantEngine:
@@ -85,7 +87,9 @@ class QdrantEngine(Engine):
         for s in range(0, len(keys), 1024):
             self.client.upsert(
                 self.collection,
-                points=models.Batch(ids=[int(x) for x in keys[s : s + 1024]], vectors=v[s : s + 1024].tolist()),
+                points=models.Batch(
+                    ids=[int(x) for x in keys[s : s + 1024]], vectors=v[s : s + 1024].tolist()
+                ),
             )
 
     def delete(self, keys) -> int:

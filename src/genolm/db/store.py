@@ -29,8 +29,9 @@ from typing import NamedTuple
 import numpy as np
 
 from genolm.atomic import atomic_path, atomic_write_json, folder_lock, remove_stale_temps
+from genolm.db.backends import load_engine, make_engine
 from genolm.db.embedders import check_compatible, embedder_from_spec, make_embedder
-from genolm.db.engine import Engine, load_engine, make_engine
+from genolm.db.engine import Engine
 from genolm.db.filters import apply_filter, needs_query, parse_where
 from genolm.db.inputs import InputStats, Item, iter_items
 from genolm.errors import ConfigError, InputError
@@ -218,18 +219,31 @@ class Database:
                 if key < 0 or key not in row_of.index:  # no hit / a key the manifest no longer lists
                     continue
                 m = meta.iloc[int(row_of[key])]
-                rows.append({
-                    "query": query_meta[i].get("id"), "rank": r + 1, "score": float(score),
-                    **{c: m[c] for c in META_COLUMNS if c != "key"}, "key": int(key),
-                })
+                rows.append(
+                    {
+                        "query": query_meta[i].get("id"),
+                        "rank": r + 1,
+                        "score": float(score),
+                        **{c: m[c] for c in META_COLUMNS if c != "key"},
+                        "key": int(key),
+                    }
+                )
         cols = ["query", "rank", "score", *[c for c in META_COLUMNS if c != "key"], "key"]
         return pd.DataFrame(rows, columns=cols)
 
     def query(self, items: list[Item], k: int = 10, *, where=None, embedder=None, batch_size: int = 256):
         """Embed ``items`` with the database's embedder (or ``embedder``, checked against it) and search."""
         emb = embedder if embedder is not None else self.embedder()
-        vecs = np.concatenate([emb.embed([it.seq for it in items[s : s + batch_size]])
-                               for s in range(0, len(items), batch_size)]) if items else np.zeros((0, self.spec["dim"]))
+        vecs = (
+            np.concatenate(
+                [
+                    emb.embed([it.seq for it in items[s : s + batch_size]])
+                    for s in range(0, len(items), batch_size)
+                ]
+            )
+            if items
+            else np.zeros((0, self.spec["dim"]))
+        )
         check_compatible(self.spec, emb.spec, where=f"the database {self.folder}")
         qm = [it._asdict() for it in items]
         return self.search(vecs, k, where=where, query_meta=qm)
@@ -239,13 +253,23 @@ class Database:
         meta = self.metadata()
         missing = [i for i in ids if i not in set(meta["id"])]
         if missing:
-            raise InputError(f"no vector with id {missing[0]!r} in the database ({len(missing)} missing)",
-                             path=str(self.folder), hint="`genolm db info` and the shards list the ids")
+            raise InputError(
+                f"no vector with id {missing[0]!r} in the database ({len(missing)} missing)",
+                path=str(self.folder),
+                hint="`genolm db info` and the shards list the ids",
+            )
         sub = meta.set_index("id").loc[ids]
         keys, vecs = self.vectors(sub["key"].to_numpy())
         order = {k: i for i, k in enumerate(keys)}
         vecs = vecs[[order[k] for k in sub["key"]]]
-        qm = [{"id": i, **{c: sub.loc[i, c] for c in META_COLUMNS if c not in ("id", "key")}, "key": int(sub.loc[i, "key"])} for i in ids]
+        qm = [
+            {
+                "id": i,
+                **{c: sub.loc[i, c] for c in META_COLUMNS if c not in ("id", "key")},
+                "key": int(sub.loc[i, "key"]),
+            }
+            for i in ids
+        ]
         return self.search(vecs, k, where=where, query_meta=qm)
 
     def embedder(self, **kwargs):
@@ -263,12 +287,16 @@ def open_db(folder) -> Database:
     folder = Path(folder)
     m = _read_manifest(folder)
     if m is None:
-        raise InputError("not a genolm database (no manifest.json)", path=str(folder),
-                         hint="build one with `genolm db build`")
+        raise InputError(
+            "not a genolm database (no manifest.json)",
+            path=str(folder),
+            hint="build one with `genolm db build`",
+        )
     if not m.get("complete"):
         raise InputError(
             f"this database's build was interrupted after {len(m['shards'])} shard(s): it is not "
-            "served until finished", path=str(folder),
+            "served until finished",
+            path=str(folder),
             hint="rerun the same `genolm db build` command to resume it",
         )
     return Database(folder, m)
@@ -310,12 +338,17 @@ def _embed_shards(folder, m, items_iter, embedder, shard_size, batch_size, sha, 
             if s["n"] != len(buf) or s["first_id"] != buf[0].id:
                 raise InputError(
                     f"cannot resume: shard {s['file']} holds {s['n']} vectors from '{s['first_id']}', but the "
-                    f"inputs now give {len(buf)} from '{buf[0].id}'", path=str(folder),
+                    f"inputs now give {len(buf)} from '{buf[0].id}'",
+                    path=str(folder),
                     hint="the inputs changed since the build started: build into a new folder, or pass --overwrite",
                 )
         else:
-            vecs = np.concatenate([embedder.embed([it.seq for it in buf[s : s + batch_size]])
-                                   for s in range(0, len(buf), batch_size)])
+            vecs = np.concatenate(
+                [
+                    embedder.embed([it.seq for it in buf[s : s + batch_size]])
+                    for s in range(0, len(buf), batch_size)
+                ]
+            )
             if m["embedder"].get("dim") is None:
                 m["embedder"] = dict(embedder.spec, dim=int(vecs.shape[1]))
             keys = np.arange(m["next_key"], m["next_key"] + len(buf), dtype=np.int64)
@@ -324,8 +357,15 @@ def _embed_shards(folder, m, items_iter, embedder, shard_size, batch_size, sha, 
 
             with atomic_path(folder / "shards" / name) as tmp:
                 pq.write_table(_shard_table(buf, keys, vecs, m["embedder"], sha), tmp)
-            m["shards"].append({"file": name, "n": len(buf), "first_id": buf[0].id,
-                                "first_key": int(keys[0]), "last_key": int(keys[-1])})
+            m["shards"].append(
+                {
+                    "file": name,
+                    "n": len(buf),
+                    "first_id": buf[0].id,
+                    "first_key": int(keys[0]),
+                    "last_key": int(keys[-1]),
+                }
+            )
             m["next_key"] = int(keys[-1]) + 1
             m["n_vectors"] = int(m.get("n_vectors", 0)) + len(buf)
             atomic_write_json(folder / MANIFEST, m)  # lists the shard only once it is on disk
@@ -355,7 +395,10 @@ def _build_index(folder: Path, m: dict, progress: bool) -> None:
 
     bar = progress_bar(len(m["shards"]), "db: indexing", unit="shard", enabled=progress)
     for t in db._tables(["key", "vector"]):
-        engine.add(t.column("key").to_numpy(), t.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, spec["dim"]))
+        engine.add(
+            t.column("key").to_numpy(),
+            t.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, spec["dim"]),
+        )
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -407,8 +450,12 @@ def build_db(
     paths = _resolve(inputs)
     build = {
         "inputs": [{"path": str(p), "sha256": file_sha256(p)} for p in paths],
-        "kind": kind, "window": window, "stride": stride or window, "max_n": max_n,
-        "shard_size": shard_size, "genome": str(genome) if genome is not None else None,
+        "kind": kind,
+        "window": window,
+        "stride": stride or window,
+        "max_n": max_n,
+        "shard_size": shard_size,
+        "genome": str(genome) if genome is not None else None,
     }
     ensure_dir(out, what="database folder")
     with folder_lock(out, what="database folder"):
@@ -416,8 +463,11 @@ def build_db(
         remove_stale_temps(out / "shards")
         m = _read_manifest(out)
         if m is not None and m.get("complete") and not overwrite:
-            raise InputError("a finished database is already here", path=str(out),
-                             hint="add to it with `genolm db add`, or pass --overwrite to rebuild")
+            raise InputError(
+                "a finished database is already here",
+                path=str(out),
+                hint="add to it with `genolm db add`, or pass --overwrite to rebuild",
+            )
         if m is not None and overwrite:
             for p in out.iterdir():
                 if p.name != ".genolm.lock":
@@ -429,16 +479,29 @@ def build_db(
             if old != build or m["embedder"]["model"] != emb.spec["model"] or m["engine"] != engine:
                 raise InputError(
                     "an interrupted build with other settings is here (inputs, window, embedder or engine differ)",
-                    path=str(out), hint="rerun the original command to resume it, or pass --overwrite",
+                    path=str(out),
+                    hint="rerun the original command to resume it, or pass --overwrite",
                 )
-            check_compatible(m["embedder"], {k: v for k, v in emb.spec.items() if k != "dim"}, where=f"the interrupted build in {out}")
+            check_compatible(
+                m["embedder"],
+                {k: v for k, v in emb.spec.items() if k != "dim"},
+                where=f"the interrupted build in {out}",
+            )
             resumed = len(m["shards"])
             log.info("db: resuming %s after %d finished shard(s)", out, resumed)
         else:
             m = {
-                "format": FORMAT, "genolm_version": _genolm_version(), "complete": False,
-                "embedder": dict(emb.spec), "engine": engine, "index": None, "build": build,
-                "shards": [], "next_key": 0, "n_vectors": 0, "deleted": [],
+                "format": FORMAT,
+                "genolm_version": _genolm_version(),
+                "complete": False,
+                "embedder": dict(emb.spec),
+                "engine": engine,
+                "index": None,
+                "build": build,
+                "shards": [],
+                "next_key": 0,
+                "n_vectors": 0,
+                "deleted": [],
             }
             atomic_write_json(out / MANIFEST, m)
         (out / "shards").mkdir(exist_ok=True)
@@ -453,8 +516,11 @@ def build_db(
         _embed_shards(out, m, items, emb, shard_size, batch_size, sha, progress, skip_shards=resumed)
         m["stats"] = stats.as_dict()
         if m["n_vectors"] == 0:
-            raise InputError("no sequence was left to embed", path=str(paths[0]),
-                             hint=f"skipped: {stats.skipped}; check --window and --max-n")
+            raise InputError(
+                "no sequence was left to embed",
+                path=str(paths[0]),
+                hint=f"skipped: {stats.skipped}; check --window and --max-n",
+            )
         _build_index(out, m, progress)
         m["complete"] = True
         atomic_write_json(out / MANIFEST, m)
@@ -463,8 +529,18 @@ def build_db(
     return BuildResult(out, m["n_vectors"], m["stats"], resumed)
 
 
-def add_to_db(folder, inputs, *, kind="auto", window=None, stride=None, genome=None, batch_size=64,
-              max_n: float = 0.1, progress: bool = True) -> int:
+def add_to_db(
+    folder,
+    inputs,
+    *,
+    kind="auto",
+    window=None,
+    stride=None,
+    genome=None,
+    batch_size=64,
+    max_n: float = 0.1,
+    progress: bool = True,
+) -> int:
     """Embed ``inputs`` with the database's own embedder and add them (new keys, ids must be new)."""
     db = open_db(folder)
     folder = db.folder
@@ -479,18 +555,31 @@ def add_to_db(folder, inputs, *, kind="auto", window=None, stride=None, genome=N
         def checked():
             for it in iter_items(paths, kind=kind, window=window, stride=stride, genome=genome, stats=stats):
                 if it.id in existing:
-                    raise InputError(f"duplicate id '{it.id}': the database already holds it", path=it.source,
-                                     record=it.id, hint="delete it first (`genolm db delete`), or rename the record")
+                    raise InputError(
+                        f"duplicate id '{it.id}': the database already holds it",
+                        path=it.source,
+                        record=it.id,
+                        hint="delete it first (`genolm db delete`), or rename the record",
+                    )
                 yield it
 
         first = len(m["shards"])
         m["build"].setdefault("added", [])
         n = _embed_shards(folder, m, checked(), emb, m["build"]["shard_size"], batch_size, sha, progress)
         new = Database(folder, m)
-        engine = load_engine(folder / m["index"], base=folder) if m["engine_resolved"] == "qdrant" else _writable(folder, m)
+        engine = (
+            load_engine(folder / m["index"], base=folder)
+            if m["engine_resolved"] == "qdrant"
+            else _writable(folder, m)
+        )
         for t in list(new._tables(["key", "vector"]))[first:]:
-            engine.add(t.column("key").to_numpy(), t.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, m["embedder"]["dim"]))
-        m["build"]["added"] += [{"path": str(p), "sha256": sha[str(p)], "stats": stats.as_dict()} for p in paths]
+            engine.add(
+                t.column("key").to_numpy(),
+                t.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, m["embedder"]["dim"]),
+            )
+        m["build"]["added"] += [
+            {"path": str(p), "sha256": sha[str(p)], "stats": stats.as_dict()} for p in paths
+        ]
         _write_index(folder, m, engine)
         engine.close()
     return n
@@ -515,10 +604,16 @@ def delete_from_db(folder, ids) -> int:
         ids = list(ids)
         unknown = sorted(set(ids) - set(meta["id"]))
         if unknown:
-            raise InputError(f"no vector with id {unknown[0]!r} ({len(unknown)} unknown ids)", path=str(db.folder))
+            raise InputError(
+                f"no vector with id {unknown[0]!r} ({len(unknown)} unknown ids)", path=str(db.folder)
+            )
         keys = meta.loc[meta["id"].isin(ids), "key"].to_numpy()
         m = db.manifest
-        engine = load_engine(db.folder / m["index"], base=db.folder) if m["engine_resolved"] == "qdrant" else _writable(db.folder, m)
+        engine = (
+            load_engine(db.folder / m["index"], base=db.folder)
+            if m["engine_resolved"] == "qdrant"
+            else _writable(db.folder, m)
+        )
         engine.delete(keys)
         m["deleted"] = sorted(set(m.get("deleted", [])) | {int(k) for k in keys})
         m["n_vectors"] = int(m["n_vectors"]) - len(keys)
@@ -542,14 +637,24 @@ def compact_db(folder, *, progress: bool = True) -> dict:
             p = db.folder / "shards" / s["file"]
             t = pq.read_table(p)
             if dead:
-                t = t.filter(pc.invert(pc.is_in(t.column("key"), value_set=__import__("pyarrow").array(dead, "int64"))))
+                t = t.filter(
+                    pc.invert(pc.is_in(t.column("key"), value_set=__import__("pyarrow").array(dead, "int64")))
+                )
             if t.num_rows == 0:
                 continue
             if t.num_rows != s["n"]:
                 with atomic_path(p) as tmp:
                     pq.write_table(t, tmp)
             keys = t.column("key").to_numpy()
-            shards.append(dict(s, n=t.num_rows, first_id=t.column("id")[0].as_py(), first_key=int(keys[0]), last_key=int(keys[-1])))
+            shards.append(
+                dict(
+                    s,
+                    n=t.num_rows,
+                    first_id=t.column("id")[0].as_py(),
+                    first_key=int(keys[0]),
+                    last_key=int(keys[-1]),
+                )
+            )
         m["shards"], m["deleted"] = shards, []
         atomic_write_json(db.folder / MANIFEST, m)
         _build_index(db.folder, m, progress)
@@ -557,4 +662,9 @@ def compact_db(folder, *, progress: bool = True) -> dict:
         for p in (db.folder / "shards").glob("shard-*.parquet"):
             if p.name not in {s["file"] for s in shards}:
                 p.unlink()
-    return {"removed": len(dead), "vectors": m["n_vectors"], "shard_bytes_before": before, "shard_bytes_after": after}
+    return {
+        "removed": len(dead),
+        "vectors": m["n_vectors"],
+        "shard_bytes_before": before,
+        "shard_bytes_after": after,
+    }
