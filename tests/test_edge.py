@@ -23,7 +23,7 @@ from genolm.models import build_model  # noqa: E402
 from genolm.tokenizers import get_tokenizer  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-FAMILIES = ["encoder", "gpn", "gpn-rc", "hyena", "decoder"]
+FAMILIES = ["encoder", "gpn", "gpn-rc", "convnova", "convnova-rc", "hyena", "decoder"]
 W = 60
 
 

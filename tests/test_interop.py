@@ -33,6 +33,8 @@ CASES = [
     ("encoder", "kmer6"),
     ("gpn", "char"),
     ("gpn-rc", "char"),
+    ("convnova", "kmer6"),
+    ("convnova-rc", "char"),
     ("hyena", "nt6"),
     ("decoder", "codon"),
     ("encoder", "iupac"),
@@ -76,7 +78,7 @@ def saved(tmp_path_factory) -> dict:
         with torch.no_grad():
             logits = (
                 model(**batch, return_full_logits=True).logits
-                if family in ("encoder", "gpn", "gpn-rc")
+                if family in ("encoder", "gpn", "gpn-rc", "convnova", "convnova-rc")
                 else model(**batch).logits
             )
         cases[(family, scheme)] = {

@@ -50,6 +50,9 @@ CONFIGS = {
         _encoder(3, "rope", "swiglu", "pre"),  # NT-v2-like
         _encoder(2, "learned", "gelu", "post"),  # DNABERT-like
     ],
+    # the gated CNN: dense forward, head at the selected positions (no cone pruning)
+    "convnova": [{"hidden_size": 16, "num_hidden_layers": 2}, {"hidden_size": 32, "num_hidden_layers": 3}],
+    "convnova-rc": [{"hidden_size": 16, "num_hidden_layers": 2}, {"hidden_size": 32, "num_hidden_layers": 3}],
 }
 CASES = [
     pytest.param(f, c, id=f"{f}-" + "-".join(str(v) for v in c.values()))

@@ -275,9 +275,10 @@ def test_autocast_bf16_all_families():
 # --- RC equivariance ------------------------------------------------------------------------
 
 
-def test_rc_cnn_is_equivariant():
+@pytest.mark.parametrize("family", ["gpn-rc", "convnova-rc"])
+def test_rc_cnn_is_equivariant(family):
     # ids 5 and 6 stand in for a further complement pair (e.g. lower-case bases of another tokenizer)
-    model = scramble(tiny("gpn-rc", complement_pairs=[[5, 6]]))
+    model = scramble(tiny(family, complement_pairs=[[5, 6]]))
     perm = torch.tensor(model.config.complement_map())
     assert perm[[7, 8, 9, 10, 11, 5, 6, 4, 3]].tolist() == [10, 9, 8, 7, 11, 6, 5, 4, 3]
     x = torch.randint(5, 12, (3, 40), generator=torch.Generator().manual_seed(3))
@@ -287,7 +288,12 @@ def test_rc_cnn_is_equivariant():
     rc_f = f_x.flip(1)[..., perm]  # reverse positions, complement the vocabulary axis
     torch.testing.assert_close(f_rc, rc_f, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(f_rc, f_x, atol=1e-3)  # not trivially symmetric
-    seq_cls = scramble(tiny("gpn-rc", "sequence-classification", complement_pairs=[[5, 6]]))
+    # logits_at (the selected positions only) is equivariant too
+    sel = torch.zeros_like(x, dtype=torch.bool)
+    sel[:, [0, 17, 39]] = True
+    with torch.no_grad():
+        torch.testing.assert_close(model.logits_at(x, select=sel), f_x[sel], atol=1e-5, rtol=1e-5)
+    seq_cls = scramble(tiny(family, "sequence-classification", complement_pairs=[[5, 6]]))
     with torch.no_grad():
         torch.testing.assert_close(seq_cls(x).logits, seq_cls(rc_x).logits, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(seq_cls.embed(x), seq_cls.embed(rc_x), atol=1e-5, rtol=1e-5)

@@ -32,6 +32,8 @@ MODEL_TYPES: dict[str, str] = {
     "genolm-encoder": "genolm.models",
     "genolm-gpn": "genolm.models",
     "genolm-gpn-rc": "genolm.models",
+    "genolm-convnova": "genolm.models",
+    "genolm-convnova-rc": "genolm.models",
     "genolm-hyena": "genolm.models",
     "genolm-decoder": "genolm.models",
     "caduceus": "genolm.models.caduceus",

@@ -39,6 +39,7 @@ MODELING_MODULES = (
     "genolm.models.decoder",
     "genolm.models.gpn",
     "genolm.models.gpn_rc",
+    "genolm.models.convnova",
     "genolm.models.hyena",
 )
 #: modules in ``tokenization_genolm.py``, dependencies first

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from genolm.alphabet import reverse_complement
 from genolm.bench.baselines import Prediction
 from genolm.catalogue.loader import MODES
 from genolm.constants import IGNORE_INDEX, PRECISIONS, TASK_TYPES
@@ -71,6 +72,24 @@ PROBES = ("logreg", "mlp")
 #: module names treated as the task head by the LoRA fallback for non-genolm models
 HEAD_NAMES = ("classifier", "score", "qa_outputs", "lm_head", "cls")
 _DEFAULT_LR = {"full": 2e-4, "lora": 1e-3, "probe": 1e-3}
+SCHEDULES = ("linear", "cosine", "one-cycle")
+
+
+def lr_factor(step: int, total: int, warm: int, schedule: str) -> float:
+    """The learning-rate multiplier at optimizer ``step`` of ``total`` (``warm`` warmup steps).
+
+    ``linear`` / ``cosine``: linear warmup to 1, then linear / cosine decay to 0.  ``one-cycle``
+    (Smith's schedule, cosine form): from 0.04 up to 1 over the warmup, then down to ~0.
+    """
+    if schedule == "one-cycle":
+        if step < warm:
+            return 0.04 + 0.96 * 0.5 * (1 - math.cos(math.pi * (step + 1) / warm))
+        p = (step - warm) / max(1, total - warm)
+        return max(0.0, 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+    if step < warm:
+        return (step + 1) / warm
+    p = min(1.0, (step - warm) / max(1, total - warm))
+    return max(0.0, 1.0 - p) if schedule == "linear" else 0.5 * (1 + math.cos(math.pi * p))
 
 
 @dataclass
@@ -85,7 +104,14 @@ class FinetuneConfig:
     lr: float | None = None  # default: full 2e-4, lora 1e-3, probe MLP 1e-3
     head_lr_scale: float = 1.0  # the task head's learning rate is this x lr
     weight_decay: float = 0.01
-    warmup_fraction: float = 0.06  # linear warmup, then linear decay to 0 at max_epochs
+    warmup_fraction: float = 0.06  # linear warmup, then `schedule` to 0 at max_epochs
+    schedule: str = "linear"  # after warmup: linear | cosine decay to 0; one-cycle (cosine up, cosine down)
+    label_smoothing: float = 0.0  # binary / multiclass / token classification cross entropy
+    rc_augment: bool = False  # train on a random half of each batch reverse-complemented
+    tta_rc: bool = False  # predict the mean of the outputs on a sequence and its reverse complement
+    # stop training after this many seconds (keeping the best model by validation loss so far);
+    # the run's history and ``stopped_by_budget_`` say so.  None: no budget
+    time_budget_s: float | None = None
     max_grad_norm: float = 1.0
     class_weight: str = "balanced"  # balanced | none
     val_fraction: float = 0.1  # carved from train (stratified) when there is no validation split
@@ -119,6 +145,11 @@ class FinetuneConfig:
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("class_weight", self.class_weight, ("balanced", "none"))
         check_choice("pooling", self.pooling, ("cls", "mean", "last"))
+        check_choice("schedule", self.schedule, SCHEDULES)
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ConfigError(f"time_budget_s must be positive (or unset), got {self.time_budget_s}")
         InputPolicy(None, self.long_input, self.window_overlap, self.window_pooling)  # validates
         if self.max_epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ConfigError("max_epochs, batch_size and patience must be positive")
@@ -412,7 +443,7 @@ def count_parameters(model) -> tuple[int, int]:
 # --- the training loop (full and lora) ---------------------------------------------------------
 
 
-def _loss_fn(targets: Targets, t_train, class_weight: str, device):
+def _loss_fn(targets: Targets, t_train, class_weight: str, device, label_smoothing: float = 0.0):
     import torch
     import torch.nn.functional as F
 
@@ -423,13 +454,17 @@ def _loss_fn(targets: Targets, t_train, class_weight: str, device):
     def loss(out, t):  # out: (B, C) logits, or (B, N, C) for token classification
         out = out.float()
         if tt in ("binary", "multiclass"):
-            return F.cross_entropy(out, t, weight=w)
+            return F.cross_entropy(out, t, weight=w, label_smoothing=label_smoothing)
         if tt == "multilabel":
             return F.binary_cross_entropy_with_logits(out, t, pos_weight=w)
         if tt == "regression":
             return F.mse_loss(out[:, 0], t)
         return F.cross_entropy(
-            out.reshape(-1, out.shape[-1]), t.reshape(-1), weight=w, ignore_index=IGNORE_INDEX
+            out.reshape(-1, out.shape[-1]),
+            t.reshape(-1),
+            weight=w,
+            ignore_index=IGNORE_INDEX,
+            label_smoothing=label_smoothing,
         )
 
     return loss
@@ -645,6 +680,13 @@ class Finetuner:
         policy = self._policy(self.model)
         ch_tr = encode_sequences(self.tokenizer, s_tr, policy, ids=id_tr)
         ch_va = encode_sequences(self.tokenizer, s_va, policy)
+        self._check_rc_options()
+        # RC augmentation: the reverse complements, encoded once (the same chunk layout per sequence)
+        ch_rc = (
+            encode_sequences(self.tokenizer, [reverse_complement(s) for s in s_tr], policy)
+            if cfg.rc_augment
+            else None
+        )
         self.n_windowed_ = ch_tr.n_windowed + ch_va.n_windowed
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self._check_head(self.model)
@@ -662,17 +704,18 @@ class Finetuner:
                     p.requires_grad_(True)
             model.to(device)
             self.n_params_, self.n_trainable_ = count_parameters(model)
-            loss_fn = _loss_fn(self.targets_, t_tr, cfg.class_weight, device)
+            # validation (early stopping) without smoothing: the loss the best model minimises
+            loss_fn = _loss_fn(self.targets_, t_tr, cfg.class_weight, device, cfg.label_smoothing)
+            val_loss_fn = _loss_fn(self.targets_, t_tr, cfg.class_weight, device)
             net_tr = _Net(model, ch_tr, pad_id, self.task_type, cfg.window_pooling, device)
+            net_rc = _Net(model, ch_rc, pad_id, self.task_type, cfg.window_pooling, device) if ch_rc else None
             net_va = _Net(model, ch_va, pad_id, self.task_type, cfg.window_pooling, device)
             params = [p for p in model.parameters() if p.requires_grad]
             opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.learning_rate)
             n_batches = math.ceil(len(s_tr) / cfg.batch_size)
             total = cfg.max_epochs * n_batches
             warm = max(1, int(cfg.warmup_fraction * total))
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm))
-            )
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, warm, cfg.schedule))
             bf16 = self.precision_ == "bf16"
             bar = None
             if cfg.progress:
@@ -683,15 +726,32 @@ class Finetuner:
                 )
             best, best_state, bad, history = math.inf, None, 0, []
             self.best_epoch_ = 0
+            self.stopped_by_budget_ = False
+            t_budget = time.perf_counter()
             try:
                 for epoch in range(cfg.max_epochs):
                     model.train()
-                    order = np.random.default_rng([self.seed, epoch]).permutation(len(s_tr))
-                    run_loss = 0.0
+                    rng = np.random.default_rng([self.seed, epoch])
+                    order = rng.permutation(len(s_tr))
+                    run_loss, seen = 0.0, 0
                     for a in range(0, len(order), cfg.batch_size):
+                        if (
+                            cfg.time_budget_s is not None
+                            and time.perf_counter() - t_budget > cfg.time_budget_s
+                        ):
+                            self.stopped_by_budget_ = True
+                            break
                         idx = order[a : a + cfg.batch_size]
+                        flip = rng.random(len(idx)) < 0.5 if net_rc is not None else None
+                        if flip is not None and flip.any():
+                            idx = np.concatenate([idx[~flip], idx[flip]])  # targets follow this order
                         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                            out = net_tr(idx)
+                            if flip is not None and flip.any():
+                                out = self._cat_outputs(
+                                    [net_tr(idx[: int((~flip).sum())]), net_rc(idx[int((~flip).sum()) :])]
+                                )
+                            else:
+                                out = net_tr(idx)
                         loss = self._batch_loss(loss_fn, out, t_tr, idx, device)
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
@@ -699,10 +759,20 @@ class Finetuner:
                         opt.step()
                         sched.step()
                         run_loss += float(loss.detach()) * len(idx)
+                        seen += len(idx)
                         if bar is not None:
                             bar.update(1)
-                    val = self._valid_loss(net_va, loss_fn, t_va, len(s_va), device, bf16)
-                    history.append({"epoch": epoch, "train_loss": run_loss / len(s_tr), "valid_loss": val})
+                    if seen == 0:  # the budget ran out before this epoch's first batch
+                        break
+                    val = self._valid_loss(net_va, val_loss_fn, t_va, len(s_va), device, bf16)
+                    history.append(
+                        {
+                            "epoch": epoch,
+                            "train_loss": run_loss / seen,
+                            "valid_loss": val,
+                            **({"stopped_by_budget_after_rows": seen} if self.stopped_by_budget_ else {}),
+                        }
+                    )
                     if bar is not None:
                         bar.set_postfix(loss=f"{run_loss / len(s_tr):.3f}", valid=f"{val:.3f}")
                     if val < best - 1e-4:
@@ -712,6 +782,8 @@ class Finetuner:
                         bad += 1
                         if bad >= cfg.patience:
                             break
+                    if self.stopped_by_budget_:
+                        break
             finally:
                 if bar is not None:
                     bar.close()
@@ -723,6 +795,20 @@ class Finetuner:
         self.n_epochs_ = len(history)
         self._pad_id, self._device_ = pad_id, device
         self.timings_["train"] = time.perf_counter() - t0
+
+    def _check_rc_options(self) -> None:
+        cfg = self._cfg
+        if (cfg.rc_augment or cfg.tta_rc) and self.task_type == "token_classification":
+            raise ConfigError(
+                "rc_augment / tta_rc apply to sequence-level tasks; a token_classification task's labels "
+                "would have to be reversed and may be strand-specific: set both to false"
+            )
+
+    @staticmethod
+    def _cat_outputs(parts):
+        import torch
+
+        return torch.cat(parts)
 
     def _check_head(self, model) -> None:
         n_out = self.targets_.n_out_
@@ -760,6 +846,13 @@ class Finetuner:
         return total / max(count, 1)
 
     def _network_raw(self, seqs, ids):
+        cfg = self._cfg
+        raw = self._network_raw_one(seqs, ids)
+        if cfg.tta_rc:  # test-time RC averaging (sequence-level outputs: the raw logits / values)
+            raw = (raw + self._network_raw_one([reverse_complement(s) for s in seqs], ids)) / 2
+        return raw
+
+    def _network_raw_one(self, seqs, ids):
         import torch
 
         cfg = self._cfg

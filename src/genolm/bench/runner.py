@@ -153,6 +153,9 @@ class Contender:
     info: Callable[[Any], dict] | None = None
     #: more keys hashed into the run key (things that change the result but are not ``config``)
     key_extra: dict = field(default_factory=dict)
+    #: ``(task, TaskData) -> None``, called before each fit: raises to refuse the task (e.g. a
+    #: recipe that self-pretrains on a training split the leak audit found test sequences in)
+    check: Callable[[Any, TaskData], None] | None = None
 
 
 def _finetune_config(overrides: dict, mode: str, progress: bool) -> FinetuneConfig:
@@ -265,6 +268,8 @@ def _long_input_counts(model, tokenizer, ft_cfg: FinetuneConfig, data: TaskData)
 
 
 def _fit_contender(c: Contender, seed: int, task, data: TaskData, timings) -> _Fitted:
+    if c.check is not None:
+        c.check(task, data)
     t0 = time.perf_counter()
     est = c.build(task, seed)
     pred = fit_predict(est, data, timings, start=t0)

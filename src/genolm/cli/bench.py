@@ -29,6 +29,7 @@ genolm bench
 genolm bench runs/my-model/final --suite mini --modes probe,full,lora --seeds 3
 genolm bench runs/a/final runs/b/final --task gue/prom_core_all --out bench-gue --epochs 5
 genolm bench genolm-tiny --task my_task.yaml --fail-on never --no-baselines --long-input window
+genolm bench recipe:cnn-small recipe:cnn-small-selfpt --task gue/prom_core_all --seeds 1
 genolm bench runs/my-model/final --task my_task.yaml --max-length 512 --update-model-card
 genolm report genolm-bench
 """
@@ -41,7 +42,8 @@ def add_arguments(p):
         "models",
         nargs="*",
         metavar="MODEL",
-        help="model folders, 'genolm-tiny', catalogue names (genolm ls models) or Hub ids. Default: genolm-tiny",
+        help="model folders, 'genolm-tiny', catalogue names (genolm ls models), Hub ids, or recipe:NAME "
+        "(genolm ls recipes). Default: genolm-tiny",
     )
     p.add_argument("--suite", help="a suite name or YAML (genolm ls suites). Default: mini, when no --task")
     p.add_argument(
@@ -91,6 +93,12 @@ def add_arguments(p):
         "--probe", choices=["logreg", "mlp"], help="the probe on frozen embeddings. Default: logreg"
     )
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="Default: auto (bf16 where native)")
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MIN",
+        help="recipe:NAME models: minutes per run (overrides the recipe's)",
+    )
     p.add_argument("--threads", type=int, help="torch CPU threads. Default: the idle cores, at least 1")
     p.add_argument("--n-boot", type=int, help="bootstrap resamples for CIs and paired tests. Default: 1000")
     p.add_argument(
@@ -153,7 +161,14 @@ def run(args):
     cfg = bench_config(args.config, overrides, profile=args.profile)
     argv = getattr(args, "_argv", None)
     command = shlex.join(["genolm", *argv]) if argv is not None else None
-    result = run_bench(cfg, meta={"command": command})
+    contenders = []
+    if any(str(m).startswith("recipe:") for m in cfg.models):  # recipe:NAME runs as its own entry
+        from genolm.bench.recipes import is_recipe_ref, recipe_contenders
+
+        budget = args.time_budget * 60 if args.time_budget else None
+        contenders = recipe_contenders([m for m in cfg.models if is_recipe_ref(m)], budget_s=budget)
+        cfg.models = [m for m in cfg.models if not is_recipe_ref(m)]
+    result = run_bench(cfg, extra_contenders=contenders, meta={"command": command})
     out = result.out_dir
     for name, t in result.summary.get("tasks", {}).items():
         if t.get("status") == "refused":

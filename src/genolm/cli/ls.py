@@ -7,13 +7,14 @@ HELP = "list tokenizers, published models, native model families, tasks or suite
 DESCRIPTION = (
     "List what genolm knows about: tokenizer schemes, the catalogue of published models (Hub id, "
     "revision, family, size, objective, context, what loading needs, LoRA or not, licence), genolm's "
-    "native model families, benchmark tasks and suites."
+    "native model families, benchmark tasks and suites, and bench recipes."
 )
 EXAMPLES = """
 genolm ls tokenizers
 genolm ls models                       # the published-model catalogue
 genolm ls models --details agront-1b   # everything the catalogue says about one model
 genolm ls families                     # genolm's own architectures (genolm pretrain)
+genolm ls recipes                      # bench recipes (genolm bench recipe:NAME)
 """
 
 # kind -> (module that fills the registry, attribute holding it)
@@ -23,6 +24,7 @@ KINDS = {
     "families": ("genolm.models", "MODELS"),
     "tasks": ("genolm.bench.tasks", "TASKS"),
     "suites": ("genolm.bench.tasks", "SUITES"),
+    "recipes": ("genolm.bench.recipes", "RECIPES"),
 }
 
 

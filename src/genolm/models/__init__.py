@@ -1,14 +1,16 @@
 """Native genolm model families, all Hugging Face ``PreTrainedModel`` s.
 
-============  ================  ==========  =====================================================
-family        model_type        objective   file
-============  ================  ==========  =====================================================
-``encoder``   genolm-encoder    mlm         encoder.py: transformer (learned/RoPE/ALiBi, GELU/SwiGLU, pre/post-LN)
-``gpn``       genolm-gpn        mlm         gpn.py: dilated CNN (GPN)
-``gpn-rc``    genolm-gpn-rc     mlm         gpn_rc.py: RC-equivariant dilated CNN (GPN + Caduceus RCPS)
-``hyena``     genolm-hyena      clm         hyena.py: implicit long convolutions (HyenaDNA)
-``decoder``   genolm-decoder    clm         decoder.py: causal transformer (GPT / Evo-style baseline)
-============  ================  ==========  =====================================================
+=================  ====================  ==========  =====================================================
+family             model_type            objective   file
+=================  ====================  ==========  =====================================================
+``encoder``        genolm-encoder        mlm         encoder.py: transformer (learned/RoPE/ALiBi, GELU/SwiGLU, pre/post-LN)
+``gpn``            genolm-gpn            mlm         gpn.py: dilated CNN (GPN)
+``gpn-rc``         genolm-gpn-rc         mlm         gpn_rc.py: RC-equivariant dilated CNN (GPN + Caduceus RCPS)
+``convnova``       genolm-convnova       mlm         convnova.py: gated dilated dual-branch CNN (ConvNova)
+``convnova-rc``    genolm-convnova-rc    mlm         convnova.py: the same, RC-equivariant (RCPS)
+``hyena``          genolm-hyena          clm         hyena.py: implicit long convolutions (HyenaDNA)
+``decoder``        genolm-decoder        clm         decoder.py: causal transformer (GPT / Evo-style baseline)
+=================  ====================  ==========  =====================================================
 
 Every family has ``XConfig``, ``XModel`` (backbone), ``XForMaskedLM`` or ``XForCausalLM``,
 ``XForSequenceClassification`` and ``XForTokenClassification``.  ``import genolm`` registers them
@@ -45,7 +47,7 @@ from transformers import (
 )
 
 from genolm.errors import ConfigError
-from genolm.models import decoder, encoder, gpn, gpn_rc, hyena
+from genolm.models import convnova, decoder, encoder, gpn, gpn_rc, hyena
 from genolm.models.base import (
     POOLINGS,
     GenolmConfig,
@@ -53,6 +55,18 @@ from genolm.models.base import (
     NucleotideValues,
     pool,
     tokens_to_nucleotides,
+)
+from genolm.models.convnova import (
+    GenolmConvNovaConfig,
+    GenolmConvNovaForMaskedLM,
+    GenolmConvNovaForSequenceClassification,
+    GenolmConvNovaForTokenClassification,
+    GenolmConvNovaModel,
+    GenolmConvNovaRCConfig,
+    GenolmConvNovaRCForMaskedLM,
+    GenolmConvNovaRCForSequenceClassification,
+    GenolmConvNovaRCForTokenClassification,
+    GenolmConvNovaRCModel,
 )
 from genolm.models.decoder import (
     GenolmDecoderConfig,
@@ -169,17 +183,18 @@ class ModelFamily:
 
 def config_from_tokenizer(tokenizer, family: ModelFamily | None = None) -> dict:
     """Config values a Hugging Face-style tokenizer determines: vocab size, pad / mask ids, and for
-    ``gpn-rc`` the ids of A, C, G, T (and of a, c, g, t as further complement pairs when present)."""
+    the RC-equivariant families (``gpn-rc``, ``convnova-rc``: those with ``nucleotide_token_ids``)
+    the ids of A, C, G, T (and of a, c, g, t as further complement pairs when present)."""
     out = {"vocab_size": len(tokenizer)}
     for key in ("pad_token_id", "mask_token_id"):
         value = getattr(tokenizer, key, None)
         if value is not None:
             out[key] = int(value)
-    if family is not None and family.config_class is GenolmGPNRCConfig:
+    if family is not None and "nucleotide_token_ids" in family.config_keys:
         vocab = tokenizer.get_vocab()
         missing = [b for b in "ACGT" if b not in vocab]
         if missing:
-            raise ConfigError(f"gpn-rc needs single-nucleotide tokens; the tokenizer has no {missing}")
+            raise ConfigError(f"{family.name} needs single-nucleotide tokens; the tokenizer has no {missing}")
         out["nucleotide_token_ids"] = [int(vocab[b]) for b in "ACGT"]
         if all(b in vocab for b in "acgt"):
             out["complement_pairs"] = [[int(vocab["a"]), int(vocab["t"])], [int(vocab["c"]), int(vocab["g"])]]
@@ -252,6 +267,39 @@ _add(
 )
 _add(
     ModelFamily(
+        name="convnova",
+        config_class=GenolmConvNovaConfig,
+        objective="mlm",
+        heads={
+            "base": GenolmConvNovaModel,
+            "lm": GenolmConvNovaForMaskedLM,
+            "sequence-classification": GenolmConvNovaForSequenceClassification,
+            "token-classification": GenolmConvNovaForTokenClassification,
+        },
+        lora_target_modules=("conv", "gate", "proj"),
+        description="gated dilated dual-branch CNN, MLM (ConvNova)",
+    ),
+    aliases=("gated-cnn",),
+)
+_add(
+    ModelFamily(
+        name="convnova-rc",
+        config_class=GenolmConvNovaRCConfig,
+        objective="mlm",
+        heads={
+            "base": GenolmConvNovaRCModel,
+            "lm": GenolmConvNovaRCForMaskedLM,
+            "sequence-classification": GenolmConvNovaRCForSequenceClassification,
+            "token-classification": GenolmConvNovaRCForTokenClassification,
+        },
+        # LoRA on the shared strand weights keeps the model RC-equivariant
+        lora_target_modules=("conv", "gate", "proj"),
+        description="reverse-complement-equivariant gated dilated CNN, MLM (ConvNova + Caduceus RCPS)",
+        invariants=("rc-equivariant",),
+    ),
+)
+_add(
+    ModelFamily(
         name="hyena",
         config_class=GenolmHyenaConfig,
         objective="clm",
@@ -294,7 +342,8 @@ def build_model(family: str, head: str = "lm", *, tokenizer=None, **config_kwarg
     Parameters
     ----------
     family : str
-        A name in :data:`MODELS` (``encoder``, ``gpn``, ``gpn-rc``, ``hyena``, ``decoder``) or an alias.
+        A name in :data:`MODELS` (``encoder``, ``gpn``, ``gpn-rc``, ``convnova``, ``convnova-rc``,
+        ``hyena``, ``decoder``) or an alias.
     head : str
         ``"lm"`` (MLM or CLM by family), ``"sequence-classification"``, ``"token-classification"``
         or ``"base"``.  Default is ``"lm"``.
@@ -337,10 +386,11 @@ __all__ = [
     "gpn",
     "gpn_rc",
     "hyena",
+    "convnova",
 ]
 __all__ += [
     name
-    for family in ("Encoder", "GPN", "GPNRC", "Hyena", "Decoder")
+    for family in ("Encoder", "GPN", "GPNRC", "Hyena", "Decoder", "ConvNova", "ConvNovaRC")
     for name in (
         f"Genolm{family}Config",
         f"Genolm{family}Model",
@@ -349,4 +399,5 @@ __all__ += [
     )
 ]
 __all__ += ["GenolmEncoderForMaskedLM", "GenolmGPNForMaskedLM", "GenolmGPNRCForMaskedLM"]
+__all__ += ["GenolmConvNovaForMaskedLM", "GenolmConvNovaRCForMaskedLM"]
 __all__ += ["GenolmHyenaForCausalLM", "GenolmDecoderForCausalLM"]

@@ -73,17 +73,26 @@ class GenolmGPNRCConfig(GenolmGPNConfig):
 
     def complement_map(self) -> list[int]:
         """``perm[i]`` = id of the complement of token ``i`` (an involution of ``range(vocab_size)``)."""
-        a, c, g, t = self.nucleotide_token_ids
-        perm = list(range(self.vocab_size))
-        seen: set[int] = set()
-        for x, y in [(a, t), (c, g), *self.complement_pairs]:
-            if not (0 <= x < self.vocab_size and 0 <= y < self.vocab_size):
-                raise ConfigError(f"complement pair ({x}, {y}) is outside vocab_size={self.vocab_size}")
-            if x in seen or y in seen or x == y:
-                raise ConfigError(f"token id in complement pair ({x}, {y}) is paired twice or with itself")
-            seen |= {x, y}
-            perm[x], perm[y] = y, x
-        return perm
+        return complement_permutation(self.vocab_size, self.nucleotide_token_ids, self.complement_pairs)
+
+
+def complement_permutation(
+    vocab_size: int, nucleotide_token_ids: list[int], complement_pairs: list[list[int]]
+) -> list[int]:
+    """The complement map of a vocabulary: A<->T, C<->G (``nucleotide_token_ids`` lists A, C, G, T),
+    plus ``complement_pairs``; every other id is its own complement.  Raises ConfigError on a
+    pair outside the vocabulary or an id paired twice (the map would not be an involution)."""
+    a, c, g, t = nucleotide_token_ids
+    perm = list(range(vocab_size))
+    seen: set[int] = set()
+    for x, y in [(a, t), (c, g), *complement_pairs]:
+        if not (0 <= x < vocab_size and 0 <= y < vocab_size):
+            raise ConfigError(f"complement pair ({x}, {y}) is outside vocab_size={vocab_size}")
+        if x in seen or y in seen or x == y:
+            raise ConfigError(f"token id in complement pair ({x}, {y}) is paired twice or with itself")
+        seen |= {x, y}
+        perm[x], perm[y] = y, x
+    return perm
 
 
 # --- RC parameter sharing -------------------------------------------------------------------

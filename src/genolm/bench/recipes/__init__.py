@@ -1,0 +1,352 @@
+"""Recipes: named, versioned YAML files that fix everything needed to reproduce a score.
+
+A recipe fixes the model (a native family and its config), the tokenizer, the optional
+pretraining (``none``; ``self``: MLM on the task's own training sequences; ``genome``: MLM on a
+genome, by default the bundled *Arabidopsis* chloroplast so that it runs offline), the fine-tuning
+schedule (any :class:`~genolm.bench.finetune.FinetuneConfig` key: warm-up + cosine or one-cycle,
+early stopping on validation, label smoothing, RC augmentation, test-time RC averaging) and the
+time budget of one run (pretraining and fine-tuning together).
+
+The bundled recipes live beside this file (``*.yaml``, package data); ``genolm ls recipes`` lists
+them.  ``genolm bench recipe:NAME --task T`` runs one as its own bench entry, scored beside the
+baselines on the same splits (:func:`recipe_contenders`).  A YAML path works too:
+``recipe:path/to/my.yaml``.
+
+Training reuses genolm's loops: pretraining steps :class:`~genolm.train.pretrain.Pretrainer`
+(no checkpoints: a run is minutes), fine-tuning is :class:`~genolm.bench.finetune.Finetuner`.
+A run that reaches the budget stops there, keeps the best model by validation loss, and its
+record's ``training`` block says ``stopped_by_budget: true``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from genolm.bench.finetune import FinetuneConfig, Finetuner, Targets
+from genolm.bench.records import Entry
+from genolm.bench.runner import Contender
+from genolm.errors import ConfigError, InputError
+from genolm.registry import Registry, check_choice
+
+ROOT = Path(__file__).parent
+PREFIX = "recipe:"
+CORPORA = ("none", "self", "genome")
+#: audit checks whose WARN / FAIL on ``train/test`` means test sequences sit in the training split
+OVERLAP_CHECKS = ("exact_duplicates", "near_duplicates")
+
+
+@dataclass
+class PretrainSpec:
+    """The optional MLM pretraining of a recipe (the keys of its ``pretrain:`` section)."""
+
+    corpus: str = "none"  # none | self | genome
+    genome: str = "bundled:chloroplast"  # corpus: genome -- a FASTA / GenBank path or bundled:NAME
+    steps: int = 200
+    batch_size: int = 32
+    window: int = 256  # bp; self-pretraining uses min(window, the shortest training sequence)
+    lr: float = 2e-3
+    warmup_steps: int = 20
+    mlm_probability: float = 0.15
+    max_budget_fraction: float = 0.5  # pretraining stops at this share of the run's budget
+
+    def __post_init__(self):
+        check_choice("pretrain corpus", self.corpus, CORPORA)
+        if self.steps < 1 or self.batch_size < 1 or self.window < 8:
+            raise ConfigError("pretrain steps and batch_size must be >= 1 and window >= 8")
+        if not 0 < self.max_budget_fraction < 1:
+            raise ConfigError(
+                f"pretrain max_budget_fraction must be in (0, 1), got {self.max_budget_fraction}"
+            )
+
+
+@dataclass
+class Recipe:
+    """One recipe file.  ``pretrain`` holds :class:`PretrainSpec` keys, ``finetune``
+    :class:`~genolm.bench.finetune.FinetuneConfig` keys (mode ``full`` or ``lora``)."""
+
+    name: str
+    version: int = 1
+    description: str = ""
+    family: str = "convnova"
+    model: dict = field(default_factory=dict)  # the family's config keys
+    tokenizer: str = "char"
+    pretrain: dict = field(default_factory=dict)
+    finetune: dict = field(default_factory=dict)
+    time_budget_minutes: float = 30.0  # one run (one task and seed): pretraining + fine-tuning
+
+    def __post_init__(self):
+        from genolm import config as C
+        from genolm.models import MODELS
+
+        where = f"recipe '{self.name}'"
+        fam = MODELS.get(self.family)
+        fam.make_config(**self.model)  # unknown model keys: "did you mean", now
+        self.pretrain_spec = C.from_dict(PretrainSpec, self.pretrain, source=f"{where}: pretrain")
+        self.finetune_config = C.from_dict(
+            FinetuneConfig, {"mode": "full", **self.finetune}, source=f"{where}: finetune"
+        )
+        if self.finetune_config.mode == "probe":
+            raise ConfigError(f"{where}: finetune mode must be full or lora (a recipe trains its model)")
+        if self.pretrain_spec.corpus != "none" and fam.objective != "mlm":
+            raise ConfigError(f"{where}: pretraining is MLM, but family '{self.family}' is {fam.objective}")
+        if not self.time_budget_minutes > 0:
+            raise ConfigError(
+                f"{where}: time_budget_minutes must be positive, got {self.time_budget_minutes}"
+            )
+
+    @property
+    def label(self) -> str:
+        return f"recipe:{self.name}@v{self.version}"
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def _scan() -> Registry[Path]:
+    reg: Registry[Path] = Registry("recipe")
+    for p in sorted(ROOT.glob("*.yaml")):
+        try:
+            desc = (yaml.safe_load(p.read_text()) or {}).get("description", "")
+        except yaml.YAMLError:
+            desc = "(not valid YAML)"
+        reg.add(p.stem, p, help=str(desc).strip().splitlines()[0] if desc else "")
+    return reg
+
+
+#: bundled recipe name -> its YAML file
+RECIPES: Registry[Path] = _scan()
+
+
+def load_recipe(ref: str | Path) -> Recipe:
+    """A :class:`Recipe` from a bundled name (``cnn-small``), ``recipe:NAME`` or a YAML path.
+
+    An unknown name or key raises :class:`~genolm.errors.ConfigError` naming the nearest valid one.
+    """
+    from genolm import config as C
+
+    ref = str(ref).removeprefix(PREFIX)
+    path = Path(ref)
+    if not (ref.endswith((".yaml", ".yml")) and path.is_file()):
+        path = RECIPES.get(ref)  # unknown: "Unknown recipe 'cnn-smal'. Did you mean 'cnn-small'?"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of recipe keys at the top level")
+    data.setdefault("name", path.stem)
+    return C.from_dict(Recipe, data, source=f"recipe {path}")
+
+
+# --- the estimator ----------------------------------------------------------------------------
+
+
+class RecipeEstimator:
+    """Pretrain (optionally) and fine-tune a recipe's model on one task: the bench's estimator
+    interface (``fit(seqs, y, valid=...)``, ``predict_with_scores``).
+
+    Learned attributes: ``finetuner_``, ``pretrain_`` (steps done, first / last loss, seconds,
+    whether the budget stopped it), ``stopped_by_budget_``, ``wall_s_``.
+    """
+
+    def __init__(self, recipe: Recipe, task_type: str, *, seed: int = 0, budget_s: float | None = None):
+        self.recipe = recipe
+        self.task_type = task_type
+        self.seed = seed
+        self.budget_s = budget_s  # default: the recipe's time_budget_minutes
+
+    @property
+    def classes_(self):
+        return self.finetuner_.classes_
+
+    def _budget(self) -> float:
+        return self.budget_s if self.budget_s is not None else 60.0 * self.recipe.time_budget_minutes
+
+    def fit(self, seqs, y, *, valid=None, ids=None) -> RecipeEstimator:
+        import numpy as np
+        import torch
+
+        from genolm.models import build_model
+        from genolm.tokenizers.schemes import build_scheme, parse_scheme
+
+        r, t0 = self.recipe, time.perf_counter()
+        budget = self._budget()
+        seqs = [str(s) for s in seqs]
+        self.pretrain_ = {"corpus": r.pretrain_spec.corpus, "steps": 0}
+        backbone, tok = None, None
+        if r.pretrain_spec.corpus != "none":
+            backbone, tok = self._pretrain(seqs, budget)
+        if tok is None:
+            _, name, kwargs = parse_scheme(r.tokenizer)
+            tok = build_scheme(name, kwargs, train_files=[])
+        lengths = np.array([len(s) for s in seqs])
+        y_arr = list(y) if self.task_type == "token_classification" else np.asarray(y)
+        n_out = Targets(self.task_type).fit(y_arr, lengths).n_out_
+        head = (
+            "token-classification" if self.task_type == "token_classification" else "sequence-classification"
+        )
+        torch.manual_seed(self.seed)
+        model = build_model(r.family, head, tokenizer=tok, num_labels=n_out, **r.model)
+        if self.task_type == "regression" or self.task_type == "multilabel":
+            model.config.problem_type = (
+                "regression" if self.task_type == "regression" else "multi_label_classification"
+            )
+        if backbone is not None:
+            model.model.load_state_dict(backbone.model.state_dict())
+        left = max(1.0, budget - (time.perf_counter() - t0))
+        cfg = dataclasses.replace(r.finetune_config, time_budget_s=left, progress=False)
+        self.finetuner_ = Finetuner(model, tok, self.task_type, cfg, seed=self.seed).fit(
+            seqs, y, valid=valid, ids=ids
+        )
+        self.stopped_by_budget_ = bool(
+            self.finetuner_.stopped_by_budget_ or self.pretrain_.get("stopped_by_budget")
+        )
+        self.wall_s_ = time.perf_counter() - t0
+        return self
+
+    def _pretrain(self, seqs: list[str], budget: float):
+        """MLM steps of :class:`~genolm.train.pretrain.Pretrainer` on the corpus; the trained model."""
+        from genolm.data import resolve_path
+        from genolm.train.pretrain import Pretrainer
+        from genolm.train.pretrain_config import PretrainConfig
+
+        r, spec = self.recipe, self.recipe.pretrain_spec
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="genolm-recipe-") as tmp:
+            window = spec.window
+            if spec.corpus == "self":
+                corpus = Path(tmp) / "train.fa"
+                corpus.write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))
+                window = max(8, min(window, min(len(s) for s in seqs)))
+                files = [str(corpus)]
+            else:
+                files = [str(resolve_path(spec.genome))]
+            cfg = PretrainConfig(
+                corpus=files,
+                out_dir=str(Path(tmp) / "run"),
+                model=r.family,
+                model_config=dict(r.model),
+                tokenizer=r.tokenizer,
+                window=window,
+                short_contigs="skip",
+                valid_fraction=0.0,
+                batch_size=spec.batch_size,
+                max_steps=spec.steps,
+                lr=spec.lr,
+                warmup_steps=min(spec.warmup_steps, spec.steps - 1),
+                mlm_probability=spec.mlm_probability,
+                compile="false",
+                seed=self.seed,
+                progress=False,
+            )
+            pt = Pretrainer(cfg)
+            losses, stopped = [], False
+            while pt.step < spec.steps:
+                if time.perf_counter() - t0 > spec.max_budget_fraction * budget:
+                    stopped = True
+                    break
+                losses.append(pt.train_step()["loss"])
+            model = pt.acc.unwrap_model(pt.model).float().cpu()
+            tok = pt.tok
+        self.pretrain_ = {
+            "corpus": spec.corpus,
+            "source": "task train split" if spec.corpus == "self" else spec.genome,
+            "steps": pt.step,
+            "window": window,
+            "loss_first": losses[0] if losses else None,
+            "loss_last": losses[-1] if losses else None,
+            "seconds": time.perf_counter() - t0,
+            "stopped_by_budget": stopped,
+        }
+        return model, tok
+
+    def predict_with_scores(self, seqs, *, ids=None):
+        return self.finetuner_.predict_with_scores(seqs, ids=ids)
+
+    def predict(self, seqs):
+        return self.predict_with_scores(seqs).y_pred
+
+    def info(self) -> dict:
+        """The run record's ``training`` block."""
+        ft = self.finetuner_
+        return {
+            "recipe": self.recipe.label,
+            "family": self.recipe.family,
+            "pretrain": self.pretrain_,
+            "history": ft.history_,
+            "best_epoch": ft.best_epoch_,
+            "precision": ft.precision_,
+            "budget_s": self._budget(),
+            "wall_s": self.wall_s_,
+            "stopped_by_budget": self.stopped_by_budget_,
+            "fit_timings": ft.timings_,
+        }
+
+
+# --- the bench contender ----------------------------------------------------------------------
+
+
+def refuse_leaky_self_pretraining(recipe: Recipe, task, data) -> None:
+    """Self-pretraining reads the training split; when the bench's leak audit found test sequences
+    in it (an exact or near duplicate between train and test), refuse: MLM on train would then
+    have seen the test sequences."""
+    if recipe.pretrain_spec.corpus != "self":
+        return
+    bad = [
+        f"{c.name} {c.splits} {c.status} ({c.message})"
+        for c in data.audit.checks
+        if c.name in OVERLAP_CHECKS and c.splits == "train/test" and c.status in ("WARN", "FAIL")
+    ]
+    if bad:
+        raise InputError(
+            f"task '{task.name}': recipe '{recipe.name}' pretrains on the training split, but the leak "
+            f"audit found test sequences in it: {'; '.join(bad)}. Fix the splits (genolm resplit), or "
+            "use a recipe without self-pretraining"
+        )
+
+
+def recipe_contenders(refs, *, budget_s: float | None = None) -> list[Contender]:
+    """One bench :class:`~genolm.bench.runner.Contender` per ``recipe:NAME`` (or path) in ``refs``."""
+    out = []
+    for ref in refs:
+        recipe = load_recipe(ref)
+
+        def build(task, seed, recipe=recipe):
+            return RecipeEstimator(recipe, task.task_type, seed=seed, budget_s=budget_s)
+
+        def check(task, data, recipe=recipe):
+            refuse_leaky_self_pretraining(recipe, task, data)
+
+        out.append(
+            Contender(
+                entry=Entry(f"recipe:{recipe.name}", "model", "recipe", ref),
+                build=build,
+                config=recipe.to_dict(),
+                info=lambda est: est.info(),
+                key_extra={"recipe_version": recipe.version, "budget_s": budget_s},
+                check=check,
+            )
+        )
+    return out
+
+
+def is_recipe_ref(ref: str) -> bool:
+    return str(ref).startswith(PREFIX)
+
+
+__all__ = [
+    "RECIPES",
+    "PretrainSpec",
+    "Recipe",
+    "RecipeEstimator",
+    "is_recipe_ref",
+    "load_recipe",
+    "recipe_contenders",
+    "refuse_leaky_self_pretraining",
+]

@@ -1,0 +1,287 @@
+"""The convnova family's recipe side and bench recipes (genolm.bench.recipes): tiny and fast."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genolm.bench.finetune import FinetuneConfig, Finetuner, lr_factor
+from genolm.bench.recipes import RECIPES, RecipeEstimator, load_recipe, refuse_leaky_self_pretraining
+from genolm.errors import ConfigError, InputError, UnknownNameError
+from genolm.models import build_model
+from genolm.tokenizers import get_tokenizer
+
+MOTIF = "TATAAT"
+
+
+def planted(n, L=60, seed=0):
+    rng = np.random.default_rng(seed)
+    b = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, (n, L))].copy()
+    y = rng.integers(0, 2, n)
+    for i in np.flatnonzero(y):
+        p = rng.integers(0, L - len(MOTIF))
+        b[i, p : p + len(MOTIF)] = np.frombuffer(MOTIF.encode(), np.uint8)
+    return [r.tobytes().decode() for r in b], y
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def tiny_recipe(tmp_path, corpus="none", **finetune):
+    ft = {"max_epochs": 2, "batch_size": 16, "lr": 0.003, "schedule": "cosine", **finetune}
+    (tmp_path / "r.yaml").write_text(
+        "name: tiny\nversion: 3\nfamily: convnova\n"
+        "model: {hidden_size: 16, num_hidden_layers: 2}\n"
+        f"pretrain: {{corpus: {corpus}, steps: 6, batch_size: 8, window: 48, warmup_steps: 2}}\n"
+        f"finetune: {json.dumps(ft)}\ntime_budget_minutes: 1\n"
+    )
+    return load_recipe(str(tmp_path / "r.yaml"))
+
+
+# --- the family -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["convnova", "convnova-rc"])
+def test_heads_and_shapes(family):
+    tok = get_tokenizer("char")
+    x = tok(["ACGTACGTAC", "GGCAT"], padding=True, return_tensors="pt")
+    kw = {"hidden_size": 16, "num_hidden_layers": 3}
+    with torch.no_grad():
+        assert build_model(family, "lm", tokenizer=tok, **kw)(**x, return_full_logits=True).logits.shape == (
+            2,
+            x["input_ids"].shape[1],
+            len(tok),
+        )
+        assert build_model(family, "sequence-classification", tokenizer=tok, num_labels=3, **kw)(
+            **x
+        ).logits.shape == (2, 3)
+        out = build_model(family, "token-classification", tokenizer=tok, num_labels=2, **kw)(**x).logits
+        assert out.shape == (2, x["input_ids"].shape[1], 2)
+        base = build_model(family, "base", tokenizer=tok, **kw)
+        assert base.embed(x["input_ids"], x["attention_mask"]).shape == (2, 16)
+
+
+def test_ablation_switches_change_the_model():
+    kw = {"hidden_size": 16, "num_hidden_layers": 4}
+    m = build_model("convnova", "base", **kw)
+    assert m.config.dilations == [1, 2, 4, 8]
+    assert build_model("convnova", "base", dilation_base=1, **kw).config.dilations == [1, 1, 1, 1]
+    plain = build_model("convnova", "base", gated=False, **kw)
+    assert all(layer.gate is None for layer in plain.layers) and all(
+        layer.gate is not None for layer in m.layers
+    )
+    with pytest.raises(ConfigError, match="odd"):  # guards an asymmetric 'same' padding
+        build_model("convnova", "base", kernel_size=4)
+
+
+def test_mlm_loss_decreases_on_a_tiny_corpus(tmp_path):
+    from genolm.train.pretrain import Pretrainer
+    from genolm.train.pretrain_config import PretrainConfig
+
+    s, _ = planted(40, L=64, seed=3)
+    (tmp_path / "c.fa").write_text("".join(f">r{i}\n{x}\n" for i, x in enumerate(s)))
+    cfg = PretrainConfig(
+        corpus=[str(tmp_path / "c.fa")],
+        out_dir=str(tmp_path / "run"),
+        model="convnova",
+        model_config={"hidden_size": 32, "num_hidden_layers": 2},
+        window=64,
+        valid_fraction=0.0,
+        batch_size=16,
+        max_steps=40,
+        lr=3e-3,
+        warmup_steps=4,
+        precision="fp32",
+        compile="false",
+        progress=False,
+    )
+    pt = Pretrainer(cfg)
+    losses = [pt.train_step()["loss"] for _ in range(40)]
+    assert np.mean(losses[-8:]) < np.mean(losses[:8]) - 0.02, losses
+
+
+# --- FinetuneConfig schedule options ----------------------------------------------------------------
+
+
+def test_lr_schedules():
+    total, warm = 100, 10
+    for sch in ("linear", "cosine", "one-cycle"):
+        f = [lr_factor(s, total, warm, sch) for s in range(total)]
+        assert max(f) == pytest.approx(1.0, abs=0.01) and f[-1] < 0.02, sch
+        assert all(a >= b - 1e-12 for a, b in zip(f[warm:], f[warm + 1 :])), sch  # decays after warmup
+    assert lr_factor(0, total, warm, "one-cycle") > 0.04  # one-cycle starts low, not at 0
+    assert lr_factor(55, total, warm, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+    with pytest.raises(ConfigError, match="Did you mean 'one-cycle'"):
+        FinetuneConfig(schedule="onecycle")
+    with pytest.raises(ConfigError, match="label_smoothing"):
+        FinetuneConfig(label_smoothing=1.5)
+
+
+def test_tta_rc_makes_an_rc_invariant_prediction():
+    # guards test-time RC averaging being skipped or averaging the wrong thing
+    tok = get_tokenizer("char")
+    s, y = planted(48, seed=1)
+    torch.manual_seed(0)
+    model = build_model(
+        "convnova",
+        "sequence-classification",
+        tokenizer=tok,
+        num_labels=2,
+        hidden_size=16,
+        num_hidden_layers=2,
+    )
+    cfg = FinetuneConfig(
+        max_epochs=1, batch_size=16, tta_rc=True, rc_augment=True, label_smoothing=0.1, progress=False
+    )
+    ft = Finetuner(model, tok, "binary", cfg).fit(s, y)
+    from genolm.alphabet import reverse_complement
+
+    a = ft.predict_with_scores(s[:6]).y_score
+    b = ft.predict_with_scores([reverse_complement(x) for x in s[:6]]).y_score
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    cfg.tta_rc = False
+    c = ft.predict_with_scores(s[:6]).y_score
+    assert not np.allclose(a, c, atol=1e-4)
+
+
+def test_time_budget_stops_and_keeps_the_best(tmp_path):
+    tok = get_tokenizer("char")
+    s, y = planted(64, seed=2)
+    model = build_model(
+        "convnova",
+        "sequence-classification",
+        tokenizer=tok,
+        num_labels=2,
+        hidden_size=16,
+        num_hidden_layers=2,
+    )
+    cfg = FinetuneConfig(max_epochs=50, batch_size=8, time_budget_s=0.3, progress=False)
+    ft = Finetuner(model, tok, "binary", cfg).fit(s, y)
+    assert ft.stopped_by_budget_ and len(ft.history_) < 50
+    assert ft.history_[-1].get("stopped_by_budget_after_rows")
+
+
+# --- recipes --------------------------------------------------------------------------------------
+
+
+def test_bundled_recipes_load():
+    assert {"cnn-small", "cnn-small-selfpt", "cnn-small-genomept"} <= set(RECIPES.names())
+    for name in RECIPES.names():
+        r = load_recipe(name)
+        assert r.version >= 1 and r.finetune_config.mode == "full"
+    assert load_recipe("recipe:cnn-small-genomept").pretrain_spec.genome == "bundled:chloroplast"
+    assert load_recipe("cnn-small-selfpt").pretrain_spec.corpus == "self"
+
+
+def test_recipe_typos_get_did_you_mean(tmp_path):
+    # guards a misspelt recipe, key or value being silently ignored
+    with pytest.raises(UnknownNameError, match="Did you mean 'cnn-small'"):
+        load_recipe("recipe:cnn-smal")
+    (tmp_path / "r.yaml").write_text("name: x\nfamly: convnova\n")
+    with pytest.raises(ConfigError, match="Did you mean 'family'"):
+        load_recipe(str(tmp_path / "r.yaml"))
+    (tmp_path / "r.yaml").write_text("name: x\nfinetune: {lable_smoothing: 0.1}\n")
+    with pytest.raises(ConfigError, match="Did you mean 'label_smoothing'"):
+        load_recipe(str(tmp_path / "r.yaml"))
+    (tmp_path / "r.yaml").write_text("name: x\npretrain: {corpus: selff}\n")
+    with pytest.raises(ConfigError, match="Did you mean 'self'"):
+        load_recipe(str(tmp_path / "r.yaml"))
+    (tmp_path / "r.yaml").write_text("name: x\nmodel: {hiden_size: 8}\n")
+    with pytest.raises(ConfigError, match="Did you mean 'hidden_size'"):
+        load_recipe(str(tmp_path / "r.yaml"))
+
+
+@pytest.mark.parametrize("corpus", ["none", "self", "genome"])
+def test_recipe_estimator_fits_and_records(tmp_path, corpus):
+    r = tiny_recipe(tmp_path, corpus)
+    s, y = planted(60, seed=4)
+    est = RecipeEstimator(r, "binary", seed=0).fit(s, y)
+    assert est.predict_with_scores(s[:5]).y_score.shape == (5,)
+    info = est.info()
+    assert info["recipe"] == "recipe:tiny@v3" and info["stopped_by_budget"] is False
+    if corpus != "none":
+        assert info["pretrain"]["steps"] == 6 and info["pretrain"]["loss_last"] is not None
+
+
+def test_recipe_budget_stops_the_run(tmp_path):
+    r = tiny_recipe(tmp_path, "none", max_epochs=200, batch_size=4)
+    s, y = planted(80, seed=5)
+    est = RecipeEstimator(r, "binary", budget_s=1.0).fit(s, y)
+    assert est.info()["stopped_by_budget"] is True and est.wall_s_ < 30
+
+
+class _Check:
+    def __init__(self, name, splits, status):
+        self.name, self.splits, self.status, self.message = name, splits, status, "x"
+
+
+class _Data:
+    def __init__(self, checks):
+        self.audit = type("A", (), {"checks": checks})()
+
+
+def test_self_pretraining_refused_when_test_overlaps_train():
+    task = type("T", (), {"name": "toy"})()
+    leaky = _Data([_Check("exact_duplicates", "train/test", "WARN")])
+    with pytest.raises(InputError, match="leak audit found test sequences"):
+        refuse_leaky_self_pretraining(load_recipe("cnn-small-selfpt"), task, leaky)
+    refuse_leaky_self_pretraining(load_recipe("cnn-small"), task, leaky)  # no self-pretraining: fine
+    clean = _Data([_Check("exact_duplicates", "train/test", "PASS")])
+    refuse_leaky_self_pretraining(load_recipe("cnn-small-selfpt"), task, clean)
+
+
+def _task_yaml(tmp_path, s, y, test_s=None, test_y=None):
+    n = len(s) * 3 // 4
+    splits = {"train": (s[:n], y[:n]), "test": (test_s or s[n:], test_y if test_y is not None else y[n:])}
+    for name, (ss, yy) in splits.items():
+        rows = ["sequence,label"] + [f"{a},{b}" for a, b in zip(ss, yy)]
+        (tmp_path / f"{name}.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "task.yaml").write_text(
+        "name: toy/recipe\ntask_type: binary\nlabels: [neg, pos]\n"
+        "data: {root: ., splits: {train: train.csv, test: test.csv}}\n"
+    )
+    return str(tmp_path / "task.yaml")
+
+
+def _bench_args(task, out, *refs):
+    return ["bench", *refs, "--task", task, "--seeds", "1", "--no-baselines", "--out", str(out)] + [
+        "--n-boot",
+        "200",
+        "--threads",
+        "1",
+        "--quiet",
+        "--time-budget",
+        "0.1",
+    ]
+
+
+def test_cli_bench_runs_a_recipe_end_to_end(tmp_path, capsys):
+    from genolm.cli.main import main
+
+    s, y = planted(80, seed=7)
+    task = _task_yaml(tmp_path, s, list(y))
+    out = tmp_path / "b"
+    assert main(_bench_args(task, out, "recipe:cnn-small")) == 0
+    rec = json.loads(next((out / "runs").rglob("seed0.json")).read_text())
+    assert rec["entry"]["name"] == "recipe:cnn-small" and rec["config"]["name"] == "cnn-small"
+    assert rec["training"]["budget_s"] == pytest.approx(6.0)
+    assert "stopped_by_budget" in rec["training"]
+    assert "recipe:cnn-small" in capsys.readouterr().out
+
+
+def test_cli_bench_refuses_leaky_self_pretraining(tmp_path):
+    from genolm.cli.main import main
+
+    s, y = planted(80, seed=8)
+    task = _task_yaml(tmp_path, s, list(y), test_s=s[:20], test_y=list(y[:20]))  # test = part of train
+    args = _bench_args(task, tmp_path / "b", "recipe:cnn-small-selfpt") + ["--fail-on", "never"]
+    assert main(args) == 2
