@@ -52,7 +52,7 @@ PROBE = "ACGTACGGTCAGTTNACGATCGATcgatTTGACAGGA"
 ACGT = "ACGT"
 #: how :meth:`GenomicLM.for_task` trains a model: a head on the whole model, LoRA adapters, or a
 #: probe on the frozen backbone's features
-MODES = ("full", "lora", "probe")
+MODES = ("full", "lora", "probe", "knn")
 #: ``random_init`` models draw from ``RANDOM_INIT_SEED + seed``, so they never coincide with a
 #: model that was itself built with ``torch.manual_seed(seed)``
 RANDOM_INIT_SEED = 100_003
@@ -835,7 +835,7 @@ def _genolm_for_task(folder: Path, task, task_type: str, mode: str, num_labels, 
     import genolm.models  # noqa: F401  (registers the families with the Auto classes)
 
     config = AutoConfig.from_pretrained(str(folder))
-    if mode == "probe":
+    if mode in ("probe", "knn"):  # knn: the frozen backbone, as the probe
         cls = AutoModel
     else:
         cls = (
@@ -859,7 +859,7 @@ def _published_for_task(
     entry = lm.entry
     if mode == "lora" and entry is not None and not entry.lora_able:
         raise ConfigError(f"'{entry.name}' in mode lora: {entry.lora_note}")
-    if mode == "probe":
+    if mode in ("probe", "knn"):  # knn: the frozen backbone, as the probe
         model = lm.model
         if random_init:
             model = _fresh_like(model, RANDOM_INIT_SEED + seed)
