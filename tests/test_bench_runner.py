@@ -697,7 +697,7 @@ def test_knn_head_separates_clusters_and_chooses_k_on_valid():
 
     def draw(n):
         t = rng.integers(0, 3, n)
-        return centres[t] + 0.3 * rng.normal(size=(n, 16)), t
+        return centres[t] + 1.0 * rng.normal(size=(n, 16)), t
 
     (Xtr, ttr), (Xva, tva), (Xte, tte) = draw(90), draw(30), draw(30)
     head = KNNHead("multiclass", 3, [1, 5, 200], loss=lambda r, t: _np_loss("multiclass", r, t, None))

@@ -48,7 +48,7 @@ class KNNHead:
         self.engine_ = ExactEngine(X_tr.shape[1], "cos")
         self.engine_.add(np.arange(len(X_tr), dtype=np.int64), X_tr)
         self.t_ = np.asarray(t_tr)
-        ks = [k for k in self.ks if k <= len(X_tr)] or [len(X_tr)]
+        ks = sorted({min(k, len(X_tr)) for k in self.ks})  # k capped at the training size
         kmax = max(ks)
         hits = self.engine_.search(np.asarray(X_va, dtype=np.float32), kmax)
         self.selection_, best = [], None
