@@ -33,8 +33,8 @@ class KNNHead:
     def __init__(self, task_type: str, n_out: int, ks=KNN_K, loss=None):
         if task_type == "token_classification":
             raise ConfigError(
-                "the knn mode classifies whole sequences; token classification is not supported",
-                hint="use --modes probe for per-nucleotide tasks",
+                "the knn mode classifies whole sequences; token classification is not supported: "
+                "use --modes probe for per-nucleotide tasks"
             )
         ks = sorted({int(k) for k in ks})
         if not ks or ks[0] < 1:
