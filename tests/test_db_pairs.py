@@ -110,3 +110,78 @@ def test_amino_kmer_embedder():
     assert isinstance(e, AminoKmerEmbedder) and e.spec["dim"] == 400
     v = e.embed(["MKTAYIAKQR", "MKTAYIAKQR", "WWWWWWWWWW"])
     assert np.allclose(v[0], v[1]) and v[0] @ v[2] < 0.5
+
+
+def _pairs_table(n=24, L=60, seed=0):
+    rnd = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    seqs = ["".join(rnd.choice("ACGT") for _ in range(L)) for _ in range(n + 1)]
+    rows = [
+        (f"a{i}", s, f"a{i}~m", mutate(s, 2, rng), f"a{(i + 1) % n}", seqs[(i + 1) % n], "mutated")
+        for i, s in enumerate(seqs[:n])
+    ]
+    cols = ["anchor_id", "anchor_seq", "positive_id", "positive_seq", "negative_id", "negative_seq", "kind"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_info_nce_matryoshka_sums_over_prefix_dims():
+    import torch
+
+    from genolm.train.contrastive import info_nce
+
+    torch.manual_seed(0)
+    a = torch.randn(8, 32)
+    one = info_nce(a, a + 0.01 * torch.randn(8, 32), temperature=0.1)
+    rand = info_nce(a, torch.randn(8, 32), temperature=0.1)
+    assert one < 0.05 < rand  # aligned pairs: near-zero loss; random: about log(8)
+    both = info_nce(a, a, temperature=0.1, dims=[8, 32])
+    assert both == pytest.approx(float(info_nce(a[:, :8], a[:, :8], temperature=0.1)) + float(info_nce(a, a, temperature=0.1)), rel=1e-5)
+
+
+def test_train_embedder_lowers_the_loss_resumes_and_the_folder_embeds(tmp_path, monkeypatch):
+    import torch
+
+    import genolm
+    from genolm.train.contrastive import ContrastiveConfig, embedder_meta, train_embedder
+
+    torch.manual_seed(0)
+    pairs = tmp_path / "pairs.tsv"
+    _pairs_table().to_csv(pairs, sep="\t", index=False)
+    cfg = ContrastiveConfig(
+        lr=1e-3, batch_size=8, epochs=4, matryoshka=[16], temperature=0.1, save_every=2, progress=False
+    )
+    out = tmp_path / "emb"
+    # a run killed after step 5 leaves a checkpoint at step 4; the rerun resumes from it
+    import genolm.train.contrastive as C
+
+    real = C.info_nce
+    calls = {"n": 0}
+
+    def dying(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(C, "info_nce", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train_embedder(pairs, "genolm-tiny", out, cfg)
+    assert (out / "checkpoint" / "state.pt").exists()
+    monkeypatch.setattr(C, "info_nce", real)
+    res = train_embedder(pairs, "genolm-tiny", out, cfg)
+    assert res.resumed_from == 4 and res.steps == 12 and not (out / "checkpoint").exists()
+    losses = [h["loss"] for h in res.history]
+    assert len(losses) == 12
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])  # the contrastive loss goes down
+    meta = embedder_meta(out)
+    assert meta["pooling"] == "mean" and meta["matryoshka"] == [16] and meta["base_model"] == "genolm-tiny"
+    lm = genolm.load(str(out))
+    assert lm.pooling == "mean"
+    v = lm.embed(["ACGTACGTAC", "TTTTGGGGCC"])
+    assert v.shape[0] == 2 and np.isfinite(v).all()
+    # the trained folder builds a database
+    fa = tmp_path / "x.fa"
+    fa.write_text(">r1\nACGTACGTACGTAAAC\n>r2\nTTTTGGGGCCCCAATG\n")
+    assert build_db(tmp_path / "db", [fa], embedder=str(out), progress=False).n_vectors == 2
+    assert main(["train-embedder", str(pairs), "--model", "genolm-tiny", "--out", str(tmp_path / "e2"),
+                 "--max-steps", "1", "--batch-size", "4", "--matryoshka", "8,16"]) == 0

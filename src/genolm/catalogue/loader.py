@@ -252,7 +252,13 @@ class GenomicLM:
 
     @property
     def pooling(self) -> str:
-        return self.entry.pooling if self.entry is not None else "mean"
+        if self.entry is not None:
+            return self.entry.pooling
+        # a folder written by `genolm train-embedder` records the pooling it was trained with
+        rec = Path(self.folder) / "genolm_embedder.json" if self.folder is not None else None
+        if rec is not None and rec.is_file():
+            return json.loads(rec.read_text()).get("pooling", "mean")
+        return "mean"
 
     @property
     def architecture(self) -> str:
