@@ -235,4 +235,6 @@ def test_embedding_neighbour_check_reports_a_planted_near_copy_without_gating(cl
     # reported, not gated: the verdict comes from the other checks only
     others = [c.status for c in report.checks if c.name != "embedding_neighbours"]
     assert report.verdict == max(others, key=lambda s: A._SEVERITY[s])
-    assert "embedding_neighbours" not in {c.name for c in A.audit_splits(clean, neighbour_embedder=None).checks}
+    assert "embedding_neighbours" not in {
+        c.name for c in A.audit_splits(clean, neighbour_embedder=None).checks
+    }

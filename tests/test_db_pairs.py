@@ -49,7 +49,9 @@ def test_mutated_pairs_and_the_cli_write_a_tsv(tmp_path, capsys):
     a, _ = _strains(tmp_path)
     build_db(tmp_path / "db", [a], embedder="tnf", progress=False)
     out = tmp_path / "pairs.tsv"
-    assert main(["db", "pairs", str(tmp_path / "db"), "--mutations", "3", "--no-locus", "--out", str(out)]) == 0
+    assert (
+        main(["db", "pairs", str(tmp_path / "db"), "--mutations", "3", "--no-locus", "--out", str(out)]) == 0
+    )
     df = read_pairs(out)
     assert len(df) == 12 and set(df.kind) == {"mutated"}
     assert (df.positive_id == df.anchor_id + "~mut3").all()
@@ -135,7 +137,10 @@ def test_info_nce_matryoshka_sums_over_prefix_dims():
     rand = info_nce(a, torch.randn(8, 32), temperature=0.1)
     assert one < 0.05 < rand  # aligned pairs: near-zero loss; random: about log(8)
     both = info_nce(a, a, temperature=0.1, dims=[8, 32])
-    assert both == pytest.approx(float(info_nce(a[:, :8], a[:, :8], temperature=0.1)) + float(info_nce(a, a, temperature=0.1)), rel=1e-5)
+    assert both == pytest.approx(
+        float(info_nce(a[:, :8], a[:, :8], temperature=0.1)) + float(info_nce(a, a, temperature=0.1)),
+        rel=1e-5,
+    )
 
 
 def test_train_embedder_lowers_the_loss_resumes_and_the_folder_embeds(tmp_path, monkeypatch):
@@ -183,5 +188,22 @@ def test_train_embedder_lowers_the_loss_resumes_and_the_folder_embeds(tmp_path, 
     fa = tmp_path / "x.fa"
     fa.write_text(">r1\nACGTACGTACGTAAAC\n>r2\nTTTTGGGGCCCCAATG\n")
     assert build_db(tmp_path / "db", [fa], embedder=str(out), progress=False).n_vectors == 2
-    assert main(["train-embedder", str(pairs), "--model", "genolm-tiny", "--out", str(tmp_path / "e2"),
-                 "--max-steps", "1", "--batch-size", "4", "--matryoshka", "8,16"]) == 0
+    assert (
+        main(
+            [
+                "train-embedder",
+                str(pairs),
+                "--model",
+                "genolm-tiny",
+                "--out",
+                str(tmp_path / "e2"),
+                "--max-steps",
+                "1",
+                "--batch-size",
+                "4",
+                "--matryoshka",
+                "8,16",
+            ]
+        )
+        == 0
+    )

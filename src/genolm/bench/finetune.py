@@ -99,7 +99,9 @@ class FinetuneConfig:
     probe_c: list[float] = field(default_factory=lambda: [1e-3, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0])
     max_probe_nucleotides: int = 200_000
     # knn: k chosen on validation from this grid (cosine kNN over the train embeddings)
-    knn_k: list[int] = field(default_factory=lambda: list(KNN_K))  # token-classification probe: train nucleotides sampled
+    knn_k: list[int] = field(
+        default_factory=lambda: list(KNN_K)
+    )  # token-classification probe: train nucleotides sampled
     # lora
     lora_r: int = 8
     lora_alpha: float = 16.0

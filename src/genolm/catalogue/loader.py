@@ -649,7 +649,11 @@ def _check_protein(seqs, name: str) -> None:
     for i, s in enumerate(seqs):
         bad = set(str(s).upper()) - allowed
         if bad or (len(s) >= 20 and not looks_like_protein(s)):
-            what = f"letters {''.join(sorted(bad))[:10]!r} that are not amino acids" if bad else "only nucleotide letters"
+            what = (
+                f"letters {''.join(sorted(bad))[:10]!r} that are not amino acids"
+                if bad
+                else "only nucleotide letters"
+            )
             raise InputError(
                 f"sequence #{i} has {what}: '{name}' is a protein language model",
                 hint="give amino-acid sequences (translate CDS with genolm.alphabet.translate, or "

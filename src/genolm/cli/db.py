@@ -182,7 +182,9 @@ def add_arguments(p):
     pr = s["pairs"]
     pr.add_argument("db", help="the database folder")
     pr.add_argument("--out", required=True, help="pairs TSV ('-': stdout)")
-    pr.add_argument("--mutations", type=int, default=0, help="also a copy of each anchor with N edits (default 0)")
+    pr.add_argument(
+        "--mutations", type=int, default=0, help="also a copy of each anchor with N edits (default 0)"
+    )
     pr.add_argument(
         "--no-locus", dest="locus", action="store_false", help="no same-locus pairs across source files"
     )
@@ -199,7 +201,9 @@ def run(args):
 
     action = getattr(args, "action", None)
     if action is None:
-        raise SystemExit("genolm db: choose an action: build, query, add, delete, info, compact, pairs (see --help)")
+        raise SystemExit(
+            "genolm db: choose an action: build, query, add, delete, info, compact, pairs (see --help)"
+        )
     return {
         "build": _build,
         "query": _query,

@@ -26,7 +26,9 @@ def add_arguments(p):
     p.add_argument("--out", required=True, help="the output model folder")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
-    p.add_argument("--batch-size", type=int, default=32, help="pairs per step (in-batch negatives; default 32)")
+    p.add_argument(
+        "--batch-size", type=int, default=32, help="pairs per step (in-batch negatives; default 32)"
+    )
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--temperature", type=float, default=0.05)
     p.add_argument("--matryoshka", help="comma-separated prefix dimensions, e.g. 64,128,256")
@@ -46,7 +48,9 @@ def run(args):
     try:
         dims = [int(x) for x in args.matryoshka.split(",") if x.strip()] if args.matryoshka else []
     except ValueError:
-        raise ConfigError(f"--matryoshka {args.matryoshka!r}: give comma-separated integers, e.g. 64,128") from None
+        raise ConfigError(
+            f"--matryoshka {args.matryoshka!r}: give comma-separated integers, e.g. 64,128"
+        ) from None
     cfg = ContrastiveConfig(
         temperature=args.temperature,
         lr=args.lr,

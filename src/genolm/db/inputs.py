@@ -86,6 +86,8 @@ def _protein_items(items, stats: InputStats, translate: bool) -> Iterator[Item]:
                 )
             it = it._replace(seq=seq)
         yield it
+
+
 SKIP_SAMPLE = 20
 
 
@@ -315,9 +317,7 @@ def iter_items(
             it = _bed_items(path, genome, stats)
         if alphabet == "protein":
             if k in ("genome", "bed"):
-                raise InputError(
-                    f"a protein input is read record by record, not as a {k}", path=str(path)
-                )
+                raise InputError(f"a protein input is read record by record, not as a {k}", path=str(path))
             it = _protein_items(it, stats, translate)
         for item in it:
             if item.id in seen:

@@ -163,7 +163,7 @@ def mine_pairs(
         nb = [(pos_of[int(x)], float(s)) for x, s in zip(hits.keys[r], hits.scores[r]) if x >= 0]
         nb = [(j, s) for j, s in nb if j != a]
 
-        def negative(exclude_j: set):
+        def negative(exclude_j: set, a=a, nb=nb):
             for j, s in nb:  # most similar first
                 if j in exclude_j or s >= max_negative_similarity:
                     continue
@@ -174,14 +174,12 @@ def mine_pairs(
                 return j, s
             return None
 
-        def row(pid, pseq, pscore, kind, exclude_j):
+        def row(pid, pseq, pscore, kind, exclude_j, a=a):
             neg = negative(exclude_j)
             if neg is None:
                 return
             j, s = neg
-            rows.append(
-                (ids[a], seqs[ids[a]], pid, pseq, ids[j], seqs[ids[j]], kind, pscore, s)
-            )
+            rows.append((ids[a], seqs[ids[a]], pid, pseq, ids[j], seqs[ids[j]], kind, pscore, s))
 
         if locus:
             pos = next(((j, s) for j, s in nb if src[j] != src[a] and s >= min_similarity), None)
@@ -243,4 +241,12 @@ def read_pairs(path):
     return df
 
 
-__all__ = ["PAIR_COLUMNS", "PAIR_KINDS", "mutate", "database_sequences", "mine_pairs", "write_pairs", "read_pairs"]
+__all__ = [
+    "PAIR_COLUMNS",
+    "PAIR_KINDS",
+    "mutate",
+    "database_sequences",
+    "mine_pairs",
+    "write_pairs",
+    "read_pairs",
+]
