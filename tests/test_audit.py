@@ -213,3 +213,28 @@ def test_cli_audit(tmp_path, capsys):
     # a misspelled threshold is a usage error (exit 2) that suggests the right key
     assert main(["audit", "--train", tr, "--test", te, "--threshold", "near_fial=0.1"]) == 2
     assert "Did you mean 'near_fail'" in capsys.readouterr().err
+
+
+def test_embedding_neighbour_check_reports_a_planted_near_copy_without_gating(clean):
+    train, ytr = clean["train"]
+    test, yte = list(clean["test"][0]), clean["test"][1]
+    base = A.audit_splits({"train": (train, ytr), "test": (test, yte)})
+    calm = _check(base, "embedding_neighbours")
+    assert calm.status == "PASS" and calm.details["count"] <= 15  # ~1 % by chance
+    # plant near-copies: a few substitutions each, far closer than random train rows are to each other
+    for i in range(40):
+        test[i] = _mutate(train[100 + i], 3, seed=i)
+    ids = [f"t{i}" for i in range(len(test))]
+    report = A.audit_splits({"train": (train, ytr), "test": (test, yte, ids)})
+    nb = _check(report, "embedding_neighbours")
+    assert nb.status == "WARN" and nb.details["count"] >= 40 and nb.value > 0.05
+    planted = {f"t{i}" for i in range(40)}
+    assert {ex["query_id"] for ex in nb.examples} <= planted
+    assert nb.examples[0]["ref_id"] == 100 + int(nb.examples[0]["query_id"][1:])
+    assert "embedding_neighbours" in report.table() and "not gated" in nb.message
+    # reported, not gated: the verdict comes from the other checks only
+    others = [c.status for c in report.checks if c.name != "embedding_neighbours"]
+    assert report.verdict == max(others, key=lambda s: A._SEVERITY[s])
+    assert "embedding_neighbours" not in {
+        c.name for c in A.audit_splits(clean, neighbour_embedder=None).checks
+    }

@@ -674,3 +674,38 @@ def test_heartbeat_prints_while_a_silent_call_runs():
     with heartbeat("step", enabled=False, stream=quiet):
         time.sleep(0.1)
     assert quiet.getvalue() == ""
+
+
+def test_knn_mode_runs_beside_the_probe_and_records_k(model_dir, tmp_path):
+    res = bench([str(model_dir)], [motif_task()], modes=["knn"], seeds=2, out_dir=tmp_path / "k", **FAST)
+    recs = [r for r in _records(tmp_path / "k") if r["entry"]["mode"] == "knn"]
+    assert recs and res.ran >= 1
+    model = [r for r in recs if r["entry"]["kind"] == "model"]
+    assert len(model) == 1  # deterministic: one seed
+    info = model[0]["training"]
+    assert info["knn_k"] in (1, 3, 5, 10, 20, 50)
+    assert [s["k"] for s in info["history"]] == [1, 3, 5, 10, 20, 50]
+    assert -1.0 <= model[0]["metrics"]["mcc"]["estimate"] <= 1.0
+
+
+def test_knn_head_separates_clusters_and_chooses_k_on_valid():
+    from genolm.bench.finetune import _np_loss
+    from genolm.bench.knn import KNNHead
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+
+    def draw(n):
+        t = rng.integers(0, 3, n)
+        return centres[t] + 1.0 * rng.normal(size=(n, 16)), t
+
+    (Xtr, ttr), (Xva, tva), (Xte, tte) = draw(90), draw(30), draw(30)
+    head = KNNHead("multiclass", 3, [1, 5, 200], loss=lambda r, t: _np_loss("multiclass", r, t, None))
+    head.fit(Xtr, ttr, Xva, tva)
+    assert [s["k"] for s in head.selection_] == [1, 5, 90]  # k capped at the training size
+    assert head.k_ == 5  # k=1 is overconfident, k=all is the class prior
+    assert (head.raw(Xte).argmax(1) == tte).mean() > 0.9
+    reg = KNNHead("regression", 1, [3]).fit(Xtr, ttr.astype(float), Xva, tva.astype(float))
+    assert np.corrcoef(reg.raw(Xte)[:, 0], tte)[0, 1] > 0.9
+    with pytest.raises(ConfigError, match="token classification"):
+        KNNHead("token_classification", 2)

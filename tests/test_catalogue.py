@@ -661,3 +661,32 @@ def test_head_for_classification_may_be_new(published):
     lm = genolm.load(published["ntv2-backbone"], trust_remote_code=True)
     clf = lm.for_classification(2)
     assert clf(input_ids=lm.tokenize([SEQ]).input_ids).logits.shape == (1, 2)
+
+
+def test_esm2_protein_lm_loads_through_the_one_loader_and_embeds(tmp_path):
+    from transformers import EsmForMaskedLM
+
+    from genolm.catalogue.loader import ESM2_VOCAB, detect_family
+    from genolm.errors import InputError
+
+    folder = fixtures.make_tiny_esm2(tmp_path / "esm2")
+    assert detect_family(folder) == "esm2"  # not NT, although its vocab has <cls> and N
+    lm = genolm.load(folder)
+    assert lm.family == "esm2" and lm.objective == "mlm"
+    ids = lm.tokenize(["MKTAYW"]).input_ids[0].tolist()
+    assert ids == [ESM2_VOCAB.index(t) for t in ["<cls>", "M", "K", "T", "A", "Y", "W", "<eos>"]]
+    v = lm.embed(["MKTAYIAKQRQISFVKSHFSRQ", "MKTAY"])
+    assert v.shape == (2, 32) and np.isfinite(v).all()
+    # the same mean pooling by hand over the residues (and specials) of the stock model
+    model = EsmForMaskedLM.from_pretrained(str(folder)).eval()
+    with torch.no_grad():
+        hs = model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0]
+    mine = lm.embed(["MKTAYW"], precision="fp32")[0]
+    np.testing.assert_allclose(mine, hs.mean(0).numpy(), atol=1e-4)  # genolm's mean over every token
+    with pytest.raises(InputError, match="protein language model"):
+        lm.embed(["ACGTACGTACGTACGTACGTACGTAC"])
+    with pytest.raises(InputError, match="not amino acids"):
+        lm.embed(["MKT1AY"])
+    (folder / "vocab.txt").write_text("\n".join(ESM2_VOCAB[::-1]) + "\n")
+    with pytest.raises(InputError, match="ESM-2 layout"):
+        genolm.load(folder)

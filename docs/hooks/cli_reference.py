@@ -34,6 +34,7 @@ ENTRY_POINTS = {
     "db delete": "genolm.db.store.delete_from_db",
     "db info": "genolm.db.store.open_db",
     "db compact": "genolm.db.store.compact_db",
+    "db pairs": "genolm.db.pairs.mine_pairs",
     "eval-variants": "genolm.variants.pipeline.eval_variants",
     "export": "genolm.export.export_onnx",
     "ism": "genolm.variants.ism.run_ism",
@@ -46,6 +47,7 @@ ENTRY_POINTS = {
     "resplit": "genolm.bench.audit.resplit",
     "score-variants": "genolm.variants.pipeline.score_vcf",
     "tokenize": "genolm.tokenstats.compare_schemes",
+    "train-embedder": "genolm.train.contrastive.train_embedder",
     "train-tokenizer": "genolm.tokenizers.bpe.train_bpe",
     "validate": "genolm.bench.tasks.validate_task",
 }

@@ -291,3 +291,40 @@ def gc_content(seq: str) -> float:
     acgt = idx < 4
     n = int(acgt.sum())
     return float(((idx == 1) | (idx == 2)).sum()) / n if n else 0.0
+
+
+# --- proteins and the genetic code ----------------------------------------------------------------
+
+#: the 20 standard amino acids (one-letter codes)
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+#: characters accepted in a protein sequence: the 20, ambiguity codes B Z J X, U (Sec), O (Pyl), * (stop)
+PROTEIN_CHARS = AMINO_ACIDS + "BZJXUO*"
+_BASES_TCAG = "TCAG"
+#: NCBI translation table 1 (the standard code), codons in TCAG order; ``*`` is a stop
+_STANDARD_AA = "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG"
+STANDARD_CODE: dict[str, str] = {
+    a + b + c: _STANDARD_AA[16 * i + 4 * j + k]
+    for i, a in enumerate(_BASES_TCAG)
+    for j, b in enumerate(_BASES_TCAG)
+    for k, c in enumerate(_BASES_TCAG)
+}
+
+
+def translate(cds: str) -> str:
+    """Translate a coding sequence with the standard genetic code (NCBI table 1), codon by codon
+    from its first base; a codon with a non-ACGT base gives ``X``, a stop gives ``*`` and a
+    trailing partial codon is dropped.  :func:`genolm.db.inputs.iter_items` applies the policy
+    (terminal stop trimmed; internal stops and frame errors skipped and counted)."""
+    s = to_dna(cds.upper())
+    return "".join(STANDARD_CODE.get(s[i : i + 3], "X") for i in range(0, len(s) - len(s) % 3, 3))
+
+
+def looks_like_protein(seq: str) -> bool:
+    """Whether ``seq`` reads as a protein: it has letters that are not nucleotide codes (E, F, I,
+    L, P, Q ...), or fewer than 90 % of its letters are A, C, G, T, U or N."""
+    s = seq.upper()
+    if not s:
+        return False
+    if set(s) - set(IUPAC) - {"-", "*"}:
+        return True
+    return sum(s.count(c) for c in "ACGTUN") / len(s) < 0.9

@@ -18,6 +18,14 @@
     the label: a depth-2 decision tree (thresholds, class-balanced) is fit on train and scored by
     MCC on the other split (multiclass: Gorodkin MCC; multilabel: the worst label).  Regression
     labels are scored by ``|Spearman|`` of the feature with the label instead.
+``embedding_neighbours``
+    query rows (valid, test) whose nearest train neighbour is closer than train rows usually are
+    to each other: cosine distance of k-mer frequency vectors (``neighbour_embedder="tnf"``, or
+    any :mod:`genolm.db.embedders` embedder / name) below the ``neighbour_percentile``-th
+    percentile (default 1) of train-train nearest-neighbour distances (up to 2,000 train rows
+    sampled as the reference).  About ``neighbour_percentile`` % of rows fall there by chance, so
+    the check is WARN only when the fraction exceeds ``neighbour_warn`` (default 5 %).  It is
+    **reported, never part of the verdict** (it cannot gate a bench) and never FAIL.
 
 The duplicate checks measure ``max(fraction of the query split with a match in the reference,
 fraction of the reference with a match in the query)``; the second term makes a test set that
@@ -94,8 +102,16 @@ class AuditThresholds:
     shortcut_warn: float = 0.2
     shortcut_fail: float = 0.5
     jaccard: float = 0.8
+    #: embedding_neighbours: "closer than the p-th percentile of train-train NN distances"
+    neighbour_percentile: float = 1.0
+    neighbour_warn: float = 0.05
 
     def __post_init__(self):
+        if not 0.0 < self.neighbour_percentile < 100.0 or not 0.0 <= self.neighbour_warn <= 1.0:
+            raise ConfigError(
+                "need 0 < neighbour_percentile < 100 and 0 <= neighbour_warn <= 1, got "
+                f"{self.neighbour_percentile} and {self.neighbour_warn}"
+            )
         for kind in ("duplicate", "near", "shortcut"):
             w, f = getattr(self, f"{kind}_warn"), getattr(self, f"{kind}_fail")
             if not (0.0 <= w <= f <= 1.0):
@@ -173,7 +189,11 @@ class AuditReport:
     def enforce(self, fail_on: str = "fail") -> AuditReport:
         """Raise :class:`LeakAuditError` if the verdict trips ``fail_on``; else return ``self``."""
         if self.violates(fail_on):
-            bad = [f"{c.name} {c.splits} ({c.status})" for c in self.checks if _SEVERITY[c.status] >= 1]
+            bad = [
+                f"{c.name} {c.splits} ({c.status})"
+                for c in self.checks
+                if _SEVERITY[c.status] >= 1 and c.name not in INFO_CHECKS
+            ]
             raise LeakAuditError(
                 f"leak audit verdict {self.verdict} (fail_on={fail_on}): " + "; ".join(bad), self
             )
@@ -213,6 +233,8 @@ def _example_text(ex: dict) -> str:
     parts = [f"{ex['ref_id']} ~ {ex['query_id']}"]
     if "jaccard" in ex:
         parts.append(f"J={ex['jaccard']:.2f}")
+    if "distance" in ex:
+        parts.append(f"cosine distance {ex['distance']:.4f}")
     if ex.get("ref_label") is not None:
         parts.append(f"labels {ex['ref_label']} / {ex['query_label']}")
     return ", ".join(parts)
@@ -654,6 +676,84 @@ def _near_checks(names, data, sig, offsets, th, bands, rows, max_examples) -> li
     return out
 
 
+#: reference train rows whose nearest train neighbour sets the typical distance
+NEIGHBOUR_REFERENCE = 2000
+#: checks reported in the audit but left out of its verdict
+INFO_CHECKS = ("embedding_neighbours",)
+
+
+def _neighbour_embedder(spec):
+    from genolm.db.embedders import make_embedder
+
+    return make_embedder(spec) if isinstance(spec, str) else spec
+
+
+def _neighbour_checks(names, data, embedder, th, seed, max_examples) -> list[CheckResult]:
+    """The ``embedding_neighbours`` check of every non-train split against train."""
+    from genolm.db.engine import ExactEngine
+
+    if "train" not in names or len(data["train"].seqs) < 3:
+        return []
+    emb = _neighbour_embedder(embedder)
+    ref = data["train"]
+    X = np.asarray(emb.embed(ref.seqs), dtype=np.float32)
+    engine = ExactEngine(X.shape[1], "cos")
+    engine.add(np.arange(len(X), dtype=np.int64), X)
+    rng = np.random.default_rng(seed)
+    pick = np.arange(len(X))
+    if len(pick) > NEIGHBOUR_REFERENCE:
+        pick = np.sort(rng.choice(len(X), NEIGHBOUR_REFERENCE, replace=False))
+    hits = engine.search(X[pick], 2)
+    other = hits.keys[:, 0] == pick  # skip the row itself (a duplicate may rank first instead)
+    tt = 1.0 - np.where(other, hits.scores[:, 1], hits.scores[:, 0]).astype(np.float64)
+    cut = float(np.percentile(tt, th.neighbour_percentile))
+    model = getattr(emb, "spec", {}).get("model", str(embedder))
+    out = []
+    for q_name in names:
+        if q_name == "train":
+            continue
+        q = data[q_name]
+        res = engine.search(np.asarray(emb.embed(q.seqs), dtype=np.float32), 1)
+        dist = 1.0 - res.scores[:, 0].astype(np.float64)
+        near = np.flatnonzero(dist < cut)
+        frac = len(near) / max(len(q.seqs), 1)
+        status = WARN if frac > th.neighbour_warn else PASS
+        order = near[np.argsort(dist[near], kind="stable")][:max_examples]
+        examples = []
+        for i in order:
+            ex = _example(ref, q, int(res.keys[i, 0]), int(i))
+            ex["distance"] = round(float(dist[i]), 6)
+            examples.append(ex)
+        msg = (
+            f"{len(near)} of {len(q.seqs)} {q_name} ({frac:.2%}) are closer to their nearest train row "
+            f"({model} cosine distance < {cut:.4g}) than {100 - th.neighbour_percentile:g} % of train rows are "
+            f"to theirs (~{th.neighbour_percentile:g} % expected by chance); reported, not gated"
+        )
+        out.append(
+            CheckResult(
+                "embedding_neighbours",
+                f"train/{q_name}",
+                status,
+                frac,
+                th.neighbour_warn,
+                1.0,
+                msg,
+                examples,
+                {
+                    "count": len(near),
+                    "fraction": frac,
+                    "cutoff_distance": cut,
+                    "percentile": th.neighbour_percentile,
+                    "train_reference_rows": len(pick),
+                    "embedder": model,
+                    "median_query_distance": float(np.median(dist)) if len(dist) else None,
+                    "median_train_distance": float(np.median(tt)),
+                },
+            )
+        )
+    return out
+
+
 def _shortcut_score(task_type: str, x_train, y_train, x_test, y_test) -> tuple[float, str]:
     """MCC on test of a depth-2 tree on one feature fit on train (``|Spearman|`` for regression)."""
     from genolm.bench.metrics import compute_metrics
@@ -777,6 +877,7 @@ def audit_splits(
     max_examples: int = 5,
     fail_on: str = "never",
     progress: bool = False,
+    neighbour_embedder="tnf",
 ) -> AuditReport:
     """Run the leak audit (see the module docstring) on ``splits``.
 
@@ -802,6 +903,11 @@ def audit_splits(
     fail_on : str
         ``"never"`` (default: just return the report), ``"fail"`` or ``"warn"``: raise
         :class:`LeakAuditError` when the verdict is at or above it.
+    neighbour_embedder : str, embedder or None
+        The vectors of the ``embedding_neighbours`` check: an embedder name of
+        :func:`genolm.db.embedders.make_embedder` (default ``"tnf"``, canonical 4-mer
+        frequencies; ``"model:NAME"`` for a model's embeddings) or an object with ``embed``.
+        ``None`` skips the check.  It is reported, never part of the verdict.
     """
     from genolm.bench.metrics import SCORED_TASK_TYPES, infer_task_type
 
@@ -831,9 +937,11 @@ def audit_splits(
     checks = _duplicate_checks(names, data, up, canon, th, max_examples)
     checks += _near_checks(names, data, sig, offsets, th, bands, rows, max_examples)
     checks += _shortcut_checks(names, data, feats, offsets, task_type, th)
+    if neighbour_embedder is not None:
+        checks += _neighbour_checks(names, data, neighbour_embedder, th, seed, max_examples)
     order = {n: i for i, n in enumerate(["exact_duplicates", "rc_duplicates", "near_duplicates"])}
     checks.sort(key=lambda c: (order.get(c.name, 3), c.name, names.index(c.splits.split("/")[1])))
-    verdict = max((c.status for c in checks), key=lambda s: _SEVERITY[s])
+    verdict = max((c.status for c in checks if c.name not in INFO_CHECKS), key=lambda s: _SEVERITY[s])
     verdict = PASS if verdict == SKIP else verdict
 
     summaries = {}
@@ -849,6 +957,9 @@ def audit_splits(
         "jaccard": th.jaccard,
         "seed": int(seed),
         "canonical_kmers": True,
+        "neighbour_embedder": None
+        if neighbour_embedder is None
+        else getattr(neighbour_embedder, "spec", {}).get("model", str(neighbour_embedder)),
     }
     report = AuditReport(verdict, checks, summaries, params, dataclasses.asdict(th))
     return report.enforce(fail_on)

@@ -51,6 +51,7 @@ import numpy as np
 
 from genolm.alphabet import reverse_complement
 from genolm.bench.baselines import Prediction
+from genolm.bench.knn import KNN_K, KNNHead
 from genolm.catalogue.loader import MODES
 from genolm.constants import IGNORE_INDEX, PRECISIONS, TASK_TYPES
 from genolm.embed import (
@@ -71,7 +72,7 @@ CLASSIFICATION = ("binary", "multiclass", "token_classification")
 PROBES = ("logreg", "mlp")
 #: module names treated as the task head by the LoRA fallback for non-genolm models
 HEAD_NAMES = ("classifier", "score", "qa_outputs", "lm_head", "cls")
-_DEFAULT_LR = {"full": 2e-4, "lora": 1e-3, "probe": 1e-3}
+_DEFAULT_LR = {"full": 2e-4, "lora": 1e-3, "probe": 1e-3, "knn": 0.0}
 SCHEDULES = ("linear", "cosine", "one-cycle")
 
 
@@ -122,7 +123,11 @@ class FinetuneConfig:
     layer: int = -1
     # chosen on validation; a best C at either end of the grid warns (widen the grid)
     probe_c: list[float] = field(default_factory=lambda: [1e-3, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0])
-    max_probe_nucleotides: int = 200_000  # token-classification probe: train nucleotides sampled
+    max_probe_nucleotides: int = 200_000
+    # knn: k chosen on validation from this grid (cosine kNN over the train embeddings)
+    knn_k: list[int] = field(
+        default_factory=lambda: list(KNN_K)
+    )  # token-classification probe: train nucleotides sampled
     # lora
     lora_r: int = 8
     lora_alpha: float = 16.0
@@ -649,6 +654,8 @@ class Finetuner:
         t_va = self.targets_.encode(y_va, len_va)
         if cfg.mode == "probe":
             self._fit_probe(s_tr, t_tr, s_va, t_va, id_tr)
+        elif cfg.mode == "knn":
+            self._fit_knn(s_tr, t_tr, s_va, t_va, id_tr)
         else:
             self._fit_network(s_tr, t_tr, s_va, t_va, id_tr)
         return self
@@ -661,6 +668,8 @@ class Finetuner:
             raw = self._probe_raw(self._features(seqs, ids, "predict"))
             if self.task_type == "token_classification":
                 raw = np.split(raw, np.cumsum([len(s) for s in seqs])[:-1])
+        elif self._cfg.mode == "knn":
+            raw = self.probe_.raw(self._features(seqs, ids, "predict"))
         else:
             raw = self._network_raw(seqs, ids)
         self.timings_["predict"] = time.perf_counter() - t0
@@ -946,6 +955,26 @@ class Finetuner:
         self.n_trainable_ = _probe_size(self.probe_)
         self.model_ = self.model
         self.timings_["probe_fit"] = time.perf_counter() - t0
+
+    def _fit_knn(self, s_tr, t_tr, s_va, t_va, id_tr) -> None:
+        """Cosine kNN over the train embeddings (:class:`genolm.bench.knn.KNNHead`); ``k`` from
+        ``knn_k`` with the lowest (class-weighted) validation loss."""
+        cfg = self._cfg
+        if hasattr(self, "cache_"):
+            del self.cache_
+        head = KNNHead(self.task_type, self.targets_.n_out_, cfg.knn_k)  # refuses token tasks first
+        X_tr = self._features(s_tr, id_tr, "train")
+        X_va = self._features(s_va, None, "valid")
+        t0 = time.perf_counter()
+        w = self.targets_.class_weights(t_tr) if cfg.class_weight == "balanced" else None
+        head.loss = lambda raw, t: _np_loss(self.task_type, raw, t, w)
+        self.probe_ = head.fit(X_tr, t_tr, X_va, t_va)
+        self.history_ = head.selection_
+        self.best_k_ = head.k_
+        self.n_params_, _ = count_parameters(self.model)
+        self.n_trainable_ = 0
+        self.model_ = self.model
+        self.timings_["knn_fit"] = time.perf_counter() - t0
 
     def _fit_linear_probe(self, X_tr, t_tr, X_va, t_va):
         """Logistic regression (ridge for regression); ``C`` (ridge: ``alpha = 1 / C``) is the one of

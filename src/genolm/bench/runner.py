@@ -180,7 +180,9 @@ def _entries(cfg: BenchConfig, task, names: dict[str, str]) -> list[Entry]:
     for ref in cfg.models:
         for mode in cfg.modes:
             # a logistic-regression probe on a fixed (pretrained) backbone has nothing random in it
-            fixed = mode == "probe" and _finetune_config(cfg.finetune, mode, False).probe == "logreg"
+            fixed = mode == "knn" or (
+                mode == "probe" and _finetune_config(cfg.finetune, mode, False).probe == "logreg"
+            )
             out.append(Entry(names[ref], "model", mode, ref, deterministic=fixed))
             if cfg.random_init:
                 out.append(Entry(names[ref], "random-init", mode, ref))
@@ -237,6 +239,7 @@ def _fit_model(entry: Entry, seed: int, task, data: TaskData, bench_cfg, ft_cfg,
         "n_windowed": getattr(est, "n_windowed_", 0),
         "probe_C": getattr(est, "best_C_", None),
         "probe_C_at_edge": bool(getattr(est, "best_C_at_edge_", False)),
+        "knn_k": getattr(est, "best_k_", None),
         "long_input": long_input,
         "fit_timings": est.timings_,
         "embedding_cache": (

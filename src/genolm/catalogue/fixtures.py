@@ -135,6 +135,48 @@ def make_tiny_nt(folder, *, seed: int = 0, hidden: int = 32, layers: int = 2, co
     return folder
 
 
+def make_tiny_esm2(folder, *, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
+    """ESM-2 layout (``facebook/esm2_t6_8M_UR50D``): stock ``EsmForMaskedLM`` config (rotary
+    positions, token dropout, no pre-embedding norm, 1026 positions), the published 33-token
+    ``vocab.txt`` for ``EsmTokenizer``, ``model.safetensors``; only the sizes are tiny."""
+    import torch
+    from transformers import EsmConfig, EsmForMaskedLM, EsmTokenizer
+
+    from genolm.catalogue.loader import ESM2_VOCAB
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(ESM2_VOCAB) + "\n")
+    tok = EsmTokenizer(str(folder / "vocab.txt"))
+    tok.model_max_length = 1024
+    tok.save_pretrained(str(folder))
+    cfg = EsmConfig(
+        vocab_size=33,
+        mask_token_id=32,
+        pad_token_id=1,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=1026,
+        position_embedding_type="rotary",
+        emb_layer_norm_before=False,
+        token_dropout=True,
+        hidden_act="gelu",
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        initializer_range=0.02,
+        layer_norm_eps=1e-5,
+        is_folding_model=False,
+        esmfold_config=None,
+        vocab_list=None,
+        architectures=["EsmForMaskedLM"],
+    )
+    torch.manual_seed(seed)
+    EsmForMaskedLM(cfg).save_pretrained(str(folder))
+    return folder
+
+
 def make_tiny_gpn(folder, *, seed: int = 0, hidden: int = 32, layers: int = 2) -> Path:
     """GPN layout (songlab/gpn-*): the ``gpn`` package's ``GPNForMaskedLM`` config and weights, and
     the tokenizer GPN trains (BPE with 7 symbols ``[PAD] [MASK] [UNK] a c g t``, lower-casing)."""

@@ -52,7 +52,7 @@ PROBE = "ACGTACGGTCAGTTNACGATCGATcgatTTGACAGGA"
 ACGT = "ACGT"
 #: how :meth:`GenomicLM.for_task` trains a model: a head on the whole model, LoRA adapters, or a
 #: probe on the frozen backbone's features
-MODES = ("full", "lora", "probe")
+MODES = ("full", "lora", "probe", "knn")
 #: ``random_init`` models draw from ``RANDOM_INIT_SEED + seed``, so they never coincide with a
 #: model that was itself built with ``torch.manual_seed(seed)``
 RANDOM_INIT_SEED = 100_003
@@ -94,6 +94,8 @@ def detect_family(folder: Path) -> str:
         toks = vocab.read_text(encoding="utf-8").split()
         if mt == "bert" and "[CLS]" in toks and len(toks) - 5 in (4**k for k in range(3, 7)):
             return "dnabert"
+        if mt == "esm" and "<cls>" in toks and {"L", "E", "<null_1>"} <= set(toks):
+            return "esm2"  # amino-acid letters: a protein LM (checked before NT, whose vocab has N too)
         if mt == "esm" and "<cls>" in toks and "N" in toks:
             return "nt"
     return "hf"
@@ -252,7 +254,13 @@ class GenomicLM:
 
     @property
     def pooling(self) -> str:
-        return self.entry.pooling if self.entry is not None else "mean"
+        if self.entry is not None:
+            return self.entry.pooling
+        # a folder written by `genolm train-embedder` records the pooling it was trained with
+        rec = Path(self.folder) / "genolm_embedder.json" if self.folder is not None else None
+        if rec is not None and rec.is_file():
+            return json.loads(rec.read_text()).get("pooling", "mean")
+        return "mean"
 
     @property
     def architecture(self) -> str:
@@ -349,6 +357,8 @@ class GenomicLM:
 
         if self.family == "enformer":
             return _enformer_embed(self, seqs, per_nucleotide=per_nucleotide, batch_size=batch_size)
+        if self.family == "esm2":
+            _check_protein(seqs, self.name)
         weights.require_weights(self.model, "embeddings", self.name)  # no random backbone tensors
         return embed_sequences(
             self.model,
@@ -624,6 +634,54 @@ def _nt(folder: Path, entry, trust: bool):
     return read, tok, "mlm", tok.model_max_length
 
 
+#: the published ESM-2 vocab.txt (facebook/esm2_*), in order
+ESM2_VOCAB = (
+    "<cls> <pad> <eos> <unk> L A G V S E R T I D P K Q N F Y M H W C X B U Z O . - <null_1> <mask>".split()
+)
+
+
+def _check_protein(seqs, name: str) -> None:
+    """Protein LMs read amino acids: a letter outside :data:`genolm.alphabet.PROTEIN_CHARS` is an
+    error naming the sequence (a DNA string is refused rather than embedded as residues)."""
+    from genolm.alphabet import PROTEIN_CHARS, looks_like_protein
+
+    allowed = set(PROTEIN_CHARS)
+    for i, s in enumerate(seqs):
+        bad = set(str(s).upper()) - allowed
+        if bad or (len(s) >= 20 and not looks_like_protein(s)):
+            what = (
+                f"letters {''.join(sorted(bad))[:10]!r} that are not amino acids"
+                if bad
+                else "only nucleotide letters"
+            )
+            raise InputError(
+                f"sequence #{i} has {what}: '{name}' is a protein language model",
+                hint="give amino-acid sequences (translate CDS with genolm.alphabet.translate, or "
+                "`genolm db build --translate`)",
+            )
+
+
+def _esm2(folder: Path, entry, trust: bool):
+    """ESM-2 protein LMs (``EsmForMaskedLM``, the published 33-token vocab.txt, rotary positions);
+    tokenized by the folder's own ``EsmTokenizer`` (one token per residue, ``<cls>`` ... ``<eos>``)."""
+    from transformers import AutoTokenizer, EsmConfig, EsmForMaskedLM
+
+    published = _vocab_lines(folder, "ESM-2")
+    if list(published) != list(ESM2_VOCAB):
+        raise InputError(
+            "vocab.txt is not the published ESM-2 layout (33 tokens: <cls> <pad> <eos> <unk> L A G ... <mask>)",
+            path=str(Path(folder) / "vocab.txt"),
+            hint="copy vocab.txt from the checkpoint's Hub repository (facebook/esm2_t6_8M_UR50D)",
+        )
+    config = EsmConfig.from_pretrained(str(folder))
+    read = _reader(EsmForMaskedLM, folder, config=config)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    tok.genolm_alphabet = "protein"
+    context = int(config.max_position_embeddings) - 2
+    tok.model_max_length = context
+    return read, tok, "mlm", context
+
+
 def _genolm(folder: Path, entry, trust: bool):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
@@ -797,6 +855,7 @@ def _hf(folder: Path, entry, trust: bool):
 ADAPTERS: dict[str, Callable] = {
     "dnabert": _dnabert,
     "nt": _nt,
+    "esm2": _esm2,
     "caduceus": _caduceus,
     "gpn": _gpn,
     "enformer": _enformer,
@@ -835,7 +894,7 @@ def _genolm_for_task(folder: Path, task, task_type: str, mode: str, num_labels, 
     import genolm.models  # noqa: F401  (registers the families with the Auto classes)
 
     config = AutoConfig.from_pretrained(str(folder))
-    if mode == "probe":
+    if mode in ("probe", "knn"):  # knn: the frozen backbone, as the probe
         cls = AutoModel
     else:
         cls = (
@@ -859,7 +918,7 @@ def _published_for_task(
     entry = lm.entry
     if mode == "lora" and entry is not None and not entry.lora_able:
         raise ConfigError(f"'{entry.name}' in mode lora: {entry.lora_note}")
-    if mode == "probe":
+    if mode in ("probe", "knn"):  # knn: the frozen backbone, as the probe
         model = lm.model
         if random_init:
             model = _fresh_like(model, RANDOM_INIT_SEED + seed)

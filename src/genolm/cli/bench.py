@@ -49,7 +49,10 @@ def add_arguments(p):
     p.add_argument(
         "--task", dest="tasks", action="append", metavar="T", help="a task name or YAML; repeatable"
     )
-    p.add_argument("--modes", help="comma-separated: probe, full, lora. Default: probe,full")
+    p.add_argument(
+        "--modes",
+        help="comma-separated: probe, full, lora, knn (cosine kNN on frozen embeddings). Default: probe,full",
+    )
     p.add_argument("--seeds", type=int, help="seeds per model, mode and task (every mode). Default: 3")
     p.add_argument("--out", dest="out_dir", metavar="DIR", help="results folder. Default: ./genolm-bench")
     p.add_argument(

@@ -14,6 +14,8 @@ An embedding database: vectors and their metadata in Parquet shards beside a sea
   delete   remove vectors by id (space is reclaimed by compact)
   info     what a database holds (JSON)
   compact  rewrite shards without deleted vectors and rebuild the index
+  pairs    mine contrastive training pairs (same locus across sources, mutated copies) with hard
+           negatives, for `genolm train-embedder`
 
 Filters (--where, repeatable, joined by 'and'): FIELD OP VALUE with FIELD one of id, source,
 contig, start, end, strand, label, key; OP one of == != < <= > >=; VALUE a number, a word, a
@@ -65,6 +67,14 @@ genolm db info genomes.db
 genolm db compact genomes.db
 """,
     ),
+    "pairs": (
+        "mine training pairs (positives + hard negatives) from a database as TSV",
+        """
+genolm db pairs genomes.db --out pairs.tsv
+genolm db pairs genes.db --mutations 3 --no-locus --out pairs.tsv
+genolm db pairs proteins.db --mutations 2 --max-anchors 5000 --out -
+""",
+    ),
 }
 
 
@@ -112,7 +122,19 @@ def add_arguments(p):
     b.add_argument(
         "--embedder",
         default="tnf",
-        help="tnf, kmer:K, minhash[:K[:NUM_PERM]], or a model name / folder (default tnf)",
+        help="tnf, kmer:K, aa:K (proteins), minhash[:K[:NUM_PERM]], or a model name / folder (default tnf)",
+    )
+    b.add_argument(
+        "--alphabet",
+        default="dna",
+        choices=["dna", "protein", "auto"],
+        help="dna (default), protein (amino-acid FASTA), auto (detected from the first input)",
+    )
+    b.add_argument(
+        "--translate",
+        action="store_true",
+        help="inputs are DNA coding sequences: translate them (standard code); frame errors and "
+        "internal stops are skipped and counted",
     )
     b.add_argument("--pooling", help="pooling of a model embedder (default: the model's)")
     b.add_argument("--layer", type=int, default=-1, help="hidden layer of a model embedder (default -1)")
@@ -157,6 +179,21 @@ def add_arguments(p):
     d.add_argument("--id", action="append", required=True, help="an id to delete (repeatable)")
     s["info"].add_argument("db", help="the database folder")
     s["compact"].add_argument("db", help="the database folder")
+    pr = s["pairs"]
+    pr.add_argument("db", help="the database folder")
+    pr.add_argument("--out", required=True, help="pairs TSV ('-': stdout)")
+    pr.add_argument(
+        "--mutations", type=int, default=0, help="also a copy of each anchor with N edits (default 0)"
+    )
+    pr.add_argument(
+        "--no-locus", dest="locus", action="store_false", help="no same-locus pairs across source files"
+    )
+    pr.add_argument(
+        "--min-similarity", type=float, default=0.9, help="a same-locus positive's least cosine (default 0.9)"
+    )
+    pr.add_argument("--candidates", type=int, default=20, help="neighbours searched per anchor (default 20)")
+    pr.add_argument("--max-anchors", type=int, help="anchors drawn at random (default: every item)")
+    pr.add_argument("--seed", type=int, default=0)
 
 
 def run(args):
@@ -164,7 +201,9 @@ def run(args):
 
     action = getattr(args, "action", None)
     if action is None:
-        raise SystemExit("genolm db: choose an action: build, query, add, delete, info, compact (see --help)")
+        raise SystemExit(
+            "genolm db: choose an action: build, query, add, delete, info, compact, pairs (see --help)"
+        )
     return {
         "build": _build,
         "query": _query,
@@ -172,6 +211,7 @@ def run(args):
         "delete": _delete,
         "info": _info,
         "compact": _compact,
+        "pairs": _pairs,
     }[action](args, json)
 
 
@@ -200,6 +240,8 @@ def _build(args, json):
         max_n=args.max_n,
         overwrite=args.overwrite,
         progress=_progress(args),
+        alphabet=args.alphabet,
+        translate=args.translate,
     )
     print(
         json.dumps(
@@ -321,4 +363,24 @@ def _compact(args, json):
     from genolm.db.store import compact_db
 
     print(json.dumps(compact_db(args.db, progress=_progress(args)), indent=2))
+    return 0
+
+
+def _pairs(args, json):
+    import sys
+
+    from genolm.db.pairs import mine_pairs, write_pairs
+
+    df = mine_pairs(
+        args.db,
+        mutations=args.mutations,
+        locus=args.locus,
+        min_similarity=args.min_similarity,
+        candidates=args.candidates,
+        max_anchors=args.max_anchors,
+        seed=args.seed,
+    )
+    write_pairs(df, args.out)
+    kinds = {str(k): int(v) for k, v in df["kind"].value_counts().items()}
+    print(json.dumps({"db": args.db, "pairs": len(df), "kinds": kinds, "out": args.out}), file=sys.stderr)
     return 0

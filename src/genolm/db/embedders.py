@@ -9,6 +9,8 @@ when the specs agree: :func:`check_compatible` names both when they do not.
 ``tnf``         tetranucleotide frequency (``kmer:4``): canonical 4-mer frequencies (136-d),
                 centred and L2-normalised, so the cosine is Pearson's correlation of the profiles.
 ``kmer:K``      the same for any K <= 8.
+``aa:K``        amino-acid K-mer frequencies (K = 1..3: 20, 400, 8000 dimensions) for proteins,
+                centred and L2-normalised like TNF: the non-neural protein baseline.
 ``minhash``     a bottom-``num_perm`` MinHash sketch of canonical 21-mers (``minhash:K:NUM_PERM``);
                 the score is the Jaccard estimate (fraction of equal hash slots), searched
                 exactly.
@@ -75,6 +77,44 @@ class KmerEmbedder:
             if len(km):
                 out[i] = np.bincount(self._col[km], minlength=self.dim) / len(km)
         out -= 1.0 / self.dim  # centred: cosine == Pearson correlation of the profiles
+        return _normalize(out)
+
+
+class AminoKmerEmbedder:
+    """Amino-acid ``k``-mer frequency profiles of proteins (``aa:K``); k-mers with a letter outside
+    the 20 standard amino acids are left out."""
+
+    def __init__(self, k: int = 2):
+        from genolm.alphabet import AMINO_ACIDS
+
+        if not 1 <= k <= 3:
+            raise ConfigError(f"aa:K needs K in 1..3 (20**K dimensions), got {k}")
+        self.k, self.dim = k, 20**k
+        self._code = np.full(256, -1, dtype=np.int64)
+        for i, c in enumerate(AMINO_ACIDS):
+            self._code[ord(c)] = self._code[ord(c.lower())] = i
+        self.spec = {
+            "model": f"aa:{k}",
+            "revision": None,
+            "pooling": "frequency",
+            "layer": None,
+            "dim": self.dim,
+            "dtype": "float32",
+            "metric": "cos",
+        }
+
+    def embed(self, seqs) -> np.ndarray:
+        out = np.zeros((len(seqs), self.dim), dtype=np.float32)
+        w = 20 ** np.arange(self.k - 1, -1, -1, dtype=np.int64)
+        for i, s in enumerate(seqs):
+            c = self._code[np.frombuffer(s.encode("ascii", "replace"), dtype=np.uint8)]
+            if len(c) < self.k:
+                continue
+            win = np.lib.stride_tricks.sliding_window_view(c, self.k)
+            win = win[(win >= 0).all(axis=1)]
+            if len(win):
+                out[i] = np.bincount(win @ w, minlength=self.dim) / len(win)
+        out -= 1.0 / self.dim
         return _normalize(out)
 
 
@@ -187,6 +227,8 @@ def make_embedder(name: str, *, pooling: str | None = None, layer: int = -1, **k
         return KmerEmbedder(4)
     if name.startswith("kmer:"):
         return KmerEmbedder(int(name.split(":")[1]))
+    if name.startswith("aa:"):
+        return AminoKmerEmbedder(int(name.split(":")[1]))
     if name == "minhash" or name.startswith("minhash:"):
         parts = name.split(":")[1:]
         return MinHashEmbedder(int(parts[0]) if parts else 21, int(parts[1]) if len(parts) > 1 else 128)
@@ -198,7 +240,7 @@ def make_embedder(name: str, *, pooling: str | None = None, layer: int = -1, **k
 def embedder_from_spec(spec: dict, **kwargs):
     """Rebuild the embedder a database was built with, from its recorded spec."""
     name = spec["model"]
-    if spec.get("metric") == "jaccard" or name in ("tnf",) or name.startswith(("kmer:", "minhash")):
+    if spec.get("metric") == "jaccard" or name in ("tnf",) or name.startswith(("kmer:", "aa:", "minhash")):
         return make_embedder(name)
     return make_embedder(name, pooling=spec.get("pooling"), layer=spec.get("layer", -1), **kwargs)
 
@@ -222,6 +264,7 @@ def check_compatible(db_spec: dict, query_spec: dict, *, where: str = "the datab
 __all__ = [
     "KmerEmbedder",
     "MinHashEmbedder",
+    "AminoKmerEmbedder",
     "ModelEmbedder",
     "make_embedder",
     "embedder_from_spec",

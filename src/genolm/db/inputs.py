@@ -21,6 +21,13 @@ silently; the counts and the first skipped ids go to the manifest and the build 
 * ``max_n``: an item whose fraction of ``N`` (any non-ACGT IUPAC code) is above ``max_n`` is
   skipped (``n_fraction``).  Default is 0.1: a window that is mostly a gap or an N run carries no
   signal, and every N-rich window would be each other's nearest neighbour.
+* ``alphabet="protein"`` (or detected: ``"auto"``): sequences are amino acids; the N policy
+  counts ``X`` (unknown residue) instead of non-ACGT bases, and letters outside
+  :data:`genolm.alphabet.PROTEIN_CHARS` are an error naming the record.
+* ``translate=True``: DNA records are coding sequences, translated with the standard code
+  (:func:`genolm.alphabet.translate`); a terminal stop is trimmed; a record whose length is not a
+  multiple of 3 (``frame_error``) or with an internal stop (``internal_stop``) is skipped and
+  counted.
 * empty input: a FASTA with no record is an error naming the file.
 * duplicate ids: an error naming both places.
 """
@@ -36,6 +43,51 @@ from typing import NamedTuple
 from genolm.errors import InputError
 
 INPUT_KINDS = ("auto", "fasta", "genome", "table", "bed")
+ALPHABETS = ("auto", "dna", "protein")
+
+
+def detect_alphabet(seqs) -> str:
+    """``"protein"`` when most of ``seqs`` read as proteins (:func:`genolm.alphabet.looks_like_protein`), else ``"dna"``."""
+    from genolm.alphabet import looks_like_protein
+
+    seqs = [s for s in seqs if s][:100]
+    if not seqs:
+        return "dna"
+    return "protein" if sum(looks_like_protein(s) for s in seqs) * 2 > len(seqs) else "dna"
+
+
+def _protein_items(items, stats: InputStats, translate: bool) -> Iterator[Item]:
+    from genolm.alphabet import PROTEIN_CHARS
+    from genolm.alphabet import translate as translate_cds
+
+    allowed = set(PROTEIN_CHARS)
+    for it in items:
+        seq = it.seq
+        if translate:
+            if len(seq) % 3:
+                stats.skip("frame_error", f"{it.id} ({len(seq)} bp, not a multiple of 3)")
+                continue
+            seq = translate_cds(seq)
+            if seq.endswith("*"):
+                seq = seq[:-1]
+            if "*" in seq:
+                stats.skip("internal_stop", f"{it.id} (codon {seq.index('*') + 1})")
+                continue
+            it = it._replace(seq=seq, end=len(seq))
+        else:
+            seq = seq.rstrip("*")
+            bad = set(seq) - allowed
+            if bad:
+                raise InputError(
+                    f"record '{it.id}' has letters that are not amino acids: {''.join(sorted(bad))[:10]}",
+                    path=it.source,
+                    record=it.id,
+                    hint="give protein FASTA (20 amino acids, B Z J X U O), or DNA without --alphabet protein",
+                )
+            it = it._replace(seq=seq)
+        yield it
+
+
 SKIP_SAMPLE = 20
 
 
@@ -57,6 +109,7 @@ class InputStats:
     """Counts of what was read, kept and skipped (and why)."""
 
     max_n: float = 0.1
+    alphabet: str = "dna"
     read: int = 0
     kept: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
@@ -73,8 +126,11 @@ class InputStats:
         self.read += 1
         seq = item.seq
         if seq:
-            acgt = sum(seq.count(c) for c in "ACGTacgt")
-            if (len(seq) - acgt) / len(seq) > self.max_n:
+            if self.alphabet == "protein":
+                bad = seq.count("X")
+            else:
+                bad = len(seq) - sum(seq.count(c) for c in "ACGTacgt")
+            if bad / len(seq) > self.max_n:
                 self.skip("n_fraction", item.id)
                 return False
         self.kept += 1
@@ -87,6 +143,7 @@ class InputStats:
             "skipped": dict(self.skipped),
             "skipped_ids": {k: list(v) for k, v in self.skipped_ids.items()},
             "max_n": self.max_n,
+            "alphabet": self.alphabet,
         }
 
 
@@ -103,7 +160,7 @@ def detect_kind(path: str | os.PathLike, *, window: int | None = None) -> str:
     return "genome" if window else "fasta"
 
 
-def _fastx_records(path) -> Iterator[tuple[str, str]]:
+def _fastx_records(path, protein: bool = False) -> Iterator[tuple[str, str]]:
     from genolm.io.fasta import open_binary, read_fasta
 
     with open_binary(path) as fh:
@@ -113,14 +170,14 @@ def _fastx_records(path) -> Iterator[tuple[str, str]]:
 
         for r in read_fastq(path):
             yield r.name, r.seq
-    else:
-        for r in read_fasta(path):
+    else:  # protein letters are checked per record by _protein_items (naming the record)
+        for r in read_fasta(path, validate=not protein):
             yield r.name, r.seq
 
 
-def _fasta_items(path, stats: InputStats) -> Iterator[Item]:
+def _fasta_items(path, stats: InputStats, protein: bool = False) -> Iterator[Item]:
     n = 0
-    for name, seq in _fastx_records(path):
+    for name, seq in _fastx_records(path, protein):
         n += 1
         yield Item(name, seq.upper(), str(path), name, 0, len(seq), "+", None)
     if n == 0:
@@ -219,6 +276,8 @@ def iter_items(
     stride: int | None = None,
     genome=None,
     stats: InputStats | None = None,
+    alphabet: str = "dna",
+    translate: bool = False,
 ) -> Iterator[Item]:
     """Every :class:`Item` of ``paths`` in order, after the N policy of ``stats`` (counted there).
 
@@ -228,7 +287,21 @@ def iter_items(
     from genolm.registry import check_choice
 
     check_choice("kind", kind, INPUT_KINDS)
+    check_choice("alphabet", alphabet, ALPHABETS)
     stats = stats if stats is not None else InputStats()
+    if translate:
+        alphabet = "protein"
+    if alphabet == "auto":
+        first = next(iter([paths] if isinstance(paths, (str, os.PathLike)) else list(paths)), None)
+        k0 = detect_kind(first, window=window) if first is not None and kind == "auto" else kind
+        sample = []
+        if first is not None and k0 == "fasta":
+            for _, seq in _fastx_records(first, protein=True):
+                sample.append(seq)
+                if len(sample) >= 100:
+                    break
+        alphabet = detect_alphabet(sample)
+    stats.alphabet = alphabet
     seen: dict[str, str] = {}
     for path in [paths] if isinstance(paths, (str, os.PathLike)) else list(paths):
         k = detect_kind(path, window=window) if kind == "auto" else kind
@@ -237,11 +310,15 @@ def iter_items(
                 raise InputError("a genome input needs --window", path=str(path))
             it = _genome_items(path, window, stride or window, stats)
         elif k == "fasta":
-            it = _fasta_items(path, stats)
+            it = _fasta_items(path, stats, protein=alphabet == "protein" and not translate)
         elif k == "table":
             it = _table_items(path, stats)
         else:
             it = _bed_items(path, genome, stats)
+        if alphabet == "protein":
+            if k in ("genome", "bed"):
+                raise InputError(f"a protein input is read record by record, not as a {k}", path=str(path))
+            it = _protein_items(it, stats, translate)
         for item in it:
             if item.id in seen:
                 raise InputError(

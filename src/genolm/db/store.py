@@ -423,6 +423,8 @@ def build_db(
     max_n: float = 0.1,
     overwrite: bool = False,
     progress: bool = True,
+    alphabet: str = "dna",
+    translate: bool = False,
 ) -> BuildResult:
     """Build a database in folder ``out`` from ``inputs`` (paths), resuming an interrupted build.
 
@@ -442,6 +444,9 @@ def build_db(
         Skip (and count) items with more than this fraction of non-ACGT bases.  Default is 0.1.
     overwrite : bool
         Delete a finished database in ``out`` first.  Default is ``False`` (an error).
+    alphabet, translate :
+        ``"dna"`` (default), ``"protein"`` or ``"auto"`` (detected from the first input); with
+        ``translate=True`` DNA coding sequences are translated (:func:`genolm.db.inputs.iter_items`).
     """
     from genolm.atomic import ensure_dir
 
@@ -456,6 +461,8 @@ def build_db(
         "max_n": max_n,
         "shard_size": shard_size,
         "genome": str(genome) if genome is not None else None,
+        "alphabet": "protein" if translate else alphabet,
+        "translate": bool(translate),
     }
     ensure_dir(out, what="database folder")
     with folder_lock(out, what="database folder"):
@@ -512,7 +519,16 @@ def build_db(
                 p.unlink()
         stats = InputStats(max_n=max_n)
         sha = {b["path"]: b["sha256"] for b in build["inputs"]}
-        items = iter_items(paths, kind=kind, window=window, stride=stride, genome=genome, stats=stats)
+        items = iter_items(
+            paths,
+            kind=kind,
+            window=window,
+            stride=stride,
+            genome=genome,
+            stats=stats,
+            alphabet=build["alphabet"],
+            translate=translate,
+        )
         _embed_shards(out, m, items, emb, shard_size, batch_size, sha, progress, skip_shards=resumed)
         m["stats"] = stats.as_dict()
         if m["n_vectors"] == 0:
@@ -553,7 +569,17 @@ def add_to_db(
         sha = {str(p): file_sha256(p) for p in paths}
 
         def checked():
-            for it in iter_items(paths, kind=kind, window=window, stride=stride, genome=genome, stats=stats):
+            b = m["build"]
+            for it in iter_items(
+                paths,
+                kind=kind,
+                window=window,
+                stride=stride,
+                genome=genome,
+                stats=stats,
+                alphabet=b.get("alphabet", "dna"),
+                translate=b.get("translate", False),
+            ):
                 if it.id in existing:
                     raise InputError(
                         f"duplicate id '{it.id}': the database already holds it",

@@ -1,0 +1,252 @@
+"""Mine contrastive training pairs from an embedding database (``genolm db pairs``).
+
+Each row is a triple: an **anchor**, a **positive** (the same thing, slightly different) and a
+**hard negative** (close in embedding space, but something else), with a ``kind``:
+
+``locus``    the positive is the anchor's nearest neighbour from **another source file** (another
+             strain or assembly) with similarity ``>= min_similarity``: the same locus.
+``mutated``  the positive is a copy of the anchor with ``mutations`` random edits: substitutions,
+             insertions and deletions for DNA; substitutions only for proteins (``alphabet``).
+
+The hard negative is the anchor's most similar neighbour that is not the same thing: never the
+positive, never an item from another source with similarity ``>= min_similarity`` (the same locus
+in another strain), never one at or above ``max_negative_similarity`` (a likely unlabelled copy),
+and, where the database has labels, one with another label than the anchor.
+
+Sequences are not stored in a database: they are read again from the build's (and ``db add``'s)
+inputs recorded in its manifest, or given as ``sequences={id: seq}``.
+
+Output (:func:`write_pairs`): TSV with columns :data:`PAIR_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genolm.errors import ConfigError, InputError
+
+PAIR_COLUMNS = (
+    "anchor_id",
+    "anchor_seq",
+    "positive_id",
+    "positive_seq",
+    "negative_id",
+    "negative_seq",
+    "kind",
+    "positive_score",
+    "negative_score",
+)
+PAIR_KINDS = ("locus", "mutated")
+DNA_BASES = "ACGT"
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def mutate(seq: str, n: int, rng: np.random.Generator, *, alphabet: str = "dna", indels: bool = True) -> str:
+    """``seq`` with ``n`` random edits: substitutions (to another letter), and for DNA with
+    ``indels`` a third of them insertions or deletions of one letter."""
+    letters = AMINO_ACIDS if alphabet == "protein" else DNA_BASES
+    s = list(seq)
+    for _ in range(n):
+        r = rng.random() if (indels and alphabet != "protein") else 0.0
+        if len(s) < 2:
+            break
+        i = int(rng.integers(len(s)))
+        if r < 2 / 3:
+            s[i] = letters[(letters.find(s[i]) + 1 + int(rng.integers(len(letters) - 1))) % len(letters)]
+        elif r < 5 / 6:
+            s.insert(i, letters[int(rng.integers(len(letters)))])
+        else:
+            del s[i]
+    return "".join(s)
+
+
+def database_sequences(db) -> dict[str, str]:
+    """``{id: sequence}`` of every item, read again from the inputs recorded in ``db``'s manifest."""
+    from genolm.db.inputs import iter_items
+
+    b = db.manifest["build"]
+    runs = [([x["path"] for x in b["inputs"]], {})]
+    runs += [([x["path"]], {}) for x in b.get("added", [])]
+    out: dict[str, str] = {}
+    for paths, _ in runs:
+        missing = [p for p in paths if not Path(p).exists()]
+        if missing:
+            raise InputError(
+                "the database's input is gone: pairs need the sequences again",
+                path=missing[0],
+                hint="put the file back, or pass the sequences yourself (mine_pairs(sequences=...))",
+            )
+        kw = {k: b.get(k) for k in ("kind", "window", "stride", "genome", "alphabet", "translate")}
+        kw = {k: v for k, v in kw.items() if v is not None}
+        for it in iter_items(paths, **kw):
+            out[it.id] = it.seq
+    return out
+
+
+def mine_pairs(
+    db,
+    *,
+    mutations: int = 0,
+    locus: bool = True,
+    min_similarity: float = 0.9,
+    max_negative_similarity: float = 0.999,
+    candidates: int = 20,
+    alphabet: str | None = None,
+    max_anchors: int | None = None,
+    sequences: dict[str, str] | None = None,
+    embedder=None,
+    seed: int = 0,
+):
+    """Pairs mined from the database ``db`` (a :class:`genolm.db.store.Database` or its folder).
+
+    Parameters
+    ----------
+    mutations : int
+        ``> 0``: one ``mutated`` pair per anchor with that many edits.  Default 0 (none).
+    locus : bool
+        Mine ``locus`` pairs (nearest neighbour from another source, similarity
+        ``>= min_similarity``).  Default True.
+    candidates : int
+        Neighbours searched per anchor for positives and negatives.  Default 20.
+    alphabet : {"dna", "protein"}, optional
+        What the sequences are (the mutation letters).  Default: the database's, else detected.
+    max_anchors : int, optional
+        Anchors drawn at random (seeded) from the database.  Default: every item.
+    sequences : dict, optional
+        ``{id: seq}``; default: read again from the database's inputs.
+    embedder : optional
+        Embeds mutated copies for their ``positive_score`` (default: the database's own embedder;
+        not needed for ``locus`` pairs).
+
+    Returns a DataFrame with :data:`PAIR_COLUMNS`, one row per pair.
+    """
+    import pandas as pd
+
+    from genolm.db.store import Database, open_db
+
+    if not isinstance(db, Database):
+        db = open_db(db)
+    if mutations < 0:
+        raise ConfigError(f"mutations must be >= 0, got {mutations}")
+    if not locus and mutations == 0:
+        raise ConfigError("nothing to mine: give mutations > 0 (--mutations N), or keep locus pairs")
+    if db.spec.get("metric") != "cos":
+        raise ConfigError(
+            f"pairs need a cosine database; this one is {db.spec.get('metric')} ({db.spec['model']}): "
+            "build it with tnf, kmer:K or a model"
+        )
+    seqs = sequences if sequences is not None else database_sequences(db)
+    meta = db.metadata().set_index("key")
+    keys, vecs = db.vectors()
+    if len(keys) < 2:
+        raise InputError("the database holds fewer than two vectors: no pairs to mine", path=str(db.folder))
+    ids = meta.loc[keys, "id"].astype(str).to_numpy()
+    src = meta.loc[keys, "source"].astype(str).to_numpy()
+    lab = meta.loc[keys, "label"].to_numpy()
+    has_labels = pd.notna(lab).any()
+    pos_of = {int(k): i for i, k in enumerate(keys)}
+    if alphabet in (None, "auto"):
+        alphabet = db.manifest.get("build", {}).get("alphabet")
+    if alphabet in (None, "auto"):
+        alphabet = _detect(seqs)
+    rng = np.random.default_rng(seed)
+    anchors = np.arange(len(keys))
+    if max_anchors is not None and max_anchors < len(anchors):
+        anchors = np.sort(rng.choice(len(keys), max_anchors, replace=False))
+    k = min(candidates + 1, len(keys))
+    hits = db.engine.search(vecs[anchors], k)
+    emb = None
+    rows = []
+    for r, a in enumerate(anchors):
+        nb = [(pos_of[int(x)], float(s)) for x, s in zip(hits.keys[r], hits.scores[r]) if x >= 0]
+        nb = [(j, s) for j, s in nb if j != a]
+
+        def negative(exclude_j: set, a=a, nb=nb):
+            for j, s in nb:  # most similar first
+                if j in exclude_j or s >= max_negative_similarity:
+                    continue
+                if src[j] != src[a] and s >= min_similarity:
+                    continue  # the same locus in another source: a positive, never a negative
+                if has_labels and pd.notna(lab[a]) and not (pd.notna(lab[j]) and lab[j] != lab[a]):
+                    continue
+                return j, s
+            return None
+
+        def row(pid, pseq, pscore, kind, exclude_j, a=a):
+            neg = negative(exclude_j)
+            if neg is None:
+                return
+            j, s = neg
+            rows.append((ids[a], seqs[ids[a]], pid, pseq, ids[j], seqs[ids[j]], kind, pscore, s))
+
+        if locus:
+            pos = next(((j, s) for j, s in nb if src[j] != src[a] and s >= min_similarity), None)
+            if pos is not None:
+                j, s = pos
+                row(ids[j], seqs[ids[j]], s, "locus", {j})
+        if mutations:
+            m = mutate(seqs[ids[a]], mutations, rng, alphabet=alphabet)
+            row(f"{ids[a]}~mut{mutations}", m, np.nan, "mutated", set())
+    df = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+    mut = df["kind"] == "mutated"
+    if mut.any():  # how close each mutated copy stays, by the database's own embedder
+        emb = embedder if embedder is not None else db.embedder()
+        a_v = emb.embed(df.loc[mut, "anchor_seq"].tolist())
+        p_v = emb.embed(df.loc[mut, "positive_seq"].tolist())
+        df.loc[mut, "positive_score"] = np.sum(_unit(a_v) * _unit(p_v), axis=1)
+    return df
+
+
+def _unit(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _detect(seqs: dict[str, str]) -> str:
+    from genolm.db.inputs import detect_alphabet
+
+    return detect_alphabet(list(seqs.values())[:100])
+
+
+def write_pairs(df, out) -> None:
+    """Write pairs as TSV (atomically; ``-`` is stdout)."""
+    import sys
+
+    if str(out) == "-":
+        df.to_csv(sys.stdout, sep="\t", index=False)
+        return
+    from genolm.atomic import atomic_path
+
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, sep="\t", index=False)
+
+
+def read_pairs(path):
+    """Pairs written by :func:`write_pairs` (a DataFrame); the columns are checked."""
+    import pandas as pd
+
+    df = pd.read_csv(path, sep="\t", dtype={"anchor_id": str, "positive_id": str, "negative_id": str})
+    need = ("anchor_seq", "positive_seq")
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"not a pairs table: column(s) {missing} missing",
+            path=str(path),
+            hint="make one with `genolm db pairs DB --out pairs.tsv`",
+        )
+    if len(df) == 0:
+        raise InputError("the pairs table is empty", path=str(path))
+    return df
+
+
+__all__ = [
+    "PAIR_COLUMNS",
+    "PAIR_KINDS",
+    "mutate",
+    "database_sequences",
+    "mine_pairs",
+    "write_pairs",
+    "read_pairs",
+]
