@@ -29,6 +29,7 @@ ENTRY_POINTS = {
     "biotokens qa": "genolm.llm.mcq.evaluate_mcq",
     "biotokens export-lm-eval": "genolm.llm.lmeval.export_mcq_task",
     "eval-variants": "genolm.variants.pipeline.eval_variants",
+    "compress": "genolm.compress.compress",
     "export": "genolm.export.export_onnx",
     "ism": "genolm.variants.ism.run_ism",
     "ls": "genolm.catalogue.get_entry",
