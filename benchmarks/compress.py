@@ -52,7 +52,9 @@ def time_big_epoch(n_train: int, length: int) -> dict:
     from genolm.tokenizers import get_tokenizer
 
     tok = get_tokenizer("char")
-    m = build_model("gpn", "sequence-classification", tokenizer=tok, hidden_size=256, num_hidden_layers=8, num_labels=2)
+    m = build_model(
+        "gpn", "sequence-classification", tokenizer=tok, hidden_size=256, num_hidden_layers=8, num_labels=2
+    )
     n = sum(p.numel() for p in m.parameters())
     opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
     ids = torch.randint(7, 11, (32, length + 2))
@@ -83,7 +85,12 @@ def time_predict(bundle, reads, n: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "genolm.cli.main", "predict", str(bundle), "--threads", "1", "-q"]
     t = time.perf_counter()
-    r = subprocess.run([*cmd, "--fasta", str(reads), "--out", str(RUN / "calls.tsv")], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [*cmd, "--fasta", str(reads), "--out", str(RUN / "calls.tsv")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     wall = time.perf_counter() - t
     assert r.returncode == 0, r.stderr
     one = RUN / "one.fa"
@@ -91,7 +98,12 @@ def time_predict(bundle, reads, n: int) -> dict:
     colds = []
     for _ in range(3):
         t = time.perf_counter()
-        r = subprocess.run([*cmd, "--fasta", str(one), "--out", str(RUN / "one.tsv")], capture_output=True, text=True, env=env)
+        r = subprocess.run(
+            [*cmd, "--fasta", str(one), "--out", str(RUN / "one.tsv")],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         colds.append(time.perf_counter() - t)
         assert r.returncode == 0, r.stderr
     cold = float(np.median(colds))

@@ -94,7 +94,9 @@ def test_distillation_loss_decreases():
     teacher_logits = np.stack([np.where(np.array(ys) == 1, 3.0, -3.0), np.zeros(len(ys))], 1)[:, ::-1].copy()
     teacher_logits += rng.normal(0, 0.1, teacher_logits.shape)
     cfg = CompressConfig(max_epochs=6, patience=6, batch_size=16, lr=3e-3, progress=False)
-    _, hist = distill(student, tok, (seqs, teacher_logits, ys), (seqs[:32], teacher_logits[:32], ys[:32]), cfg)
+    _, hist = distill(
+        student, tok, (seqs, teacher_logits, ys), (seqs[:32], teacher_logits[:32], ys[:32]), cfg
+    )
     losses = [h["train_loss"] for h in hist]
     assert losses[-1] < 0.8 * losses[0], losses
     # the KL term alone is zero when the student copies the teacher, positive otherwise
@@ -180,7 +182,9 @@ def test_static_int8_without_calibration():
     from genolm.export import export_onnx
 
     tok = get_tokenizer("char")
-    m = build_model("gpn", "sequence-classification", tokenizer=tok, hidden_size=16, num_hidden_layers=1, num_labels=2)
+    m = build_model(
+        "gpn", "sequence-classification", tokenizer=tok, hidden_size=16, num_hidden_layers=1, num_labels=2
+    )
     with pytest.raises(ConfigError, match="static int8 quantization needs calibration"):
         export_onnx(m, tok, "/tmp/never.onnx", int8="static", calibration=None)
 

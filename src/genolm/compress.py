@@ -37,8 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from genolm.registry import check_choice
 from genolm.errors import ConfigError, InputError
+from genolm.registry import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,9 @@ def build_student(tokenizer, num_labels: int, max_params: int, *, layers: int = 
     return best
 
 
-def distillation_loss(student_logits, teacher_logits, labels, *, temperature: float = 2.0, alpha: float = 0.5):
+def distillation_loss(
+    student_logits, teacher_logits, labels, *, temperature: float = 2.0, alpha: float = 0.5
+):
     """``(1 - alpha) * T^2 * KL(teacher_T || student_T) + alpha * CE(student, labels)``.
 
     ``labels`` is ``-100`` for unlabeled rows (KL only).  Logits ``(B, C)``; returns a scalar."""
@@ -181,11 +183,15 @@ def distill(student, tokenizer, train, valid, cfg: CompressConfig, *, seed: int 
     for epoch in range(cfg.max_epochs):
         student.train()
         order = torch.randperm(len(ids), generator=gen)
-        bar = progress_bar(len(ids), f"distil seed {seed} epoch {epoch + 1}", unit="seq", enabled=cfg.progress)
+        bar = progress_bar(
+            len(ids), f"distil seed {seed} epoch {epoch + 1}", unit="seq", enabled=cfg.progress
+        )
         total = 0.0
         for i in range(0, len(ids), cfg.batch_size):
             b = order[i : i + cfg.batch_size]
-            loss = distillation_loss(student(input_ids=ids[b], attention_mask=mask[b]).logits, t_log[b], y[b], **kw)
+            loss = distillation_loss(
+                student(input_ids=ids[b], attention_mask=mask[b]).logits, t_log[b], y[b], **kw
+            )
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
@@ -204,7 +210,9 @@ def distill(student, tokenizer, train, valid, cfg: CompressConfig, *, seed: int 
                 )) * len(v_ids[j : j + 256])
                 for j in range(0, len(v_ids), 256)
             ]  # fmt: skip
-        history.append({"epoch": epoch + 1, "train_loss": total / len(ids), "valid_loss": sum(vl) / len(v_ids)})
+        history.append(
+            {"epoch": epoch + 1, "train_loss": total / len(ids), "valid_loss": sum(vl) / len(v_ids)}
+        )
         log.info("seed %d epoch %d: %s", seed, epoch + 1, history[-1])
         if history[-1]["valid_loss"] < best - 1e-6:
             best, bad = history[-1]["valid_loss"], 0
@@ -329,7 +337,7 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
     config : CompressConfig, optional
     """
     from genolm.atomic import atomic_write_json, atomic_write_text, ensure_dir, jsonable
-    from genolm.bench.metrics import bootstrap_ci, compute_metrics, paired_bootstrap, summarise_seeds
+    from genolm.bench.metrics import bootstrap_ci, paired_bootstrap, summarise_seeds
     from genolm.edge import WindowPolicy
     from genolm.export import export_onnx
     from genolm.measure import cpu_kernel_info
@@ -359,7 +367,9 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
         rng = np.random.default_rng(0)
         calib = [s_tr[i] for i in rng.choice(len(s_tr), min(cfg.n_calibration, len(s_tr)), replace=False)]
     exports = {}
-    exports["teacher fp32"] = export_onnx(teacher, t_tok, out / "teacher.fp32.onnx", labels=labels, window_policy=policy)
+    exports["teacher fp32"] = export_onnx(
+        teacher, t_tok, out / "teacher.fp32.onnx", labels=labels, window_policy=policy
+    )
     exports["teacher int8"] = export_onnx(
         teacher, t_tok, out / "teacher.int8.onnx", labels=labels, window_policy=policy,
         int8=cfg.int8, calibration=calib,
@@ -373,7 +383,9 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
             student.config.id2label = dict(enumerate(labels))
             student.config.label2id = {v: k for k, v in enumerate(labels)}
         student_params = sum(p.numel() for p in student.parameters())
-        student, hist = distill(student, s_tok, (s_tr + unl, tl_tr, y_tr_all), (s_va, tl_va, y_va), cfg, seed=seed)
+        student, hist = distill(
+            student, s_tok, (s_tr + unl, tl_tr, y_tr_all), (s_va, tl_va, y_va), cfg, seed=seed
+        )
         histories.append(hist)
         exports[f"student fp32 s{seed}"] = export_onnx(
             student, s_tok, out / f"student.s{seed}.fp32.onnx", labels=labels, window_policy=policy
@@ -391,7 +403,9 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
     bar = progress_bar(len(exports), "measure variants", unit="bundle", enabled=cfg.progress)
     for name, rep in exports.items():
         # timings on seed 0 only; the other seeds' logits come from the same measuring run
-        measured[name] = measure_bundle(rep.path, seqs_file, cfg.n_latency if name.endswith(("fp32", "int8", "s0")) else 5)
+        measured[name] = measure_bundle(
+            rep.path, seqs_file, cfg.n_latency if name.endswith(("fp32", "int8", "s0")) else 5
+        )
         if bar:
             bar.update(1)
     if bar:
@@ -413,7 +427,9 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
         per_seed = []
         for k in keys:
             logits = measured[k][1]
-            ci = bootstrap_ci(task_type, y_te, y_score=_score(logits), metrics=["mcc"], n_boot=cfg.n_boot, seed=0)
+            ci = bootstrap_ci(
+                task_type, y_te, y_score=_score(logits), metrics=["mcc"], n_boot=cfg.n_boot, seed=0
+            )
             per_seed.append({"mcc": ci["mcc"].estimate, "ci": ci["mcc"]})
         summ = summarise_seeds([{"mcc": p["mcc"]} for p in per_seed])["mcc"]
         timings = measured[keys[0]][0]

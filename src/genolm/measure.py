@@ -35,7 +35,7 @@ def cpu_kernel_info() -> dict:
         for line in text.splitlines():
             if line.startswith("flags") and not flags:
                 flags = set(line.split(":", 1)[1].split())
-            elif line.startswith("model name") and not model.strip(" x86_64"):
+            elif line.startswith("model name") and model in ("", "x86_64"):
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
@@ -77,7 +77,9 @@ def _groups(ids: list[np.ndarray]) -> dict[int, list[int]]:
     return by_len
 
 
-def measure(bundle: str | Path, seqs: list[str], *, n_latency: int = 200, batch: int = 64) -> tuple[dict, np.ndarray]:
+def measure(
+    bundle: str | Path, seqs: list[str], *, n_latency: int = 200, batch: int = 64
+) -> tuple[dict, np.ndarray]:
     """``(timings, logits)`` of ``bundle`` on ``seqs`` (whole sequences, one window each), 1 thread."""
     import onnxruntime as ort
 
@@ -95,7 +97,7 @@ def measure(bundle: str | Path, seqs: list[str], *, n_latency: int = 200, batch:
     out: list[np.ndarray | None] = [None] * len(ids)
     sess.run(None, {name: ids[0][None, :]})  # warm-up
     t = time.perf_counter()
-    for n, idx in _groups(ids).items():
+    for idx in _groups(ids).values():
         for i in range(0, len(idx), batch):
             chunk = idx[i : i + batch]
             res = sess.run(None, {name: np.stack([ids[j] for j in chunk])})[0]

@@ -39,7 +39,9 @@ def add_arguments(p):
         "--int8", default="dynamic", choices=["dynamic", "static"],
         help="onnxruntime int8: dynamic (default) or static, calibrated on --n-calibration train windows",
     )  # fmt: skip
-    p.add_argument("--n-calibration", type=int, default=64, help="static int8 calibration windows (default 64)")
+    p.add_argument(
+        "--n-calibration", type=int, default=64, help="static int8 calibration windows (default 64)"
+    )
     p.add_argument("--unlabeled-genome", metavar="FASTA", help="extra distillation windows from this genome")
     p.add_argument("--n-unlabeled", type=int, default=2000, help="how many genome windows (default 2000)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
