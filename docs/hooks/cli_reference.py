@@ -36,6 +36,7 @@ ENTRY_POINTS = {
     "db compact": "genolm.db.store.compact_db",
     "db pairs": "genolm.db.pairs.mine_pairs",
     "eval-variants": "genolm.variants.pipeline.eval_variants",
+    "compress": "genolm.compress.compress",
     "export": "genolm.export.export_onnx",
     "ism": "genolm.variants.ism.run_ism",
     "ls": "genolm.catalogue.get_entry",
