@@ -115,9 +115,9 @@ def recall(truth: np.ndarray, got: np.ndarray) -> float:
 
 def qps_runs(search_one, search_batch, set_threads, queries, n_single: int) -> dict:
     out = {}
+    qs = queries[:n_single]
     for t in (1, 2):
         set_threads(1)
-        qs = queries[:n_single]
         t0 = time.perf_counter()
         if t == 1:
             for q in qs:
