@@ -308,7 +308,6 @@ def main(argv=None) -> int:
             print(json.dumps(r), flush=True)
             if dtype == "i8":
                 rss = peak_rss(folder, q, tmp)
-                i8_index_per_vector = r[0]["index_bytes_per_vector"]
         for fn in (bench_faiss, bench_hnswlib):
             rows.append(fn(x, q, truth, tmp, args.single))
             print(json.dumps(rows[-1]), flush=True)
@@ -325,12 +324,11 @@ def main(argv=None) -> int:
     ours = max(good, key=worst_ratio) if good else by["genolm usearch:f32 + rerank"]
     ours_i8 = by["genolm usearch:i8 + rerank"]
     n1m = 1_000_000
-    # upper bound at 1M: the process after imports + every index page resident + the re-ranking
-    # rows the same queries touch (k x oversample rows each, 4 bytes/dim)
-    touched_rows_mb = args.queries * TOPK * 4 * DIM * 4 * 1.2 / 2**20
-    rss_1m = rss["after_imports_mb"] + i8_index_per_vector * n1m / 2**20 + touched_rows_mb
+    # extrapolated linearly: everything above the imports grows with the database size (pessimistic:
+    # the re-ranking pages a query set touches grow with the number of queries, not the database)
+    rss_1m = rss["after_imports_mb"] + (rss["peak_mb"] - rss["after_imports_mb"]) * n1m / len(x)
     goals = {
-        "engine_recall_0.99_at_qps_ge_faiss": {
+        "engine_recall_at_faiss_qps": {
             "goal": "recall@10 >= 0.99 at QPS >= faiss IndexHNSWFlat (same M, ef), every QPS mode",
             "genolm_row": ours["engine"],
             "recall_at_10": ours["recall_at_10"],
@@ -364,8 +362,11 @@ def main(argv=None) -> int:
             "measured_at_n": len(x),
             "peak_rss_mb_measured": rss["peak_mb"],
             "peak_rss_mb_1m_extrapolated_upper_bound": round(rss_1m, 1),
+            "extrapolation": "after_imports + (peak - after_imports) x 1M / n, linear in n",
             "status": (
-                "met (extrapolated, not measured at 1M)" if rss_1m < 2048 else "missed (extrapolated)"
+                "met (extrapolated linearly, not measured at 1M)"
+                if rss_1m < 2048
+                else "missed (extrapolated)"
             ),
             "note": "engine only (USearchEngine.load(view=True) + search); genolm.db.open_db also "
             "reads the metadata table into memory when a query asks for metadata",

@@ -192,7 +192,7 @@ def main(argv=None) -> int:
 
     base = max(noisy_p(r) for r in rows if r["embedder"].startswith(("TNF", "MinHash")))
     goals = {
-        "species_p10_noisy_trained_ge_baselines_plus_0.05": {
+        "species_noisy_trained_vs_baselines": {
             "goal": "trained embedder species P@10 (noisy) >= max(TNF, MinHash) + 0.05",
             "max_tnf_minhash": base,
             "threshold": round(base + 0.05, 4),
