@@ -19,7 +19,11 @@ Engines (:func:`genolm.db.backends.make_engine`):
 ``exact``    a matrix product over every vector (float32, or equality counts for Jaccard).
              Exact by construction; the default below :data:`EXACT_MAX` vectors.
 ``usearch``  HNSW graph (``usearch``), vectors stored as ``f32``, ``f16`` or ``i8``
-             (``usearch:i8``): the default at and above :data:`EXACT_MAX` vectors.
+             (``usearch:i8``): the default at and above :data:`EXACT_MAX` vectors.  The graph
+             proposes ``k * oversample`` candidates, which are re-scored exactly against the
+             float32 vectors kept beside the index (``rerank_vectors.npy``, memory-mapped when
+             loaded): the graph's quantisation (``i8``) and its misses among near-ties no longer
+             decide the order (see docs/db.md and benchmarks/db_engine.py).
 ``qdrant``   a Qdrant server (``qdrant://host:port/collection``) or Qdrant's local mode
              (``qdrant-local:FOLDER`` / ``qdrant-local::memory:``), see :mod:`genolm.db.qdrant`.
 
@@ -43,6 +47,8 @@ EXACT_MAX = 50_000
 METRICS = ("cos", "jaccard")
 USEARCH_DTYPES = ("f32", "f16", "i8")
 SEED_SERIAL = 4096
+#: how many graph candidates per wanted neighbour the usearch engine re-scores exactly
+OVERSAMPLE = 4
 
 
 class SearchResult(NamedTuple):
@@ -269,6 +275,8 @@ class USearchEngine(Engine):
         connectivity: int = 16,
         expansion_add: int = 128,
         expansion_search: int = 128,
+        rerank: bool = True,
+        oversample: int = OVERSAMPLE,
         _index=None,
     ):
         super().__init__(dim, metric)
@@ -280,6 +288,13 @@ class USearchEngine(Engine):
 
         self.dtype, self.connectivity = dtype, connectivity
         self.expansion_add, self.expansion_search = expansion_add, expansion_search
+        self.rerank, self.oversample = bool(rerank), max(1, int(oversample))
+        self.threads = 0  # usearch's threads for add / search: 0 = every core
+        # exact re-scoring store: unit float32 vectors by key (chunks appended by add, joined lazily)
+        self._rk_keys = np.zeros(0, np.int64)
+        self._rk_vecs = np.zeros((0, dim), np.float32)
+        self._rk_chunks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._rk_sorted: tuple[np.ndarray, np.ndarray] | None = None
         self.index = (
             _index
             if _index is not None
@@ -299,9 +314,15 @@ class USearchEngine(Engine):
     def add(self, keys, vectors) -> None:
         keys = np.asarray(keys, dtype=np.int64)
         v = self._check(vectors).astype(np.float32, copy=False)
+        if len(keys) != len(v):
+            raise ValueError(f"{len(keys)} keys for {len(v)} vectors")
         present = np.array([self.index.contains(int(x)) for x in keys], bool) if len(self.index) else None
         if present is not None and present.any():
             self.index.remove(keys[present].astype(np.uint64))
+            self._rk_drop(keys[present])
+        if self.rerank:
+            self._rk_chunks.append((keys.copy(), _unit(v)))
+            self._rk_sorted = None
         # usearch's parallel insertion into a tiny graph can leave it badly connected (recall@10
         # fell to 0.94 on 800 clustered vectors, run to run): the first SEED_SERIAL vectors go
         # in one at a time, the rest in parallel
@@ -309,17 +330,73 @@ class USearchEngine(Engine):
         if serial:
             self.index.add(keys[:serial].astype(np.uint64), v[:serial], threads=1)
         if serial < len(keys):
-            self.index.add(keys[serial:].astype(np.uint64), v[serial:], threads=0)
+            self.index.add(keys[serial:].astype(np.uint64), v[serial:], threads=self.threads)
 
     def delete(self, keys) -> int:
         keys = np.asarray(keys, dtype=np.int64)
         present = [int(x) for x in keys if self.index.contains(int(x))]
         if present:
             self.index.remove(np.asarray(present, np.uint64))
+            self._rk_drop(np.asarray(present, np.int64))
         return len(present)
 
+    # -- the exact re-scoring store ---------------------------------------------------------
+    def _rk_join(self) -> None:
+        if self._rk_chunks:
+            ks = [self._rk_keys] + [c[0] for c in self._rk_chunks]
+            vs = [np.asarray(self._rk_vecs)] + [c[1] for c in self._rk_chunks]
+            self._rk_keys, self._rk_vecs = np.concatenate(ks), np.concatenate(vs)
+            self._rk_chunks = []
+            self._rk_sorted = None
+        if self._rk_sorted is None:
+            order = np.argsort(self._rk_keys, kind="stable")
+            self._rk_sorted = (self._rk_keys[order], order)
+
+    def _rk_drop(self, keys) -> None:
+        if not self.rerank:
+            return
+        self._rk_join()
+        keep = ~np.isin(self._rk_keys, keys)
+        if not keep.all():
+            self._rk_keys, self._rk_vecs = self._rk_keys[keep], np.asarray(self._rk_vecs)[keep]
+            self._rk_sorted = None
+
+    def _rk_rows(self, keys: np.ndarray) -> np.ndarray:
+        """Rows of ``keys`` (any shape, ``-1`` for none) in the re-scoring store; ``-1`` where absent."""
+        sk, order = self._rk_sorted
+        if len(sk) == 0:
+            return np.full(keys.shape, -1, np.int64)
+        pos = np.minimum(np.searchsorted(sk, keys), len(sk) - 1)
+        return np.where((keys >= 0) & (sk[pos] == keys), order[pos], -1)
+
     def _search(self, qv, k, exact=False) -> SearchResult:
-        m = self.index.search(np.asarray(qv, np.float32), k, exact=exact)
+        if not self.rerank:
+            return self._graph_search(qv, k, exact)
+        self._rk_join()
+        n = len(self._rk_keys)
+        qu = _unit(qv)
+        if exact or k * self.oversample >= n:  # a matrix product over every stored vector
+            out_k, out_s = [], []
+            for s in range(0, len(qu), 256):
+                idx, val = _topk(qu[s : s + 256] @ np.asarray(self._rk_vecs).T, k)
+                out_k.append(self._rk_keys[idx])
+                out_s.append(val.astype(np.float32))
+            return SearchResult(np.concatenate(out_k), np.concatenate(out_s))
+        cand = self._graph_search(qv, k * self.oversample, False).keys  # (q, kk), -1 padded
+        rows = self._rk_rows(cand)
+        # gather in sorted row order: fewer page faults on a memory-mapped store
+        flat = rows.reshape(-1)
+        uniq, inv = np.unique(np.where(flat >= 0, flat, 0), return_inverse=True)
+        vecs = np.asarray(self._rk_vecs[uniq], dtype=np.float32)[inv].reshape(*rows.shape, -1)
+        scores = np.einsum("qkd,qd->qk", vecs, qu)
+        scores[rows < 0] = -np.inf
+        idx, val = _topk(scores, k)
+        keys = np.take_along_axis(cand, idx, axis=1)
+        keys = np.where(np.isfinite(val), keys, -1)
+        return SearchResult(keys.astype(np.int64), val.astype(np.float32))
+
+    def _graph_search(self, qv, k, exact=False) -> SearchResult:
+        m = self.index.search(np.asarray(qv, np.float32), k, exact=exact, threads=self.threads)
         keys = np.asarray(m.keys, dtype=np.int64).reshape(len(qv), -1)[:, :k]
         dist = np.asarray(m.distances, dtype=np.float32).reshape(len(qv), -1)[:, :k]
         counts = np.asarray(m.counts).reshape(-1) if hasattr(m, "counts") else np.full(len(qv), keys.shape[1])
@@ -333,6 +410,10 @@ class USearchEngine(Engine):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.index.save(str(folder / "usearch.index"))
+        if self.rerank:
+            self._rk_join()
+            np.save(folder / "rerank_keys.npy", self._rk_keys)
+            np.save(folder / "rerank_vectors.npy", np.asarray(self._rk_vecs, np.float32))
         (folder / "engine.json").write_text(
             json.dumps(
                 {
@@ -343,25 +424,37 @@ class USearchEngine(Engine):
                     "connectivity": self.connectivity,
                     "expansion_add": self.expansion_add,
                     "expansion_search": self.expansion_search,
+                    "rerank": self.rerank,
+                    "oversample": self.oversample,
                 }
             )
         )
 
     @classmethod
     def load(cls, folder, *, view: bool = True) -> USearchEngine:
-        """``view=True`` memory-maps the index (read-only until something is added)."""
+        """``view=True`` memory-maps the index and the re-scoring vectors (read-only until
+        something is added).  An index saved without re-scoring vectors (before they existed)
+        is searched by the graph alone."""
         from usearch.index import Index
 
         folder = Path(folder)
         meta = json.loads((folder / "engine.json").read_text())
         index = Index.restore(str(folder / "usearch.index"), view=view)
         index.expansion_search = meta["expansion_search"]
-        return cls(
+        rk = folder / "rerank_vectors.npy"
+        rerank = bool(meta.get("rerank", False)) and rk.exists()
+        e = cls(
             meta["dim"],
             meta["metric"],
             dtype=meta["dtype"],
             connectivity=meta["connectivity"],
             expansion_add=meta["expansion_add"],
             expansion_search=meta["expansion_search"],
+            rerank=rerank,
+            oversample=meta.get("oversample", OVERSAMPLE),
             _index=index,
         )
+        if rerank:
+            e._rk_keys = np.load(folder / "rerank_keys.npy")
+            e._rk_vecs = np.load(rk, mmap_mode="r" if view else None)
+        return e

@@ -1,0 +1,254 @@
+"""Species retrieval from a genolm db (issue #16, item 7): TNF vs MinHash vs genolm-tiny vs a
+contrastively trained embedder.
+
+Genomes (../shared/data/genomes): E. coli K-12 MG1655, E. coli 536, S. aureus N315, H. pylori G27,
+V. cholerae O395, K. pneumoniae NTUH-K2044; every record of at least 20 kb (chromosomes, large
+plasmids).  The database holds 1-kb windows from the first 80% of each record, at a stride chosen
+so that each genome gives about ``--db-per-genome`` windows (subsampled: the full 1-kb tiling
+would be ~19,000 windows, too many for genolm-tiny on 2 shared CPU cores).  Queries are
+``--queries-per-genome`` 1-kb windows at random positions (seed 0) in the held-out last 20%, once
+clean and once noisy: 5% of bases edited (3% substitutions, 1% insertions, 1% deletions), the
+long-read setting.  Search is exact (genolm's ExactEngine: cosine, or the Jaccard estimate for
+MinHash), over a database in shuffled order so score ties do not favour a genome.
+
+Species precision@10: the fraction of a query's 10 nearest windows from its own species, with a
+95% bootstrap CI over queries (1,000 resamples).  Reported twice: the two E. coli strains as one
+species (``species``) and as two labels (``strain``).  The E. coli confusion: of a K-12 query's 10
+hits, the fraction that are 536 (and vice versa).
+
+MinHash: genolm's own ``MinHashEmbedder`` (bottom-128 sketches of canonical 21-mers, and of
+11-mers).  The trained embedder arm needs the contrastive trainer of issue #16 item 5; when its
+Python API cannot be imported the arm is skipped and the JSON says so.
+
+Run: ``nice -n 10 python benchmarks/db_species.py`` (writes benchmarks/results/db_species.json + .md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+# benchmarks/tokenize.py would shadow the standard library's tokenize (torch imports it):
+# move this script's folder from the front of sys.path to the back
+_HERE = str(Path(__file__).resolve().parent)
+if sys.path and str(Path(sys.path[0] or ".").resolve()) == _HERE:
+    sys.path.append(sys.path.pop(0))
+elif _HERE not in sys.path:
+    sys.path.append(_HERE)
+from _common import RESULTS, shared, single_core, write_result  # noqa: E402
+
+single_core()
+
+import numpy as np  # noqa: E402
+from db_engine import read_fasta  # noqa: E402
+
+GENOMES = [
+    ("E. coli", "K-12", "ecoli_K12_MG1655.fasta.gz"),
+    ("E. coli", "536", "ecoli_536_NC_008253.fna.gz"),
+    ("S. aureus", "N315", "saureus_N315_NC_002745.fasta.gz"),
+    ("H. pylori", "G27", "hpylori_G27_NC_011333.fasta.gz"),
+    ("V. cholerae", "O395", "vcholerae_O395.fasta.gz"),
+    ("K. pneumoniae", "NTUH-K2044", "kpneumoniae_NTUH-K2044.fna.gz"),
+]
+WINDOW, MIN_RECORD, TOPK, NOISE = 1000, 20_000, 10, (0.03, 0.01, 0.01)
+
+
+def mutate(seq: str, rng) -> str:
+    """Substitutions, insertions and deletions at the rates of NOISE, per base."""
+    sub, ins, dele = NOISE
+    out = []
+    for b in seq:
+        r = rng.random()
+        if r < dele:
+            continue
+        if r < dele + sub:
+            out.append("ACGT"[(("ACGT".find(b) if b in "ACGT" else 0) + rng.integers(1, 4)) % 4])
+        else:
+            out.append(b)
+        if rng.random() < ins:
+            out.append("ACGT"[rng.integers(0, 4)])
+    return "".join(out)
+
+
+def make_sets(db_per_genome: int, q_per_genome: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    db, qs = [], []
+    for species, strain, f in GENOMES:
+        recs = [s for s in read_fasta(shared("genomes", f)) if len(s) >= MIN_RECORD]
+        total = sum(int(0.8 * len(s)) for s in recs)
+        stride = max(WINDOW, total // db_per_genome)
+        for s in recs:
+            cut = int(0.8 * len(s))
+            for st in range(0, cut - WINDOW + 1, stride):
+                db.append((species, strain, s[st : st + WINDOW]))
+        weights = np.array([len(s) - int(0.8 * len(s)) - WINDOW for s in recs], float)
+        for ri in rng.choice(len(recs), size=q_per_genome, p=weights / weights.sum()):
+            s = recs[ri]
+            cut = int(0.8 * len(s))
+            st = int(rng.integers(cut, len(s) - WINDOW + 1))
+            qs.append((species, strain, s[st : st + WINDOW]))
+    order = rng.permutation(len(db))
+    db = [db[i] for i in order]
+    noisy = [(sp, st, mutate(s, rng)) for sp, st, s in qs]
+    return db, qs, noisy
+
+
+def p_at_k(hit_labels: np.ndarray, q_labels: np.ndarray) -> np.ndarray:
+    return (hit_labels == q_labels[:, None]).mean(axis=1)
+
+
+def boot(x: np.ndarray, n: int = 1000, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(n, len(x)))].mean(axis=1)
+    return {
+        "mean": round(float(x.mean()), 4),
+        "ci_low": round(float(np.quantile(means, 0.025)), 4),
+        "ci_high": round(float(np.quantile(means, 0.975)), 4),
+    }
+
+
+def evaluate(name, embedder, db, query_sets) -> dict:
+    from genolm.db.engine import ExactEngine
+
+    t0 = time.perf_counter()
+    dbv = embedder.embed([s for _, _, s in db])
+    e = ExactEngine(dbv.shape[1], embedder.spec["metric"])
+    e.add(np.arange(len(dbv)), dbv)
+    sp = np.array([x[0] for x in db])
+    st = np.array([x[1] for x in db])
+    out = {"embedder": name, "spec": embedder.spec, "dim": int(dbv.shape[1])}
+    for qname, qset in query_sets.items():
+        qv = embedder.embed([s for _, _, s in qset])
+        hits = e.search(qv, TOPK).keys
+        q_sp = np.array([x[0] for x in qset])
+        q_st = np.array([x[1] for x in qset])
+        r = {
+            "species_p_at_10": boot(p_at_k(sp[hits], q_sp)),
+            "strain_p_at_10": boot(p_at_k(st[hits], q_st)),
+        }
+        for a, b in (("K-12", "536"), ("536", "K-12")):
+            m = q_st == a
+            r[f"ecoli_{a}_hits_that_are_{b}"] = round(float((st[hits[m]] == b).mean()), 4)
+            r[f"ecoli_{a}_hits_that_are_{a}"] = round(float((st[hits[m]] == a).mean()), 4)
+        out[qname] = r
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps({k: out[k] for k in ("embedder", "seconds")}), flush=True)
+    return out
+
+
+# where the contrastive trainer of issue #16 item 5 may live: (module, function)
+TRAINER_CANDIDATES = [
+    ("genolm.db.train", "train_embedder"),
+    ("genolm.db.contrastive", "train_embedder"),
+    ("genolm.train_embedder", "train_embedder"),
+    ("genolm.embedder", "train_embedder"),
+]
+
+
+def trained_arm():
+    """The trainer's function, or a note saying why the arm is skipped."""
+    tried = []
+    for mod, fn in TRAINER_CANDIDATES:
+        try:
+            f = getattr(importlib.import_module(mod), fn)
+        except (ImportError, AttributeError) as e:
+            tried.append(f"{mod}.{fn} ({type(e).__name__})")
+            continue
+        return f, None
+    return None, (
+        "skipped: the contrastive trainer (issue #16 item 5, `genolm train-embedder`) is not "
+        "importable in this tree; tried " + ", ".join(tried)
+    )
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db-per-genome", type=int, default=250)
+    ap.add_argument("--queries-per-genome", type=int, default=80)
+    ap.add_argument("--model", default="genolm-tiny")
+    ap.add_argument("--out", default=str(RESULTS / "db_species.json"))
+    args = ap.parse_args(argv)
+    t_start = time.perf_counter()
+    from genolm.db.embedders import KmerEmbedder, MinHashEmbedder, ModelEmbedder
+
+    db, clean, noisy = make_sets(args.db_per_genome, args.queries_per_genome)
+    print(f"{len(db)} database windows, {len(clean)} clean + {len(noisy)} noisy queries", flush=True)
+    sets = {"clean": clean, "noisy": noisy}
+    rows = [
+        evaluate("TNF (k-mer 4)", KmerEmbedder(4), db, sets),
+        evaluate("MinHash k21 x128 (genolm)", MinHashEmbedder(21, 128), db, sets),
+        evaluate("MinHash k11 x128 (genolm)", MinHashEmbedder(11, 128), db, sets),
+        evaluate(f"{args.model} mean-pooled", ModelEmbedder(args.model, pooling="mean"), db, sets),
+    ]
+    train, note = trained_arm()
+    trained = {"status": note} if train is None else {"status": "trainer importable but not wired up yet"}
+
+    def noisy_p(row):
+        return row["noisy"]["species_p_at_10"]["mean"]
+
+    base = max(noisy_p(r) for r in rows if r["embedder"].startswith(("TNF", "MinHash")))
+    goals = {
+        "species_noisy_trained_vs_baselines": {
+            "goal": "trained embedder species P@10 (noisy) >= max(TNF, MinHash) + 0.05",
+            "max_tnf_minhash": base,
+            "threshold": round(base + 0.05, 4),
+            "genolm_tiny_mean_pooled": noisy_p(rows[3]),
+            "status": "not measured (" + trained["status"] + ")" if train is None else "not measured",
+        }
+    }
+    payload = {
+        "what": " ".join(__doc__.split("\n\n")[1].split()),
+        "scaled": (
+            f"{len(db)} database windows (about {args.db_per_genome} per genome, evenly strided over the "
+            f"first 80% of each record), {len(clean)} clean and {len(noisy)} noisy queries "
+            f"({args.queries_per_genome} per genome)"
+        ),
+        "noise": {"substitution": NOISE[0], "insertion": NOISE[1], "deletion": NOISE[2]},
+        "n_db": len(db),
+        "n_queries": len(clean),
+        "rows": rows,
+        "trained_embedder": trained,
+        "goals": goals,
+        "wall_s": round(time.perf_counter() - t_start, 1),
+    }
+    out = Path(args.out)
+    if out == RESULTS / "db_species.json":
+        write_result("db_species", payload)
+    else:
+        out.write_text(json.dumps(payload, indent=2))
+    write_md(out.with_suffix(".md"), payload)
+    return 0
+
+
+def _ci(r: dict) -> str:
+    return f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+
+
+def write_md(path: Path, p: dict) -> None:
+    lines = [
+        "# db species retrieval: species precision@10 (95% bootstrap CI)",
+        "",
+        p["scaled"] + ".",
+        "",
+        "| embedder | clean, species | noisy, species | clean, strain | noisy, strain | noisy K-12 hits that are 536 | noisy 536 hits that are K-12 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in p["rows"]:
+        c, n = r["clean"], r["noisy"]
+        lines.append(
+            f"| {r['embedder']} | {_ci(c['species_p_at_10'])} | {_ci(n['species_p_at_10'])} | "
+            f"{_ci(c['strain_p_at_10'])} | {_ci(n['strain_p_at_10'])} | "
+            f"{n['ecoli_K-12_hits_that_are_536']:.3f} | {n['ecoli_536_hits_that_are_K-12']:.3f} |"
+        )
+    lines += ["", f"Trained embedder: {p['trained_embedder']['status']}", ""]
+    for name, g in p["goals"].items():
+        lines.append(f"- {name}: **{g['status']}**")
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
