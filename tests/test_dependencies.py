@@ -37,6 +37,10 @@ OPTIONAL = {
     "tensorboard": "extra tensorboard (via torch.utils.tensorboard)",
     "evo2": "no extra: Evo 2 needs a CUDA GPU; genolm refuses it on CPU with a message",
     "mamba_ssm": "no extra: CUDA only; genolm's Caduceus port does not need it",
+    "onnx": "extra export",
+    "onnxruntime": "extras export and edge",
+    "usearch": "extra db",
+    "qdrant_client": "extra db",
 }
 
 
