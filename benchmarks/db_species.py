@@ -17,10 +17,15 @@ species (``species``) and as two labels (``strain``).  The E. coli confusion: of
 hits, the fraction that are 536 (and vice versa).
 
 MinHash: genolm's own ``MinHashEmbedder`` (bottom-128 sketches of canonical 21-mers, and of
-11-mers).  The trained embedder arm needs the contrastive trainer of issue #16 item 5; when its
-Python API cannot be imported the arm is skipped and the JSON says so.
+11-mers).  The trained arm: genolm-tiny fine-tuned contrastively (``genolm.train.contrastive``,
+InfoNCE with hard negatives) for ``--train-steps`` steps on pairs mined (``genolm.db.pairs``)
+from the DATABASE windows only, never the held-out queries: positives are copies with 5% edits
+(the noisy-query setting) and cross-strain neighbours of the same species, hard negatives the
+nearest TNF neighbours of another species (see :func:`train_on_database`).  The step budget keeps
+the whole run near 10 minutes on 2 shared CPU cores; when the trainer cannot be imported the arm
+is skipped and the JSON says so.
 
-Run: ``nice -n 10 python benchmarks/db_species.py`` (writes benchmarks/results/db_species.json + .md).
+Run: ``nice -n 5 python benchmarks/db_species.py`` (writes benchmarks/results/db_species.json + .md).
 """
 
 from __future__ import annotations
@@ -140,12 +145,9 @@ def evaluate(name, embedder, db, query_sets) -> dict:
     return out
 
 
-# where the contrastive trainer of issue #16 item 5 may live: (module, function)
+# where the contrastive trainer of issue #16 item 5 lives: (module, function)
 TRAINER_CANDIDATES = [
-    ("genolm.db.train", "train_embedder"),
-    ("genolm.db.contrastive", "train_embedder"),
-    ("genolm.train_embedder", "train_embedder"),
-    ("genolm.embedder", "train_embedder"),
+    ("genolm.train.contrastive", "train_embedder"),
 ]
 
 
@@ -165,11 +167,83 @@ def trained_arm():
     )
 
 
+def train_on_database(train, db, model: str, work: Path, steps: int, batch_size: int, lr: float) -> tuple:
+    """Mine pairs from the DATABASE windows only (a TNF genolm db of them, one task table per
+    strain = one source, species as label) and train ``model`` contrastively on them.
+
+    Positives: a copy of each window with 5% edits (``mutations`` = 5% of the window: the noisy
+    query setting) and, where one exists, the window's nearest TNF neighbour (cosine >= 0.9) from
+    the other strain of the same species (cross-source locus pairs; pairs whose neighbour is of
+    another species are dropped).  Hard negatives: the nearest TNF neighbour of another species
+    (another genome), as ``mine_pairs`` picks them where the database has labels.  The held-out
+    query windows are never seen."""
+    import pandas as pd
+
+    from genolm.db.pairs import mine_pairs
+    from genolm.db.store import build_db
+    from genolm.train.contrastive import ContrastiveConfig
+
+    t0 = time.perf_counter()
+    tables, seqs, label_of = [], {}, {}
+    for species, strain in dict.fromkeys((sp, st) for sp, st, _ in db):
+        rows = [(f"{strain}_{i}", s, species) for i, (sp, st, s) in enumerate(db) if st == strain]
+        f = work / f"db_{strain}.tsv"
+        pd.DataFrame(rows, columns=["id", "sequence", "label"]).to_csv(f, sep="\t", index=False)
+        tables.append(f)
+        seqs.update({i: s for i, s, _ in rows})
+        label_of.update({i: lab for i, _, lab in rows})
+    build_db(work / "db", tables, embedder="tnf", kind="table", progress=False)
+    n_mut = round(sum(NOISE) * WINDOW)
+    pairs = mine_pairs(work / "db", mutations=n_mut, locus=True, min_similarity=0.9, sequences=seqs, seed=0)
+    is_locus = pairs["kind"] == "locus"
+    same_species = pairs["positive_id"].map(label_of) == pairs["anchor_id"].map(label_of)
+    pairs = pairs[~is_locus | same_species].reset_index(drop=True)
+    neg_other = float((pairs["negative_id"].map(label_of) != pairs["anchor_id"].map(label_of)).mean())
+    mined_s = time.perf_counter() - t0
+    cfg = ContrastiveConfig(lr=lr, batch_size=batch_size, epochs=1, max_steps=steps, save_every=10**9, seed=0)
+    t1 = time.perf_counter()
+    res = train(pairs, model, work / "trained", cfg)
+    losses = [h["loss"] for h in res.history]
+    info = {
+        "status": "trained",
+        "base_model": model,
+        "pairs": {
+            "from": "database windows only (never the held-out query windows)",
+            "n": len(pairs),
+            "by_kind": {k: int(v) for k, v in pairs["kind"].value_counts().items()},
+            "mutations_per_mutated_positive": n_mut,
+            "locus_min_similarity_tnf": 0.9,
+            "hard_negatives_of_another_species": round(neg_other, 4),
+            "mine_seconds": round(mined_s, 1),
+        },
+        "config": {
+            "lr": lr,
+            "batch_size": batch_size,
+            "max_steps": steps,
+            "temperature": cfg.temperature,
+            "pooling": cfg.pooling,
+            "hard_negatives": cfg.hard_negatives,
+        },
+        "steps": res.steps,
+        "pairs_seen": res.steps * batch_size,
+        "train_seconds": round(time.perf_counter() - t1, 1),
+        "loss_first": round(losses[0], 4),
+        "loss_last": round(losses[-1], 4),
+        "loss_mean_first_5": round(float(np.mean(losses[:5])), 4),
+        "loss_mean_last_5": round(float(np.mean(losses[-5:])), 4),
+    }
+    print(json.dumps({k: info[k] for k in ("steps", "train_seconds", "loss_first", "loss_last")}), flush=True)
+    return res.folder, info
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--db-per-genome", type=int, default=250)
-    ap.add_argument("--queries-per-genome", type=int, default=80)
+    ap.add_argument("--db-per-genome", type=int, default=150)
+    ap.add_argument("--queries-per-genome", type=int, default=50)
     ap.add_argument("--model", default="genolm-tiny")
+    ap.add_argument("--train-steps", type=int, default=30, help="contrastive training steps (the budget)")
+    ap.add_argument("--train-batch", type=int, default=32)
+    ap.add_argument("--train-lr", type=float, default=1e-3)
     ap.add_argument("--out", default=str(RESULTS / "db_species.json"))
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
@@ -185,23 +259,48 @@ def main(argv=None) -> int:
         evaluate(f"{args.model} mean-pooled", ModelEmbedder(args.model, pooling="mean"), db, sets),
     ]
     train, note = trained_arm()
-    trained = {"status": note} if train is None else {"status": "trainer importable but not wired up yet"}
+    trained = {"status": note}
+    if train is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="db_species_") as work:
+            folder, trained = train_on_database(
+                train, db, args.model, Path(work), args.train_steps, args.train_batch, args.train_lr
+            )
+            name = f"{args.model} contrastively trained ({trained['steps']} steps)"
+            rows.append(evaluate(name, ModelEmbedder(str(folder), pooling="mean"), db, sets))
+            rows[-1]["spec"]["model"] = f"{args.model} trained (temporary folder)"
 
     def noisy_p(row):
         return row["noisy"]["species_p_at_10"]["mean"]
 
     base = max(noisy_p(r) for r in rows if r["embedder"].startswith(("TNF", "MinHash")))
+    goal = None
+    if train is not None:
+        got = noisy_p(rows[4])
+        goal = {"trained": got, "met": bool(got >= base + 0.05)}
     goals = {
         "species_noisy_trained_vs_baselines": {
             "goal": "trained embedder species P@10 (noisy) >= max(TNF, MinHash) + 0.05",
             "max_tnf_minhash": base,
             "threshold": round(base + 0.05, 4),
             "genolm_tiny_mean_pooled": noisy_p(rows[3]),
-            "status": "not measured (" + trained["status"] + ")" if train is None else "not measured",
+            "status": "not measured (" + trained["status"] + ")",
         }
     }
+    if goal is not None:
+        g = goals["species_noisy_trained_vs_baselines"]
+        g["trained"] = goal["trained"]
+        g["trained_ci"] = [
+            rows[4]["noisy"]["species_p_at_10"]["ci_low"],
+            rows[4]["noisy"]["species_p_at_10"]["ci_high"],
+        ]
+        g["trained_minus_max_tnf_minhash"] = round(goal["trained"] - base, 4)
+        g["status"] = "met" if goal["met"] else "missed"
     payload = {
         "what": " ".join(__doc__.split("\n\n")[1].split()),
+        "command": "nice -n 5 python benchmarks/db_species.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "scaled": (
             f"{len(db)} database windows (about {args.db_per_genome} per genome, evenly strided over the "
             f"first 80% of each record), {len(clean)} clean and {len(noisy)} noisy queries "
@@ -244,7 +343,16 @@ def write_md(path: Path, p: dict) -> None:
             f"{_ci(c['strain_p_at_10'])} | {_ci(n['strain_p_at_10'])} | "
             f"{n['ecoli_K-12_hits_that_are_536']:.3f} | {n['ecoli_536_hits_that_are_K-12']:.3f} |"
         )
-    lines += ["", f"Trained embedder: {p['trained_embedder']['status']}", ""]
+    tr = p["trained_embedder"]
+    if tr["status"] == "trained":
+        note = (
+            f"{tr['base_model']} trained contrastively for {tr['steps']} steps (batch {tr['config']['batch_size']}, "
+            f"lr {tr['config']['lr']}, {tr['train_seconds']} s) on {tr['pairs']['n']} pairs mined from the database "
+            f"windows only ({tr['pairs']['by_kind']}); loss {tr['loss_first']} -> {tr['loss_last']}"
+        )
+    else:
+        note = tr["status"]
+    lines += ["", f"Trained embedder: {note}", ""]
     for name, g in p["goals"].items():
         lines.append(f"- {name}: **{g['status']}**")
     path.write_text("\n".join(lines) + "\n")
