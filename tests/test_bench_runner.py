@@ -495,7 +495,10 @@ def test_naming_a_model_does_not_switch_the_profile(tmp_path, capsys):
         **{k: v for k, v in FAST.items() if k != "progress"},
         progress=False,
     )
-    assert "profile: quick" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "profile: quick" in out
+    # guards the printed settings disagreeing with what runs (the profile text names its own seeds)
+    assert "as run: modes probe; seeds per mode: probe 1" in out  # seeds=1 overrides the profile's 3
 
 
 def test_config_merges_nested_sections_into_the_profile(tmp_path):

@@ -556,6 +556,7 @@ def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta,
     blas = threadpool_limits(limits=n_threads)  # numpy / scikit-learn BLAS: the same rule as torch
     say = _printer(cfg.progress if cfg.messages is None else cfg.messages)
     say(f"profile: {PROFILE_TEXT.get(cfg.profile or '', cfg.profile or 'none (BenchConfig as given)')}")
+    say(f"as run: {_as_run(cfg)}")  # the profile's defaults after --seeds / --modes / --config overrides
     refused, ran, skipped = [], 0, 0
     bar = None
     try:
@@ -621,6 +622,12 @@ def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta,
     atomic_write_json(out / "bench.json", bench_meta)
     atomic_write_json(out / "timings.json", {**T, "runs_ran": ran, "runs_skipped": skipped})
     return BenchResult(out, summary, refused, ran, skipped, T)
+
+
+def _as_run(cfg: BenchConfig) -> str:
+    """The settings that decide how much runs, as this bench will run them."""
+    seeds = ", ".join(f"{m} {cfg.mode_seeds.get(m, cfg.seeds)}" for m in cfg.modes)
+    return f"modes {', '.join(cfg.modes) or 'none'}; seeds per mode: {seeds or '-'} (deterministic entries run once)"
 
 
 def _fmt(x) -> str:
