@@ -207,3 +207,13 @@ def test_train_embedder_lowers_the_loss_resumes_and_the_folder_embeds(tmp_path, 
         )
         == 0
     )
+
+
+def test_read_pairs_names_the_file_of_an_empty_or_binary_table(tmp_path):
+    # guards "cannot read a table" without the file's name (train-embedder given an empty file)
+    from genolm.errors import InputError
+
+    empty = tmp_path / "pairs.tsv"
+    empty.write_text("")
+    with pytest.raises(InputError, match=r"pairs\.tsv.*not a pairs table"):
+        read_pairs(empty)

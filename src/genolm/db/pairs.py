@@ -227,7 +227,14 @@ def read_pairs(path):
     """Pairs written by :func:`write_pairs` (a DataFrame); the columns are checked."""
     import pandas as pd
 
-    df = pd.read_csv(path, sep="\t", dtype={"anchor_id": str, "positive_id": str, "negative_id": str})
+    try:
+        df = pd.read_csv(path, sep="\t", dtype={"anchor_id": str, "positive_id": str, "negative_id": str})
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise InputError(
+            f"not a pairs table ({e})",
+            path=str(path),
+            hint="make one with `genolm db pairs DB --out pairs.tsv`",
+        ) from None
     need = ("anchor_seq", "positive_seq")
     missing = [c for c in need if c not in df.columns]
     if missing:
