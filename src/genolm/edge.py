@@ -470,9 +470,11 @@ def _open_out(out):
         return out, None
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
+    if out.is_dir():
+        raise InputError(
+            "is a folder, but --out names the TSV file to write", path=str(out), hint="give a file name"
+        )
     try:
-        if out.is_dir():
-            raise IsADirectoryError(str(out))
         return open(tmp, "w"), str(tmp)
     except OSError as e:
         raise InputError(
