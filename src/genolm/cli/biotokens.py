@@ -81,25 +81,13 @@ lm_eval --model hf --model_args pretrained=runs/bio-cpt/final,add_bos_token=True
 
 
 def add_arguments(p):
-    import argparse
-    import textwrap
-
-    from genolm.cli.common import add_dataclass_arguments
+    from genolm.cli.common import add_dataclass_arguments, add_subverbs
     from genolm.llm.evaluate import LLMEvalConfig
     from genolm.llm.extend import ExtendConfig
     from genolm.llm.mcq import MCQConfig
     from genolm.llm.pretrain import BiotokenPretrainConfig
 
-    sub = p.add_subparsers(dest="action", metavar="ACTION")
-    subs = {}
-    for action, (helptext, examples) in _SUB.items():
-        subs[action] = sub.add_parser(
-            action,
-            help=helptext,
-            description=helptext,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip("\n"), "  "),
-        )
+    subs = add_subverbs(p, _SUB)
     for action, cls in (
         ("extend", ExtendConfig),
         ("pretrain", BiotokenPretrainConfig),

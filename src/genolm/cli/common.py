@@ -222,3 +222,23 @@ def configure_logging(*, quiet: bool = False, verbose: int = 0):
         logger.setLevel(old_level)
 
     return restore
+
+
+def add_subverbs(parser: argparse.ArgumentParser, subverbs: dict[str, tuple[str, str]]) -> dict:
+    """Sub-verbs of a verb (``genolm db build``): ``{name: (help, examples)}`` -> ``{name: parser}``.
+
+    Each sub-parser's help ends with its runnable examples, like a verb's.
+    """
+    import textwrap
+
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    return {
+        name: sub.add_parser(
+            name,
+            help=helptext,
+            description=helptext,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip("\n"), "  "),
+        )
+        for name, (helptext, examples) in subverbs.items()
+    }

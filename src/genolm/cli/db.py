@@ -103,19 +103,9 @@ def _inputs(p, *, required: bool):
 
 
 def add_arguments(p):
-    import argparse
-    import textwrap
+    from genolm.cli.common import add_subverbs
 
-    sub = p.add_subparsers(dest="action", metavar="ACTION")
-    s = {}
-    for action, (helptext, examples) in _SUB.items():
-        s[action] = sub.add_parser(
-            action,
-            help=helptext,
-            description=helptext,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip("\n"), "  "),
-        )
+    s = add_subverbs(p, _SUB)
     b = s["build"]
     b.add_argument("--out", required=True, help="the database folder")
     _inputs(b, required=True)
