@@ -693,8 +693,7 @@ def _genolm(folder: Path, entry, trust: bool):
     try:
         objective = family_of(config).objective
     except ConfigError:
-        archs = " ".join(getattr(config, "architectures", None) or [])
-        objective = "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
+        objective = _hf_objective(config)
     cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
     read = _reader(cls, folder, config=config)
     tok = AutoTokenizer.from_pretrained(str(folder))
@@ -840,12 +839,17 @@ def _evo2(folder: Path, entry, trust: bool):
     )
 
 
+def _hf_objective(config) -> str:
+    """``clm`` for a causal architecture (``*CausalLM`` or ``is_decoder``), else ``mlm``."""
+    archs = " ".join(getattr(config, "architectures", None) or [])
+    return "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
+
+
 def _hf(folder: Path, entry, trust: bool):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     config = AutoConfig.from_pretrained(str(folder))
-    archs = " ".join(getattr(config, "architectures", None) or [])
-    objective = "clm" if "CausalLM" in archs or getattr(config, "is_decoder", False) else "mlm"
+    objective = _hf_objective(config)
     cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
     read = _reader(cls, folder, config=config)
     tok = AutoTokenizer.from_pretrained(str(folder))

@@ -49,6 +49,19 @@ def _kmer_ints(seq: str, k: int) -> np.ndarray:
     return np.minimum(fwd, rc)
 
 
+def _frequency_spec(model: str, dim: int) -> dict:
+    """The spec of a k-mer frequency embedder (no model revision, pooling or layer)."""
+    return {
+        "model": model,
+        "revision": None,
+        "pooling": "frequency",
+        "layer": None,
+        "dim": dim,
+        "dtype": "float32",
+        "metric": "cos",
+    }
+
+
 class KmerEmbedder:
     """Canonical k-mer frequency profiles (TNF for ``k=4``)."""
 
@@ -60,15 +73,7 @@ class KmerEmbedder:
         self._col = np.full(4**k, -1, dtype=np.int64)
         self._col[canon] = np.arange(len(canon))
         self.dim = len(canon)
-        self.spec = {
-            "model": "tnf" if k == 4 else f"kmer:{k}",
-            "revision": None,
-            "pooling": "frequency",
-            "layer": None,
-            "dim": self.dim,
-            "dtype": "float32",
-            "metric": "cos",
-        }
+        self.spec = _frequency_spec("tnf" if k == 4 else f"kmer:{k}", self.dim)
 
     def embed(self, seqs) -> np.ndarray:
         out = np.zeros((len(seqs), self.dim), dtype=np.float32)
@@ -93,15 +98,7 @@ class AminoKmerEmbedder:
         self._code = np.full(256, -1, dtype=np.int64)
         for i, c in enumerate(AMINO_ACIDS):
             self._code[ord(c)] = self._code[ord(c.lower())] = i
-        self.spec = {
-            "model": f"aa:{k}",
-            "revision": None,
-            "pooling": "frequency",
-            "layer": None,
-            "dim": self.dim,
-            "dtype": "float32",
-            "metric": "cos",
-        }
+        self.spec = _frequency_spec(f"aa:{k}", self.dim)
 
     def embed(self, seqs) -> np.ndarray:
         out = np.zeros((len(seqs), self.dim), dtype=np.float32)
