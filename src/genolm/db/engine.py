@@ -295,12 +295,17 @@ class USearchEngine(Engine):
         self._rk_vecs = np.zeros((0, dim), np.float32)
         self._rk_chunks: list[tuple[np.ndarray, np.ndarray]] = []
         self._rk_sorted: tuple[np.ndarray, np.ndarray] | None = None
+        self._rk_identity = False
+        # f32 / f16 graphs store unit vectors under the inner product (the same order as cosine,
+        # without a norm per distance); i8 keeps usearch's cosine, which normalises before it
+        # quantises (unit vectors' small components would lose precision as raw i8)
+        graph_metric = "cos" if dtype == "i8" else "ip"
         self.index = (
             _index
             if _index is not None
             else Index(
                 ndim=dim,
-                metric="cos",
+                metric=graph_metric,
                 dtype=dtype,
                 connectivity=connectivity,
                 expansion_add=expansion_add,
@@ -310,6 +315,12 @@ class USearchEngine(Engine):
 
     def __len__(self) -> int:
         return len(self.index)
+
+    @property
+    def _unit_graph(self) -> bool:
+        """The graph holds unit vectors under the inner product (indexes saved before this
+        choice hold raw vectors under cosine and keep doing so)."""
+        return "IP" in str(self.index.metric).upper()
 
     def add(self, keys, vectors) -> None:
         keys = np.asarray(keys, dtype=np.int64)
@@ -327,6 +338,8 @@ class USearchEngine(Engine):
         # fell to 0.94 on 800 clustered vectors, run to run): the first SEED_SERIAL vectors go
         # in one at a time, the rest in parallel
         serial = max(0, min(len(keys), SEED_SERIAL - len(self.index)))
+        if self._unit_graph:
+            v = _unit(v)
         if serial:
             self.index.add(keys[:serial].astype(np.uint64), v[:serial], threads=1)
         if serial < len(keys):
@@ -351,6 +364,9 @@ class USearchEngine(Engine):
         if self._rk_sorted is None:
             order = np.argsort(self._rk_keys, kind="stable")
             self._rk_sorted = (self._rk_keys[order], order)
+            n = len(self._rk_keys)
+            # keys 0..n-1 in row order (a database's usual keys): a key is its row
+            self._rk_identity = bool(n) and bool(np.array_equal(self._rk_keys, np.arange(n)))
 
     def _rk_drop(self, keys) -> None:
         if not self.rerank:
@@ -364,6 +380,8 @@ class USearchEngine(Engine):
     def _rk_rows(self, keys: np.ndarray) -> np.ndarray:
         """Rows of ``keys`` (any shape, ``-1`` for none) in the re-scoring store; ``-1`` where absent."""
         sk, order = self._rk_sorted
+        if getattr(self, "_rk_identity", False):
+            return np.where((keys >= 0) & (keys < len(sk)), keys, -1)
         if len(sk) == 0:
             return np.full(keys.shape, -1, np.int64)
         pos = np.minimum(np.searchsorted(sk, keys), len(sk) - 1)
@@ -384,26 +402,34 @@ class USearchEngine(Engine):
             return SearchResult(np.concatenate(out_k), np.concatenate(out_s))
         cand = self._graph_search(qv, k * self.oversample, False).keys  # (q, kk), -1 padded
         rows = self._rk_rows(cand)
-        # gather in sorted row order: fewer page faults on a memory-mapped store
-        flat = rows.reshape(-1)
-        uniq, inv = np.unique(np.where(flat >= 0, flat, 0), return_inverse=True)
-        vecs = np.asarray(self._rk_vecs[uniq], dtype=np.float32)[inv].reshape(*rows.shape, -1)
+        safe = np.where(rows >= 0, rows, 0)
+        if len(qv) > 32:  # gather in sorted row order: fewer page faults on a memory-mapped store
+            flat = safe.reshape(-1)
+            uniq, inv = np.unique(flat, return_inverse=True)
+            vecs = np.asarray(self._rk_vecs[uniq], dtype=np.float32)[inv].reshape(*rows.shape, -1)
+        else:
+            vecs = np.asarray(self._rk_vecs[safe.reshape(-1)], dtype=np.float32).reshape(*rows.shape, -1)
         scores = np.einsum("qkd,qd->qk", vecs, qu)
         scores[rows < 0] = -np.inf
-        idx, val = _topk(scores, k)
+        # ties: the graph's order (stable sort of at most k x oversample candidates)
+        idx = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        val = np.take_along_axis(scores, idx, axis=1)
         keys = np.take_along_axis(cand, idx, axis=1)
         keys = np.where(np.isfinite(val), keys, -1)
         return SearchResult(keys.astype(np.int64), val.astype(np.float32))
 
     def _graph_search(self, qv, k, exact=False) -> SearchResult:
-        m = self.index.search(np.asarray(qv, np.float32), k, exact=exact, threads=self.threads)
-        keys = np.asarray(m.keys, dtype=np.int64).reshape(len(qv), -1)[:, :k]
-        dist = np.asarray(m.distances, dtype=np.float32).reshape(len(qv), -1)[:, :k]
-        counts = np.asarray(m.counts).reshape(-1) if hasattr(m, "counts") else np.full(len(qv), keys.shape[1])
-        out = _empty(len(qv), k)
-        for i, c in enumerate(counts):
-            c = min(int(c), k)
-            out.keys[i, :c], out.scores[i, :c] = keys[i, :c], 1.0 - dist[i, :c]
+        q = len(qv)
+        qv = _unit(qv) if self._unit_graph else np.asarray(qv, np.float32)
+        m = self.index.search(qv, k, exact=exact, threads=self.threads)
+        keys = np.asarray(m.keys, dtype=np.int64).reshape(q, -1)[:, :k]
+        dist = np.asarray(m.distances, dtype=np.float32).reshape(q, -1)[:, :k]
+        counts = np.asarray(m.counts).reshape(-1) if hasattr(m, "counts") else np.full(q, keys.shape[1])
+        valid = np.arange(keys.shape[1])[None, :] < np.minimum(counts, k)[:, None]
+        out = _empty(q, k)
+        w = keys.shape[1]
+        out.keys[:, :w] = np.where(valid, keys, -1)
+        out.scores[:, :w] = np.where(valid, 1.0 - dist, -np.inf)
         return out
 
     def save(self, folder) -> None:
