@@ -315,6 +315,12 @@ def summarise_results(
                             **_paired(draws[me], draws[ok], e["mean"], other["mean"]),
                         }
                         e[label]["verdict"] = verdict(e[label]["low"], e[label]["high"])
+            if e["kind"] != "baseline":  # paired against every baseline, by name
+                e["vs_baselines"] = {}
+                for other in baselines:
+                    ok = (other["name"], other["kind"], other["mode"])
+                    d = _paired(draws[me], draws[ok], e["mean"], other["mean"])
+                    e["vs_baselines"][other["name"]] = {**d, "verdict": verdict(d["low"], d["high"])}
             if e["kind"] == "model":
                 ri = key.get((e["name"], "random-init", e["mode"]))
                 if ri is not None:
