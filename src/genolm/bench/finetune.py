@@ -65,7 +65,7 @@ from genolm.embed import (
     pool_windows,
 )
 from genolm.errors import ConfigError, InputError
-from genolm.infer import adamw, fuse_gelu, resolve_precision
+from genolm.infer import adamw, fuse_gelu, resolve_precision, training_attention
 from genolm.registry import check_choice
 
 CLASSIFICATION = ("binary", "multiclass", "token_classification")
@@ -715,6 +715,8 @@ class Finetuner:
                 for p in model.parameters():
                     p.requires_grad_(True)
             fuse_gelu(model)  # our copy: one GELU kernel per ESM block (same function, 1e-6 apart)
+            longest = max(len(ids) for ch in (ch_tr, ch_va) for ids in ch.ids)  # tokens
+            self.attention_ = training_attention(model, device, self.precision_, longest)
             model.to(device)
             self.n_params_, self.n_trainable_ = count_parameters(model)
             # validation (early stopping) without smoothing: the loss the best model minimises
