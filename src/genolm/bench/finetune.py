@@ -65,7 +65,7 @@ from genolm.embed import (
     pool_windows,
 )
 from genolm.errors import ConfigError, InputError
-from genolm.infer import resolve_precision
+from genolm.infer import adamw, fuse_gelu, resolve_precision, training_attention
 from genolm.registry import check_choice
 
 CLASSIFICATION = ("binary", "multiclass", "token_classification")
@@ -140,6 +140,9 @@ class FinetuneConfig:
     max_tokens: int | None = None  # default: the model's max_position_embeddings
     # runtime
     precision: str = "auto"  # auto (bf16 where native) | bf16 | fp32
+    # torch.compile the model for training (opt-in: compiling takes about a minute on a CPU and
+    # pays only over long runs; see benchmarks/results/train_throughput.md)
+    compile: bool = False
     eval_batch_size: int = 64
     cache_dir: str | None = None  # probe feature cache; None: no cache
     progress: bool = True
@@ -711,16 +714,22 @@ class Finetuner:
             else:
                 for p in model.parameters():
                     p.requires_grad_(True)
+            fuse_gelu(model)  # our copy: one GELU kernel per ESM block (same function, 1e-6 apart)
+            longest = max(len(ids) for ch in (ch_tr, ch_va) for ids in ch.ids)  # tokens
+            self.attention_ = training_attention(model, device, self.precision_, longest)
             model.to(device)
             self.n_params_, self.n_trainable_ = count_parameters(model)
             # validation (early stopping) without smoothing: the loss the best model minimises
             loss_fn = _loss_fn(self.targets_, t_tr, cfg.class_weight, device, cfg.label_smoothing)
             val_loss_fn = _loss_fn(self.targets_, t_tr, cfg.class_weight, device)
-            net_tr = _Net(model, ch_tr, pad_id, self.task_type, cfg.window_pooling, device)
-            net_rc = _Net(model, ch_rc, pad_id, self.task_type, cfg.window_pooling, device) if ch_rc else None
+            # torch.compile (opt-in) wraps the training forward only; validation and predict run
+            # the plain model, which shares the compiled one's weights
+            fwd = torch.compile(model) if cfg.compile else model
+            net_tr = _Net(fwd, ch_tr, pad_id, self.task_type, cfg.window_pooling, device)
+            net_rc = _Net(fwd, ch_rc, pad_id, self.task_type, cfg.window_pooling, device) if ch_rc else None
             net_va = _Net(model, ch_va, pad_id, self.task_type, cfg.window_pooling, device)
             params = [p for p in model.parameters() if p.requires_grad]
-            opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.learning_rate)
+            opt = adamw(_param_groups(model, cfg), cfg.learning_rate)  # fused where the device has it
             n_batches = math.ceil(len(s_tr) / cfg.batch_size)
             total = cfg.max_epochs * n_batches
             warm = max(1, int(cfg.warmup_fraction * total))
@@ -742,7 +751,8 @@ class Finetuner:
                     model.train()
                     rng = np.random.default_rng([self.seed, epoch])
                     order = rng.permutation(len(s_tr))
-                    run_loss, seen = 0.0, 0
+                    # the epoch's loss sum stays on the device: no host sync per step
+                    run_loss, seen = torch.zeros((), device=device), 0
                     for a in range(0, len(order), cfg.batch_size):
                         if (
                             cfg.time_budget_s is not None
@@ -767,12 +777,13 @@ class Finetuner:
                         torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                         opt.step()
                         sched.step()
-                        run_loss += float(loss.detach()) * len(idx)
+                        run_loss += loss.detach().float() * len(idx)
                         seen += len(idx)
                         if bar is not None:
                             bar.update(1)
                     if seen == 0:  # the budget ran out before this epoch's first batch
                         break
+                    run_loss = float(run_loss)
                     val = self._valid_loss(net_va, val_loss_fn, t_va, len(s_va), device, bf16)
                     history.append(
                         {
