@@ -311,6 +311,13 @@ def test_pretrain_refuses_a_used_out_dir_without_resume_or_overwrite(tmp_path):
     pretrain(cfg, overwrite=True)
     assert not (tmp_path / "run" / "stray.txt").exists()
     assert [p.name for p in ck.glob("step-*")] == ["step-00000002"]
+    # --overwrite with a run that cannot start (a misspelt model key) keeps the earlier run
+    (tmp_path / "run" / "keep.txt").write_text("earlier run")
+    with pytest.raises(ConfigError):
+        pretrain(_cfg(tmp_path, model_config={"hiden_size": 32}, max_steps=2), overwrite=True)
+    assert (tmp_path / "run" / "keep.txt").read_text() == "earlier run"
+    assert [p.name for p in ck.glob("step-*")] == ["step-00000002"]
+    assert not any(p.name.startswith(".run.") for p in tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(

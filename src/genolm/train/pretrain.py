@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -554,17 +555,23 @@ def _truncate_log(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(k + "\n" for k in keep))
 
 
-def prepare_out_dir(out_dir: str | Path, *, resume: bool, overwrite: bool, main_process: bool = True) -> None:
+def prepare_out_dir(
+    out_dir: str | Path, *, resume: bool, overwrite: bool, main_process: bool = True
+) -> Path | None:
     """Make ``out_dir`` ready for a run, or refuse.
 
     Policy: a run writes into an empty (or new) folder.  A non-empty one is refused unless
-    ``resume`` (continue the run in it) or ``overwrite`` (delete its contents first): a fresh
-    run into a finished run's folder would otherwise mix the two (one metrics log, checkpoints
-    of both).  Temporaries of a checkpoint write that was killed are removed first, with a
-    warning (:func:`genolm.atomic.remove_stale_temps`).  Only the main process deletes anything.
-    """
-    import shutil
+    ``resume`` (continue the run in it) or ``overwrite`` (replace its contents): a fresh run into
+    a finished run's folder would otherwise mix the two (one metrics log, checkpoints of both).
+    Temporaries of a checkpoint write that was killed are removed first, with a warning
+    (:func:`genolm.atomic.remove_stale_temps`).  Only the main process moves anything.
 
+    With ``overwrite`` the old contents are moved aside (a hidden sibling folder), not deleted:
+    the caller deletes them with :func:`discard_old_run` once the new run has started, or puts
+    them back with :func:`restore_old_run` when it could not start (a bad model name, a corpus
+    that is missing), so a run that fails at once never costs the earlier one.  Returns that
+    sibling folder, or ``None``.
+    """
     from genolm.atomic import ensure_dir, remove_stale_temps
 
     out = Path(out_dir)
@@ -575,6 +582,7 @@ def prepare_out_dir(out_dir: str | Path, *, resume: bool, overwrite: bool, main_
     if main_process and out.is_dir():
         for folder in (out, out / "checkpoints"):
             remove_stale_temps(folder)
+    old = None
     if out.is_dir() and any(out.iterdir()) and not resume:
         if not overwrite:
             raise InputError(
@@ -583,14 +591,30 @@ def prepare_out_dir(out_dir: str | Path, *, resume: bool, overwrite: bool, main_
                 hint="continue that run with --resume, delete it with --overwrite, or give another --out folder",
             )
         if main_process:
-            log.warning("--overwrite: deleting the contents of %s", out)
-            for p in list(out.iterdir()):
-                if p.is_dir() and not p.is_symlink():
-                    shutil.rmtree(p)
-                else:
-                    p.unlink()
+            old = out.with_name(f".{out.name}.overwritten")
+            if old.exists():  # left by a process killed between the move and the delete
+                shutil.rmtree(old)
+            log.warning("--overwrite: replacing the contents of %s", out)
+            out.rename(old)
     if main_process:
         ensure_dir(out, what="out_dir")
+    return old
+
+
+def discard_old_run(old: Path | None) -> None:
+    """Delete the contents :func:`prepare_out_dir` moved aside (the new run has started)."""
+    if old is not None and old.exists():
+        shutil.rmtree(old)
+
+
+def restore_old_run(out_dir: str | Path, old: Path | None) -> None:
+    """Put back the contents :func:`prepare_out_dir` moved aside (the new run did not start)."""
+    if old is None or not old.exists():
+        return
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    old.rename(out)
 
 
 def pretrain(
@@ -611,11 +635,16 @@ def pretrain(
 
     # before the trainer (and its Accelerator) exists: the launcher's RANK tells the main process;
     # the others only check (they cannot write before the process group's rendezvous)
-    prepare_out_dir(
+    old = prepare_out_dir(
         cfg.out_dir, resume=resume, overwrite=overwrite, main_process=int(os.environ.get("RANK", "0")) == 0
     )
     hf_logging.disable_progress_bar()  # one "Writing model shards" bar per checkpoint is noise
-    pt = (trainer_cls or Pretrainer)(cfg, resume=resume)
+    try:
+        pt = (trainer_cls or Pretrainer)(cfg, resume=resume)
+    except BaseException:
+        restore_old_run(cfg.out_dir, old)  # --overwrite never costs a run that could not start
+        raise
+    discard_old_run(old)
     acc = pt.acc
     out = pt.out
     log_path = out / "metrics.jsonl"
