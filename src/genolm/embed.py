@@ -47,6 +47,7 @@ from typing import NamedTuple
 import numpy as np
 
 from genolm.errors import ConfigError, InputError
+from genolm.progress import progress_bar
 from genolm.registry import check_choice
 from genolm.tokenizers.offsets import special_template, token_offsets
 
@@ -357,10 +358,8 @@ def embed_sequences(
     was_training = model.training
     model.eval()
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(seqs), desc=desc, unit="seq", dynamic_ncols=True, leave=False)
+    if progress:  # a tqdm bar on a terminal, plain periodic lines in a log
+        bar = progress_bar(len(seqs), desc, unit="seq", leave=False)
     try:
         with (
             torch.inference_mode(),

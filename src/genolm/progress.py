@@ -42,6 +42,7 @@ class PlainProgress:
         self.n = 0
         self.t0 = self._last = time.monotonic()
         self._printed = False
+        self.postfix = ""
 
     def line(self) -> str:
         el = time.monotonic() - self.t0
@@ -53,6 +54,7 @@ class PlainProgress:
         parts.append(f"elapsed {_duration(el)}")
         if self.total and rate > 0 and self.n < self.total:
             parts.append(f"ETA {_duration((self.total - self.n) / rate)}")
+        parts.append(self.postfix)
         return ", ".join(p for p in parts if p)
 
     def update(self, n: int = 1) -> None:
@@ -65,6 +67,10 @@ class PlainProgress:
 
     def set_description(self, desc: str) -> None:
         self.desc = desc
+
+    def set_postfix(self, **kw) -> None:
+        """``key=value`` pairs shown at the end of the next line (as tqdm's ``set_postfix``)."""
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kw.items())
 
     def close(self) -> None:
         if self._printed:

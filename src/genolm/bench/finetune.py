@@ -66,6 +66,7 @@ from genolm.embed import (
 )
 from genolm.errors import ConfigError, InputError
 from genolm.infer import adamw, fuse_gelu, resolve_precision, training_attention
+from genolm.progress import progress_bar
 from genolm.registry import check_choice
 
 CLASSIFICATION = ("binary", "multiclass", "token_classification")
@@ -736,12 +737,8 @@ class Finetuner:
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, warm, cfg.schedule))
             bf16 = self.precision_ == "bf16"
             bar = None
-            if cfg.progress:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(
-                    total=total, desc=f"{cfg.mode} fine-tune", unit="batch", dynamic_ncols=True, leave=False
-                )
+            if cfg.progress:  # a tqdm bar on a terminal, plain periodic lines in a log
+                bar = progress_bar(total, f"{cfg.mode} fine-tune", unit="batch", leave=False)
             best, best_state, bad, history = math.inf, None, 0, []
             self.best_epoch_ = 0
             self.stopped_by_budget_ = False

@@ -58,7 +58,7 @@ from genolm.bench.summary import flatten_tokens, score_run, summarise_results
 from genolm.catalogue.loader import display_name, load, resolve
 from genolm.errors import ConfigError, GenolmError, InputError
 from genolm.infer import auto_threads
-from genolm.progress import on_terminal, progress_bar
+from genolm.progress import progress_bar
 from genolm.registry import check_choice
 
 
@@ -541,8 +541,8 @@ def _run_bench_locked(cfg: BenchConfig, task_objs: list, extra_contenders, meta,
     if cfg.tasks or cfg.suite or not task_objs:  # nothing at all: the mini suite
         task_objs += resolve_tasks(cfg.tasks, cfg.suite)
     names, model_hash = _resolve_models(cfg.models)
-    # fine-tuning bars nest inside the bench's: only on a terminal (no carriage returns in a log)
-    ft_cfgs = {m: _finetune_config(cfg.finetune, m, cfg.progress and on_terminal()) for m in cfg.modes}
+    # fine-tuning progress nests inside the bench's: a bar on a terminal, plain lines in a log
+    ft_cfgs = {m: _finetune_config(cfg.finetune, m, cfg.progress) for m in cfg.modes}
     for c in ft_cfgs.values():
         if c.cache_dir is None:
             c.cache_dir = str(out / "cache" / "embeddings")
