@@ -217,3 +217,46 @@ def test_read_pairs_names_the_file_of_an_empty_or_binary_table(tmp_path):
     empty.write_text("")
     with pytest.raises(InputError, match=r"pairs\.tsv.*not a pairs table"):
         read_pairs(empty)
+
+
+def _genomes(tmp_path: Path, L=6000, seed=1):
+    """Two 'genomes' of distinct composition (GC-rich and AT-rich), one FASTA each."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, p in (("gc", [0.15, 0.35, 0.35, 0.15]), ("at", [0.35, 0.15, 0.15, 0.35])):
+        f = tmp_path / f"{name}.fa"
+        seq = "".join(rng.choice(list("ACGT"), L, p=p))
+        f.write_text(f">{name}_chr\n{seq}\n")
+        out.append(f)
+    return out
+
+
+def test_source_pairs_take_a_non_overlapping_window_of_the_same_file_and_a_negative_from_another(tmp_path):
+    gc, at = _genomes(tmp_path)
+    build_db(tmp_path / "db", [gc, at], embedder="tnf", window=500, stride=250, progress=False)
+    db = open_db(tmp_path / "db")
+    meta = db.metadata().set_index("id")
+    df = mine_pairs(db, locus=False, same_source=2, mutate_positives=5, seed=0)
+    assert list(df.columns) == list(PAIR_COLUMNS)
+    assert set(df.kind) == {"source"} and len(df) == 2 * len(meta)  # two per anchor
+    pos = df.positive_id.str.replace(r"~mut5$", "", regex=True)
+    assert (df.positive_id.str.endswith("~mut5")).all()
+    a_m, p_m, n_m = meta.loc[df.anchor_id], meta.loc[pos], meta.loc[df.negative_id]
+    assert (a_m.source.to_numpy() == p_m.source.to_numpy()).all()  # the same file
+    assert (a_m.source.to_numpy() != n_m.source.to_numpy()).all()  # the negative: the other file
+    # never an overlapping window (stride 250 < window 500: neighbours overlap)
+    apart = (a_m.start.to_numpy() >= p_m.end.to_numpy()) | (p_m.start.to_numpy() >= a_m.end.to_numpy())
+    assert apart.all()
+    # the positive is the window with 5 edits; the groups are the source files
+    seqs = {i: s for i, s in zip(df.anchor_id, df.anchor_seq)}
+    assert all(x != seqs[p] and abs(len(x) - len(seqs[p])) <= 5 for x, p in zip(df.positive_seq, pos))
+    assert (df.group == a_m.source.to_numpy()).all() and (df.negative_group != df.group).all()
+    assert df.positive_score.notna().all()
+    # the CLI flags
+    out = tmp_path / "pairs.tsv"
+    args = ["db", "pairs", str(tmp_path / "db"), "--no-locus", "--same-source", "1", "--out", str(out)]
+    assert main(args) == 0
+    t = read_pairs(out)
+    assert len(t) == len(meta) and set(t.kind) == {"source"} and not t.positive_id.str.contains("~").any()
+    with pytest.raises(Exception, match="must be >= 0"):
+        mine_pairs(db, same_source=-1)
