@@ -320,7 +320,14 @@ def test_train_embedder_from_a_fresh_convnova_with_groups_schedule_and_augment(t
     # the CLI
     pairs = tmp_path / "pairs.tsv"
     df.to_csv(pairs, sep="\t", index=False)
-    args = ["train-embedder", str(pairs), "--model", "new:gpn", "--init-config", "hidden_size=16,num_hidden_layers=1"]
+    args = [
+        "train-embedder",
+        str(pairs),
+        "--model",
+        "new:gpn",
+        "--init-config",
+        "hidden_size=16,num_hidden_layers=1",
+    ]
     args += ["--out", str(tmp_path / "g"), "--max-steps", "2", "--batch-size", "4", "--lr", "1e-3"]
     assert main(args + ["--schedule", "cosine", "--warmup-steps", "1", "--augment", "1"]) == 0
     assert genolm.load(str(tmp_path / "g")).model.config.hidden_size == 16

@@ -47,7 +47,10 @@ def add_arguments(p):
     )
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument(
-        "--schedule", default="constant", choices=["constant", "cosine"], help="lr after warmup (default constant)"
+        "--schedule",
+        default="constant",
+        choices=["constant", "cosine"],
+        help="lr after warmup (default constant)",
     )
     p.add_argument("--warmup-steps", type=int, default=0, help="linear lr warmup steps (default 0)")
     p.add_argument("--augment", type=int, default=0, metavar="N", help="random edits per positive, each step")

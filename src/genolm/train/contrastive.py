@@ -84,7 +84,9 @@ class ContrastiveConfig:
         if self.schedule not in ("constant", "cosine"):
             raise ConfigError(f"schedule must be constant or cosine, got {self.schedule!r}")
         if self.warmup_steps < 0 or self.augment < 0:
-            raise ConfigError(f"warmup_steps and augment must be >= 0, got {self.warmup_steps}, {self.augment}")
+            raise ConfigError(
+                f"warmup_steps and augment must be >= 0, got {self.warmup_steps}, {self.augment}"
+            )
         if any(int(d) < 1 for d in self.matryoshka):
             raise ConfigError(f"matryoshka dimensions must be positive, got {self.matryoshka}")
 
