@@ -404,11 +404,11 @@ def train_embedder(
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.max_grad_norm)
         opt.step()
         step += 1
-        history.append({"step": step, "loss": float(loss)})
+        history.append({"step": step, "loss": float(loss.detach())})
         if bar is not None:
             bar.update(1)
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         if step % cfg.save_every == 0 and step < total:
             checkpoint()
     if bar is not None:
