@@ -25,8 +25,8 @@ FIRST 80% of each record only, never the held-out queries: the positive is anoth
 non-overlapping window of the same genome with 5% edits (DNABERT-S-style positives plus the
 noisy-query setting), the hard negative the nearest TNF neighbour of another species, and
 in-batch windows of the anchor's species are not counted as negatives (see
-:func:`train_on_database`).  The step budget keeps training near 10 minutes on 2 shared CPU
-cores; when the trainer cannot be imported the arm is skipped and the JSON says so.  (The
+:func:`train_on_database`).  The step budget (200 steps of 32 pairs) is about 10 minutes of
+training on 2 CPU cores (17 minutes in the committed run, with the cores shared by 4 other jobs); when the trainer cannot be imported the arm is skipped and the JSON says so.  (The
 earlier arm, genolm-tiny fine-tuned for 18 steps on 605 mostly-mutated pairs, is dropped: it took
 238 s and scored 0.532 noisy, no better than genolm-tiny untrained; see git history.)
 
