@@ -217,3 +217,117 @@ def test_read_pairs_names_the_file_of_an_empty_or_binary_table(tmp_path):
     empty.write_text("")
     with pytest.raises(InputError, match=r"pairs\.tsv.*not a pairs table"):
         read_pairs(empty)
+
+
+def _genomes(tmp_path: Path, L=6000, seed=1):
+    """Two 'genomes' of distinct composition (GC-rich and AT-rich), one FASTA each."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for name, p in (("gc", [0.15, 0.35, 0.35, 0.15]), ("at", [0.35, 0.15, 0.15, 0.35])):
+        f = tmp_path / f"{name}.fa"
+        seq = "".join(rng.choice(list("ACGT"), L, p=p))
+        f.write_text(f">{name}_chr\n{seq}\n")
+        out.append(f)
+    return out
+
+
+def test_source_pairs_take_a_non_overlapping_window_of_the_same_file_and_a_negative_from_another(tmp_path):
+    gc, at = _genomes(tmp_path)
+    build_db(tmp_path / "db", [gc, at], embedder="tnf", window=500, stride=250, progress=False)
+    db = open_db(tmp_path / "db")
+    meta = db.metadata().set_index("id")
+    df = mine_pairs(db, locus=False, same_source=2, mutate_positives=5, seed=0)
+    assert list(df.columns) == list(PAIR_COLUMNS)
+    assert set(df.kind) == {"source"} and len(df) == 2 * len(meta)  # two per anchor
+    pos = df.positive_id.str.replace(r"~mut5$", "", regex=True)
+    assert (df.positive_id.str.endswith("~mut5")).all()
+    a_m, p_m, n_m = meta.loc[df.anchor_id], meta.loc[pos], meta.loc[df.negative_id]
+    assert (a_m.source.to_numpy() == p_m.source.to_numpy()).all()  # the same file
+    assert (a_m.source.to_numpy() != n_m.source.to_numpy()).all()  # the negative: the other file
+    # never an overlapping window (stride 250 < window 500: neighbours overlap)
+    apart = (a_m.start.to_numpy() >= p_m.end.to_numpy()) | (p_m.start.to_numpy() >= a_m.end.to_numpy())
+    assert apart.all()
+    # the positive is the window with 5 edits; the groups are the source files
+    seqs = {i: s for i, s in zip(df.anchor_id, df.anchor_seq)}
+    assert all(x != seqs[p] and abs(len(x) - len(seqs[p])) <= 5 for x, p in zip(df.positive_seq, pos))
+    assert (df.group == a_m.source.to_numpy()).all() and (df.negative_group != df.group).all()
+    assert df.positive_score.notna().all()
+    # the CLI flags
+    out = tmp_path / "pairs.tsv"
+    args = ["db", "pairs", str(tmp_path / "db"), "--no-locus", "--same-source", "1", "--out", str(out)]
+    assert main(args) == 0
+    t = read_pairs(out)
+    assert len(t) == len(meta) and set(t.kind) == {"source"} and not t.positive_id.str.contains("~").any()
+    with pytest.raises(Exception, match="must be >= 0"):
+        mine_pairs(db, same_source=-1)
+
+
+def test_info_nce_group_masks_drop_same_group_candidates_but_keep_the_target():
+    import torch
+
+    from genolm.train.contrastive import info_nce
+
+    # rows 0 and 1 are one group with identical embeddings: unmasked, each is as close to the
+    # other's positive as to its own (loss ~ log 2); masked, the other is no negative (loss ~ 0)
+    a = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    same = torch.tensor([[True, True, False], [True, True, False], [False, False, True]])
+    plain = float(info_nce(a, a, temperature=0.01))
+    masked = float(info_nce(a, a, temperature=0.01, same=same))
+    assert plain > 0.4 and masked < 1e-3
+    # a row's hard negative of the anchor's group is masked too
+    n = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, -1.0]])  # row 1's negative equals the anchors
+    sn = torch.zeros(3, 3, dtype=torch.bool)
+    sn[0, 1] = True
+    hit = float(info_nce(a, a, n, temperature=0.01, same=same))
+    assert hit > 0.2 and float(info_nce(a, a, n, temperature=0.01, same=same, same_neg=sn | sn.T)) < hit
+
+
+def test_train_embedder_from_a_fresh_convnova_with_groups_schedule_and_augment(tmp_path):
+    import genolm
+    from genolm.errors import ConfigError
+    from genolm.train.contrastive import ContrastiveConfig, embedder_meta, parse_init_config, train_embedder
+
+    df = _pairs_table()
+    df["group"] = [f"g{i % 3}" for i in range(len(df))]
+    df["negative_group"] = [f"g{(i + 1) % 3}" for i in range(len(df))]
+    cfg = ContrastiveConfig(
+        lr=3e-3, batch_size=8, epochs=6, temperature=0.1, progress=False,
+        schedule="cosine", warmup_steps=2, augment=2,
+    )  # fmt: skip
+    init = parse_init_config("hidden_size=16,num_hidden_layers=2,gated=true")
+    assert init == {"hidden_size": 16, "num_hidden_layers": 2, "gated": True}
+    out = tmp_path / "conv"
+    res = train_embedder(df, "new:convnova", out, cfg, init_config=init)
+    losses = [h["loss"] for h in res.history]
+    assert res.steps == 18 and np.mean(losses[-4:]) < np.mean(losses[:4])
+    meta = embedder_meta(out)
+    assert meta["base_model"] == "new:convnova" and meta["init_config"] == init
+    assert not (tmp_path / ".conv.init").exists()
+    lm = genolm.load(str(out))
+    assert lm.model.config.hidden_size == 16 and lm.model.config.model_type == "genolm-convnova"
+    fa = tmp_path / "x.fa"
+    fa.write_text(">r1\nACGTACGTACGTAAAC\n>r2\nTTTTGGGGCCCCAATG\n")
+    assert build_db(tmp_path / "db", [fa], embedder=str(out), progress=False).n_vectors == 2
+    # a typo in the family or a config key names the nearest valid one
+    with pytest.raises(ConfigError, match="convnova"):
+        train_embedder(df, "new:convnva", tmp_path / "x", cfg)
+    with pytest.raises(ConfigError, match="hidden_size"):
+        train_embedder(df, "new:convnova", tmp_path / "y", cfg, init_config={"hiden_size": 16})
+    with pytest.raises(ConfigError, match="new:FAMILY"):
+        train_embedder(df, "genolm-tiny", tmp_path / "z", cfg, init_config={"hidden_size": 16})
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_init_config("hidden_size")
+    # the CLI
+    pairs = tmp_path / "pairs.tsv"
+    df.to_csv(pairs, sep="\t", index=False)
+    args = [
+        "train-embedder",
+        str(pairs),
+        "--model",
+        "new:gpn",
+        "--init-config",
+        "hidden_size=16,num_hidden_layers=1",
+    ]
+    args += ["--out", str(tmp_path / "g"), "--max-steps", "2", "--batch-size", "4", "--lr", "1e-3"]
+    assert main(args + ["--schedule", "cosine", "--warmup-steps", "1", "--augment", "1"]) == 0
+    assert genolm.load(str(tmp_path / "g")).model.config.hidden_size == 16

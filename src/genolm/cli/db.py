@@ -14,8 +14,8 @@ An embedding database: vectors and their metadata in Parquet shards beside a sea
   delete   remove vectors by id (space is reclaimed by compact)
   info     what a database holds (JSON)
   compact  rewrite shards without deleted vectors and rebuild the index
-  pairs    mine contrastive training pairs (same locus across sources, mutated copies) with hard
-           negatives, for `genolm train-embedder`
+  pairs    mine contrastive training pairs (same locus across sources, mutated copies, other items
+           of the same source) with hard negatives, for `genolm train-embedder`
 
 Filters (--where, repeatable, joined by 'and'): FIELD OP VALUE with FIELD one of id, source,
 contig, start, end, strand, label, key; OP one of == != < <= > >=; VALUE a number, a word, a
@@ -73,6 +73,7 @@ genolm db compact genomes.db
 genolm db pairs genomes.db --out pairs.tsv
 genolm db pairs genes.db --mutations 3 --no-locus --out pairs.tsv
 genolm db pairs proteins.db --mutations 2 --max-anchors 5000 --out -
+genolm db pairs genomes.db --same-source 2 --mutate-positives 50 --no-locus --out pairs.tsv
 """,
     ),
 }
@@ -180,6 +181,21 @@ def add_arguments(p):
     )
     pr.add_argument(
         "--min-similarity", type=float, default=0.9, help="a same-locus positive's least cosine (default 0.9)"
+    )
+    pr.add_argument(
+        "--same-source",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N pairs per anchor whose positive is another, non-overlapping item of the same source "
+        "file (and label), with a hard negative from another source (DNABERT-S style; default 0)",
+    )
+    pr.add_argument(
+        "--mutate-positives",
+        type=int,
+        default=0,
+        metavar="N",
+        help="apply N random edits to each --same-source positive (default 0)",
     )
     pr.add_argument("--candidates", type=int, default=20, help="neighbours searched per anchor (default 20)")
     pr.add_argument("--max-anchors", type=int, help="anchors drawn at random (default: every item)")
@@ -365,6 +381,8 @@ def _pairs(args, json):
         args.db,
         mutations=args.mutations,
         locus=args.locus,
+        same_source=args.same_source,
+        mutate_positives=args.mutate_positives,
         min_similarity=args.min_similarity,
         candidates=args.candidates,
         max_anchors=args.max_anchors,

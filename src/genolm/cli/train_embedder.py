@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 NAME = "train-embedder"
-HELP = "fine-tune a model contrastively (InfoNCE, hard negatives, Matryoshka) on pairs from `db pairs`"
+HELP = "train an embedder contrastively (InfoNCE, hard negatives, Matryoshka) on pairs from `db pairs`"
 DESCRIPTION = """\
 Fine-tune MODEL so that each anchor embeds closest to its positive: InfoNCE with in-batch
 negatives plus the mined hard negatives, at --temperature; with --matryoshka 64,128,256 the loss
 is summed over those prefix dimensions so truncated vectors stay useful.  PAIRS is a TSV from
 `genolm db pairs` (anchor_seq, positive_seq, negative_seq).  Writes a model folder of the same
 family (save_pretrained + genolm_embedder.json with the pooling) that `genolm db build
---embedder OUT` and `genolm bench OUT` use.  Checkpoints go to OUT/checkpoint every --save-every
-steps; running the same command again resumes.  See docs/db.md."""
+--embedder OUT` and `genolm bench OUT` use.  --model new:FAMILY (e.g. new:convnova, new:gpn)
+trains a freshly initialised genolm family with the character tokenizer instead, configured by
+--init-config (from scratch: a larger --lr such as 1e-3, --warmup-steps and --schedule cosine).
+Pairs with groups (`db pairs --same-source`) never count an in-batch item of the anchor's own
+group as a negative.  --augment N adds N random edits to every positive, freshly each step.
+Checkpoints go to OUT/checkpoint every --save-every steps; running the same command again
+resumes.  See docs/db.md."""
 EXAMPLES = """
 genolm db pairs genomes.db --mutations 5 --out pairs.tsv
 genolm train-embedder pairs.tsv --model genolm-tiny --out my-embedder --epochs 2
 genolm train-embedder pairs.tsv --model genolm-tiny --out my-embedder --matryoshka 64,128 --temperature 0.1
+genolm db pairs genomes.db --same-source 2 --mutate-positives 50 --no-locus --out src-pairs.tsv
+genolm train-embedder src-pairs.tsv --model new:convnova --init-config hidden_size=64,num_hidden_layers=3 --lr 1e-3 --warmup-steps 20 --schedule cosine --max-steps 300 --out conv-embedder
 genolm db build --out genomes2.db genomes/*.fa --window 1000 --embedder my-embedder
 """
 
 
 def add_arguments(p):
     p.add_argument("pairs", help="pairs TSV from `genolm db pairs`")
-    p.add_argument("--model", required=True, help="the model to start from (catalogue name, folder, Hub id)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="the model to start from (catalogue name, folder, Hub id), or new:FAMILY for a fresh one",
+    )
+    p.add_argument(
+        "--init-config",
+        metavar="KEY=VALUE,...",
+        help="config fields of a new:FAMILY model, e.g. hidden_size=128,num_hidden_layers=4",
+    )
     p.add_argument("--out", required=True, help="the output model folder")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
@@ -30,6 +46,14 @@ def add_arguments(p):
         "--batch-size", type=int, default=32, help="pairs per step (in-batch negatives; default 32)"
     )
     p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument(
+        "--schedule",
+        default="constant",
+        choices=["constant", "cosine"],
+        help="lr after warmup (default constant)",
+    )
+    p.add_argument("--warmup-steps", type=int, default=0, help="linear lr warmup steps (default 0)")
+    p.add_argument("--augment", type=int, default=0, metavar="N", help="random edits per positive, each step")
     p.add_argument("--temperature", type=float, default=0.05)
     p.add_argument("--matryoshka", help="comma-separated prefix dimensions, e.g. 64,128,256")
     p.add_argument("--no-hard-negatives", dest="hard_negatives", action="store_false")
@@ -43,7 +67,7 @@ def run(args):
     import json
 
     from genolm.errors import ConfigError
-    from genolm.train.contrastive import ContrastiveConfig, train_embedder
+    from genolm.train.contrastive import ContrastiveConfig, parse_init_config, train_embedder
 
     try:
         dims = [int(x) for x in args.matryoshka.split(",") if x.strip()] if args.matryoshka else []
@@ -62,9 +86,13 @@ def run(args):
         pooling=args.pooling,
         save_every=args.save_every,
         seed=args.seed,
+        schedule=args.schedule,
+        warmup_steps=args.warmup_steps,
+        augment=args.augment,
         progress=not getattr(args, "log_quiet", False),
     )
-    res = train_embedder(args.pairs, args.model, args.out, cfg, device=args.device)
+    init = parse_init_config(args.init_config)
+    res = train_embedder(args.pairs, args.model, args.out, cfg, init_config=init, device=args.device)
     h = res.history
     print(
         json.dumps(

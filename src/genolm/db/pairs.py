@@ -7,6 +7,13 @@ Each row is a triple: an **anchor**, a **positive** (the same thing, slightly di
              strain or assembly) with similarity ``>= min_similarity``: the same locus.
 ``mutated``  the positive is a copy of the anchor with ``mutations`` random edits: substitutions,
              insertions and deletions for DNA; substitutions only for proteins (``alphabet``).
+``source``   (DNABERT-S style) the positive is another item, drawn at random, from the **same
+             source file** as the anchor (and, where the database has labels, with the same label)
+             that does not overlap it (another contig, or a disjoint interval); with
+             ``mutate_positives`` it also gets that many random edits, so one pair teaches what
+             stays the same within a genome and that a few sequencing errors do not matter.
+             Its hard negative is always from **another** source (and label): the anchor's nearest
+             neighbour there, exactly where the database's embedder confuses the two.
 
 The hard negative is the anchor's most similar neighbour that is not the same thing: never the
 positive, never an item from another source with similarity ``>= min_similarity`` (the same locus
@@ -16,7 +23,12 @@ and, where the database has labels, one with another label than the anchor.
 Sequences are not stored in a database: they are read again from the build's (and ``db add``'s)
 inputs recorded in its manifest, or given as ``sequences={id: seq}``.
 
-Output (:func:`write_pairs`): TSV with columns :data:`PAIR_COLUMNS`.
+Output (:func:`write_pairs`): TSV with columns :data:`PAIR_COLUMNS`.  ``group`` and
+``negative_group`` are filled for ``source`` pairs only: the anchor's (and the negative's) label
+where the database has labels, else its source file.  The trainer
+(:func:`genolm.train.contrastive.train_embedder`) does not count another row's positive or hard
+negative of the anchor's own group as a negative (with a handful of genomes, a batch holds many
+windows of the anchor's genome, which are not negatives).
 """
 
 from __future__ import annotations
@@ -37,8 +49,10 @@ PAIR_COLUMNS = (
     "kind",
     "positive_score",
     "negative_score",
+    "group",
+    "negative_group",
 )
-PAIR_KINDS = ("locus", "mutated")
+PAIR_KINDS = ("locus", "mutated", "source")
 DNA_BASES = "ACGT"
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 
@@ -90,6 +104,8 @@ def mine_pairs(
     *,
     mutations: int = 0,
     locus: bool = True,
+    same_source: int = 0,
+    mutate_positives: int = 0,
     min_similarity: float = 0.9,
     max_negative_similarity: float = 0.999,
     candidates: int = 20,
@@ -108,6 +124,11 @@ def mine_pairs(
     locus : bool
         Mine ``locus`` pairs (nearest neighbour from another source, similarity
         ``>= min_similarity``).  Default True.
+    same_source : int
+        ``> 0``: that many ``source`` pairs per anchor (a random non-overlapping item of the same
+        source, and label where there are labels; a hard negative from another source).  Default 0.
+    mutate_positives : int
+        Edits applied to each ``source`` positive (``mutate``).  Default 0.
     candidates : int
         Neighbours searched per anchor for positives and negatives.  Default 20.
     alphabet : {"dna", "protein"}, optional
@@ -128,10 +149,16 @@ def mine_pairs(
 
     if not isinstance(db, Database):
         db = open_db(db)
-    if mutations < 0:
-        raise ConfigError(f"mutations must be >= 0, got {mutations}")
-    if not locus and mutations == 0:
-        raise ConfigError("nothing to mine: give mutations > 0 (--mutations N), or keep locus pairs")
+    if mutations < 0 or same_source < 0 or mutate_positives < 0:
+        raise ConfigError(
+            "mutations, same_source and mutate_positives must be >= 0, got "
+            f"{mutations}, {same_source}, {mutate_positives}"
+        )
+    if not locus and mutations == 0 and same_source == 0:
+        raise ConfigError(
+            "nothing to mine: give mutations > 0 (--mutations N) or same_source > 0 (--same-source N), "
+            "or keep locus pairs"
+        )
     if db.spec.get("metric") != "cos":
         raise ConfigError(
             f"pairs need a cosine database; this one is {db.spec.get('metric')} ({db.spec['model']}): "
@@ -146,6 +173,14 @@ def mine_pairs(
     src = meta.loc[keys, "source"].astype(str).to_numpy()
     lab = meta.loc[keys, "label"].to_numpy()
     has_labels = pd.notna(lab).any()
+    contig = meta.loc[keys, "contig"].to_numpy() if "contig" in meta.columns else np.full(len(keys), None)
+    start = _ints(meta, keys, "start")
+    end = _ints(meta, keys, "end")
+    group = np.where(pd.notna(lab), lab.astype(object), src) if has_labels else src
+    members: dict = {}
+    if same_source:  # candidates for a source positive: same source (and label)
+        for i in range(len(keys)):
+            members.setdefault((src[i], lab[i] if has_labels else None), []).append(i)
     pos_of = {int(k): i for i, k in enumerate(keys)}
     if alphabet in (None, "auto"):
         alphabet = db.manifest.get("build", {}).get("alphabet")
@@ -163,9 +198,11 @@ def mine_pairs(
         nb = [(pos_of[int(x)], float(s)) for x, s in zip(hits.keys[r], hits.scores[r]) if x >= 0]
         nb = [(j, s) for j, s in nb if j != a]
 
-        def negative(exclude_j: set, a=a, nb=nb):
+        def negative(exclude_j: set, other_source: bool = False, a=a, nb=nb):
             for j, s in nb:  # most similar first
                 if j in exclude_j or s >= max_negative_similarity:
+                    continue
+                if other_source and src[j] == src[a]:
                     continue
                 if src[j] != src[a] and s >= min_similarity:
                     continue  # the same locus in another source: a positive, never a negative
@@ -175,11 +212,14 @@ def mine_pairs(
             return None
 
         def row(pid, pseq, pscore, kind, exclude_j, a=a):
-            neg = negative(exclude_j)
+            neg = negative(exclude_j, other_source=kind == "source")
+            if neg is None and kind == "source":  # none among the candidates: a random other source
+                neg = _random_other(a, src, lab if has_labels else None, vecs, rng)
             if neg is None:
                 return
             j, s = neg
-            rows.append((ids[a], seqs[ids[a]], pid, pseq, ids[j], seqs[ids[j]], kind, pscore, s))
+            g = (group[a], group[j]) if kind == "source" else (None, None)
+            rows.append((ids[a], seqs[ids[a]], pid, pseq, ids[j], seqs[ids[j]], kind, pscore, s, *g))
 
         if locus:
             pos = next(((j, s) for j, s in nb if src[j] != src[a] and s >= min_similarity), None)
@@ -189,7 +229,25 @@ def mine_pairs(
         if mutations:
             m = mutate(seqs[ids[a]], mutations, rng, alphabet=alphabet)
             row(f"{ids[a]}~mut{mutations}", m, np.nan, "mutated", set())
+        if same_source:
+            mem = members[(src[a], lab[a] if has_labels else None)]
+            # a random draw, then the first that do not overlap the anchor (cheap on big databases)
+            draw = rng.choice(mem, min(len(mem), 4 * same_source + 8), replace=False)
+            picked = [int(j) for j in draw if j != a and not _overlaps(contig, start, end, a, j)]
+            for j in picked[:same_source]:
+                pseq, pid = seqs[ids[j]], ids[j]
+                if mutate_positives:
+                    pseq = mutate(pseq, mutate_positives, rng, alphabet=alphabet)
+                    pid = f"{pid}~mut{mutate_positives}"
+                row(pid, pseq, np.nan, "source", {j})
     df = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+    src_rows = df["kind"] == "source"
+    if src_rows.any():  # the database's own similarity of anchor and positive (before any edits)
+        pos_key = df.loc[src_rows, "positive_id"].str.replace(r"~mut\d+$", "", regex=True)
+        row_of = {x: i for i, x in enumerate(ids)}
+        ai = df.loc[src_rows, "anchor_id"].map(row_of).to_numpy()
+        pi = pos_key.map(row_of).to_numpy()
+        df.loc[src_rows, "positive_score"] = np.sum(_unit(vecs[ai]) * _unit(vecs[pi]), axis=1)
     mut = df["kind"] == "mutated"
     if mut.any():  # how close each mutated copy stays, by the database's own embedder
         emb = embedder if embedder is not None else db.embedder()
@@ -197,6 +255,36 @@ def mine_pairs(
         p_v = emb.embed(df.loc[mut, "positive_seq"].tolist())
         df.loc[mut, "positive_score"] = np.sum(_unit(a_v) * _unit(p_v), axis=1)
     return df
+
+
+def _random_other(a: int, src, lab, vecs, rng, tries: int = 64):
+    """A random item of another source (and another label, where ``lab``) than ``a``, with its
+    cosine to ``a``; ``None`` when ``tries`` draws find none."""
+    for j in rng.integers(0, len(src), tries):
+        if src[j] != src[a] and (lab is None or not _notna(lab[a]) or (_notna(lab[j]) and lab[j] != lab[a])):
+            s = float(np.dot(_unit(vecs[[a]])[0], _unit(vecs[[j]])[0]))
+            return int(j), s
+    return None
+
+
+def _notna(x) -> bool:
+    import pandas as pd
+
+    return bool(pd.notna(x))
+
+
+def _ints(meta, keys, col):
+    if col not in meta.columns:
+        return np.full(len(keys), -1, dtype=np.int64)
+    return meta.loc[keys, col].fillna(-1).astype(np.int64).to_numpy()
+
+
+def _overlaps(contig, start, end, a: int, j: int) -> bool:
+    """Whether items ``a`` and ``j`` (of one source) cover the same bases: the same contig and
+    intersecting ``[start, end)``; items without coordinates (table rows) never overlap."""
+    if start[a] < 0 or start[j] < 0 or contig[a] != contig[j]:
+        return False
+    return bool(start[a] < end[j] and start[j] < end[a])
 
 
 def _unit(x):
