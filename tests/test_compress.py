@@ -106,6 +106,43 @@ def test_distillation_loss_decreases():
     assert float(distillation_loss(-t, t, unl)) > 0.1
 
 
+def test_feature_distillation_trains():
+    # guards: a feature term that never trains (projection not optimised) or breaks the KL path
+    tok = get_tokenizer("char")
+    student = build_student(tok, 2, 20_000, layers=2, stem_stride=2)
+    seqs, ys = _motif_rows(128, 0)
+    rng = np.random.default_rng(0)
+    teacher_logits = np.stack([np.where(np.array(ys) == 1, -3.0, 3.0), np.zeros(len(ys))], 1)
+    feats = np.stack([np.array(ys, float) * 2 - 1, rng.normal(0, 1, len(ys))], 1) + rng.normal(
+        0, 0.1, (128, 2)
+    )
+    cfg = CompressConfig(max_epochs=6, patience=6, batch_size=16, lr=3e-3, feature_weight=1.0, progress=False)
+    _, hist = distill(
+        student,
+        tok,
+        (seqs, teacher_logits, ys, feats),
+        (seqs[:32], teacher_logits[:32], ys[:32], feats[:32]),
+        cfg,
+    )
+    losses = [h["train_loss"] for h in hist]
+    assert losses[-1] < 0.8 * losses[0], losses
+    with pytest.raises(ConfigError, match="pooled features"):
+        distill(student, tok, (seqs, teacher_logits, ys), (seqs[:8], teacher_logits[:8], ys[:8]), cfg)
+
+
+def test_torchao_int8_agrees(teacher_dir):
+    pytest.importorskip("torchao")
+    from genolm.compress import _time_torch, load_teacher, torchao_int8
+
+    model, tok = load_teacher(teacher_dir)
+    q = torchao_int8(model)
+    assert any("Quantized" in type(m.weight).__name__ for m in q.modules() if isinstance(m, torch.nn.Linear))
+    seqs, _ = _motif_rows(64, 3)
+    _, l32 = _time_torch(model, tok, seqs, n_latency=2)
+    timings, l8 = _time_torch(q, tok, seqs, n_latency=2)
+    assert timings["throughput_seq_s"] > 0 and (l8.argmax(1) == l32.argmax(1)).mean() >= 0.9
+
+
 def test_pareto_front():
     rows = [
         {"size_mb": 10, "mcc": 0.9, "p50_ms": 5},
