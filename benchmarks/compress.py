@@ -176,7 +176,7 @@ def main() -> None:
     ap.add_argument("--student-stem-stride", type=int, default=4)
     ap.add_argument("--student-epochs", type=int, default=30)
     ap.add_argument("--feature-weight", type=float, default=0.0)
-    ap.add_argument("--reads", type=int, default=5000)
+    ap.add_argument("--reads", type=int, default=20000)
     args = ap.parse_args()
     t0 = time.perf_counter()
     import torch

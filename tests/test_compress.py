@@ -154,7 +154,10 @@ def test_pareto_front():
 
 def test_compress_end_to_end(teacher_dir, task_yaml, tmp_path):
     out = tmp_path / "c"
-    cfg = CompressConfig(student_params=30_000, student_layers=3, **FAST)
+    import importlib.util
+
+    has_ao = importlib.util.find_spec("torchao") is not None
+    cfg = CompressConfig(student_params=30_000, student_layers=3, torch_int8=has_ao, **FAST)
     rep = compress(str(teacher_dir), str(task_yaml), out, cfg)
     for f in ("compress.md", "compress.json", "tradeoff.png", "tradeoff.svg", "teacher.int8.onnx"):
         assert (out / f).is_file(), f
@@ -169,6 +172,14 @@ def test_compress_end_to_end(teacher_dir, task_yaml, tmp_path):
     assert any(r["pareto"] for r in data["rows"]) and data["kernel"]["onnxruntime"]
     assert all(r["p50_ms"] > 0 and 0 < r["peak_rss_mb"] < 400 for r in data["rows"])  # not the parent's
     assert "Pareto" in (out / "compress.md").read_text()
+    # static QDQ int8 by default, and the report says which kernels ran
+    assert by["student int8"]["quantization"] == "static-int8" and "QDQ" in by["student int8"]["int8_format"]
+    assert by["student int8"]["ops_as_run"].get("QLinearConv", 0) >= 1, by["student int8"]["ops_as_run"]
+    assert data["student"]["stem_stride"] == 4
+    if has_ao:
+        t = data["pytorch_quantization"]
+        assert t["int8"]["throughput_seq_s"] > 0 and t["agreement"] >= 0.9 and "torchao" in t["library"]
+        assert "PyTorch-path int8 (torchao" in (out / "compress.md").read_text()
     # the student bundle runs in `genolm predict`, torch-free
     fa = tmp_path / "r.fa"
     seqs, _ = _motif_rows(6, 9)
@@ -187,7 +198,7 @@ def test_cli_compress_runs(teacher_dir, task_yaml, tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC}
     cmd = [sys.executable, "-m", "genolm.cli.main", "compress", str(teacher_dir), "--task", str(task_yaml)]
     cmd += ["--out", str(tmp_path / "o"), "--student-params", "20000", "--seeds", "1", "--max-epochs", "1"]
-    cmd += ["--n-boot", "20", "--n-latency", "3", "-q"]
+    cmd += ["--n-boot", "20", "--n-latency", "3", "--feature-weight", "0.5", "-q"]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o" / "compress.md").is_file()

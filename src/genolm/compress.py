@@ -349,7 +349,7 @@ def torch_int8_variant(teacher, tokenizer, seqs, labels, task_type: str, cfg: Co
     from genolm.bench.metrics import bootstrap_ci
 
     q = torchao_int8(teacher)
-    n_lat = min(cfg.n_latency, 50)
+    n_lat = min(cfg.n_latency, 30)
     t32, l32 = _time_torch(teacher, tokenizer, seqs, n_latency=n_lat)
     t8, l8 = _time_torch(q, tokenizer, seqs, n_latency=n_lat)
 
@@ -684,6 +684,18 @@ def _plot(rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+def _torch_int8_md(t) -> str:
+    if not isinstance(t, dict):
+        return f"PyTorch-path quantization: {t}."
+    f, q = t["fp32"], t["int8"]
+    return (
+        f"PyTorch-path int8 ({t['library']}, {t['config']}): teacher fp32 {f['throughput_seq_s']:,.1f} seq/s, "
+        f"p50 {f['p50_ms']:.1f} ms, MCC {f['mcc']:.3f}; int8 {q['throughput_seq_s']:,.1f} seq/s, p50 "
+        f"{q['p50_ms']:.1f} ms, MCC {q['mcc']:.3f}; speed-up {t['speedup']:.2f}x, agreement {t['agreement']:.3f} "
+        f"({t['measurement']})."
+    )
+
+
 def markdown(result: dict) -> str:
     """The trade-off report as Markdown."""
     k = result["kernel"]
@@ -692,7 +704,8 @@ def markdown(result: dict) -> str:
         "",
         f"Teacher: {result['teacher']['class']} ({result['teacher']['params']:,} parameters; fixed, one model). "
         f"Student: genolm `gpn` dilated CNN, {result['student']['params']:,} parameters "
-        f"(hidden {result['student']['hidden_size']}, {result['student']['layers']} layers), "
+        f"(hidden {result['student']['hidden_size']}, {result['student']['layers']} layers, stem stride "
+        f"{result['student'].get('stem_stride', 1)}, feature weight {result['student'].get('feature_weight', 0)}), "
         f"{result['student']['seeds']} seeds. Test n = {result['n']['test']:,}; train {result['n']['train']:,}"
         f" (+{result['n']['unlabeled']:,} unlabeled genome windows), valid {result['n']['valid']:,}.",
         "",
@@ -711,13 +724,22 @@ def markdown(result: dict) -> str:
             f"{r['throughput_seq_s']:,.0f} | {r['speedup_vs_teacher_fp32']:.1f}× | {r['peak_rss_mb']:.0f} | "
             f"{'yes' if r['pareto'] else ''} |"
         )  # fmt: skip
+    ops = "; ".join(
+        f"{r['variant']}: " + ", ".join(f"{o} {c}" for o, c in r.get("ops_as_run", {}).items())
+        for r in result["rows"]
+    )
+    fmt = next((r.get("int8_format") for r in result["rows"] if r.get("int8_format")), "")
     lines += [
+        "",
+        f"int8 format: {fmt}. Ops as onnxruntime runs them (optimised graph): {ops}.",
         "",
         f"int8 kernel path: {k['int8_path']} (CPU flags: {', '.join(k['int8_flags']) or 'none'}; {k['cpu']}); "
         f"onnxruntime {k['onnxruntime']}, providers {', '.join(k['providers'])}.",
         "",
         f"Measurement: {result['measurement']}. Δ is a paired bootstrap (seed 0 for students). "
-        f"PyTorch-path quantization: {result['pytorch_quantization']}. Pruned teacher: {result['pruned_teacher']}.",
+        f"Pruned teacher: {result['pruned_teacher']}.",
+        "",
+        _torch_int8_md(result["pytorch_quantization"]),
         "",
         "![trade-off](tradeoff.png)",
         "",
