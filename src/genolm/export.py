@@ -354,10 +354,26 @@ def _quantize(src: Path, dst: Path, mode: str, edge_tok: EdgeTokenizer, calibrat
     except Exception as e:  # pragma: no cover - depends on the graph
         log.info("onnxruntime quantization pre-processing failed (%s); quantizing the exported graph", e)
         pre = src
-    quantize_static(
-        str(pre), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-    )  # fmt: skip
+    # per-channel mode warns once per LayerNorm weight (rank 1: quantized per tensor instead) on the
+    # root logger; those lines say nothing the user can act on
+    quiet = _DropMessages("is out-of-range for weight")
+    logging.getLogger().addFilter(quiet)
+    try:
+        quantize_static(
+            str(pre), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        )  # fmt: skip
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
 
 
 def load_for_export(name_or_path: str):
