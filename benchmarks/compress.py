@@ -168,7 +168,12 @@ def main() -> None:
         "--teacher", choices=["big", "small"], default="big",
         help="big: a 5.6M gpn classifier trained from scratch (cached); small: genolm-tiny fine-tuned (quick)",
     )  # fmt: skip
-    ap.add_argument("--teacher-epochs", type=int, default=None, help="default: big 6, small 2")
+    ap.add_argument(
+        "--teacher-epochs",
+        type=int,
+        default=None,
+        help="default: big 3 (the learning rate decays to 0 over them), small 2",
+    )
     ap.add_argument("--teacher-budget-s", type=float, default=900.0, help="teacher training wall-clock cap")
     ap.add_argument("--teacher-only", action="store_true", help="train and cache the teacher, then stop")
     ap.add_argument("--student-params", type=int, default=50_000)
@@ -200,7 +205,7 @@ def main() -> None:
     s_tr, y_tr = [tr.sequences[i] for i in a], y[a]
     s_va, y_va = [tr.sequences[i] for i in b], y[b]
 
-    epochs = args.teacher_epochs or (6 if args.teacher == "big" else 2)
+    epochs = args.teacher_epochs or (3 if args.teacher == "big" else 2)
     teacher = train_teacher(args.teacher, task, s_tr, y_tr, s_va, y_va, epochs, args.teacher_budget_s)
     print(f"teacher: {teacher['what']}, {teacher['params']:,} params", flush=True)
     if args.teacher_only:
@@ -209,7 +214,7 @@ def main() -> None:
     cfg = CompressConfig(
         student_params=args.student_params, student_layers=args.student_layers,
         student_stem_stride=args.student_stem_stride, feature_weight=args.feature_weight,
-        max_epochs=args.student_epochs, patience=4, seeds=3, torch_int8=True,
+        max_epochs=args.student_epochs, patience=8, seeds=3, torch_int8=True,
     )  # fmt: skip
     rep = compress(str(RUN / "teacher"), task, RUN, cfg)
     report = json.loads((RUN / "compress.json").read_text())
@@ -238,7 +243,7 @@ def main() -> None:
             f"teacher = {teacher['what']}, {teacher['params']:,} params, <= {epochs} epochs within "
             f"{args.teacher_budget_s:.0f} s (genolm has no pretrained >= 5M model offline; the stem stride makes "
             "from-scratch training fit here); "
-            f"student {args.student_params:,}-param cap, <= {args.student_epochs} epochs; {args.reads:,} simulated reads"
+            f"student {args.student_params:,}-param cap, <= {args.student_epochs} epochs (patience 8); {args.reads:,} simulated reads"
         ),
         "teacher": teacher,
         "compress": report,
