@@ -5,7 +5,7 @@
 fine-tuned on, and builds, in ``out``:
 
 - ``teacher.fp32.onnx`` / ``teacher.int8.onnx``: the teacher as ONNX bundles, int8 by onnxruntime's
-  dynamic quantization, or static quantization calibrated on train windows;
+  static quantization calibrated on train windows (default), or dynamic quantization;
 - ``student.s{seed}.fp32.onnx`` / ``.int8.onnx``: a small dilated CNN (genolm's ``gpn`` family,
   at most ``student_params`` parameters) distilled from the teacher's logits on the train split
   (KL at temperature ``temperature`` + ``alpha`` x hard-label cross-entropy), optionally on extra
@@ -16,8 +16,9 @@ fine-tuned on, and builds, in ``out``:
   subprocess by :mod:`genolm.measure`, onnxruntime only), the Pareto front and the int8 kernel path.
 
 Every variant is measured as an ONNX bundle with onnxruntime, so "teacher fp32" is the exported
-fp32 graph (parity with PyTorch is checked at export).  int8 is onnxruntime's; the PyTorch path is
-not quantized (see docs/compress.md).
+fp32 graph (parity with PyTorch is checked at export).  int8 is onnxruntime's (static QDQ by
+default); with ``torch_int8`` the teacher's PyTorch path is also quantized by torchao and timed
+(:func:`torch_int8_variant`; see docs/compress.md).
 """
 
 from __future__ import annotations
