@@ -106,6 +106,43 @@ def test_distillation_loss_decreases():
     assert float(distillation_loss(-t, t, unl)) > 0.1
 
 
+def test_feature_distillation_trains():
+    # guards: a feature term that never trains (projection not optimised) or breaks the KL path
+    tok = get_tokenizer("char")
+    student = build_student(tok, 2, 20_000, layers=2, stem_stride=2)
+    seqs, ys = _motif_rows(128, 0)
+    rng = np.random.default_rng(0)
+    teacher_logits = np.stack([np.where(np.array(ys) == 1, -3.0, 3.0), np.zeros(len(ys))], 1)
+    feats = np.stack([np.array(ys, float) * 2 - 1, rng.normal(0, 1, len(ys))], 1) + rng.normal(
+        0, 0.1, (128, 2)
+    )
+    cfg = CompressConfig(max_epochs=6, patience=6, batch_size=16, lr=3e-3, feature_weight=1.0, progress=False)
+    _, hist = distill(
+        student,
+        tok,
+        (seqs, teacher_logits, ys, feats),
+        (seqs[:32], teacher_logits[:32], ys[:32], feats[:32]),
+        cfg,
+    )
+    losses = [h["train_loss"] for h in hist]
+    assert losses[-1] < 0.8 * losses[0], losses
+    with pytest.raises(ConfigError, match="pooled features"):
+        distill(student, tok, (seqs, teacher_logits, ys), (seqs[:8], teacher_logits[:8], ys[:8]), cfg)
+
+
+def test_torchao_int8_agrees(teacher_dir):
+    pytest.importorskip("torchao")
+    from genolm.compress import _time_torch, load_teacher, torchao_int8
+
+    model, tok = load_teacher(teacher_dir)
+    q = torchao_int8(model)
+    assert any("Quantized" in type(m.weight).__name__ for m in q.modules() if isinstance(m, torch.nn.Linear))
+    seqs, _ = _motif_rows(64, 3)
+    _, l32 = _time_torch(model, tok, seqs, n_latency=2)
+    timings, l8 = _time_torch(q, tok, seqs, n_latency=2)
+    assert timings["throughput_seq_s"] > 0 and (l8.argmax(1) == l32.argmax(1)).mean() >= 0.9
+
+
 def test_pareto_front():
     rows = [
         {"size_mb": 10, "mcc": 0.9, "p50_ms": 5},
@@ -117,7 +154,10 @@ def test_pareto_front():
 
 def test_compress_end_to_end(teacher_dir, task_yaml, tmp_path):
     out = tmp_path / "c"
-    cfg = CompressConfig(student_params=30_000, student_layers=3, **FAST)
+    import importlib.util
+
+    has_ao = importlib.util.find_spec("torchao") is not None
+    cfg = CompressConfig(student_params=30_000, student_layers=3, torch_int8=has_ao, **FAST)
     rep = compress(str(teacher_dir), str(task_yaml), out, cfg)
     for f in ("compress.md", "compress.json", "tradeoff.png", "tradeoff.svg", "teacher.int8.onnx"):
         assert (out / f).is_file(), f
@@ -132,6 +172,14 @@ def test_compress_end_to_end(teacher_dir, task_yaml, tmp_path):
     assert any(r["pareto"] for r in data["rows"]) and data["kernel"]["onnxruntime"]
     assert all(r["p50_ms"] > 0 and 0 < r["peak_rss_mb"] < 400 for r in data["rows"])  # not the parent's
     assert "Pareto" in (out / "compress.md").read_text()
+    # static QDQ int8 by default, and the report says which kernels ran
+    assert by["student int8"]["quantization"] == "static-int8" and "QDQ" in by["student int8"]["int8_format"]
+    assert by["student int8"]["ops_as_run"].get("QLinearConv", 0) >= 1, by["student int8"]["ops_as_run"]
+    assert data["student"]["stem_stride"] == 4
+    if has_ao:
+        t = data["pytorch_quantization"]
+        assert t["int8"]["throughput_seq_s"] > 0 and t["agreement"] >= 0.9 and "torchao" in t["library"]
+        assert "PyTorch-path int8 (torchao" in (out / "compress.md").read_text()
     # the student bundle runs in `genolm predict`, torch-free
     fa = tmp_path / "r.fa"
     seqs, _ = _motif_rows(6, 9)
@@ -150,7 +198,7 @@ def test_cli_compress_runs(teacher_dir, task_yaml, tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC}
     cmd = [sys.executable, "-m", "genolm.cli.main", "compress", str(teacher_dir), "--task", str(task_yaml)]
     cmd += ["--out", str(tmp_path / "o"), "--student-params", "20000", "--seeds", "1", "--max-epochs", "1"]
-    cmd += ["--n-boot", "20", "--n-latency", "3", "-q"]
+    cmd += ["--n-boot", "20", "--n-latency", "3", "--feature-weight", "0.5", "-q"]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o" / "compress.md").is_file()

@@ -39,6 +39,7 @@ OPTIONAL = {
     "mamba_ssm": "no extra: CUDA only; genolm's Caduceus port does not need it",
     "onnx": "extra export",
     "onnxruntime": "extras export and edge",
+    "torchao": "extra compress (genolm compress --torch-int8)",
     "usearch": "extra db",
     "qdrant_client": "extra db",
 }

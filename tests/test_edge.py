@@ -142,6 +142,48 @@ def test_int8_agrees_with_fp32(trained):
     assert np.mean([a == b for a, b in zip(fp, q8)]) >= 0.95
 
 
+def test_static_int8_agrees_and_runs_qlinear_kernels(trained, tmp_path):
+    # guards: static QDQ int8 (compress's default) that disagrees with fp32, or whose graph
+    # onnxruntime does not fuse into int8 kernels (then it is no faster than fp32)
+    from genolm.edge import EdgeClassifier
+    from genolm.measure import optimized_ops
+
+    model, tok, rep, _ = trained
+    calib, _ = _motif_data(32, np.random.default_rng(11))
+    pol = WindowPolicy(W, 30, "mean", 20)
+    rep8 = export_onnx(model, tok, tmp_path / "s8.onnx", window_policy=pol, int8="static", calibration=calib)
+    assert rep8.quantization == "static-int8" and "QDQ" in rep8.metadata["genolm.int8_format"]
+    seqs, _ = _motif_data(200, np.random.default_rng(7))
+    recs = [(f"r{i}", s) for i, s in enumerate(seqs)]
+    fp = [r.label for r in EdgeClassifier(rep.path).score(recs)]
+    q8 = [r.label for r in EdgeClassifier(rep8.path).score(recs)]
+    assert np.mean([a == b for a, b in zip(fp, q8)]) >= 0.95
+    ops = optimized_ops(rep8.path)
+    assert ops.get("QLinearConv", 0) >= 1 and "ConvInteger" not in ops, ops
+    assert "ConvInteger" in optimized_ops(trained[3].path)  # the dynamic bundle runs the other kernel
+
+
+def test_stem_stride_exports_and_ignores_padding(tmp_path):
+    # guards: a strided stem that breaks ONNX parity, or lets padding change a sequence's logits
+    tok = get_tokenizer("char")
+    torch.manual_seed(0)
+    model = build_model(
+        "gpn", "sequence-classification", tokenizer=tok, hidden_size=16, num_hidden_layers=3,
+        num_labels=2, stem_stride=4,
+    ).eval()  # fmt: skip
+    rep = export_onnx(model, tok, tmp_path / "st.onnx", window_policy=WindowPolicy(W, W))
+    assert rep.max_abs_diff_random < 1e-4 and rep.max_abs_diff_real < 1e-4
+    enc = tok(["ACGTACGTAGGGTTTACGA", "ACGTAC"], padding="longest")
+    ids, am = torch.tensor(enc["input_ids"]), torch.tensor(enc["attention_mask"])
+    with torch.no_grad():
+        padded = model(input_ids=ids, attention_mask=am).logits[1]
+        alone = model(input_ids=ids[1:, : int(am[1].sum())]).logits[0]
+    assert torch.allclose(padded, alone, atol=1e-5)
+    with pytest.raises(ConfigError, match="stem_stride"):
+        build_model("gpn", "token-classification", tokenizer=tok, hidden_size=16, num_hidden_layers=2,
+                    stem_stride=2)  # fmt: skip
+
+
 def _reads(tmp_path, n=30, seed=3) -> Path:
     rng = np.random.default_rng(seed)
     lines = []

@@ -5,7 +5,7 @@
 fine-tuned on, and builds, in ``out``:
 
 - ``teacher.fp32.onnx`` / ``teacher.int8.onnx``: the teacher as ONNX bundles, int8 by onnxruntime's
-  dynamic quantization, or static quantization calibrated on train windows;
+  static quantization calibrated on train windows (default), or dynamic quantization;
 - ``student.s{seed}.fp32.onnx`` / ``.int8.onnx``: a small dilated CNN (genolm's ``gpn`` family,
   at most ``student_params`` parameters) distilled from the teacher's logits on the train split
   (KL at temperature ``temperature`` + ``alpha`` x hard-label cross-entropy), optionally on extra
@@ -16,8 +16,9 @@ fine-tuned on, and builds, in ``out``:
   subprocess by :mod:`genolm.measure`, onnxruntime only), the Pareto front and the int8 kernel path.
 
 Every variant is measured as an ONNX bundle with onnxruntime, so "teacher fp32" is the exported
-fp32 graph (parity with PyTorch is checked at export).  int8 is onnxruntime's; the PyTorch path is
-not quantized (see docs/compress.md).
+fp32 graph (parity with PyTorch is checked at export).  int8 is onnxruntime's (static QDQ by
+default); with ``torch_int8`` the teacher's PyTorch path is also quantized by torchao and timed
+(:func:`torch_int8_variant`; see docs/compress.md).
 """
 
 from __future__ import annotations
@@ -51,15 +52,26 @@ class CompressConfig:
 
     student_params: int = 500_000  # the student's size cap (parameters)
     student_layers: int = 6
+    #: the student's strided stem (genolm gpn ``stem_stride``): 4 runs the dilated stack at a
+    #: quarter of the positions (measured ~8x the throughput of stride 1 at 32 channels, 1 thread)
+    student_stem_stride: int = 4
     temperature: float = 2.0  # distillation temperature
+    #: feature distillation: weight of the MSE between a learned linear projection of the
+    #: student's pooled hidden state and the teacher's pooled hidden state (standardised); 0 = off
+    feature_weight: float = 0.0
     alpha: float = 0.5  # weight of the hard-label cross-entropy (labelled rows); 1 - alpha: KL
     max_epochs: int = 20
     patience: int = 3  # early stopping: epochs without a better valid loss
     batch_size: int = 64
     lr: float = 2e-3
     seeds: int = 3  # student seeds
-    int8: str = "dynamic"  # dynamic | static (static calibrates on train windows)
+    #: static (default: QDQ, calibrated on train windows; runs as QLinearConv, faster than fp32 on
+    #: the CPUs measured) | dynamic (ConvInteger: slower than fp32 for conv graphs there)
+    int8: str = "static"
     n_calibration: int = 64
+    #: also quantize the teacher's PyTorch path with torchao (int8 dynamic activations, int8
+    #: weights, Linear layers) and time it against the fp32 PyTorch teacher; needs genolm[compress]
+    torch_int8: bool = False
     unlabeled_genome: str | None = None  # FASTA: extra distillation windows (teacher labels only)
     n_unlabeled: int = 2000
     n_boot: int = 1000
@@ -70,6 +82,10 @@ class CompressConfig:
         check_choice("int8", self.int8, ("dynamic", "static"))
         if self.student_params < 1000:
             raise ConfigError(f"student_params must be >= 1000, got {self.student_params}")
+        if self.student_stem_stride < 1:
+            raise ConfigError(f"student_stem_stride must be >= 1, got {self.student_stem_stride}")
+        if self.feature_weight < 0:
+            raise ConfigError(f"feature_weight must be >= 0, got {self.feature_weight}")
         if self.seeds < 1 or self.max_epochs < 1 or self.patience < 1 or self.batch_size < 1:
             raise ConfigError("seeds, max_epochs, patience and batch_size must be positive")
         if not 0.0 <= self.alpha <= 1.0:
@@ -95,8 +111,11 @@ class CompressReport(NamedTuple):
 # --- the student ------------------------------------------------------------------------------
 
 
-def build_student(tokenizer, num_labels: int, max_params: int, *, layers: int = 6, seed: int = 0):
-    """The widest ``gpn`` classifier of ``layers`` layers with at most ``max_params`` parameters."""
+def build_student(
+    tokenizer, num_labels: int, max_params: int, *, layers: int = 6, seed: int = 0, stem_stride: int = 1
+):
+    """The widest ``gpn`` classifier of ``layers`` layers (and ``stem_stride``) with at most
+    ``max_params`` parameters."""
     import torch
 
     from genolm.models import build_model
@@ -106,7 +125,7 @@ def build_student(tokenizer, num_labels: int, max_params: int, *, layers: int = 
         torch.manual_seed(seed)
         m = build_model(
             "gpn", "sequence-classification", tokenizer=tokenizer,
-            hidden_size=hidden, num_hidden_layers=layers, num_labels=num_labels,
+            hidden_size=hidden, num_hidden_layers=layers, num_labels=num_labels, stem_stride=stem_stride,
         )  # fmt: skip
         if sum(p.numel() for p in m.parameters()) > max_params:
             break
@@ -142,31 +161,60 @@ def _encode(tokenizer, seqs):
     return torch.tensor(enc["input_ids"]), torch.tensor(enc["attention_mask"])
 
 
-def model_logits(model, tokenizer, seqs, *, batch_size: int = 64, progress: bool = False, desc="teacher"):
-    """Logits ``(n, C)`` of a sequence classifier on ``seqs`` (fp32, eval mode, CPU)."""
+def pooled_and_logits(model, input_ids, attention_mask):
+    """``(pooled (B, H), logits (B, C))`` of a genolm sequence classifier in one forward: the
+    pooled hidden state its head reads (feature distillation).  Other models are refused."""
+    need = ("model", "_pool", "classifier", "dropout")
+    if not all(hasattr(model, a) for a in need):
+        raise ConfigError(
+            f"feature distillation needs a genolm sequence classifier (it reads the pooled hidden state); "
+            f"{type(model).__name__} is not one: set feature_weight=0 (--feature-weight 0)"
+        )
+    h = model.model(input_ids, attention_mask=attention_mask).last_hidden_state
+    pooled = model._pool(h, attention_mask, model.config.classifier_pooling)
+    return pooled, model.classifier(model.dropout(pooled))
+
+
+def model_logits(
+    model, tokenizer, seqs, *, batch_size: int = 64, progress: bool = False, desc="teacher", features=False
+):
+    """Logits ``(n, C)`` of a sequence classifier on ``seqs`` (fp32, eval mode, CPU); with
+    ``features``, ``(logits, pooled hidden states (n, H))``."""
     import torch
 
     from genolm.progress import progress_bar
 
     was = model.training
     model.eval()
-    out = []
+    out, feats = [], []
     bar = progress_bar(len(seqs), f"{desc} logits", unit="seq", enabled=progress)
     with torch.no_grad():
         for i in range(0, len(seqs), batch_size):
             ids, mask = _encode(tokenizer, seqs[i : i + batch_size])
-            out.append(model(input_ids=ids, attention_mask=mask).logits.float())
+            if features:
+                f, lg = pooled_and_logits(model, ids, mask)
+                feats.append(f.float())
+            else:
+                lg = model(input_ids=ids, attention_mask=mask).logits
+            out.append(lg.float())
             if bar:
                 bar.update(len(ids))
     if bar:
         bar.close()
     model.train(was)
-    return torch.cat(out).numpy()
+    logits = torch.cat(out).numpy()
+    return (logits, torch.cat(feats).numpy()) if features else logits
 
 
 def distill(student, tokenizer, train, valid, cfg: CompressConfig, *, seed: int = 0):
-    """Train ``student`` (in place) on ``train = (seqs, teacher_logits, labels)``; early stopping on
-    the valid distillation loss.  Returns ``(student, history)``, history = per-epoch losses."""
+    """Train ``student`` (in place) on ``train = (seqs, teacher_logits, labels[, teacher_features])``;
+    early stopping on the valid distillation loss.  Returns ``(student, history)``, history =
+    per-epoch losses.
+
+    With ``cfg.feature_weight > 0`` (and teacher features, the teacher's pooled hidden states, as
+    ``train[3]`` / ``valid[3]``), the loss adds ``feature_weight x MSE(P(student pooled), teacher
+    pooled)``, P a linear projection learnt alongside (dropped afterwards), the teacher features
+    standardised with the train mean and SD."""
     import torch
 
     from genolm.progress import progress_bar
@@ -177,9 +225,29 @@ def distill(student, tokenizer, train, valid, cfg: CompressConfig, *, seed: int 
     t_log, y = torch.from_numpy(np.asarray(train[1], np.float32)), torch.as_tensor(train[2]).long()
     v_ids, v_mask = _encode(tokenizer, valid[0])
     v_log, v_y = torch.from_numpy(np.asarray(valid[1], np.float32)), torch.as_tensor(valid[2]).long()
-    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.01)
+    fw = float(cfg.feature_weight)
+    proj = t_feat = v_feat = None
+    params = list(student.parameters())
+    if fw > 0:
+        if len(train) < 4 or len(valid) < 4:
+            raise ConfigError("feature distillation (feature_weight > 0) needs the teacher's pooled features")
+        tf = np.asarray(train[3], np.float32)
+        mu, sd = tf.mean(0), tf.std(0) + 1e-6
+        t_feat = torch.from_numpy((tf - mu) / sd)
+        v_feat = torch.from_numpy((np.asarray(valid[3], np.float32) - mu) / sd)
+        proj = torch.nn.Linear(int(student.config.hidden_size), t_feat.shape[1])
+        params += list(proj.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     history, best, best_state, bad = [], math.inf, None, 0
     kw = {"temperature": cfg.temperature, "alpha": cfg.alpha}
+
+    def _loss(b_ids, b_mask, b_log, b_y, b_feat):
+        if proj is None:
+            return distillation_loss(student(input_ids=b_ids, attention_mask=b_mask).logits, b_log, b_y, **kw)
+        pooled, logits = pooled_and_logits(student, b_ids, b_mask)
+        feat = torch.nn.functional.mse_loss(proj(pooled), b_feat)
+        return distillation_loss(logits, b_log, b_y, **kw) + fw * feat
+
     for epoch in range(cfg.max_epochs):
         student.train()
         order = torch.randperm(len(ids), generator=gen)
@@ -189,12 +257,10 @@ def distill(student, tokenizer, train, valid, cfg: CompressConfig, *, seed: int 
         total = 0.0
         for i in range(0, len(ids), cfg.batch_size):
             b = order[i : i + cfg.batch_size]
-            loss = distillation_loss(
-                student(input_ids=ids[b], attention_mask=mask[b]).logits, t_log[b], y[b], **kw
-            )
+            loss = _loss(ids[b], mask[b], t_log[b], y[b], None if t_feat is None else t_feat[b])
             opt.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             total += float(loss.detach()) * len(b)
             if bar:
@@ -204,9 +270,9 @@ def distill(student, tokenizer, train, valid, cfg: CompressConfig, *, seed: int 
         student.eval()
         with torch.no_grad():
             vl = [
-                float(distillation_loss(
-                    student(input_ids=v_ids[j : j + 256], attention_mask=v_mask[j : j + 256]).logits,
-                    v_log[j : j + 256], v_y[j : j + 256], **kw,
+                float(_loss(
+                    v_ids[j : j + 256], v_mask[j : j + 256], v_log[j : j + 256], v_y[j : j + 256],
+                    None if v_feat is None else v_feat[j : j + 256],
                 )) * len(v_ids[j : j + 256])
                 for j in range(0, len(v_ids), 256)
             ]  # fmt: skip
@@ -224,6 +290,89 @@ def distill(student, tokenizer, train, valid, cfg: CompressConfig, *, seed: int 
     if best_state is not None:
         student.load_state_dict(best_state)
     return student.eval(), history
+
+
+def torchao_int8(model):
+    """A copy of ``model`` whose ``nn.Linear`` layers torchao quantizes to int8 weights with int8
+    dynamic activations (``Int8DynamicActivationInt8WeightConfig``); convolutions stay fp32.
+    Needs ``torchao`` (``pip install genolm[compress]``)."""
+    import copy
+
+    try:
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+    except ImportError as e:
+        raise ConfigError(
+            f"--torch-int8 needs torchao ({e}): pip install 'genolm[compress]' (or torchao), or drop --torch-int8"
+        ) from e
+    q = copy.deepcopy(model).eval()
+    quantize_(q, Int8DynamicActivationInt8WeightConfig())
+    return q
+
+
+def _time_torch(model, tokenizer, seqs, *, n_latency: int, batch: int = 64):
+    """``(timings, logits)`` of a PyTorch classifier, 1 thread: batch-``batch`` throughput over
+    ``seqs`` and batch-1 p50 / p95 latency over the first ``n_latency``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            ids0, m0 = _encode(tokenizer, seqs[:1])
+            model(input_ids=ids0, attention_mask=m0)  # warm-up
+            out, t = [], time.perf_counter()
+            for i in range(0, len(seqs), batch):
+                ids, mask = _encode(tokenizer, seqs[i : i + batch])
+                out.append(model(input_ids=ids, attention_mask=mask).logits.float())
+            thr = len(seqs) / (time.perf_counter() - t)
+            lat = []
+            for sq in seqs[:n_latency]:
+                ids, mask = _encode(tokenizer, [sq])
+                t = time.perf_counter()
+                model(input_ids=ids, attention_mask=mask)
+                lat.append((time.perf_counter() - t) * 1e3)
+    finally:
+        torch.set_num_threads(threads)
+    timings = {
+        "throughput_seq_s": thr,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p95_ms": float(np.percentile(lat, 95)),
+    }
+    return timings, torch.cat(out).numpy()
+
+
+def torch_int8_variant(teacher, tokenizer, seqs, labels, task_type: str, cfg: CompressConfig) -> dict:
+    """The teacher's PyTorch path, fp32 vs torchao int8 (:func:`torchao_int8`): speed, test MCC and
+    agreement, timed in this process (1 thread)."""
+    import torch
+    import torchao
+
+    from genolm.bench.metrics import bootstrap_ci
+
+    q = torchao_int8(teacher)
+    n_lat = min(cfg.n_latency, 30)
+    t32, l32 = _time_torch(teacher, tokenizer, seqs, n_latency=n_lat)
+    t8, l8 = _time_torch(q, tokenizer, seqs, n_latency=n_lat)
+
+    def _mcc(lg):
+        p = torch.softmax(torch.from_numpy(lg), -1).numpy()
+        sc = p[:, 1] if p.shape[1] == 2 else p
+        ci = bootstrap_ci(task_type, labels, y_score=sc, metrics=["mcc"], n_boot=cfg.n_boot, seed=0)["mcc"]
+        return {"mcc": ci.estimate, "ci": [ci.low, ci.high]}
+
+    n_linear = sum(isinstance(m, torch.nn.Linear) for m in teacher.modules())
+    return {
+        "library": f"torchao {torchao.__version__}",
+        "config": "Int8DynamicActivationInt8WeightConfig on every nn.Linear "
+        f"({n_linear} layers; convolutions stay fp32)",
+        "fp32": {**t32, **_mcc(l32)},
+        "int8": {**t8, **_mcc(l8)},
+        "speedup": t8["throughput_seq_s"] / t32["throughput_seq_s"],
+        "agreement": float((l8.argmax(1) == l32.argmax(1)).mean()),
+        "max_abs_diff": float(np.abs(l8 - l32).max()),
+        "measurement": "in the compress process, torch 1 thread, batch 64 throughput over the test set, "
+        f"batch-1 latency over the first {n_lat} test sequences",
+    }
 
 
 # --- inputs -----------------------------------------------------------------------------------
@@ -340,7 +489,7 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
     from genolm.bench.metrics import bootstrap_ci, paired_bootstrap, summarise_seeds
     from genolm.edge import WindowPolicy
     from genolm.export import export_onnx
-    from genolm.measure import cpu_kernel_info
+    from genolm.measure import INT8_OPS, cpu_kernel_info
     from genolm.tokenizers import get_tokenizer
 
     cfg = config or CompressConfig()
@@ -358,8 +507,12 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
     unl = []
     if cfg.unlabeled_genome:
         unl = genome_windows(cfg.unlabeled_genome, int(np.median([len(s) for s in s_tr])), cfg.n_unlabeled)
-    tl_tr = model_logits(teacher, t_tok, s_tr + unl, progress=cfg.progress, desc="teacher train")
-    tl_va = model_logits(teacher, t_tok, s_va, progress=cfg.progress, desc="teacher valid")
+    feats = cfg.feature_weight > 0
+    tl_tr = model_logits(
+        teacher, t_tok, s_tr + unl, progress=cfg.progress, desc="teacher train", features=feats
+    )
+    tl_va = model_logits(teacher, t_tok, s_va, progress=cfg.progress, desc="teacher valid", features=feats)
+    (tl_tr, tf_tr), (tl_va, tf_va) = (tl_tr, tl_va) if feats else ((tl_tr, None), (tl_va, None))
     y_tr_all = np.concatenate([np.asarray(y_tr, np.int64), np.full(len(unl), -100, np.int64)])
 
     calib = None
@@ -378,14 +531,18 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
     s_tok = get_tokenizer("char")
     histories, student_params = [], None
     for seed in range(cfg.seeds):
-        student = build_student(s_tok, n_labels, cfg.student_params, layers=cfg.student_layers, seed=seed)
+        student = build_student(
+            s_tok, n_labels, cfg.student_params, layers=cfg.student_layers, seed=seed,
+            stem_stride=cfg.student_stem_stride,
+        )  # fmt: skip
         if labels:
             student.config.id2label = dict(enumerate(labels))
             student.config.label2id = {v: k for k, v in enumerate(labels)}
         student_params = sum(p.numel() for p in student.parameters())
-        student, hist = distill(
-            student, s_tok, (s_tr + unl, tl_tr, y_tr_all), (s_va, tl_va, y_va), cfg, seed=seed
-        )
+        tr_set, va_set = (s_tr + unl, tl_tr, y_tr_all), (s_va, tl_va, y_va)
+        if feats:
+            tr_set, va_set = (*tr_set, tf_tr), (*va_set, tf_va)
+        student, hist = distill(student, s_tok, tr_set, va_set, cfg, seed=seed)
         histories.append(hist)
         exports[f"student fp32 s{seed}"] = export_onnx(
             student, s_tok, out / f"student.s{seed}.fp32.onnx", labels=labels, window_policy=policy
@@ -411,6 +568,10 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
     if bar:
         bar.close()
     seqs_file.unlink()
+    from genolm.measure import optimized_ops
+
+    ops = {k: optimized_ops(rep.path) for k, rep in exports.items() if k.endswith(("fp32", "int8", "s0"))}
+    torch_int8 = torch_int8_variant(teacher, t_tok, s_te, y_te, task_type, cfg) if cfg.torch_int8 else None
 
     def _probs(logits):
         e = np.exp(logits - logits.max(1, keepdims=True))
@@ -454,6 +615,8 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
                                     "p_value": paired.p_value, "seed": 0},
                 "agreement_with_teacher_fp32": float((logits0.argmax(1) == t_pred).mean()),
                 "quantization": rep.quantization,
+                "int8_format": rep.metadata.get("genolm.int8_format", ""),
+                "ops_as_run": {o: c for o, c in ops[keys[0]].items() if o in INT8_OPS or o in ("Conv", "MatMul", "Gemm")},
                 "max_abs_diff_vs_torch": rep.max_abs_diff_real,
                 "max_abs_diff_int8": rep.max_abs_diff_int8,
                 **{k: timings[k] for k in ("p50_ms", "p95_ms", "throughput_seq_s", "peak_rss_mb", "load_s")},
@@ -472,7 +635,8 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
         "teacher": {"class": type(teacher).__name__, "model_type": str(getattr(teacher.config, "model_type", "")),
                     "params": rows[0]["params"], "fixed": True},
         "student": {"family": "gpn", "params": student_params, "layers": cfg.student_layers,
-                    "hidden_size": None, "seeds": cfg.seeds},
+                    "stem_stride": cfg.student_stem_stride, "hidden_size": None, "seeds": cfg.seeds,
+                    "feature_weight": cfg.feature_weight},
         "config": dataclasses.asdict(cfg),
         "rows": rows,
         "history": histories,
@@ -481,8 +645,8 @@ def compress(model, task, out: str | os.PathLike, config: CompressConfig | None 
         "latency = one sequence at batch 1 (p50/p95 over the first n_latency test sequences); throughput = "
         "all test sequences at batch 64; peak RSS = VmHWM of that process (python + numpy + onnxruntime "
         "+ session)",
-        "pytorch_quantization": "not built: int8 variants are onnxruntime's (dynamic or static QDQ); the "
-        "PyTorch path stays fp32 (torch.ao.quantization is deprecated; torchao is not used)",
+        "pytorch_quantization": torch_int8 or "not run (torch_int8=False; --torch-int8 times the teacher's "
+        "PyTorch path quantized by torchao)",
         "pruned_teacher": "not built (structural pruning is not implemented in this version)",
         "wall_s": time.perf_counter() - t_start,
     }  # fmt: skip
@@ -521,6 +685,18 @@ def _plot(rows: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+def _torch_int8_md(t) -> str:
+    if not isinstance(t, dict):
+        return f"PyTorch-path quantization: {t}."
+    f, q = t["fp32"], t["int8"]
+    return (
+        f"PyTorch-path int8 ({t['library']}, {t['config']}): teacher fp32 {f['throughput_seq_s']:,.1f} seq/s, "
+        f"p50 {f['p50_ms']:.1f} ms, MCC {f['mcc']:.3f}; int8 {q['throughput_seq_s']:,.1f} seq/s, p50 "
+        f"{q['p50_ms']:.1f} ms, MCC {q['mcc']:.3f}; speed-up {t['speedup']:.2f}x, agreement {t['agreement']:.3f} "
+        f"({t['measurement']})."
+    )
+
+
 def markdown(result: dict) -> str:
     """The trade-off report as Markdown."""
     k = result["kernel"]
@@ -529,7 +705,8 @@ def markdown(result: dict) -> str:
         "",
         f"Teacher: {result['teacher']['class']} ({result['teacher']['params']:,} parameters; fixed, one model). "
         f"Student: genolm `gpn` dilated CNN, {result['student']['params']:,} parameters "
-        f"(hidden {result['student']['hidden_size']}, {result['student']['layers']} layers), "
+        f"(hidden {result['student']['hidden_size']}, {result['student']['layers']} layers, stem stride "
+        f"{result['student'].get('stem_stride', 1)}, feature weight {result['student'].get('feature_weight', 0)}), "
         f"{result['student']['seeds']} seeds. Test n = {result['n']['test']:,}; train {result['n']['train']:,}"
         f" (+{result['n']['unlabeled']:,} unlabeled genome windows), valid {result['n']['valid']:,}.",
         "",
@@ -548,13 +725,22 @@ def markdown(result: dict) -> str:
             f"{r['throughput_seq_s']:,.0f} | {r['speedup_vs_teacher_fp32']:.1f}× | {r['peak_rss_mb']:.0f} | "
             f"{'yes' if r['pareto'] else ''} |"
         )  # fmt: skip
+    ops = "; ".join(
+        f"{r['variant']}: " + ", ".join(f"{o} {c}" for o, c in r.get("ops_as_run", {}).items())
+        for r in result["rows"]
+    )
+    fmt = next((r.get("int8_format") for r in result["rows"] if r.get("int8_format")), "")
     lines += [
+        "",
+        f"int8 format: {fmt}. Ops as onnxruntime runs them (optimised graph): {ops}.",
         "",
         f"int8 kernel path: {k['int8_path']} (CPU flags: {', '.join(k['int8_flags']) or 'none'}; {k['cpu']}); "
         f"onnxruntime {k['onnxruntime']}, providers {', '.join(k['providers'])}.",
         "",
         f"Measurement: {result['measurement']}. Δ is a paired bootstrap (seed 0 for students). "
-        f"PyTorch-path quantization: {result['pytorch_quantization']}. Pruned teacher: {result['pruned_teacher']}.",
+        f"Pruned teacher: {result['pruned_teacher']}.",
+        "",
+        _torch_int8_md(result["pytorch_quantization"]),
         "",
         "![trade-off](tradeoff.png)",
         "",

@@ -311,50 +311,72 @@ class EdgeClassifier:
         """ids int64 shape=(B, T) -> logits float32 shape=(B, n_labels)."""
         return self.session.run(None, {self.input_name: ids})[0]
 
-    def score(self, records: Iterable[tuple[str, str]], *, batch_windows: int = 256) -> Iterator[ReadScore]:
-        """Score ``(read_id, seq)`` pairs in order, batching full-length windows across reads."""
+    def score(self, records: Iterable[tuple[str, str]], *, batch_windows: int = 1024) -> Iterator[ReadScore]:
+        """Score ``(read_id, seq)`` pairs in order.  Full-length windows of many reads are batched
+        into one ``session.run`` of about ``batch_windows`` windows (memory stays bounded by that
+        batch) and pooled per read with vectorised numpy; a read shorter than the window is its own
+        call (the graph takes any length)."""
         pol = self.policy
+        L, stride, min_len = pol.length, pol.stride, pol.effective_min_len
+        offs = np.arange(L)
         pending: list[tuple[str, int, int]] = []  # (id, length, n_windows) awaiting full windows
         windows: list[np.ndarray] = []
+        n_win = 0
         for rid, seq in records:
             n = len(seq)
-            if n < pol.effective_min_len:
+            if n < min_len:
                 pending.append((rid, n, 0))
                 continue
             b = np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)
-            if n < pol.length:  # one window of its own length: its own batch (the graph takes any length)
+            if n < L:  # one window of its own length: its own batch
                 pending.append((rid, n, -1))
                 windows.append(b[None, :])
+                n_win += 1
             else:
-                starts = window_starts(n, pol.length, pol.stride)
-                idx = starts[:, None] + np.arange(pol.length)[None, :]
-                windows.append(b[idx])
-                pending.append((rid, n, len(starts)))
-            if sum(len(w) for w in windows) >= batch_windows:
+                if n == L:
+                    w = b[None, :]
+                else:
+                    w = b[window_starts(n, L, stride)[:, None] + offs]
+                windows.append(w)
+                pending.append((rid, n, len(w)))
+                n_win += len(w)
+            if n_win >= batch_windows:
                 yield from self._flush(pending, windows)
-                pending, windows = [], []
+                pending, windows, n_win = [], [], 0
         if pending:
             yield from self._flush(pending, windows)
 
     def _flush(self, pending, windows) -> Iterator[ReadScore]:
-        full = [w for w in windows if w.shape[1] == self.policy.length]
-        logit_full = (
-            self.logits(self.tokenizer.encode_windows(np.concatenate(full))) if full else np.zeros((0, 0))
-        )
-        short = iter([w for w in windows if w.shape[1] != self.policy.length])
-        pos = 0
+        L = self.policy.length
+        full = [w for w in windows if w.shape[1] == L]
+        counts = np.array([nw for _, _, nw in pending if nw > 0], dtype=np.int64)
+        pooled = None
+        if full:
+            lg = self.logits(self.tokenizer.encode_windows(np.concatenate(full)))
+            pooled = self._pool_many(lg, counts)
+        short = iter([w for w in windows if w.shape[1] != L])
+        labels = self.labels
+        k = 0
         for rid, n, nw in pending:
             if nw == 0:
                 yield ReadScore(rid, n, 0, None, None)
                 continue
             if nw == -1:
-                lg = self.logits(self.tokenizer.encode_windows(next(short)))
+                scores = self._pool(self.logits(self.tokenizer.encode_windows(next(short))))
                 nw = 1
             else:
-                lg = logit_full[pos : pos + nw]
-                pos += nw
-            scores = self._pool(lg)
-            yield ReadScore(rid, n, nw, self.labels[int(np.argmax(scores))], scores)
+                scores = pooled[k]
+                k += 1
+            yield ReadScore(rid, n, nw, labels[int(np.argmax(scores))], scores)
+
+    def _pool_many(self, lg: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Window logits ``(sum(counts), C)`` -> one pooled score row per read ``(len(counts), C)``."""
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        if lg.shape[-1] == 1:
+            return 1.0 / (1.0 + np.exp(-np.add.reduceat(lg, starts, axis=0) / counts[:, None]))
+        if self.policy.pooling == "max":
+            return np.maximum.reduceat(_softmax(lg), starts, axis=0)
+        return _softmax(np.add.reduceat(lg, starts, axis=0) / counts[:, None])
 
     def _pool(self, lg: np.ndarray) -> np.ndarray:
         if lg.shape[-1] == 1:  # one logit: a binary / regression head; report the sigmoid
@@ -403,7 +425,7 @@ def predict_reads(
     out=None,
     min_len: int | None = None,
     threads: int = 0,
-    batch_windows: int = 256,
+    batch_windows: int = 1024,
     progress: bool = True,
     stream=None,
 ) -> PredictSummary:

@@ -57,6 +57,32 @@ def cpu_kernel_info() -> dict:
     return {"cpu": model, "int8_flags": have, "int8_path": path, **ort_info}
 
 
+#: op types that say which int8 kernels a graph runs after onnxruntime's optimisation
+INT8_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear",
+            "QuantizeLinear", "DequantizeLinear", "QGemm", "MatMulIntegerToFloat", "DynamicQuantizeMatMul")  # fmt: skip
+
+
+def optimized_ops(bundle: str | Path) -> dict[str, int]:
+    """Op-type counts of ``bundle`` as onnxruntime runs it (CPU, all graph optimisations, 1 thread):
+    e.g. ``QLinearConv`` (static QDQ int8, fused) vs ``ConvInteger`` (dynamic int8) vs ``Conv``.
+    Needs the ``onnx`` package (genolm's full install) to read the optimised graph."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="genolm-ops-") as tmp:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.optimized_model_filepath = str(Path(tmp) / "opt.onnx")
+        ort.InferenceSession(str(bundle), opts, providers=["CPUExecutionProvider"])
+        counts: dict[str, int] = {}
+        for node in onnx.load(opts.optimized_model_filepath).graph.node:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def peak_rss_kb() -> float:
     """This process's peak resident set: ``VmHWM`` from ``/proc/self/status`` (reset at exec, so a
     subprocess does not inherit its parent's peak, which ``ru_maxrss`` after fork does), else

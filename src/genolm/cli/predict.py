@@ -33,7 +33,11 @@ def add_arguments(p):
         "--threads", type=int, default=0, metavar="N", help="onnxruntime threads (default: its own)"
     )
     p.add_argument(
-        "--batch-windows", type=int, default=256, metavar="N", help="windows per batch (default 256)"
+        "--batch-windows",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="windows per onnxruntime call, across reads (default 1024)",
     )
 
 

@@ -50,10 +50,16 @@ class GenolmGPNConfig(GenolmConfig):
     layer_norm_eps: float = 1e-5
     hidden_dropout: float = 0.0
     full_mlm_logits: bool = False
+    #: sequence classification only: a strided conv (kernel = stride = ``stem_stride``) after the
+    #: embedding shortens the sequence ``stem_stride``-fold before the dilated stack (a cheaper
+    #: classifier, e.g. a distilled student); 1 = none, every token keeps its own position
+    stem_stride: int = 1
 
     def __post_init__(self, **kwargs):
         if self.kernel_size % 2 == 0:
             raise ConfigError(f"kernel_size must be odd for 'same' padding, got {self.kernel_size}")
+        if int(self.stem_stride) < 1:
+            raise ConfigError(f"stem_stride must be >= 1, got {self.stem_stride}")
         super().__post_init__(**kwargs)
 
     @property
@@ -246,6 +252,27 @@ class GenolmGPNPreTrainedModel(GenolmPreTrainedModel):
     config_class = GenolmGPNConfig
     _no_split_modules = ["ConvBlock"]
 
+    def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
+        """As the base class; with a stem stride the mask is first shortened like the sequence."""
+        if attention_mask is not None and attention_mask.shape[1] != hidden.shape[1]:
+            attention_mask = stem_mask(attention_mask, int(self.config.stem_stride))
+        return super()._pool(hidden, attention_mask, pooling)
+
+
+def stem_mask(attention_mask: torch.Tensor, stride: int) -> torch.Tensor:
+    """``(B, T)`` -> ``(B, ceil(T / stride))``: a stem position is a token if any of its ``stride``
+    tokens is (right padding reads as zeros, as the stem's own padding does)."""
+    m = F.pad(attention_mask.to(torch.float32)[:, None], (0, stride - 1))
+    return F.max_pool1d(m, stride, stride)[:, 0].to(attention_mask.dtype)
+
+
+def _no_stem(config: GenolmGPNConfig, what: str) -> None:
+    if int(getattr(config, "stem_stride", 1)) != 1:
+        raise ConfigError(
+            f"stem_stride={config.stem_stride} shortens the sequence, so a {what} (one output per "
+            "token) cannot use it; set stem_stride=1, or use the model for sequence classification"
+        )
+
 
 class GenolmGPNModel(GenolmGPNPreTrainedModel):
     """The convolutional backbone: ``input_ids (B, T)`` -> ``last_hidden_state (B, T, H)``."""
@@ -255,6 +282,8 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         self.embed_tokens = nn.Embedding(
             config.vocab_size, config.hidden_size, padding_idx=padding_idx(config)
         )
+        S = int(config.stem_stride)
+        self.stem = nn.Conv1d(config.hidden_size, config.hidden_size, S, stride=S) if S > 1 else None
         self.layers = nn.ModuleList(
             ConvBlock(config.hidden_size, config.kernel_size, d, config.layer_norm_eps, config.hidden_dropout)
             for d in config.dilations
@@ -272,6 +301,12 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             mask = attention_mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+        if self.stem is not None:  # (B, T, H) -> (B, ceil(T / S), H); the tail pads with zeros
+            S = self.stem.stride[0]
+            h = x if mask is None else x * mask
+            x = self.stem(F.pad(h.transpose(1, 2), (0, S - 1))).transpose(1, 2)
+            if mask is not None:
+                mask = stem_mask(attention_mask, S).unsqueeze(-1).to(x.dtype)
         all_hidden = [x] if output_hidden_states else None
         for layer in self.layers:
             x = layer(x, mask)
@@ -305,6 +340,7 @@ class GenolmGPNModel(GenolmGPNPreTrainedModel):
         Inference only: meant for eval mode (``torch.inference_mode`` in scoring).  In training
         mode dropout draws other masks than ``forward`` would, and no hidden states are returned.
         """
+        _no_stem(self.config, "per-position forward (hidden_at)")
         T = input_ids.shape[1]
         device = input_ids.device
         kernel, dilations = self.config.kernel_size, self.config.dilations
@@ -470,6 +506,7 @@ class GenolmGPNForMaskedLM(SelectedLogitsMixin, GenolmGPNPreTrainedModel):
     _tied_weights_keys = {"lm_head.decoder.weight": "model.embed_tokens.weight"}
 
     def __init__(self, config: GenolmGPNConfig):
+        _no_stem(config, "masked language model")
         super().__init__(config)
         self.model = GenolmGPNModel(config)
         self.lm_head = GPNLMHead(config)
@@ -523,3 +560,7 @@ class GenolmGPNForSequenceClassification(GenolmGPNPreTrainedModel, GenolmForSequ
 
 class GenolmGPNForTokenClassification(GenolmGPNPreTrainedModel, GenolmForTokenClassification):
     backbone_class = GenolmGPNModel
+
+    def __init__(self, config: GenolmGPNConfig):
+        _no_stem(config, "token classifier")
+        super().__init__(config)
