@@ -182,7 +182,13 @@ def main() -> None:
     ap.add_argument("--student-epochs", type=int, default=30)
     ap.add_argument("--feature-weight", type=float, default=0.0)
     ap.add_argument("--reads", type=int, default=20000)
+    ap.add_argument(
+        "--tag", default="",
+        help="suffix of the results (compress{TAG}.json, compress_run{TAG}/): e.g. _small for --teacher small",
+    )  # fmt: skip
     args = ap.parse_args()
+    global RUN
+    RUN = RESULTS / f"compress_run{args.tag}"
     t0 = time.perf_counter()
     import torch
 
@@ -253,8 +259,8 @@ def main() -> None:
         "wall_s": time.perf_counter() - t0,
         "load_average": {"start": list(load_start), "end": list(os.getloadavg()), "cpus": os.cpu_count()},
     }
-    write_result("compress", payload)
-    md = (RUN / "compress.md").read_text().replace("(tradeoff.png)", "(compress_run/tradeoff.png)")
+    write_result(f"compress{args.tag}", payload)
+    md = (RUN / "compress.md").read_text().replace("(tradeoff.png)", f"(compress_run{args.tag}/tradeoff.png)")
     md += "\n## Goals\n\n| goal | target | measured | met |\n|---|---|---|---|\n"
     for k, v in goals.items():
         m = v["measured"]
@@ -266,7 +272,7 @@ def main() -> None:
         f"Load average (1/5/15 min) at start {'/'.join(f'{x:.1f}' for x in load_start)}, at end "
         f"{'/'.join(f'{x:.1f}' for x in payload['load_average']['end'])} on {os.cpu_count()} CPUs.\n"
     )
-    (RESULTS / "compress.md").write_text(md)
+    (RESULTS / f"compress{args.tag}.md").write_text(md)
     print(md)
 
 
