@@ -213,6 +213,31 @@ def test_recipe_estimator_fits_and_records(tmp_path, corpus):
         assert info["pretrain"]["steps"] == 6 and info["pretrain"]["loss_last"] is not None
 
 
+def test_recipe_init_starts_from_a_pretrained_model(tmp_path):
+    # `init: genolm-tiny`: the bundled model's weights and tokenizer with a fresh head
+    assert load_recipe("tiny-ft").init == "genolm-tiny"
+    (tmp_path / "r.yaml").write_text(
+        'name: t\ninit: genolm-tiny\nfinetune: {"max_epochs": 1, "batch_size": 16}\ntime_budget_minutes: 1\n'
+    )
+    s, y = planted(40, seed=6)
+    est = RecipeEstimator(load_recipe(str(tmp_path / "r.yaml")), "binary").fit(s, y)
+    info = est.info()
+    assert info["init"]["model"] == "genolm-tiny" and info["family"] is None
+    assert est.predict_with_scores(s[:4]).y_score.shape == (4,)
+    import genolm
+
+    tiny = genolm.load("genolm-tiny").model.state_dict()
+    got = est.finetuner_.model_.state_dict()
+    # the backbone started from the pretrained weights: its embedding table is theirs, trained
+    # one epoch (close), not a fresh draw (far)
+    k = next(k for k in tiny if k.endswith("embed_tokens.weight") or k.endswith("word_embeddings.weight"))
+    g = next(v for n, v in got.items() if n.endswith(k.split(".", 1)[-1]))
+    assert float((g - tiny[k]).abs().mean()) < 0.5 * float(tiny[k].abs().mean())
+    (tmp_path / "bad.yaml").write_text("name: b\ninit: genolm-tiny\nmodel: {hidden_size: 8}\n")
+    with pytest.raises(ConfigError, match="init: genolm-tiny"):
+        load_recipe(str(tmp_path / "bad.yaml"))
+
+
 def test_recipe_budget_stops_the_run(tmp_path):
     # patience far beyond max_epochs: only the budget can end this run (early stopping on a fast,
     # idle machine ended it first and the test flaked)

@@ -73,6 +73,10 @@ class Recipe:
     name: str
     version: int = 1
     description: str = ""
+    #: start from this pretrained model (anything :func:`genolm.load` takes: ``genolm-tiny``, a
+    #: folder, a catalogue name) instead of a fresh ``family`` model; its own architecture and
+    #: tokenizer are used, so ``family`` / ``model`` / ``tokenizer`` / ``pretrain`` must stay unset
+    init: str | None = None
     family: str = "convnova"
     model: dict = field(default_factory=dict)  # the family's config keys
     tokenizer: str = "char"
@@ -85,6 +89,11 @@ class Recipe:
         from genolm.models import MODELS
 
         where = f"recipe '{self.name}'"
+        if self.init is not None and (self.model or self.pretrain.get("corpus", "none") != "none"):
+            raise ConfigError(
+                f"{where}: 'init: {self.init}' starts from that model's own architecture and weights; "
+                "remove the 'model' keys and the pretraining corpus, or drop 'init'"
+            )
         fam = MODELS.get(self.family)
         fam.make_config(**self.model)  # unknown model keys: "did you mean", now
         self.pretrain_spec = C.from_dict(PretrainSpec, self.pretrain, source=f"{where}: pretrain")
@@ -192,7 +201,15 @@ class RecipeEstimator:
             "token-classification" if self.task_type == "token_classification" else "sequence-classification"
         )
         torch.manual_seed(self.seed)
-        model = build_model(r.family, head, tokenizer=tok, num_labels=n_out, **r.model)
+        if r.init is not None:  # a pretrained model with a fresh head, and its own tokenizer
+            from genolm.catalogue.loader import load
+
+            lm = load(r.init)
+            model = lm.for_task(self.task_type, r.finetune_config.mode, num_labels=n_out, seed=self.seed)
+            tok = lm.tokenizer
+            self.init_ = {"model": r.init, "architecture": lm.architecture}
+        else:
+            model = build_model(r.family, head, tokenizer=tok, num_labels=n_out, **r.model)
         if self.task_type == "regression" or self.task_type == "multilabel":
             model.config.problem_type = (
                 "regression" if self.task_type == "regression" else "multi_label_classification"
@@ -277,7 +294,8 @@ class RecipeEstimator:
         ft = self.finetuner_
         return {
             "recipe": self.recipe.label,
-            "family": self.recipe.family,
+            "family": self.recipe.family if self.recipe.init is None else None,
+            "init": getattr(self, "init_", None),
             "pretrain": self.pretrain_,
             "history": ft.history_,
             "best_epoch": ft.best_epoch_,
