@@ -346,7 +346,13 @@ def main(argv=None) -> int:
         tmp = Path(td)
         for dtype in ("i8", "f16", "f32"):
             if dtype == "i8":
-                settings = [(True, EF_SEARCH, 4), (True, 192, 4), (True, 256, 4), (True, 384, 4), (False, EF_SEARCH, 4)]
+                settings = [
+                    (True, EF_SEARCH, 4),
+                    (True, 192, 4),
+                    (True, 256, 4),
+                    (True, 384, 4),
+                    (False, EF_SEARCH, 4),
+                ]
             else:
                 settings = [(True, EF_SEARCH, 4), (False, EF_SEARCH, 4)]
             cs, folder = bench_genolm(x, q, truth, tmp, dtype, settings)

@@ -277,7 +277,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, help="torch threads (default: the harness's auto)")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--table-only", action="store_true")
-    ap.add_argument("--run-dir", default=str(RUN_DIR), help="where the bench folders go (a smoke test: elsewhere)")
+    ap.add_argument(
+        "--run-dir", default=str(RUN_DIR), help="where the bench folders go (a smoke test: elsewhere)"
+    )
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     RUN_DIR = Path(args.run_dir)

@@ -26,7 +26,9 @@ def make_engine(spec: str, dim: int, metric: str = "cos", *, n: int = 0, folder=
         # plain "usearch" is i8 with exact re-ranking: on benchmarks/db_engine.py's 200k real vectors
         # it matched f32's recall@10 (0.985) with 1.8x its QPS, a 3x faster build and a quarter
         # of the index (docs/db.md, "Which storage")
-        return USearchEngine(dim, metric, dtype=spec.split(":", 1)[1] if ":" in spec else DEFAULT_USEARCH_DTYPE)
+        return USearchEngine(
+            dim, metric, dtype=spec.split(":", 1)[1] if ":" in spec else DEFAULT_USEARCH_DTYPE
+        )
     if spec.startswith(("qdrant://", "qdrant-local:")):
         return QdrantEngine.from_uri(spec, dim, metric, base=folder)
     raise ConfigError(
