@@ -179,7 +179,9 @@ def collect(slugs: list[str]) -> dict:
     out = {}
     for slug in slugs:
         folder = RUN_DIR / slug
-        dirs = [d for d in (folder, folder / "ablation") if (d / "bench.json").exists()]
+        # the task's folder and its sub-folders (ablation/, and any --sub run beside the main one)
+        subs = sorted(d for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+        dirs = [d for d in [folder, *subs] if (d / "bench.json").exists()]
         if not dirs:
             continue
         s = summarise_results(dirs, write=False)
@@ -278,6 +280,11 @@ def main(argv=None) -> int:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--table-only", action="store_true")
     ap.add_argument(
+        "--sub",
+        help="run into <task>/SUB/ (its own lock: a second run beside one already going); "
+        "the table merges every sub-folder",
+    )
+    ap.add_argument(
         "--run-dir", default=str(RUN_DIR), help="where the bench folders go (a smoke test: elsewhere)"
     )
     ap.add_argument("--quiet", action="store_true")
@@ -294,7 +301,7 @@ def main(argv=None) -> int:
         else:
             names = [r.strip() for r in args.recipes.split(",") if r.strip()]
             for slug in slugs:
-                folder = RUN_DIR / slug
+                folder = RUN_DIR / slug / args.sub if args.sub else RUN_DIR / slug
                 refs = [task_recipe(n, slug, folder / "recipes") for n in names]
                 run_cell(slug, refs, args.seeds, folder, baselines=args.baselines, args=args)
     all_slugs = [p.name for p in sorted(RUN_DIR.iterdir()) if p.is_dir()] if RUN_DIR.exists() else []
