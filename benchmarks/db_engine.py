@@ -222,6 +222,20 @@ def bench_genolm(x, q, truth, tmp: Path, dtype: str, settings) -> tuple[list[dic
     return out, folder
 
 
+def float_index_row(engine: str, rec: float, build: float, load0: float, nbytes: int, n: int) -> dict:
+    """The result row of a float32 HNSW index (faiss, hnswlib): no re-ranking copy beside it."""
+    return {
+        "engine": engine,
+        "recall_at_10": round(rec, 4),
+        "build_s": round(build, 1),
+        "load_at_build": round(load0, 2),
+        "index_bytes_per_vector": round(nbytes / n, 1),
+        "index_bytes_per_dim": round(nbytes / n / DIM, 3),
+        "bytes_per_vector_on_disk": round(nbytes / n, 1),
+        "vector_storage_bytes_per_dim": 4,
+    }
+
+
 def bench_faiss(x, q, truth, tmp: Path) -> dict:
     import faiss
 
@@ -236,16 +250,7 @@ def bench_faiss(x, q, truth, tmp: Path) -> dict:
     faiss.write_index(idx, str(tmp / "faiss.index"))
     nbytes = (tmp / "faiss.index").stat().st_size
     _, got = idx.search(q, TOPK)
-    row = {
-        "engine": "faiss IndexHNSWFlat",
-        "recall_at_10": round(recall(truth, got), 4),
-        "build_s": round(build, 1),
-        "load_at_build": round(load0, 2),
-        "index_bytes_per_vector": round(nbytes / len(x), 1),
-        "index_bytes_per_dim": round(nbytes / len(x) / DIM, 3),
-        "bytes_per_vector_on_disk": round(nbytes / len(x), 1),
-        "vector_storage_bytes_per_dim": 4,
-    }
+    row = float_index_row("faiss IndexHNSWFlat", recall(truth, got), build, load0, nbytes, len(x))
     return {
         "row": row,
         "prepare": lambda: None,
@@ -269,16 +274,7 @@ def bench_hnswlib(x, q, truth, tmp: Path) -> dict:
     idx.save_index(str(tmp / "hnswlib.index"))
     nbytes = (tmp / "hnswlib.index").stat().st_size
     got, _ = idx.knn_query(q, k=TOPK)
-    row = {
-        "engine": "hnswlib",
-        "recall_at_10": round(recall(truth, got), 4),
-        "build_s": round(build, 1),
-        "load_at_build": round(load0, 2),
-        "index_bytes_per_vector": round(nbytes / len(x), 1),
-        "index_bytes_per_dim": round(nbytes / len(x) / DIM, 3),
-        "bytes_per_vector_on_disk": round(nbytes / len(x), 1),
-        "vector_storage_bytes_per_dim": 4,
-    }
+    row = float_index_row("hnswlib", recall(truth, got), build, load0, nbytes, len(x))
     return {
         "row": row,
         "prepare": lambda: None,

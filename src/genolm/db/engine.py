@@ -331,15 +331,16 @@ class USearchEngine(Engine):
         if present is not None and present.any():
             self.index.remove(keys[present].astype(np.uint64))
             self._rk_drop(keys[present])
+        unit = _unit(v) if (self.rerank or self._unit_graph) else None  # normalised once
         if self.rerank:
-            self._rk_chunks.append((keys.copy(), _unit(v)))
+            self._rk_chunks.append((keys.copy(), unit))
             self._rk_sorted = None
         # usearch's parallel insertion into a tiny graph can leave it badly connected (recall@10
         # fell to 0.94 on 800 clustered vectors, run to run): the first SEED_SERIAL vectors go
         # in one at a time, the rest in parallel
         serial = max(0, min(len(keys), SEED_SERIAL - len(self.index)))
         if self._unit_graph:
-            v = _unit(v)
+            v = unit
         if serial:
             self.index.add(keys[:serial].astype(np.uint64), v[:serial], threads=1)
         if serial < len(keys):
@@ -400,7 +401,7 @@ class USearchEngine(Engine):
                 out_k.append(self._rk_keys[idx])
                 out_s.append(val.astype(np.float32))
             return SearchResult(np.concatenate(out_k), np.concatenate(out_s))
-        cand = self._graph_search(qv, k * self.oversample, False).keys  # (q, kk), -1 padded
+        cand = self._graph_search(qu, k * self.oversample, False, unit=True).keys  # (q, kk), -1 padded
         rows = self._rk_rows(cand)
         safe = np.where(rows >= 0, rows, 0)
         if len(qv) > 32:  # gather in sorted row order: fewer page faults on a memory-mapped store
@@ -418,9 +419,10 @@ class USearchEngine(Engine):
         keys = np.where(np.isfinite(val), keys, -1)
         return SearchResult(keys.astype(np.int64), val.astype(np.float32))
 
-    def _graph_search(self, qv, k, exact=False) -> SearchResult:
+    def _graph_search(self, qv, k, exact=False, unit=False) -> SearchResult:
+        """``unit``: ``qv`` is already L2-normalised."""
         q = len(qv)
-        qv = _unit(qv) if self._unit_graph else np.asarray(qv, np.float32)
+        qv = _unit(qv) if self._unit_graph and not unit else np.asarray(qv, np.float32)
         m = self.index.search(qv, k, exact=exact, threads=self.threads)
         keys = np.asarray(m.keys, dtype=np.int64).reshape(q, -1)[:, :k]
         dist = np.asarray(m.distances, dtype=np.float32).reshape(q, -1)[:, :k]

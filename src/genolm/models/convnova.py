@@ -206,6 +206,12 @@ class ConvNovaLMHead(nn.Module):
 class _ConvNovaMLM(SelectedLogitsMixin):
     """The MLM forward both variants share; ``_head(h, input_ids)`` maps states to logits."""
 
+    def get_output_embeddings(self):
+        return self.lm_head.decoder
+
+    def set_output_embeddings(self, new_embeddings):
+        self.lm_head.decoder = new_embeddings
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -246,12 +252,6 @@ class GenolmConvNovaForMaskedLM(_ConvNovaMLM, GenolmConvNovaPreTrainedModel):
         self.model = GenolmConvNovaModel(config)
         self.lm_head = ConvNovaLMHead(config)
         self.post_init()
-
-    def get_output_embeddings(self):
-        return self.lm_head.decoder
-
-    def set_output_embeddings(self, new_embeddings):
-        self.lm_head.decoder = new_embeddings
 
     def _head(self, h: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         return self.lm_head(h)
@@ -325,12 +325,6 @@ class GenolmConvNovaRCForMaskedLM(_ConvNovaMLM, GenolmConvNovaRCPreTrainedModel)
         self.model = GenolmConvNovaRCModel(config)
         self.lm_head = RCLMHead(config)
         self.post_init()
-
-    def get_output_embeddings(self):
-        return self.lm_head.decoder
-
-    def set_output_embeddings(self, new_embeddings):
-        self.lm_head.decoder = new_embeddings
 
     def _head(self, h: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         return self.lm_head(h, self.model.embeddings.perm(input_ids.device))
