@@ -118,6 +118,12 @@ def resolve(
         return entry, model_path(entry.bundled), "bundled"
     if entry is None and not _looks_like_hub_id(name):
         if p.suffix or "/" in name or name.startswith("."):
+            if p.is_file():
+                raise InputError(
+                    "a file, not a model folder",
+                    path=str(p),
+                    hint="pass the folder written by save_pretrained",
+                )
             raise InputError("no such model folder", path=str(p))
         raise InputError(
             f"unknown model '{name}'.{did_you_mean(name, CATALOGUE.names())}",

@@ -33,6 +33,7 @@ windows of the anchor's genome, which are not negatives).
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -317,9 +318,9 @@ def read_pairs(path):
 
     try:
         df = pd.read_csv(path, sep="\t", dtype={"anchor_id": str, "positive_id": str, "negative_id": str})
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, EOFError, zlib.error) as e:
         raise InputError(
-            f"not a pairs table ({e})",
+            f"not a pairs table, or a truncated one ({type(e).__name__}: {e})",
             path=str(path),
             hint="make one with `genolm db pairs DB --out pairs.tsv`",
         ) from None
