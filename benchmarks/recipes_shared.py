@@ -154,7 +154,11 @@ def run_cell(slug: str, refs: list[str], seeds: int, out: Path, *, baselines: bo
     )
     budget = None if args.budget_min is None else 60.0 * args.budget_min
     t0 = time.perf_counter()
-    res = run_bench(cfg, [load_task(slug)], extra_contenders=recipe_contenders(refs, budget_s=budget))
+    res = run_bench(
+        cfg,
+        [load_task(slug)],
+        extra_contenders=recipe_contenders(refs, budget_s=budget, progress=not args.quiet),
+    )
     print(
         f"{slug}: {res.ran} runs fitted, {res.skipped} already done, {time.perf_counter() - t0:.0f} s",
         flush=True,

@@ -313,3 +313,17 @@ def test_cli_bench_refuses_leaky_self_pretraining(tmp_path):
     task = _task_yaml(tmp_path, s, list(y), test_s=s[:20], test_y=list(y[:20]))  # test = part of train
     args = _bench_args(task, tmp_path / "b", "recipe:cnn-small-selfpt") + ["--fail-on", "never"]
     assert main(args) == 2
+
+
+def test_recipe_runs_report_progress(tmp_path, monkeypatch, capsys):
+    # a recipe run takes up to its budget (30 minutes): its pretraining and fine-tuning print rate
+    # and ETA lines into a redirected log (here: every update), and nothing when progress is off
+    monkeypatch.setenv("GENOLM_PROGRESS_EVERY_S", "0")
+    r = tiny_recipe(tmp_path, "self")
+    s, y = planted(40, seed=7)
+    RecipeEstimator(r, "binary", progress=True).fit(s, y)
+    err = capsys.readouterr().err
+    assert "recipe pretrain: 6/6 step" in err and "fine-tune:" in err and "ETA" in err
+    RecipeEstimator(r, "binary", progress=False).fit(s, y)
+    err = capsys.readouterr().err
+    assert "recipe pretrain" not in err and "fine-tune:" not in err

@@ -4,12 +4,14 @@ On a terminal (stderr is a TTY) :func:`progress_bar` is a tqdm bar with rate and
 to a file, carriage-return bars pile up into one unreadable line per refresh, and bars nested
 inside bars (a fine-tune inside the bench) interleave; there it is a :class:`PlainProgress` that
 prints one plain line at most every ``every_s`` seconds (and one when it finishes, if it took long
-enough to have printed anything), with the same count, rate and ETA.
+enough to have printed anything), with the same count, rate and ETA.  The environment variable
+``GENOLM_PROGRESS_EVERY_S`` sets that interval (default 10 seconds).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -33,10 +35,23 @@ def _duration(s: float) -> str:
     return f"{s // 3600:.0f}h{(s % 3600) // 60:02.0f}m"
 
 
+def plain_interval() -> float:
+    """Seconds between two plain progress lines: ``GENOLM_PROGRESS_EVERY_S``, default 10."""
+    raw = os.environ.get("GENOLM_PROGRESS_EVERY_S", "")
+    try:
+        return max(0.0, float(raw)) if raw.strip() else 10.0
+    except ValueError:
+        return 10.0
+
+
 class PlainProgress:
     """A tqdm-like counter that writes plain periodic lines (``update``, ``set_description``, ``close``)."""
 
-    def __init__(self, total: int | None, desc: str, unit: str = "it", every_s: float = 10.0, stream=None):
+    def __init__(
+        self, total: int | None, desc: str, unit: str = "it", every_s: float | None = None, stream=None
+    ):
+        if every_s is None:
+            every_s = plain_interval()
         self.total, self.desc, self.unit, self.every_s = total, desc, unit, every_s
         self.stream = stream if stream is not None else sys.stderr
         self.n = 0

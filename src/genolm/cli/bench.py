@@ -169,7 +169,9 @@ def run(args):
         from genolm.bench.recipes import is_recipe_ref, recipe_contenders
 
         budget = args.time_budget * 60 if args.time_budget else None
-        contenders = recipe_contenders([m for m in cfg.models if is_recipe_ref(m)], budget_s=budget)
+        contenders = recipe_contenders(
+            [m for m in cfg.models if is_recipe_ref(m)], budget_s=budget, progress=cfg.progress
+        )
         cfg.models = [m for m in cfg.models if not is_recipe_ref(m)]
     result = run_bench(cfg, extra_contenders=contenders, meta={"command": command})
     out = result.out_dir

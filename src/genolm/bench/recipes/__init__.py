@@ -32,6 +32,7 @@ from genolm.bench.finetune import FinetuneConfig, Finetuner, Targets
 from genolm.bench.records import Entry
 from genolm.bench.runner import Contender
 from genolm.errors import ConfigError, InputError
+from genolm.progress import progress_bar
 from genolm.registry import Registry, check_choice
 
 ROOT = Path(__file__).parent
@@ -164,11 +165,20 @@ class RecipeEstimator:
     whether the budget stopped it), ``stopped_by_budget_``, ``wall_s_``.
     """
 
-    def __init__(self, recipe: Recipe, task_type: str, *, seed: int = 0, budget_s: float | None = None):
+    def __init__(
+        self,
+        recipe: Recipe,
+        task_type: str,
+        *,
+        seed: int = 0,
+        budget_s: float | None = None,
+        progress: bool = False,
+    ):
         self.recipe = recipe
         self.task_type = task_type
         self.seed = seed
         self.budget_s = budget_s  # default: the recipe's time_budget_minutes
+        self.progress = progress  # rate / ETA of pretraining and fine-tuning (plain lines in a log)
 
     @property
     def classes_(self):
@@ -217,7 +227,7 @@ class RecipeEstimator:
         if backbone is not None:
             model.model.load_state_dict(backbone.model.state_dict())
         left = max(1.0, budget - (time.perf_counter() - t0))
-        cfg = dataclasses.replace(r.finetune_config, time_budget_s=left, progress=False)
+        cfg = dataclasses.replace(r.finetune_config, time_budget_s=left, progress=self.progress)
         self.finetuner_ = Finetuner(model, tok, self.task_type, cfg, seed=self.seed).fit(
             seqs, y, valid=valid, ids=ids
         )
@@ -264,11 +274,17 @@ class RecipeEstimator:
             )
             pt = Pretrainer(cfg)
             losses, stopped = [], False
+            bar = progress_bar(spec.steps, "recipe pretrain", unit="step", enabled=self.progress)
             while pt.step < spec.steps:
                 if time.perf_counter() - t0 > spec.max_budget_fraction * budget:
                     stopped = True
                     break
                 losses.append(pt.train_step()["loss"])
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            if bar is not None:
+                bar.close()
             model = pt.acc.unwrap_model(pt.model).float().cpu()
             tok = pt.tok
         self.pretrain_ = {
@@ -329,14 +345,15 @@ def refuse_leaky_self_pretraining(recipe: Recipe, task, data) -> None:
         )
 
 
-def recipe_contenders(refs, *, budget_s: float | None = None) -> list[Contender]:
-    """One bench :class:`~genolm.bench.runner.Contender` per ``recipe:NAME`` (or path) in ``refs``."""
+def recipe_contenders(refs, *, budget_s: float | None = None, progress: bool = False) -> list[Contender]:
+    """One bench :class:`~genolm.bench.runner.Contender` per ``recipe:NAME`` (or path) in ``refs``;
+    ``progress`` shows each run's pretraining and fine-tuning rate and ETA."""
     out = []
     for ref in refs:
         recipe = load_recipe(ref)
 
         def build(task, seed, recipe=recipe):
-            return RecipeEstimator(recipe, task.task_type, seed=seed, budget_s=budget_s)
+            return RecipeEstimator(recipe, task.task_type, seed=seed, budget_s=budget_s, progress=progress)
 
         def check(task, data, recipe=recipe):
             refuse_leaky_self_pretraining(recipe, task, data)
