@@ -315,6 +315,7 @@ def test_progress_bars_cover_the_whole_genome(genome, kind, monkeypatch, capsys)
 
     monkeypatch.setattr(mt, "_bar", spy)
     monkeypatch.setattr(mt, "PROGRESS_DELAY_S", 0.0)
+    monkeypatch.setenv("GENOLM_PROGRESS_EVERY_S", "0")  # a log (not a terminal) gets plain lines
     cfg = _cfg(genome, kind=kind, stride=50, gc_match=False) if kind == "feature" else _cfg(genome, kind=kind)
     shown = build_task(cfg, progress=True)
     assert "make-task: windows" in capsys.readouterr().err  # drawn on stderr

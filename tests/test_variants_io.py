@@ -257,6 +257,7 @@ def test_bootstrap_progress_bar_counts_every_resample(kind, monkeypatch, capsys)
     bars, make = [], ev._progress_bar
     monkeypatch.setattr(ev, "_progress_bar", lambda total, on: bars.append(make(total, on)) or bars[-1])
     monkeypatch.setattr(ev, "PROGRESS_DELAY_S", 0.0)
+    monkeypatch.setenv("GENOLM_PROGRESS_EVERY_S", "0")  # a log (not a terminal) gets plain lines
     rng = np.random.default_rng(0)
     s = rng.normal(size=300)
     truth = {"labels": rng.random(300) < 0.3} if kind == "labels" else {"truth": s + rng.normal(size=300)}

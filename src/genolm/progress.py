@@ -48,23 +48,47 @@ class PlainProgress:
     """A tqdm-like counter that writes plain periodic lines (``update``, ``set_description``, ``close``)."""
 
     def __init__(
-        self, total: int | None, desc: str, unit: str = "it", every_s: float | None = None, stream=None
+        self,
+        total: float | None,
+        desc: str,
+        unit: str = "it",
+        every_s: float | None = None,
+        stream=None,
+        *,
+        initial: float = 0,
+        unit_scale: bool = False,
     ):
         if every_s is None:
             every_s = plain_interval()
         self.total, self.desc, self.unit, self.every_s = total, desc, unit, every_s
+        self.unit_scale = unit_scale
         self.stream = stream if stream is not None else sys.stderr
-        self.n = 0
+        self.n = self.initial = initial  # a resumed run: the rate counts this run's work only
         self.t0 = self._last = time.monotonic()
         self._printed = False
         self.postfix = ""
 
+    def _count(self, x: float) -> str:
+        if self.unit_scale:
+            for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+                if abs(x) >= div:
+                    return f"{x / div:.2f}{suffix}"
+        return f"{x:g}" if isinstance(x, float) else str(x)
+
     def line(self) -> str:
         el = time.monotonic() - self.t0
-        rate = self.n / el if el > 0 else 0.0
-        parts = [f"{self.desc}: {self.n}" + (f"/{self.total}" if self.total else "") + f" {self.unit}"]
+        rate = (self.n - self.initial) / el if el > 0 else 0.0
+        parts = [
+            f"{self.desc}: {self._count(self.n)}"
+            + (f"/{self._count(self.total)}" if self.total else "")
+            + f" {self.unit}"
+        ]
         parts.append(
-            f"{rate:.2f} {self.unit}/s" if rate >= 0.1 else f"{1 / rate:.1f} s/{self.unit}" if rate else ""
+            f"{self._count(rate) if self.unit_scale else f'{rate:.2f}'} {self.unit}/s"
+            if rate >= 0.1
+            else f"{1 / rate:.1f} s/{self.unit}"
+            if rate
+            else ""
         )
         parts.append(f"elapsed {_duration(el)}")
         if self.total and rate > 0 and self.n < self.total:
@@ -93,15 +117,66 @@ class PlainProgress:
             self._printed = False
 
 
-def progress_bar(total: int | None, desc: str, *, unit: str = "it", enabled: bool = True, leave: bool = True):
-    """A tqdm bar on a terminal, a :class:`PlainProgress` in a redirected log, ``None`` when disabled."""
+def progress_bar(
+    total: float | None,
+    desc: str,
+    *,
+    unit: str = "it",
+    enabled: bool = True,
+    leave: bool = True,
+    initial: float = 0,
+    unit_scale: bool = False,
+    delay: float = 0.0,
+):
+    """A tqdm bar on a terminal, a :class:`PlainProgress` in a redirected log, ``None`` when disabled.
+
+    ``initial``: work already done (a resumed run); ``unit_scale``: counts as 1.2k / 3.4M;
+    ``delay``: the terminal bar appears only after this many seconds (a plain log line never comes
+    before ``GENOLM_PROGRESS_EVERY_S`` anyway).
+    """
     if not enabled:
         return None
     if on_terminal():
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=leave)
-    return PlainProgress(total, desc, unit)
+        return tqdm(
+            total=total,
+            desc=desc,
+            unit=unit,
+            dynamic_ncols=True,
+            leave=leave,
+            initial=initial,
+            unit_scale=unit_scale,
+            delay=delay,
+        )
+    return PlainProgress(total, desc, unit, initial=initial, unit_scale=unit_scale)
+
+
+def track(
+    iterable,
+    desc: str,
+    *,
+    total: int | None = None,
+    unit: str = "it",
+    enabled: bool = True,
+    leave: bool = True,
+):
+    """Iterate ``iterable`` with a :func:`progress_bar` (``total`` defaults to ``len(iterable)``)."""
+    if not enabled:
+        yield from iterable
+        return
+    if total is None:
+        try:
+            total = len(iterable)
+        except TypeError:
+            total = None
+    bar = progress_bar(total, desc, unit=unit, leave=leave)
+    try:
+        for item in iterable:
+            yield item
+            bar.update(1)
+    finally:
+        bar.close()
 
 
 @contextlib.contextmanager

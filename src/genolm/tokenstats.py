@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from genolm.io.genbank import is_genbank
+from genolm.progress import progress_bar
 from genolm.tokenizers.schemes import DEFAULT_SCHEMES, build_scheme, parse_scheme
 
 log = logging.getLogger(__name__)
@@ -166,17 +167,15 @@ def compare_schemes(
                 log.info("tokenize: learning the BPE vocabulary of %s from %s ...", label, path)
             tok = build_scheme(name, kwargs, train_files=[train_file])
             chunks = _sequences(path, chunk_size)
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(
-                    desc=f"{label} ({i}/{len(specs)})",
-                    total=total_bp,
-                    unit="bp",
-                    unit_scale=True,
-                    leave=False,
-                )
+            bar = progress_bar(
+                total_bp,
+                f"{label} ({i}/{len(specs)})",
+                unit="bp",
+                unit_scale=True,
+                leave=False,
+                enabled=progress,
+            )
+            if bar is not None:
                 chunks = _counted(chunks, bar)
             rows.append(tokenizer_stats(tok, chunks, label=label, context_tokens=context_tokens))
             if bar is not None:

@@ -64,6 +64,7 @@ import numpy as np
 from genolm.alphabet import INDEX_LUT, reverse_complement, to_dna
 from genolm.atomic import jsonable
 from genolm.errors import ConfigError, GenolmError, InputError
+from genolm.progress import track
 from genolm.registry import check_choice
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
@@ -379,11 +380,13 @@ def minhash_signatures(
     nonempty, starts = np.unique(sid, return_index=True)
     shift = np.uint64(32)
     h = np.empty_like(codes)
-    perms = range(num_perm)
-    if progress:
-        from tqdm.auto import tqdm
-
-        perms = tqdm(perms, desc=f"audit: MinHash of {codes.size:,} k-mers", unit="hash", leave=False)
+    perms = track(
+        range(num_perm),
+        f"audit: MinHash of {codes.size:,} k-mers",
+        unit="hash",
+        leave=False,
+        enabled=progress,
+    )
     for p in perms:
         np.multiply(codes, a[p], out=h)
         h += b[p]

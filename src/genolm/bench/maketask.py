@@ -74,6 +74,7 @@ from genolm.atomic import jsonable
 from genolm.data import resolve_path
 from genolm.errors import ConfigError, InputError
 from genolm.io.genbank import is_genbank
+from genolm.progress import progress_bar
 from genolm.registry import did_you_mean
 
 log = logging.getLogger(__name__)
@@ -486,18 +487,8 @@ def _prefix(mask: np.ndarray) -> np.ndarray:
 
 def _bar(enabled: bool, total: float, desc: str, unit: str):
     """A tqdm bar (rate and ETA) that appears only once its step has run 2 s; ``None`` when off."""
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        unit_scale=True,
-        dynamic_ncols=True,
-        delay=PROGRESS_DELAY_S,
-        leave=False,
+    return progress_bar(
+        total, desc, unit=unit, unit_scale=True, delay=PROGRESS_DELAY_S, leave=False, enabled=enabled
     )
 
 

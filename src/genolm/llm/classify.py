@@ -29,6 +29,7 @@ from genolm.constants import IGNORE_INDEX
 from genolm.errors import ConfigError, InputError
 from genolm.llm.extend import format_prompt, spec_of
 from genolm.llm.scoring import choice_logprobs
+from genolm.progress import progress_bar
 
 DEFAULT_TEMPLATE = "Sequence: {dna}\nQuestion: {question}\nAnswer:"
 
@@ -230,13 +231,9 @@ class PromptClassifier:
             bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
             pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
             rng = np.random.default_rng([self.seed, 11])
-            bar = None
-            if cfg.progress:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(
-                    total=cfg.finetune_steps, desc="prompt LoRA", unit="step", dynamic_ncols=True, leave=False
-                )
+            bar = progress_bar(
+                cfg.finetune_steps, "prompt LoRA", unit="step", leave=False, enabled=cfg.progress
+            )
             net.train()
             try:
                 for step in range(cfg.finetune_steps):
@@ -277,17 +274,13 @@ class PromptClassifier:
         was = model.training
         model.eval()
         out = np.zeros((len(seqs), len(self.classes_)))
-        bar = None
-        if self.config.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(
-                total=len(seqs),
-                desc=f"{self.config.k_shot}-shot scoring",
-                unit="seq",
-                dynamic_ncols=True,
-                leave=False,
-            )
+        bar = progress_bar(
+            len(seqs),
+            f"{self.config.k_shot}-shot scoring",
+            unit="seq",
+            leave=False,
+            enabled=self.config.progress,
+        )
         try:
             for i, s in enumerate(seqs):
                 lp, n_tok = choice_logprobs(model, self._context(s, i), self.conts_)

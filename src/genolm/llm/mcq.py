@@ -40,6 +40,7 @@ import numpy as np
 from genolm.errors import ConfigError, InputError
 from genolm.llm.extend import BiotokenSpec
 from genolm.llm.scoring import REASONING, choice_logprobs, generate, split_reasoning, wilson_ci
+from genolm.progress import progress_bar
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _KEYS = ("id", "question", "choices", "answer", "dna")
@@ -262,11 +263,7 @@ def evaluate_mcq(
         for i, it in enumerate(items)
     ]
     records: list[dict] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(items), desc=f"mcq {cfg.method}", unit="q", dynamic_ncols=True)
+    bar = progress_bar(len(items), f"mcq {cfg.method}", unit="q", enabled=progress)
     try:
         if cfg.method == "loglik":
             bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None and not cfg.chat else []

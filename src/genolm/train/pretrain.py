@@ -30,6 +30,7 @@ from genolm.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from genolm.constants import IGNORE_INDEX
 from genolm.errors import ConfigError, InputError
 from genolm.infer import cpu_supports_bf16
+from genolm.progress import progress_bar, track
 from genolm.train.corpus import load_contigs, make_windows, window_text
 from genolm.train.masking import ExampleBuilder, MaskingConfig, collate
 from genolm.train.pretrain_config import PretrainConfig
@@ -379,11 +380,13 @@ class Pretrainer:
         wsum = torch.zeros((), device=self.acc.device)
         correct = torch.zeros((), device=self.acc.device, dtype=torch.float64)
         bases = torch.zeros((), device=self.acc.device, dtype=torch.float64)
-        starts = range(0, len(idx), self.micro)
-        if progress and self.acc.is_main_process:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="eval", unit="batch", dynamic_ncols=True, leave=False)
+        starts = track(
+            range(0, len(idx), self.micro),
+            "eval",
+            unit="batch",
+            leave=False,
+            enabled=progress and self.acc.is_main_process,
+        )
         for i in starts:
             exs = [
                 self.valid_builder.build(
@@ -691,11 +694,9 @@ def pretrain(
                 if isinstance(v, int | float) and k != "step":
                     tb.add_scalar(k, v, rec["step"])
 
-    bar = None
-    if cfg.progress and acc.is_main_process:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.max_steps, initial=pt.step, desc="pretrain", unit="step", dynamic_ncols=True)
+    bar = progress_bar(
+        cfg.max_steps, "pretrain", unit="step", initial=pt.step, enabled=cfg.progress and acc.is_main_process
+    )
     t0 = time.perf_counter()
     # tokens/s counts training steps only: evaluation and checkpoint time are excluded
     tok_since, train_s = 0, 0.0

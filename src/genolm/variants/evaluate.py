@@ -29,6 +29,7 @@ import numpy as np
 
 from genolm.bench.metrics import MetricCI, bootstrap_ci
 from genolm.errors import ConfigError, InputError
+from genolm.progress import progress_bar
 
 log = logging.getLogger(__name__)
 #: the bootstrap's progress bar appears only once it has run this long (seconds)
@@ -146,11 +147,7 @@ def _or_ci(y, s, pct, n_boot, level, seed) -> MetricCI:
 
 def _progress_bar(total: int, enabled: bool):
     """A tqdm bar (rate and ETA) for the bootstrap that appears only once it has run 2 s."""
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="bootstrap", unit="resample", dynamic_ncols=True, delay=PROGRESS_DELAY_S)
+    return progress_bar(total, "bootstrap", unit="resample", delay=PROGRESS_DELAY_S, enabled=enabled)
 
 
 def evaluate_scores(

@@ -68,6 +68,7 @@ from genolm.errors import ConfigError
 from genolm.infer import Request, TokenizerView, preserve_model_state, resolve_precision, run_requests
 from genolm.io.genome import Genome
 from genolm.io.vcf import Variant, check_against_genome, read_vcf, split_multiallelic
+from genolm.progress import progress_bar
 from genolm.registry import check_choice
 from genolm.weights import require_weights
 
@@ -340,11 +341,7 @@ def score_variants(
         planner = _Planner(tv, g, rows, base_method, distance, flank)
         sites = planner.sites(window)
         n_rows = sum(len(s.rows) for s in sites)
-        bar = None
-        if progress and n_rows:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n_rows, desc="score-variants", unit="variant", dynamic_ncols=True)
+        bar = progress_bar(n_rows, "score-variants", unit="variant", enabled=bool(progress and n_rows))
         with preserve_model_state(model, device) as dev:
             for c in range(0, len(sites), chunk_sites):
                 chunk = sites[c : c + chunk_sites]
