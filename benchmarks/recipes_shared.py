@@ -216,7 +216,8 @@ def collect(slugs: list[str]) -> dict:
             )
         goal, goal_src = GOALS.get(slug, (None, ""))
         out[slug] = {
-            "rows": rows,
+            "rows": rows,  # best MCC first
+            "by_name": {r["name"]: r for r in rows},  # the same rows, for a stable path to one entry
             "goal": goal,
             "goal_source": goal_src,
             "audit": t.get("audit"),

@@ -30,7 +30,7 @@ REQUIRED = [
     "nt-v2-50m-multi-species", "nt-v2-100m-multi-species", "nt-v2-250m-multi-species", "nt-v2-500m-multi-species",
     "agront-1b", "hyenadna-tiny-1k", "hyenadna-large-1m", "caduceus-ph-131k", "caduceus-ps-131k",
     "plantcaduceus-l32", "gpn-brassicales", "gpn-arabidopsis", "enformer", "evo-1-8k-base", "evo2-7b",
-    "genolm-tiny",
+    "genolm-tiny", "genolm-tiny-mix",
 ]  # fmt: skip
 
 

@@ -216,6 +216,8 @@ def test_recipe_estimator_fits_and_records(tmp_path, corpus):
 def test_recipe_init_starts_from_a_pretrained_model(tmp_path):
     # `init: genolm-tiny`: the bundled model's weights and tokenizer with a fresh head
     assert load_recipe("tiny-ft").init == "genolm-tiny"
+    assert load_recipe("tiny-mix-ft").init == load_recipe("tiny-mix-ft-stranded").init == "genolm-tiny-mix"
+    assert load_recipe("tiny-mix-ft-stranded").finetune_config.rc_augment is False
     (tmp_path / "r.yaml").write_text(
         'name: t\ninit: genolm-tiny\nfinetune: {"max_epochs": 1, "batch_size": 16}\ntime_budget_minutes: 1\n'
     )

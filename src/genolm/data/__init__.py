@@ -27,14 +27,15 @@ def genome_path(name: str = "lambda") -> Path:
 
 
 #: models shipped in the package (safetensors + tokenizer + the config that reproduces them)
-_MODELS = {"genolm-tiny": "genolm-tiny"}
+_MODELS = {"genolm-tiny": "genolm-tiny", "genolm-tiny-mix": "genolm-tiny-mix"}
 
 
 def model_path(name: str = "genolm-tiny") -> Path:
     """Folder of a bundled pretrained model, loadable with ``from_pretrained``.
 
-    ``genolm-tiny`` was pretrained by ``genolm pretrain`` on the bundled genomes; its folder holds
-    ``pretrain.yaml``, the exact config that reproduces it.
+    ``genolm-tiny`` was pretrained by ``genolm pretrain`` on the bundled genomes; ``genolm-tiny-mix``
+    (the same architecture) on a multi-species mix of the bundled and shared genomes.  Each folder
+    holds ``pretrain.yaml``, the exact config that reproduces it.
     """
     from genolm.registry import UnknownNameError, did_you_mean
 
