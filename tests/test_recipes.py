@@ -329,3 +329,6 @@ def test_recipe_runs_report_progress(tmp_path, monkeypatch, capsys):
     RecipeEstimator(r, "binary", progress=False).fit(s, y)
     err = capsys.readouterr().err
     assert "recipe pretrain" not in err and "fine-tune:" not in err
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # what `genolm -q` sets: plain lines obey it too
+    RecipeEstimator(r, "binary", progress=True).fit(s, y)
+    assert capsys.readouterr().err == ""

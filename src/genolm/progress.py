@@ -35,6 +35,12 @@ def _duration(s: float) -> str:
     return f"{s // 3600:.0f}h{(s % 3600) // 60:02.0f}m"
 
 
+def quiet() -> bool:
+    """Whether progress is switched off for the whole process: ``genolm -q`` sets tqdm's own
+    ``TQDM_DISABLE``, which the plain lines honour too."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def plain_interval() -> float:
     """Seconds between two plain progress lines: ``GENOLM_PROGRESS_EVERY_S``, default 10."""
     raw = os.environ.get("GENOLM_PROGRESS_EVERY_S", "")
@@ -134,7 +140,7 @@ def progress_bar(
     ``delay``: the terminal bar appears only after this many seconds (a plain log line never comes
     before ``GENOLM_PROGRESS_EVERY_S`` anyway).
     """
-    if not enabled:
+    if not enabled or quiet():
         return None
     if on_terminal():
         from tqdm.auto import tqdm
@@ -162,7 +168,7 @@ def track(
     leave: bool = True,
 ):
     """Iterate ``iterable`` with a :func:`progress_bar` (``total`` defaults to ``len(iterable)``)."""
-    if not enabled:
+    if not enabled or quiet():
         yield from iterable
         return
     if total is None:
@@ -187,7 +193,7 @@ def heartbeat(desc: str, *, enabled: bool = True, every_s: float = 10.0, stream=
     trainer draws bars only on a terminal): a redirected log then still shows the step is alive.
     Lines come from a daemon thread; the block's own output is not touched.
     """
-    if not enabled:
+    if not enabled or quiet():
         yield
         return
     stream = stream if stream is not None else sys.stderr
