@@ -2,7 +2,9 @@
 
 Per task, one resumable bench folder ``benchmarks/results/recipes_shared/<task>/``
 (:func:`genolm.bench.runner.run_bench`: a killed run resumes where it stopped; every finished
-run is a JSON record that can be committed as it lands):
+run is a JSON record that can be committed as it lands; its ``.npz`` predictions hold the
+test ids and labels of third-party data, so they stay local (``.gitignore``), and rebuilding
+the table's paired CIs needs the machine that ran them):
 
 * the baselines on the same full splits: k-mer logistic regression (k = 3..6) and the one-hot CNN
   (``--seeds`` seeds, the harness's standard settings);
