@@ -37,8 +37,9 @@ from _common import RESULTS, ROOT, write_result  # noqa: E402
 MODELS = ("genolm-tiny", "genolm-tiny-mix")
 
 
-def held_out(model_name: str, corpus_file: str, windows: int, tmp: Path) -> dict:
-    """MLM loss / accuracy of a bundled model on the last 1 % of ``corpus_file``'s contigs."""
+def held_out(corpus_file: str, windows: int, tmp: Path) -> dict:
+    """MLM loss / accuracy of each bundled model on the last 1 % of ``corpus_file``'s contigs:
+    the genome is read and windowed once, then each model's weights are evaluated on it."""
     import torch
     from transformers import AutoModelForMaskedLM
 
@@ -47,14 +48,17 @@ def held_out(model_name: str, corpus_file: str, windows: int, tmp: Path) -> dict
     from genolm.train.pretrain import Pretrainer
     from genolm.train.pretrain_config import PretrainConfig
 
-    folder = model_path(model_name)
-    spec = yaml.safe_load((folder / "pretrain.yaml").read_text())
+    folders = {name: model_path(name) for name in MODELS}
+    vocabs = {(f / "vocab.txt").read_text() for f in folders.values()}
+    assert len(vocabs) == 1, "the bundled models must share one tokenizer to share the windows"
+    first = folders[MODELS[0]]
+    spec = yaml.safe_load((first / "pretrain.yaml").read_text())
     cfg = PretrainConfig(
         corpus=[corpus_file],
-        out_dir=str(tmp / f"{model_name}-{Path(corpus_file).name}"),
+        out_dir=str(tmp / Path(corpus_file).name),
         model=spec["model"],
         model_config=spec["model_config"],
-        tokenizer=str(folder),  # the model's own saved tokenizer
+        tokenizer=str(first),  # the models' own saved tokenizer
         window=256,
         stride=256,
         short_contigs="skip",
@@ -70,19 +74,21 @@ def held_out(model_name: str, corpus_file: str, windows: int, tmp: Path) -> dict
         progress=False,
     )
     pt = Pretrainer(cfg)
-    trained = AutoModelForMaskedLM.from_pretrained(folder)
     net = pt.acc.unwrap_model(pt.model)
-    net.load_state_dict(trained.state_dict())
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        rec = pt.evaluate()
     n = min(len(pt.valid_w), cfg.eval_batches * 32)
-    return {
-        "valid_loss": rec["valid_loss"],
-        "valid_nt_acc": rec["valid_nt_acc"],
-        "windows": int(n),
-        "seconds": time.perf_counter() - t0,
-    }
+    out = {}
+    for name, folder in folders.items():
+        net.load_state_dict(AutoModelForMaskedLM.from_pretrained(folder).state_dict())
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            rec = pt.evaluate()
+        out[name] = {
+            "valid_loss": rec["valid_loss"],
+            "valid_nt_acc": rec["valid_nt_acc"],
+            "windows": int(n),
+            "seconds": time.perf_counter() - t0,
+        }
+    return out
 
 
 def main(argv=None) -> int:
@@ -97,8 +103,7 @@ def main(argv=None) -> int:
         for spec in mix["corpus"]:
             path = str(resolve_path(spec if spec.startswith("bundled:") else ROOT / spec))
             row = {"genome": Path(path).name.split(".")[0], "in_genolm_tiny": spec.startswith("bundled:")}
-            for name in MODELS:
-                row[name] = held_out(name, path, args.windows, Path(tmp))
+            row.update(held_out(path, args.windows, Path(tmp)))
             row["delta_loss"] = row["genolm-tiny-mix"]["valid_loss"] - row["genolm-tiny"]["valid_loss"]
             row["delta_acc"] = row["genolm-tiny-mix"]["valid_nt_acc"] - row["genolm-tiny"]["valid_nt_acc"]
             print(
