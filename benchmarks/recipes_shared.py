@@ -18,7 +18,8 @@ With ``--ablation BASE`` the recipe BASE is run again on ``--ablation-tasks`` (1
 ingredient switched off at a time: dilation (``dilation_base: 1``), gating (``gated: false``),
 RC-equivariance (``convnova`` instead of ``convnova-rc``, with RC augmentation), self-pretraining
 (``corpus: none``) and test-time RC averaging (``tta_rc: false``); the variants are YAML files
-written beside the runs (``<task>/ablation/*.yaml``).
+written beside the runs (``<task>/ablation/recipes/*.yaml``). The ablation has its own table: each
+variant's MCC and its paired bootstrap against the full recipe on the same test rows.
 
 The table (``recipes_shared.md`` / ``.json``): MCC on the official test split with a 95 %
 bootstrap CI, seeds, the wall time of each run (mean per seed) and whether it stopped at its
@@ -185,8 +186,13 @@ def collect(slugs: list[str]) -> dict:
     out = {}
     for slug in slugs:
         folder = RUN_DIR / slug
-        # the task's folder and its sub-folders (ablation/, and any --sub run beside the main one)
-        subs = sorted(d for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+        # the task's folder and its sub-folders (any --sub run beside the main one); the ablation
+        # has its own table (:func:`collect_ablation`)
+        subs = (
+            sorted(d for d in folder.iterdir() if d.is_dir() and d.name != "ablation")
+            if folder.is_dir()
+            else []
+        )
         dirs = [d for d in [folder, *subs] if (d / "bench.json").exists()]
         if not dirs:
             continue
@@ -228,11 +234,65 @@ def collect(slugs: list[str]) -> dict:
     return out
 
 
+def collect_ablation(slug: str, n_boot: int = 1000) -> dict | None:
+    """The ablation of ``slug`` (``<task>/ablation/``): each variant's MCC and its paired bootstrap
+    against the full recipe on the same test rows (the variant minus the full recipe: below 0 means
+    the switched-off ingredient helped)."""
+    from genolm.bench.metrics import compute_metrics, paired_bootstrap
+    from genolm.bench.records import load_predictions, read_runs
+    from genolm.bench.summary import verdict
+
+    folder = RUN_DIR / slug / "ablation"
+    if not (folder / "bench.json").exists():
+        return None
+    runs = [r for rs in read_runs(folder).values() for r in rs if r.get("entry", {}).get("mode") == "recipe"]
+    if not runs:
+        return None
+    by = {r["config"]["name"]: (r, Path(r["_path"]).parent) for r in runs}
+    base_name = next((n for n in by if not any(n.endswith(f"-{t}") for t in ABLATIONS)), None)
+    if base_name is None:
+        return None
+
+    def arrays(name):
+        r, run_dir = by[name]
+        return load_predictions(run_dir / r["predictions"])
+
+    base = arrays(base_name)
+    rows = []
+    for name in [base_name] + [n for n in by if n != base_name]:
+        r, _ = by[name]
+        a = arrays(name)
+        if list(a["ids"]) != list(base["ids"]):
+            raise SystemExit(f"{slug} ablation: {name} and {base_name} scored different test rows")
+        mcc = compute_metrics("binary", a["y_true"], a["y_pred"], a["y_score"], metrics=["mcc"])["mcc"]
+        row = {
+            "name": name,
+            "switched_off": "nothing (the full recipe)" if name == base_name else name[len(base_name) + 1 :],
+            "mcc": float(mcc),
+            "wall_s": round(r["timings"].get("fit", 0.0) + r["timings"].get("predict", 0.0), 1),
+            "stopped_by_budget": bool((r.get("training") or {}).get("stopped_by_budget")),
+            "best_epoch": (r.get("training") or {}).get("best_epoch"),
+        }
+        if name != base_name:
+            pb = paired_bootstrap(
+                "binary", a["y_true"], pred_a=a["y_pred"], pred_b=base["y_pred"], n_boot=n_boot, seed=0
+            )
+            row["vs_full"] = {
+                "difference": pb.difference,
+                "low": pb.low,
+                "high": pb.high,
+                "p_value": pb.p_value,
+                "verdict": verdict(pb.low, pb.high),
+            }
+        rows.append(row)
+    return {"base": base_name, "rows": rows, "n_test": int(len(base["ids"]))}
+
+
 def _fmt(x, d=3):
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{d}f}"
 
 
-def write_md(path: Path, table: dict, meta: dict) -> None:
+def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None) -> None:
     L = [
         "# Native recipes on the shared tasks (full training data, time-budgeted runs)",
         "",
@@ -269,6 +329,24 @@ def write_md(path: Path, table: dict, meta: dict) -> None:
                 "",
                 f"genolm-tiny (bench_shared.json, capped training rows, not the same protocol): {', '.join(parts)}.",
             ]
+        L.append("")
+    for slug, ab in (ablations or {}).items():
+        L += [
+            f"## Ablation on {slug}: {ab['base']}, one ingredient off at a time (1 seed)",
+            "",
+            f"`vs full` is the paired bootstrap of the variant minus the full recipe on the same "
+            f"{ab['n_test']} test rows: below 0 means the ingredient helped.",
+            "",
+            "| switched off | MCC | time s | budget hit | best epoch | vs full [CI] |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in ab["rows"]:
+            v = r.get("vs_full")
+            vs = f"{v['difference']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}] {v['verdict']}" if v else "-"
+            L.append(
+                f"| {r['switched_off']} | {_fmt(r['mcc'])} | {r['wall_s']:.0f} | "
+                f"{'yes' if r['stopped_by_budget'] else 'no'} | {r['best_epoch']} | {vs} |"
+            )
         L.append("")
     path.write_text("\n".join(L) + "\n")
 
@@ -313,13 +391,15 @@ def main(argv=None) -> int:
                 run_cell(slug, refs, args.seeds, folder, baselines=args.baselines, args=args)
     all_slugs = [p.name for p in sorted(RUN_DIR.iterdir()) if p.is_dir()] if RUN_DIR.exists() else []
     table = collect(all_slugs)
+    ablations = {s: a for s in all_slugs if (a := collect_ablation(s, args.n_boot)) is not None}
     meta = {"loadavg": [round(x, 2) for x in os.getloadavg()], "machine": machine()}
+    data = {"tasks": table, "ablations": ablations}
     if smoke:  # not the results folder: the table stays beside the runs
-        (RUN_DIR / "recipes_shared.json").write_text(json.dumps({"tasks": table}, indent=2, default=str))
-        write_md(RUN_DIR / "recipes_shared.md", table, meta)
+        (RUN_DIR / "recipes_shared.json").write_text(json.dumps(data, indent=2, default=str))
+        write_md(RUN_DIR / "recipes_shared.md", table, meta, ablations)
     else:
-        write_result("recipes_shared", {"tasks": table, "command": " ".join(sys.argv)})
-        write_md(RESULTS / "recipes_shared.md", table, meta)
+        write_result("recipes_shared", {**data, "command": " ".join(sys.argv)})
+        write_md(RESULTS / "recipes_shared.md", table, meta, ablations)
     return 0
 
 

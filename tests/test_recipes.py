@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from genolm.bench.estimator import parameter_counts
 from genolm.bench.finetune import FinetuneConfig, Finetuner, lr_factor
 from genolm.bench.recipes import RECIPES, RecipeEstimator, load_recipe, refuse_leaky_self_pretraining
 from genolm.errors import ConfigError, InputError, UnknownNameError
@@ -42,7 +43,7 @@ def tiny_recipe(tmp_path, corpus="none", **finetune):
         "name: tiny\nversion: 3\nfamily: convnova\n"
         "model: {hidden_size: 16, num_hidden_layers: 2}\n"
         f"pretrain: {{corpus: {corpus}, steps: 6, batch_size: 8, window: 48, warmup_steps: 2}}\n"
-        f"finetune: {json.dumps(ft)}\ntime_budget_minutes: 1\n"
+        f"finetune: {json.dumps(ft)}\ntime_budget_minutes: 10\n"  # a starved CI box must not hit it
     )
     return load_recipe(str(tmp_path / "r.yaml"))
 
@@ -209,6 +210,8 @@ def test_recipe_estimator_fits_and_records(tmp_path, corpus):
     assert est.predict_with_scores(s[:5]).y_score.shape == (5,)
     info = est.info()
     assert info["recipe"] == "recipe:tiny@v3" and info["stopped_by_budget"] is False
+    n = sum(p.numel() for p in est.finetuner_.model_.parameters())
+    assert parameter_counts(est) == (n, n)
     if corpus != "none":
         assert info["pretrain"]["steps"] == 6 and info["pretrain"]["loss_last"] is not None
 
@@ -305,6 +308,8 @@ def test_cli_bench_runs_a_recipe_end_to_end(tmp_path, capsys):
     assert rec["entry"]["name"] == "recipe:cnn-small" and rec["config"]["name"] == "cnn-small"
     assert rec["training"]["budget_s"] == pytest.approx(6.0)
     assert "stopped_by_budget" in rec["training"]
+    # the record counts the fine-tuned model's parameters (it once wrote 0 for every recipe)
+    assert rec["params"]["total"] == rec["params"]["trainable"] > 10_000
     assert "recipe:cnn-small" in capsys.readouterr().out
 
 

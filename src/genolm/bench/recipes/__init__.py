@@ -162,7 +162,8 @@ class RecipeEstimator:
     interface (``fit(seqs, y, valid=...)``, ``predict_with_scores``).
 
     Learned attributes: ``finetuner_``, ``pretrain_`` (steps done, first / last loss, seconds,
-    whether the budget stopped it), ``stopped_by_budget_``, ``wall_s_``.
+    whether the budget stopped it), ``stopped_by_budget_``, ``wall_s_``, and ``n_params_`` /
+    ``n_trainable_`` (the fine-tuned model's, for the run record).
     """
 
     def __init__(
@@ -231,6 +232,8 @@ class RecipeEstimator:
         self.finetuner_ = Finetuner(model, tok, self.task_type, cfg, seed=self.seed).fit(
             seqs, y, valid=valid, ids=ids
         )
+        self.n_params_ = self.finetuner_.n_params_
+        self.n_trainable_ = self.finetuner_.n_trainable_
         self.stopped_by_budget_ = bool(
             self.finetuner_.stopped_by_budget_ or self.pretrain_.get("stopped_by_budget")
         )
