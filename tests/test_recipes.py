@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -182,6 +183,14 @@ def test_bundled_recipes_load():
         assert r.version >= 1 and r.finetune_config.mode == "full"
     assert load_recipe("recipe:cnn-small-genomept").pretrain_spec.genome == "bundled:chloroplast"
     assert load_recipe("cnn-small-selfpt").pretrain_spec.corpus == "self"
+    # a -stranded recipe is its base with RC augmentation and RC averaging off, nothing else
+    for base in ("cnn-small", "cnn-small-selfpt", "tiny-ft", "tiny-mix-ft"):
+        a, b = load_recipe(base), load_recipe(f"{base}-stranded")
+        assert a.finetune_config.rc_augment and a.finetune_config.tta_rc
+        assert not b.finetune_config.rc_augment and not b.finetune_config.tta_rc
+        off = {"rc_augment": True, "tta_rc": True}
+        assert dataclasses.replace(b.finetune_config, **off) == a.finetune_config
+        assert (a.family, a.model, a.init, a.pretrain_spec) == (b.family, b.model, b.init, b.pretrain_spec)
 
 
 def test_recipe_typos_get_did_you_mean(tmp_path):
