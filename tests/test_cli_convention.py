@@ -233,6 +233,27 @@ def test_exit_codes(tmp_path, capsys, monkeypatch):
     assert main(["ls", "tokenizers"]) == 3
     assert "This is a bug" in capsys.readouterr().err
 
+    def rejects(args):  # a dependency rejecting a value: a sentence (exit 2) that says where from
+        np.linspace(0.0, 1.0, -1)  # raised by numpy's Python code
+
+    monkeypatch.setattr(ls, "run", rejects)
+    assert main(["ls", "tokenizers"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "Number of samples, -1, must be non-negative" in err
+        and "raised in numpy" in err
+        and "run with -v" in err
+    )
+    assert "Traceback" not in err
+
+    def own_check(args):  # genolm's own checks read as they are: no bug hint
+        raise InputError("reads.fa line 3: 'X' is not a nucleotide")
+
+    monkeypatch.setattr(ls, "run", own_check)
+    assert main(["ls", "tokenizers"]) == 2
+    err = capsys.readouterr().err
+    assert "reads.fa line 3" in err and "run with -v" not in err
+
 
 def test_quiet_hides_progress_and_info_but_not_results():
     # stderr is a pipe here, not a terminal: progress comes as plain lines, one per update with

@@ -128,5 +128,22 @@ def describe_error(e: BaseException) -> str | None:
     if pa_lib is not None and isinstance(e, pa_lib.ArrowException):
         return f"cannot read a Parquet / Arrow table: {e}; is the file complete and really Parquet?"
     if isinstance(e, ValueError):  # argument and config checks of the library and its dependencies
-        return str(e) or type(e).__name__
+        # not one of genolm's own checks (those are GenolmError): usually a dependency rejecting a
+        # value, sometimes a bug; say where it came from, and how to tell
+        where = _raised_in(e)
+        return (
+            f"{e or type(e).__name__} ({type(e).__name__}{f' raised in {where}' if where else ''}); "
+            "check the value it names. If your inputs look right, this may be a bug in genolm: "
+            "run with -v for the traceback and report it"
+        )
     return None
+
+
+def _raised_in(e: BaseException) -> str | None:
+    """The module whose code raised ``e`` (its innermost traceback frame), e.g. ``sklearn.utils...``."""
+    tb = e.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_globals.get("__name__")
