@@ -285,7 +285,12 @@ def collect_ablation(slug: str, n_boot: int = 1000) -> dict | None:
                 "verdict": verdict(pb.low, pb.high),
             }
         rows.append(row)
-    return {"base": base_name, "rows": rows, "n_test": int(len(base["ids"]))}
+    return {
+        "base": base_name,
+        "rows": rows,
+        "by_switch": {r["switched_off"]: r for r in rows},  # a stable path to one variant
+        "n_test": int(len(base["ids"])),
+    }
 
 
 def _fmt(x, d=3):
