@@ -258,13 +258,14 @@ def collect_ablation(slug: str, n_boot: int = 1000) -> dict | None:
         return load_predictions(run_dir / r["predictions"])
 
     base = arrays(base_name)
+    task_type, metric = by[base_name][0]["task"]["task_type"], by[base_name][0]["task"]["metric"]
     rows = []
     for name in [base_name] + [n for n in by if n != base_name]:
         r, _ = by[name]
-        a = arrays(name)
+        a = base if name == base_name else arrays(name)
         if list(a["ids"]) != list(base["ids"]):
             raise SystemExit(f"{slug} ablation: {name} and {base_name} scored different test rows")
-        mcc = compute_metrics("binary", a["y_true"], a["y_pred"], a["y_score"], metrics=["mcc"])["mcc"]
+        mcc = compute_metrics(task_type, a["y_true"], a["y_pred"], a["y_score"], metrics=[metric])[metric]
         row = {
             "name": name,
             "switched_off": "nothing (the full recipe)" if name == base_name else name[len(base_name) + 1 :],
@@ -275,7 +276,12 @@ def collect_ablation(slug: str, n_boot: int = 1000) -> dict | None:
         }
         if name != base_name:
             pb = paired_bootstrap(
-                "binary", a["y_true"], pred_a=a["y_pred"], pred_b=base["y_pred"], n_boot=n_boot, seed=0
+                task_type,
+                a["y_true"],
+                pred_a=a["y_pred"],
+                pred_b=base["y_pred"],
+                metric=metric,
+                n_boot=n_boot,
             )
             row["vs_full"] = {
                 "difference": pb.difference,
