@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from genolm.bench.finetune import FinetuneConfig, Finetuner, carve_validation, lora_modules
+from genolm.bench.finetune import (
+    FinetuneConfig,
+    Finetuner,
+    carve_validation,
+    epoch_batches,
+    lora_modules,
+)
 from genolm.bench.metrics import compute_metrics
 from genolm.errors import ConfigError, InputError
 
@@ -160,6 +166,39 @@ def test_full_finetune_is_deterministic():
         for _ in range(2)
     ]
     np.testing.assert_array_equal(p[0].y_score, p[1].y_score)
+
+
+def test_length_buckets_keep_every_row_once_and_cut_padding():
+    rng_len = np.random.default_rng(0)
+    lengths = rng_len.integers(50, 5000, 1000)  # transcripts: lengths vary 100-fold
+    plain = epoch_batches(np.random.default_rng(3), lengths, 16, bucket=False)
+    buck = epoch_batches(np.random.default_rng(3), lengths, 16, bucket=True)
+    for batches in (plain, buck):
+        rows = np.concatenate(batches)
+        assert sorted(rows.tolist()) == list(range(1000))  # every row exactly once
+        assert [len(b) for b in batches].count(16) == len(batches) - 1  # one short batch at most
+    # padded positions of the epoch (a batch pads to its longest row): bucketing cuts them
+    pad = [sum(len(b) * lengths[b].max() - lengths[b].sum() for b in bs) for bs in (plain, buck)]
+    assert pad[1] < 0.2 * pad[0]
+    # seeded, and not the same batch order every epoch
+    again = epoch_batches(np.random.default_rng(3), lengths, 16, bucket=True)
+    assert all(np.array_equal(a, b) for a, b in zip(buck, again, strict=True))
+    other = epoch_batches(np.random.default_rng(4), lengths, 16, bucket=True)
+    assert not all(np.array_equal(a, b) for a, b in zip(buck, other, strict=False))
+
+
+def test_length_buckets_auto_only_when_lengths_vary():
+    model, tok = tiny("gpn", num_labels=2)
+    cfg = FinetuneConfig(mode="full", max_epochs=1, progress=False, precision="fp32")
+    fixed = Finetuner(model, tok, "binary", cfg).fit(*TRAIN[:2])
+    assert fixed.length_buckets_ is False  # a fixed-length task keeps the plain shuffle
+    short = [s[: 30 + i % 30] for i, s in enumerate(TRAIN[0])]
+    varied = Finetuner(model, tok, "binary", cfg).fit(short, TRAIN[1])
+    assert varied.length_buckets_ is True
+    off = FinetuneConfig(mode="full", max_epochs=1, progress=False, precision="fp32", length_buckets="off")
+    assert Finetuner(model, tok, "binary", off).fit(short, TRAIN[1]).length_buckets_ is False
+    with pytest.raises(ConfigError, match="Did you mean 'auto'"):
+        FinetuneConfig(length_buckets="autp")
 
 
 def test_long_input_needs_an_explicit_policy():

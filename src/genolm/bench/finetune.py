@@ -115,6 +115,9 @@ class FinetuneConfig:
     # the run's history and ``stopped_by_budget_`` say so.  None: no budget
     time_budget_s: float | None = None
     max_grad_norm: float = 1.0
+    # training batches of similar length (less padding): auto = when the training sequences differ
+    # in length (a fixed-length task keeps the plain shuffled batches), on, off
+    length_buckets: str = "auto"
     class_weight: str = "balanced"  # balanced | none
     val_fraction: float = 0.1  # carved from train (stratified) when there is no validation split
     carve_seed: int = 0  # the carve does not depend on the training seed: every run sees the same split
@@ -155,6 +158,7 @@ class FinetuneConfig:
         check_choice("class_weight", self.class_weight, ("balanced", "none"))
         check_choice("pooling", self.pooling, ("cls", "mean", "last"))
         check_choice("schedule", self.schedule, SCHEDULES)
+        check_choice("length_buckets", self.length_buckets, ("auto", "on", "off"))
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
@@ -324,6 +328,29 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 # --- the validation carve -------------------------------------------------------------------
+
+
+#: length bucketing sorts the shuffled rows by length within pools of this many batches
+BUCKET_POOL_BATCHES = 50
+
+
+def epoch_batches(
+    rng: np.random.Generator, lengths: np.ndarray, batch_size: int, bucket: bool
+) -> list[np.ndarray]:
+    """One epoch's training batches (row indices): a seeded shuffle cut into ``batch_size`` rows;
+    with ``bucket``, each pool of :data:`BUCKET_POOL_BATCHES` batches of the shuffle is sorted by
+    length before the cut and the batches are shuffled again, so a batch pads to a length close
+    to its rows' (every row still appears once per epoch)."""
+    order = rng.permutation(len(lengths))
+    if not bucket:
+        return [order[a : a + batch_size] for a in range(0, len(order), batch_size)]
+    pool = batch_size * BUCKET_POOL_BATCHES
+    batches = []
+    for a in range(0, len(order), pool):
+        part = order[a : a + pool]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[b : b + batch_size] for b in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def carve_validation(
@@ -739,6 +766,11 @@ class Finetuner:
             bar = None
             if cfg.progress:  # a tqdm bar on a terminal, plain periodic lines in a log
                 bar = progress_bar(total, f"{cfg.mode} fine-tune", unit="batch", leave=False)
+            len_tr = np.array([len(s) for s in s_tr])
+            bucket = cfg.length_buckets == "on" or (
+                cfg.length_buckets == "auto" and len(len_tr) > 0 and len_tr.min() != len_tr.max()
+            )
+            self.length_buckets_ = bool(bucket)
             best, best_state, bad, history = math.inf, None, 0, []
             self.best_epoch_ = 0
             self.stopped_by_budget_ = False
@@ -747,17 +779,16 @@ class Finetuner:
                 for epoch in range(cfg.max_epochs):
                     model.train()
                     rng = np.random.default_rng([self.seed, epoch])
-                    order = rng.permutation(len(s_tr))
+                    batches = epoch_batches(rng, len_tr, cfg.batch_size, bucket)
                     # the epoch's loss sum stays on the device: no host sync per step
                     run_loss, seen = torch.zeros((), device=device), 0
-                    for a in range(0, len(order), cfg.batch_size):
+                    for idx in batches:
                         if (
                             cfg.time_budget_s is not None
                             and time.perf_counter() - t_budget > cfg.time_budget_s
                         ):
                             self.stopped_by_budget_ = True
                             break
-                        idx = order[a : a + cfg.batch_size]
                         flip = rng.random(len(idx)) < 0.5 if net_rc is not None else None
                         if flip is not None and flip.any():
                             idx = np.concatenate([idx[~flip], idx[flip]])  # targets follow this order

@@ -318,6 +318,7 @@ class RecipeEstimator:
             "pretrain": self.pretrain_,
             "history": ft.history_,
             "best_epoch": ft.best_epoch_,
+            "length_buckets": getattr(ft, "length_buckets_", None),
             "precision": ft.precision_,
             "budget_s": self._budget(),
             "wall_s": self.wall_s_,
