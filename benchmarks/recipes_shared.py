@@ -390,7 +390,9 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
             vs = f"{v['difference']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}] {v['verdict']}" if v else "-"
             walls = r["wall_s_per_run"]
             met = (
-                "-" if r["kind"] == "baseline" or goal is None else ("met" if r["score"] >= goal else "missed")
+                "-"
+                if r["kind"] == "baseline" or goal is None
+                else ("met" if r["score"] >= goal else "missed")
             )
             L.append(
                 f"| {r['name']} | {_fmt(r['score'])} [{_fmt(r['ci'][0])}, {_fmt(r['ci'][1])}] | {len(r['seeds'])} | "
