@@ -163,6 +163,59 @@ def test_model_card_is_not_overwritten(tmp_path):
     assert (tmp_path / "README.md").read_text() == "my card\n"
 
 
+class _Hub:
+    """Records what ``push_to_hub`` would upload.  The Hub is unreachable here, so the three
+    ``HfApi`` calls are replaced: the files and card genolm builds are the real ones."""
+
+    def __init__(self, monkeypatch, *, remote_card: bool):
+        from types import SimpleNamespace
+
+        import huggingface_hub
+        import transformers.utils.hub as th
+
+        self.uploads = []
+        hub = self
+        monkeypatch.setattr(
+            huggingface_hub.HfApi, "create_repo", lambda api, repo_id, **kw: SimpleNamespace(repo_id=repo_id)
+        )
+        monkeypatch.setattr(huggingface_hub.HfApi, "file_exists", lambda api, *a, **kw: remote_card)
+
+        def upload_folder(api, *, repo_id, folder_path, **kw):
+            files = {p.name: p.read_bytes() for p in Path(folder_path).iterdir() if p.is_file()}
+            hub.uploads.append({"repo_id": repo_id, "files": files, **kw})
+            return f"https://huggingface.co/{repo_id}/commit/0"
+
+        monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+
+        def remote(repo_id, tags=None, token=None):  # the repo's own card, tagged (no network)
+            card = huggingface_hub.ModelCard("---\ntags:\n- mine\n---\n\nthe owner's card\n")
+            card.data.tags = [*card.data.tags, *(tags or [])]
+            return card
+
+        monkeypatch.setattr(th, "create_and_tag_model_card", remote)
+
+
+@pytest.mark.parametrize("remote_card", [False, True])
+def test_push_to_hub_keeps_genolm_card_or_the_repos_own(monkeypatch, remote_card):
+    hub = _Hub(monkeypatch, remote_card=remote_card)
+    tok = get_tokenizer("char")
+    model = M.build_model("gpn", "lm", tokenizer=tok, **TINY)
+    url = model.push_to_hub("lab/maize-gpn", tags=["maize"])
+    assert url.startswith("https://huggingface.co/lab/maize-gpn")
+    (up,) = hub.uploads
+    files = up["files"]
+    assert {"config.json", "model.safetensors", MODELING_FILE, "README.md"} <= set(files)
+    card = files["README.md"].decode()
+    if remote_card:  # the repo's card stays, tagged as transformers tags it
+        assert "the owner's card" in card and "- mine" in card and "- maize" in card
+        assert "pip install genolm" not in card
+    else:  # a new repo gets genolm's card (transformers' own push wrote a generic template)
+        assert "pip install genolm" in card and "trust_remote_code=True" in card
+        assert "# maize-gpn" in card  # titled by the repo, not the temporary folder
+        assert card.index("- maize") < card.index("---", 3)  # in the metadata block
+    assert json.loads(files["config.json"])["auto_map"]
+
+
 def test_fresh_process_import_genolm_is_enough_for_auto_classes(saved):
     # guards against the misleading "needs sentencepiece or tiktoken" error: `import genolm` alone
     # (no genolm.tokenizers / genolm.models) must let the Auto classes load genolm folders, without

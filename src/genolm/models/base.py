@@ -300,6 +300,56 @@ class GenolmPreTrainedModel(PreTrainedModel):
             write_model_files(self, save_directory)
         return out
 
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        private: bool | None = None,
+        token: bool | str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+        max_shard_size: int | str | None = "50GB",
+        tags: list[str] | None = None,
+    ) -> str:
+        """Hugging Face's ``push_to_hub``, keeping genolm's model card.
+
+        transformers' version writes the repo's card (or, for a new repo, a generic template)
+        over the ``README.md`` that :meth:`save_pretrained` wrote.  Here a repo without a card gets
+        genolm's (how to load the model with and without genolm; ``tags`` added to its metadata),
+        and a repo that has one keeps it, tagged as transformers would.  Returns the commit URL.
+        """
+        import tempfile
+        from pathlib import Path
+
+        from huggingface_hub import HfApi
+        from transformers.utils.hub import create_and_tag_model_card
+
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        remote_card = api.file_exists(repo_id, "README.md", revision=revision)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / repo_id.split("/")[-1]  # the card's title is the folder's name
+            self.save_pretrained(folder, max_shard_size=max_shard_size)
+            card = folder / "README.md"
+            if remote_card or not card.is_file():
+                create_and_tag_model_card(repo_id, tags, token=token).save(str(card))
+            elif tags:
+                text = card.read_text(encoding="utf-8")
+                head, sep, rest = text.partition("\ntags:\n")
+                if sep:
+                    extra = "".join(f"- {t}\n" for t in tags if f"- {t}\n" not in rest.split("---", 1)[0])
+                    card.write_text(head + sep + extra + rest, encoding="utf-8")
+            return api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                commit_message=commit_message or "Upload model",
+                commit_description=commit_description,
+                revision=revision,
+                create_pr=create_pr,
+            )
+
     def _pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
         """Pool ``(B, T, H)`` -> ``(B, H)``.  The RC-equivariant family overrides it to be RC-invariant."""
         return pool(hidden, attention_mask, pooling)
