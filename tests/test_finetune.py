@@ -215,6 +215,19 @@ def test_long_input_needs_an_explicit_policy():
         FinetuneConfig(long_input="windows")
 
 
+def test_full_finetune_records_what_the_long_input_policy_did():
+    model, tok = tiny("encoder", max_position_embeddings=32, num_labels=2)
+    seqs = [s[: 20 + 2 * i] for i, s in enumerate(TRAIN[0][:30])]  # 20..78 bp; 31 fit in 32 tokens
+    over = sum(len(s) > 31 for s in seqs)  # one special token ([CLS]) beside the nucleotides
+    cfg = FinetuneConfig(mode="full", max_epochs=1, progress=False, precision="fp32", long_input="truncate")
+    ft = Finetuner(model, tok, "binary", cfg).fit(seqs, TRAIN[1][:30])
+    rec = ft.long_input_
+    assert rec["policy"] == "truncate" and rec["context_tokens"] == 32
+    assert rec["n_truncated"]["train"] + rec["n_truncated"]["valid"] == over  # none dropped silently
+    ft.predict_with_scores(seqs[-5:])
+    assert rec["n_truncated"]["predict"] == 5
+
+
 def test_windows_cover_every_nucleotide_once_pooled():
     from genolm.embed import InputPolicy, embed_sequences, encode_sequences
 

@@ -728,6 +728,13 @@ class Finetuner:
             else None
         )
         self.n_windowed_ = ch_tr.n_windowed + ch_va.n_windowed
+        # what the long-input policy did to each split (predict adds "test"): for the run record
+        self.long_input_ = {
+            "policy": cfg.long_input,
+            "context_tokens": policy.context,
+            "n_truncated": {"train": ch_tr.n_truncated, "valid": ch_va.n_truncated},
+            "n_windowed": {"train": ch_tr.n_windowed, "valid": ch_va.n_windowed},
+        }
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self._check_head(self.model)
         self.timings_["encode"] = time.perf_counter() - t0
@@ -905,6 +912,9 @@ class Finetuner:
 
         cfg = self._cfg
         chunks = encode_sequences(self.tokenizer, seqs, self._policy(self.model), ids=ids)
+        if hasattr(self, "long_input_"):  # the last predict call's counts (the bench's: test)
+            self.long_input_["n_truncated"]["predict"] = chunks.n_truncated
+            self.long_input_["n_windowed"]["predict"] = chunks.n_windowed
         net = _Net(self.model_, chunks, self._pad_id, self.task_type, cfg.window_pooling, self._device_)
         order = np.argsort(chunks.lengths, kind="stable")
         out: list = [None] * len(seqs)

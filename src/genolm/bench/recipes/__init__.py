@@ -319,6 +319,8 @@ class RecipeEstimator:
             "history": ft.history_,
             "best_epoch": ft.best_epoch_,
             "length_buckets": getattr(ft, "length_buckets_", None),
+            # sequences truncated / windowed per split under the recipe's long_input policy
+            "long_input": getattr(ft, "long_input_", None),
             "precision": ft.precision_,
             "budget_s": self._budget(),
             "wall_s": self.wall_s_,
