@@ -217,6 +217,25 @@ def _tiny(slug: str) -> dict:
     return {k: rec.get(k) for k in ("probe", "full")}
 
 
+def truncated_counts(slug: str) -> dict:
+    """For a capped task (:data:`ALGAE`): how many sequences of each split run past MAX_NT tokens of
+    the char tokenizer (what the recipes' ``long_input: truncate`` and the CNN's ``max_len`` cut),
+    counted by the same encoder the fine-tuner uses."""
+    from genolm.embed import InputPolicy, encode_sequences
+    from genolm.tokenizers import get_tokenizer
+
+    tok = get_tokenizer("char")
+    splits = load_task(slug).load_splits()
+    policy = InputPolicy(MAX_NT, "truncate")
+    return {
+        "max_tokens": MAX_NT,
+        "n": {k: len(v.sequences) for k, v in splits.items()},
+        "n_truncated": {
+            k: int(encode_sequences(tok, v.sequences, policy).n_truncated) for k, v in splits.items()
+        },
+    }
+
+
 def collect(slugs: list[str]) -> dict:
     from genolm.bench.summary import summarise_results
 
@@ -273,6 +292,7 @@ def collect(slugs: list[str]) -> dict:
             "by_name": {r["name"]: r for r in rows},  # the same rows, for a stable path to one entry
             "goal": goal,
             "slug_note": NOTES.get(slug, ""),
+            "capped": truncated_counts(slug) if slug in ALGAE else None,
             "goal_source": goal_src,
             "audit": t.get("audit"),
             "genolm_tiny": _tiny(slug),
@@ -380,6 +400,13 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
             )
         if t["slug_note"]:
             L.append(t["slug_note"])
+        if t.get("capped"):
+            c = t["capped"]
+            L.append(
+                "Over the cap (truncated): "
+                + ", ".join(f"{c['n_truncated'][k]} of {c['n'][k]} {k}" for k in c["n"])
+                + "."
+            )
         L += [
             "",
             f"| entry | {metric} [CI] | seeds | time s/run | budget hit | vs CNN [CI] | goal |",
