@@ -187,6 +187,17 @@ def test_length_buckets_keep_every_row_once_and_cut_padding():
     assert not all(np.array_equal(a, b) for a, b in zip(buck, other, strict=False))
 
 
+def test_unbucketed_epoch_is_the_plain_shuffle_and_rng_stream():
+    # fixed-length tasks (auto -> no bucketing) must train exactly as before length buckets existed:
+    # the same batches, and the generator left where the old loop left it (the RC-flip draws follow)
+    lengths = np.full(101, 70)
+    a, b = np.random.default_rng([7, 0]), np.random.default_rng([7, 0])
+    batches = epoch_batches(a, lengths, 16, bucket=False)
+    order = b.permutation(101)
+    assert all(np.array_equal(x, order[i : i + 16]) for x, i in zip(batches, range(0, 101, 16), strict=True))
+    assert a.random() == b.random()
+
+
 def test_length_buckets_auto_only_when_lengths_vary():
     model, tok = tiny("gpn", num_labels=2)
     cfg = FinetuneConfig(mode="full", max_epochs=1, progress=False, precision="fp32")

@@ -164,21 +164,28 @@ def test_model_card_is_not_overwritten(tmp_path):
 
 
 class _Hub:
-    """Records what ``push_to_hub`` would upload.  The Hub is unreachable here, so the three
-    ``HfApi`` calls are replaced: the files and card genolm builds are the real ones."""
+    """Records what ``push_to_hub`` would upload.  The Hub is unreachable here, so the ``HfApi``
+    calls and the card download are replaced: the files and card genolm builds are the real ones."""
 
-    def __init__(self, monkeypatch, *, remote_card: bool):
+    def __init__(self, monkeypatch, tmp_path, *, remote_card: bool):
         from types import SimpleNamespace
 
         import huggingface_hub
-        import transformers.utils.hub as th
 
-        self.uploads = []
+        self.uploads, self.branches, self.card_revisions = [], [], []
         hub = self
         monkeypatch.setattr(
             huggingface_hub.HfApi, "create_repo", lambda api, repo_id, **kw: SimpleNamespace(repo_id=repo_id)
         )
-        monkeypatch.setattr(huggingface_hub.HfApi, "file_exists", lambda api, *a, **kw: remote_card)
+        monkeypatch.setattr(
+            huggingface_hub.HfApi, "create_branch", lambda api, **kw: hub.branches.append(kw["branch"])
+        )
+
+        def file_exists(api, repo_id, filename, revision=None, **kw):
+            hub.card_revisions.append(revision)
+            return remote_card
+
+        monkeypatch.setattr(huggingface_hub.HfApi, "file_exists", file_exists)
 
         def upload_folder(api, *, repo_id, folder_path, **kw):
             files = {p.name: p.read_bytes() for p in Path(folder_path).iterdir() if p.is_file()}
@@ -187,32 +194,39 @@ class _Hub:
 
         monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
 
-        def remote(repo_id, tags=None, token=None):  # the repo's own card, tagged (no network)
-            card = huggingface_hub.ModelCard("---\ntags:\n- mine\n---\n\nthe owner's card\n")
-            card.data.tags = [*card.data.tags, *(tags or [])]
-            return card
+        def download(repo_id, filename, revision=None, **kw):  # the repo's own card at that revision
+            out = tmp_path / f"remote-{revision}.md"
+            out.write_text(f"---\ntags:\n- mine\n---\n\nthe owner's card on {revision}\n")
+            return str(out)
 
-        monkeypatch.setattr(th, "create_and_tag_model_card", remote)
+        monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
 
 
 @pytest.mark.parametrize("remote_card", [False, True])
-def test_push_to_hub_keeps_genolm_card_or_the_repos_own(monkeypatch, remote_card):
-    hub = _Hub(monkeypatch, remote_card=remote_card)
+def test_push_to_hub_keeps_genolm_card_or_the_repos_own(monkeypatch, tmp_path, remote_card):
+    hub = _Hub(monkeypatch, tmp_path, remote_card=remote_card)
     tok = get_tokenizer("char")
     model = M.build_model("gpn", "lm", tokenizer=tok, **TINY)
-    url = model.push_to_hub("lab/maize-gpn", tags=["maize"])
+    url = model.push_to_hub("lab/maize-gpn", tags=["maize", "yes", "maize"], revision="v2")
     assert url.startswith("https://huggingface.co/lab/maize-gpn")
+    assert hub.branches == ["v2"] and hub.card_revisions == ["v2"]  # branch made, card looked up there
     (up,) = hub.uploads
+    assert up["revision"] == "v2"
     files = up["files"]
     assert {"config.json", "model.safetensors", MODELING_FILE, "README.md"} <= set(files)
     card = files["README.md"].decode()
-    if remote_card:  # the repo's card stays, tagged as transformers tags it
-        assert "the owner's card" in card and "- mine" in card and "- maize" in card
+    import huggingface_hub
+
+    tags = huggingface_hub.ModelCard(card).data.tags
+    assert tags.count("maize") == 1 and "yes" in tags  # deduplicated, a string (not YAML's true)
+    if remote_card:  # the repo's card at that revision stays, tagged
+        assert "the owner's card on v2" in card and "mine" in tags
         assert "pip install genolm" not in card
     else:  # a new repo gets genolm's card (transformers' own push wrote a generic template)
         assert "pip install genolm" in card and "trust_remote_code=True" in card
         assert "# maize-gpn" in card  # titled by the repo, not the temporary folder
-        assert card.index("- maize") < card.index("---", 3)  # in the metadata block
+        assert "lab/maize-gpn" in card and "path/or/hub-id" not in card  # runnable loading code
+        assert "genolm" in tags
     assert json.loads(files["config.json"])["auto_map"]
 
 

@@ -728,7 +728,7 @@ class Finetuner:
             else None
         )
         self.n_windowed_ = ch_tr.n_windowed + ch_va.n_windowed
-        # what the long-input policy did to each split (predict adds "test"): for the run record
+        # what the long-input policy did to each split (each predict call sets "predict"): for the record
         self.long_input_ = {
             "policy": cfg.long_input,
             "context_tokens": policy.context,
@@ -774,6 +774,10 @@ class Finetuner:
             if cfg.progress:  # a tqdm bar on a terminal, plain periodic lines in a log
                 bar = progress_bar(total, f"{cfg.mode} fine-tune", unit="batch", leave=False)
             len_tr = np.array([len(s) for s in s_tr])
+            if policy.context is not None:
+                # a row past the context pads to it anyway (window or truncate): sorting longer rows
+                # together would only pile the rows with the most windows into one batch
+                len_tr = np.minimum(len_tr, policy.context)
             bucket = cfg.length_buckets == "on" or (
                 cfg.length_buckets == "auto" and len(len_tr) > 0 and len_tr.min() != len_tr.max()
             )

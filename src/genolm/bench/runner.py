@@ -237,6 +237,7 @@ def _fit_model(entry: Entry, seed: int, task, data: TaskData, bench_cfg, ft_cfg,
         "history": est.history_,
         "best_epoch": getattr(est, "best_epoch_", None),
         "n_windowed": getattr(est, "n_windowed_", 0),
+        "length_buckets": getattr(est, "length_buckets_", None),
         "probe_C": getattr(est, "best_C_", None),
         "probe_C_at_edge": bool(getattr(est, "best_C_at_edge_", False)),
         "knn_k": getattr(est, "best_k_", None),
@@ -422,7 +423,13 @@ def _plan(task, data: TaskData, task_dir: Path, cfg, names, model_hash, ft_cfgs,
         if contender is not None:
             config, mhash = contender.config, contender.model_hash
         elif ft is not None:
-            config = {k: v for k, v in dataclasses.asdict(ft).items() if k not in ("progress", "cache_dir")}
+            config = {
+                k: v
+                for k, v in dataclasses.asdict(ft).items()
+                # length_buckets "auto" (the default) trains fixed-length tasks exactly as before it
+                # existed: left out of the key, so earlier bench folders resume instead of refitting
+                if k not in ("progress", "cache_dir") and not (k == "length_buckets" and v == "auto")
+            }
             mhash = model_hash.get(entry.model_ref)
         else:
             config, mhash = cfg.cnn, None

@@ -316,31 +316,39 @@ class GenolmPreTrainedModel(PreTrainedModel):
         """Hugging Face's ``push_to_hub``, keeping genolm's model card.
 
         transformers' version writes the repo's card (or, for a new repo, a generic template)
-        over the ``README.md`` that :meth:`save_pretrained` wrote.  Here a repo without a card gets
-        genolm's (how to load the model with and without genolm; ``tags`` added to its metadata),
-        and a repo that has one keeps it, tagged as transformers would.  Returns the commit URL.
+        over the ``README.md`` that :meth:`save_pretrained` wrote.  Here a repo (at ``revision``)
+        without a card gets genolm's, with its loading code pointing at ``repo_id``; a repo with
+        one keeps it.  ``tags`` are added to the card's metadata either way.  A new ``revision``
+        branch is created first, as transformers does.  Returns the commit URL.
         """
         import tempfile
         from pathlib import Path
 
-        from huggingface_hub import HfApi
-        from transformers.utils.hub import create_and_tag_model_card
+        from huggingface_hub import HfApi, ModelCard, hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError
 
         api = HfApi(token=token)
         repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        if revision is not None and not revision.startswith("refs/pr"):
+            try:
+                api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
+            except HfHubHTTPError as e:  # a PR on someone else's repo: the branch must exist already
+                if not (create_pr and e.response is not None and e.response.status_code == 403):
+                    raise
         remote_card = api.file_exists(repo_id, "README.md", revision=revision)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / repo_id.split("/")[-1]  # the card's title is the folder's name
             self.save_pretrained(folder, max_shard_size=max_shard_size)
-            card = folder / "README.md"
-            if remote_card or not card.is_file():
-                create_and_tag_model_card(repo_id, tags, token=token).save(str(card))
-            elif tags:
-                text = card.read_text(encoding="utf-8")
-                head, sep, rest = text.partition("\ntags:\n")
-                if sep:
-                    extra = "".join(f"- {t}\n" for t in tags if f"- {t}\n" not in rest.split("---", 1)[0])
-                    card.write_text(head + sep + extra + rest, encoding="utf-8")
+            path = folder / "README.md"
+            if remote_card:  # the repo's own card at this revision stays
+                card = ModelCard.load(hf_hub_download(repo_id, "README.md", revision=revision, token=token))
+            elif path.is_file():  # genolm's card (the generated file without genolm writes none)
+                card = ModelCard(path.read_text(encoding="utf-8").replace("path/or/hub-id", repo_id))
+            else:
+                card = ModelCard("---\nlibrary_name: transformers\n---\n")
+            if tags:
+                card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *tags]))
+            card.save(str(path))
             return api.upload_folder(
                 repo_id=repo_id,
                 folder_path=folder,
