@@ -773,11 +773,9 @@ class Finetuner:
             bar = None
             if cfg.progress:  # a tqdm bar on a terminal, plain periodic lines in a log
                 bar = progress_bar(total, f"{cfg.mode} fine-tune", unit="batch", leave=False)
-            len_tr = np.array([len(s) for s in s_tr])
-            if policy.context is not None:
-                # a row past the context pads to it anyway (window or truncate): sorting longer rows
-                # together would only pile the rows with the most windows into one batch
-                len_tr = np.minimum(len_tr, policy.context)
+            # what each row pads to: its longest chunk, in tokens (a row past the context pads to the
+            # context, however many windows it has, so those rows never pile into one batch)
+            len_tr = np.maximum.reduceat([len(x) for x in ch_tr.ids], ch_tr.first[:-1])
             bucket = cfg.length_buckets == "on" or (
                 cfg.length_buckets == "auto" and len(len_tr) > 0 and len_tr.min() != len_tr.max()
             )
