@@ -346,3 +346,52 @@ def test_recipe_runs_report_progress(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TQDM_DISABLE", "1")  # what `genolm -q` sets: plain lines obey it too
     RecipeEstimator(r, "binary", progress=True).fit(s, y)
     assert capsys.readouterr().err == ""
+
+
+def test_budget_epochs_plans_what_fits_and_never_grows():
+    from genolm.bench.finetune import budget_epochs
+
+    # the first epoch's one-off costs are left out of the time per epoch
+    assert budget_epochs(20, 2, [500.0, 100.0], 1000.0) == 2 + 9  # 0.95 * 1000 / 100 = 9.5 more
+    assert budget_epochs(20, 2, [500.0, 10.0], 1000.0) == 20  # everything fits: the plan stands
+    assert budget_epochs(8, 5, [1.0, 100.0, 200.0], 10_000.0) == 8  # never grows past the plan
+    assert (
+        budget_epochs(20, 3, [1.0, 100.0, 100.0], 0.0) == 4
+    )  # no time left: the epoch under way is the last
+    assert budget_epochs(20, 1, [100.0], 5.0) == 20  # one epoch measured: the plan stands
+
+
+def _tiny_convnova(tok):
+    return build_model(
+        "convnova",
+        "sequence-classification",
+        tokenizer=tok,
+        num_labels=2,
+        hidden_size=16,
+        num_hidden_layers=2,
+    )
+
+
+def test_budget_schedule_fit_anneals_within_the_budget():
+    # max_epochs far beyond what 1.5 s holds: "fit" re-plans the schedule after the first epoch, ends
+    # the run at the plan (the learning rate annealed), and the record says the budget cut it short
+    tok = get_tokenizer("char")
+    s, y = planted(64, seed=2)
+    kw = dict(max_epochs=10_000, batch_size=8, time_budget_s=4.0, patience=10_000, progress=False)
+    ft = Finetuner(_tiny_convnova(tok), tok, "binary", FinetuneConfig(**kw)).fit(s, y)
+    plan = ft.schedule_plan_
+    assert plan["max_epochs"] == 10_000 and plan["planned_epochs"] < 10_000
+    assert plan["replans"][0]["after_epoch"] == 1  # the first re-plan measures a second epoch
+    assert [r["epochs"] for r in plan["replans"]] == sorted(
+        (r["epochs"] for r in plan["replans"]), reverse=True
+    )
+    assert ft.stopped_by_budget_ and len(ft.history_) <= plan["planned_epochs"]
+    assert plan["fraction_done"] > 0.6  # most of the schedule ran: the learning rate came down
+    fixed = Finetuner(_tiny_convnova(tok), tok, "binary", FinetuneConfig(**kw, budget_schedule="fixed")).fit(
+        s, y
+    )
+    assert fixed.schedule_plan_["planned_epochs"] == 10_000 and fixed.schedule_plan_["replans"] == []
+    # planned for 10,000 epochs, the fixed schedule stops near its start (still warming up)
+    assert fixed.stopped_by_budget_ and fixed.schedule_plan_["fraction_done"] < 0.01
+    with pytest.raises(ConfigError, match="fixed"):
+        FinetuneConfig(budget_schedule="fitted")

@@ -75,6 +75,28 @@ PROBES = ("logreg", "mlp")
 HEAD_NAMES = ("classifier", "score", "qa_outputs", "lm_head", "cls")
 _DEFAULT_LR = {"full": 2e-4, "lora": 1e-3, "probe": 1e-3, "knn": 0.0}
 SCHEDULES = ("linear", "cosine", "one-cycle")
+BUDGET_SCHEDULES = ("fit", "fixed")
+
+
+def budget_epochs(
+    planned: int, done: int, epoch_s: list[float], remaining_s: float, margin: float = 0.95
+) -> int:
+    """How many epochs a run with ``remaining_s`` seconds of budget left can still plan for.
+
+    ``planned`` epochs were planned, ``done`` have finished, taking ``epoch_s`` seconds each (train +
+    validation).  The first epoch carries one-off costs (allocation, caches), so the plan stands
+    until a second epoch is measured; then the time per epoch is the mean of the epochs after the
+    first.  The answer never grows (the learning rate never climbs back) and never drops below
+    ``done + 1``: ``min(planned, done + max(1, floor(margin * remaining / per epoch)))``.
+    :class:`Finetuner` re-plans with it after every epoch when ``budget_schedule`` is ``fit``, so a
+    run that cannot reach ``max_epochs`` in its budget anneals over the epochs it has instead of
+    stopping at a high learning rate.
+    """
+    if len(epoch_s) < 2 or remaining_s == math.inf:
+        return planned
+    per = sum(epoch_s[1:]) / (len(epoch_s) - 1)
+    fits = int(margin * max(0.0, remaining_s) / per) if per > 0 else planned
+    return max(done + 1, min(planned, done + max(1, fits)))
 
 
 def lr_factor(step: int, total: int, warm: int, schedule: str) -> float:
@@ -114,6 +136,10 @@ class FinetuneConfig:
     # stop training after this many seconds (keeping the best model by validation loss so far);
     # the run's history and ``stopped_by_budget_`` say so.  None: no budget
     time_budget_s: float | None = None
+    # with a budget: fit = after each epoch, shrink the schedule's planned epochs to those the
+    # measured time per epoch leaves room for (the learning rate anneals by the budget; a run that
+    # fits max_epochs trains exactly as with fixed); fixed = plan for max_epochs whatever the budget
+    budget_schedule: str = "fit"
     max_grad_norm: float = 1.0
     # training batches of similar length (less padding): auto = when the training sequences differ
     # in length (a fixed-length task keeps the plain shuffled batches), on, off
@@ -159,6 +185,7 @@ class FinetuneConfig:
         check_choice("pooling", self.pooling, ("cls", "mean", "last"))
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("length_buckets", self.length_buckets, ("auto", "on", "off"))
+        check_choice("budget_schedule", self.budget_schedule, BUDGET_SCHEDULES)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
@@ -766,13 +793,25 @@ class Finetuner:
             params = [p for p in model.parameters() if p.requires_grad]
             opt = adamw(_param_groups(model, cfg), cfg.learning_rate)  # fused where the device has it
             n_batches = math.ceil(len(s_tr) / cfg.batch_size)
-            total = cfg.max_epochs * n_batches
-            warm = max(1, int(cfg.warmup_fraction * total))
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, warm, cfg.schedule))
+            # the schedule's plan (steps); under budget_schedule "fit" it shrinks to the epochs the
+            # budget leaves room for (budget_epochs), re-planned after each epoch
+            plan = {"epochs": cfg.max_epochs}
+            plan["total"] = cfg.max_epochs * n_batches
+            plan["warm"] = max(1, int(cfg.warmup_fraction * plan["total"]))
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda s: lr_factor(s, plan["total"], plan["warm"], cfg.schedule)
+            )
+            fit_budget = cfg.time_budget_s is not None and cfg.budget_schedule == "fit"
+            self.schedule_plan_ = {
+                "max_epochs": cfg.max_epochs,
+                "planned_epochs": cfg.max_epochs,
+                "replans": [],
+            }
+            epoch_s: list[float] = []
             bf16 = self.precision_ == "bf16"
             bar = None
             if cfg.progress:  # a tqdm bar on a terminal, plain periodic lines in a log
-                bar = progress_bar(total, f"{cfg.mode} fine-tune", unit="batch", leave=False)
+                bar = progress_bar(plan["total"], f"{cfg.mode} fine-tune", unit="batch", leave=False)
             # what each row pads to: its longest chunk, in tokens (a row past the context pads to the
             # context, however many windows it has, so those rows never pile into one batch)
             len_tr = np.maximum.reduceat([len(x) for x in ch_tr.ids], ch_tr.first[:-1])
@@ -786,6 +825,10 @@ class Finetuner:
             t_budget = time.perf_counter()
             try:
                 for epoch in range(cfg.max_epochs):
+                    if epoch >= plan["epochs"]:  # the plan the budget left room for is done
+                        self.stopped_by_budget_ = True
+                        break
+                    t_epoch = time.perf_counter()
                     model.train()
                     rng = np.random.default_rng([self.seed, epoch])
                     batches = epoch_batches(rng, len_tr, cfg.batch_size, bucket)
@@ -841,9 +884,26 @@ class Finetuner:
                             break
                     if self.stopped_by_budget_:
                         break
+                    epoch_s.append(time.perf_counter() - t_epoch)
+                    if fit_budget:
+                        left = cfg.time_budget_s - (time.perf_counter() - t_budget)
+                        n = budget_epochs(plan["epochs"], epoch + 1, epoch_s, left)
+                        if n < plan["epochs"]:
+                            plan["epochs"], plan["total"] = n, n * n_batches
+                            plan["warm"] = min(plan["warm"], max(1, int(cfg.warmup_fraction * plan["total"])))
+                            self.schedule_plan_["planned_epochs"] = n
+                            self.schedule_plan_["replans"].append({"after_epoch": epoch, "epochs": n})
+                            if bar is not None:
+                                bar.total = plan["total"]  # the ETA follows the new plan
             finally:
                 if bar is not None:
                     bar.close()
+            # how far through its (re-planned) schedule the run got, and the learning-rate multiplier
+            # of its last step: 1.0 and near 0 when the schedule annealed
+            self.schedule_plan_["fraction_done"] = round(sched.last_epoch / plan["total"], 4)
+            self.schedule_plan_["last_lr_factor"] = round(
+                lr_factor(max(0, sched.last_epoch - 1), plan["total"], plan["warm"], cfg.schedule), 6
+            )
             if best_state is not None:
                 _restore(model, best_state)
         model.eval()

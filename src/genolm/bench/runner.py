@@ -238,6 +238,7 @@ def _fit_model(entry: Entry, seed: int, task, data: TaskData, bench_cfg, ft_cfg,
         "best_epoch": getattr(est, "best_epoch_", None),
         "n_windowed": getattr(est, "n_windowed_", 0),
         "length_buckets": getattr(est, "length_buckets_", None),
+        "schedule_plan": getattr(est, "schedule_plan_", None),
         "probe_C": getattr(est, "best_C_", None),
         "probe_C_at_edge": bool(getattr(est, "best_C_at_edge_", False)),
         "knn_k": getattr(est, "best_k_", None),
@@ -428,7 +429,10 @@ def _plan(task, data: TaskData, task_dir: Path, cfg, names, model_hash, ft_cfgs,
                 for k, v in dataclasses.asdict(ft).items()
                 # length_buckets "auto" (the default) trains fixed-length tasks exactly as before it
                 # existed: left out of the key, so earlier bench folders resume instead of refitting
-                if k not in ("progress", "cache_dir") and not (k == "length_buckets" and v == "auto")
+                if k not in ("progress", "cache_dir")
+                and not (k == "length_buckets" and v == "auto")
+                # budget_schedule does nothing without a budget: left out of the key then (as above)
+                and not (k == "budget_schedule" and ft.time_budget_s is None)
             }
             mhash = model_hash.get(entry.model_ref)
         else:
