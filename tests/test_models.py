@@ -293,10 +293,13 @@ def test_rc_cnn_is_equivariant(family):
     sel[:, [0, 17, 39]] = True
     with torch.no_grad():
         torch.testing.assert_close(model.logits_at(x, select=sel), f_x[sel], atol=1e-5, rtol=1e-5)
-    seq_cls = scramble(tiny(family, "sequence-classification", complement_pairs=[[5, 6]]))
-    with torch.no_grad():
-        torch.testing.assert_close(seq_cls(x).logits, seq_cls(rc_x).logits, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(seq_cls.embed(x), seq_cls.embed(rc_x), atol=1e-5, rtol=1e-5)
+    for pooling in ("mean", "max"):  # the pooled output is RC-invariant under either pooling
+        seq_cls = scramble(
+            tiny(family, "sequence-classification", complement_pairs=[[5, 6]], classifier_pooling=pooling)
+        )
+        with torch.no_grad():
+            torch.testing.assert_close(seq_cls(x).logits, seq_cls(rc_x).logits, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(seq_cls.embed(x), seq_cls.embed(rc_x), atol=1e-5, rtol=1e-5)
 
 
 def test_rc_config_validates_pairs():
@@ -656,6 +659,9 @@ def test_pooling_modes_are_mask_aware():
     assert M.pool(h, mask, "mean").squeeze(-1).tolist() == [1.0, 6.0]
     assert M.pool(h, mask, "last").squeeze(-1).tolist() == [2.0, 7.0]
     assert M.pool(h, mask, "cls").squeeze(-1).tolist() == [0.0, 4.0]
+    # max: padding never wins, even where it holds the largest value (row 0's position 3 = 3.0)
+    assert M.pool(h, mask, "max").squeeze(-1).tolist() == [2.0, 7.0]
+    assert M.pool(-h, mask, "max").squeeze(-1).tolist() == [0.0, -5.0]
     with pytest.raises(ConfigError, match="Did you mean 'mean'"):
         M.pool(h, mask, "maen")
 

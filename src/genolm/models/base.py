@@ -34,7 +34,7 @@ from genolm.constants import IGNORE_INDEX
 from genolm.errors import ConfigError
 from genolm.registry import check_choice
 
-POOLINGS = ("cls", "mean", "last")
+POOLINGS = ("cls", "mean", "last", "max")
 
 
 class GenolmConfig(PreTrainedConfig):
@@ -50,7 +50,7 @@ class GenolmConfig(PreTrainedConfig):
     mask_token_id: int | None = None
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
-    classifier_pooling: str = "mean"  # "cls" | "mean" | "last", for ForSequenceClassification
+    classifier_pooling: str = "mean"  # "cls" | "mean" | "last" | "max", for ForSequenceClassification
     classifier_dropout: float = 0.0
 
     def __post_init__(self, **kwargs):
@@ -70,12 +70,19 @@ def pool(
     """Pool per-token states ``(B, T, H)`` to ``(B, H)``, ignoring padding.
 
     ``"cls"`` takes the first token, ``"mean"`` averages the real tokens, ``"last"`` takes the last
-    real token (right or left padding both work).  Default is ``"mean"``.
+    real token (right or left padding both work), ``"max"`` takes each channel's maximum over the
+    real tokens (a motif or coding signal anywhere in a long sequence is not averaged away; the
+    one-hot CNN baseline pools this way).  Default is ``"mean"``.
     """
     check_choice("pooling", pooling, POOLINGS)
     B, T, _ = hidden.shape
     if pooling == "cls":
         return hidden[:, 0]
+    if pooling == "max":
+        if attention_mask is not None:  # padding never wins the max
+            pad = ~attention_mask.bool()[..., None]  # (B, T, 1)
+            hidden = hidden.masked_fill(pad, torch.finfo(hidden.dtype).min)
+        return hidden.amax(dim=1)
     if attention_mask is None:
         return hidden.mean(dim=1) if pooling == "mean" else hidden[:, -1]
     mask = attention_mask.to(hidden.dtype)  # (B, T)
