@@ -16,7 +16,7 @@ the table's paired CIs needs the machine that ran them):
 
 Tasks: the five with a published MCC goal (GUE prom_core_all and tf/0, CNNProm TATA and
 non-TATA, iDNA-MS 6mA), the two algae lncRNA-vs-mRNA tasks (transcripts to 25.7 kb: recipes run
-a derived YAML, ``<name>-first8k``, that truncates at 8,192 tokens, and the CNN gets the same cap;
+a derived YAML, ``<name>-first8k``, that truncates at 8,192 nucleotides (a third of the tokens for codon tokens), and the CNN gets the same cap;
 the leak audit's length-shortcut FAIL is printed beside the table) and DNALLM's three small plant
 samples (multiclass, multilabel, regression: Spearman).  The table's score column is each task's
 metric (``score`` in the JSON, with ``metric``).
@@ -138,9 +138,14 @@ def task_recipe(name: str, slug: str, folder: Path) -> str:
         data["description"] = f"{data['description']} -- on human chr20 (GRCh37)"
         derived = True
     if slug in ALGAE:
-        data.setdefault("finetune", {}).update(long_input="truncate", max_tokens=MAX_NT)
+        # the same first MAX_NT nucleotides for every recipe: fewer tokens where a token spans more
+        # than one base (codon: 2,730 tokens = 8,190 nt)
+        cap = int(MAX_NT // _bp_per_token(data.get("tokenizer", "char")))
+        data.setdefault("finetune", {}).update(long_input="truncate", max_tokens=cap)
         data["name"] = f"{data['name']}-first{MAX_NT // 1024}k"
-        data["description"] = f"{data['description']} -- the first {MAX_NT} tokens of each transcript"
+        data["description"] = (
+            f"{data['description']} -- the first {MAX_NT} nucleotides of each transcript ({cap} tokens)"
+        )
         derived = True
     if derived:
         folder.mkdir(parents=True, exist_ok=True)
@@ -148,6 +153,13 @@ def task_recipe(name: str, slug: str, folder: Path) -> str:
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return f"recipe:{path}"
     return f"recipe:{name}"
+
+
+def _bp_per_token(scheme: str) -> float:
+    from genolm.tokenizers.schemes import build_scheme, parse_scheme
+
+    _, name, kwargs = parse_scheme(scheme)
+    return float(build_scheme(name, kwargs, train_files=[]).bp_per_token)
 
 
 def ablation_recipes(base: str, folder: Path) -> list[str]:
