@@ -88,9 +88,10 @@ GOALS = {
 }
 NOTES = {
     **{
-        s: f"Recipes see the first {MAX_NT} tokens of each transcript ({MAX_NT - 1} nt and the end "
-        f"token), the one-hot CNN the first {MAX_NT} nt, the k-mer LR whole transcripts "
-        "(length-normalised frequencies)."
+        s: f"Recipes see the first {MAX_NT} nt of each transcript as tokens (char: {MAX_NT - 1} nt and "
+        f"the end token; codon: {MAX_NT // 3} tokens, {3 * (MAX_NT // 3 - 2)} nt between the start and "
+        f"end tokens), the one-hot CNN the first {MAX_NT} nt, the k-mer LR whole transcripts "
+        "(length-normalised frequencies). The truncated counts below are the char tokenizer's."
         for s in ALGAE
     },
     **{
