@@ -395,3 +395,25 @@ def test_budget_schedule_fit_anneals_within_the_budget():
     assert fixed.stopped_by_budget_ and fixed.schedule_plan_["fraction_done"] < 0.01
     with pytest.raises(ConfigError, match="fixed"):
         FinetuneConfig(budget_schedule="fitted")
+
+
+def test_codon_recipe_reads_codons_and_counts_what_it_truncates(tmp_path):
+    # cnn-codon-stranded's tokenizer on a tiny model: one token per codon (plus start and end
+    # tokens), so a 96-nt sequence is 34 tokens; a cap of 20 tokens truncates exactly the long rows
+    (tmp_path / "c.yaml").write_text(
+        "name: c\nversion: 1\nfamily: convnova\ntokenizer: codon\n"
+        "model: {hidden_size: 16, num_hidden_layers: 2}\npretrain: {corpus: none}\n"
+        'finetune: {"max_epochs": 1, "batch_size": 16, "long_input": "truncate", "max_tokens": 20}\n'
+        "time_budget_minutes: 10\n"
+    )
+    r = load_recipe(str(tmp_path / "c.yaml"))
+    s, y = planted(40, L=54, seed=5)  # 18 codons + 2 = 20 tokens: fits
+    long = [x + x[:42] for x in s[:8]]  # 96 nt: past the cap
+    est = RecipeEstimator(r, "binary").fit(long + s[8:], y)
+    info = est.info()
+    assert info["long_input"]["context_tokens"] == 20
+    n_tr = info["long_input"]["n_truncated"]["train"] + info["long_input"]["n_truncated"]["valid"]
+    assert n_tr == 8
+    assert est.finetuner_.model_.config.vocab_size == len(get_tokenizer("codon"))
+    assert est.predict(s[:5]).shape == (5,)
+    assert load_recipe("cnn-codon-stranded").tokenizer == "codon"
