@@ -140,8 +140,8 @@ def task_recipe(name: str, slug: str, folder: Path) -> str:
         derived = True
     if slug in ALGAE:
         # the same first MAX_NT nucleotides for every recipe: fewer tokens where a token spans more
-        # than one base (codon: 2,730 tokens = 8,190 nt)
-        cap = int(MAX_NT // _bp_per_token(data.get("tokenizer", "char")))
+        # than one base (codon: 2,730 tokens, 8,184 nt between the start and end tokens)
+        cap = int(MAX_NT // _bp_per_token(data))
         data.setdefault("finetune", {}).update(long_input="truncate", max_tokens=cap)
         data["name"] = f"{data['name']}-first{MAX_NT // 1024}k"
         data["description"] = (
@@ -156,11 +156,24 @@ def task_recipe(name: str, slug: str, folder: Path) -> str:
     return f"recipe:{name}"
 
 
-def _bp_per_token(scheme: str) -> float:
-    from genolm.tokenizers.schemes import build_scheme, parse_scheme
+def _bp_per_token(recipe: dict) -> float:
+    """Bases per token of the recipe's tokenizer (its ``init`` model's, or ``tokenizer``)."""
+    if recipe.get("init"):
+        from genolm.catalogue.loader import load
 
-    _, name, kwargs = parse_scheme(scheme)
-    return float(build_scheme(name, kwargs, train_files=[]).bp_per_token)
+        tok = load(recipe["init"]).tokenizer
+    else:
+        from genolm.tokenizers.schemes import build_scheme, parse_scheme
+
+        _, name, kwargs = parse_scheme(recipe.get("tokenizer", "char"))
+        tok = build_scheme(name, kwargs, train_files=[])
+    bp = float(getattr(tok, "bp_per_token", float("nan")))
+    if not math.isfinite(bp) or bp <= 0:
+        raise SystemExit(
+            f"recipe {recipe.get('name')!r}: its tokenizer has no fixed bases per token, so the algae "
+            f"cap of {MAX_NT} nt cannot be set in tokens; use a fixed-width tokenizer (char, codon, kmer)"
+        )
+    return bp
 
 
 def ablation_recipes(base: str, folder: Path) -> list[str]:

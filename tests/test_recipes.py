@@ -373,7 +373,7 @@ def _tiny_convnova(tok):
 
 
 def test_budget_schedule_fit_anneals_within_the_budget():
-    # max_epochs far beyond what 1.5 s holds: "fit" re-plans the schedule after the first epoch, ends
+    # max_epochs far beyond what 4 s holds: "fit" re-plans the schedule after the first epoch, ends
     # the run at the plan (the learning rate annealed), and the record says the budget cut it short
     tok = get_tokenizer("char")
     s, y = planted(64, seed=2)
@@ -391,8 +391,8 @@ def test_budget_schedule_fit_anneals_within_the_budget():
         s, y
     )
     assert fixed.schedule_plan_["planned_epochs"] == 10_000 and fixed.schedule_plan_["replans"] == []
-    # planned for 10,000 epochs, the fixed schedule stops near its start (still warming up)
-    assert fixed.stopped_by_budget_ and fixed.schedule_plan_["fraction_done"] < 0.01
+    # planned for 10,000 epochs, the fixed schedule stops near its start (inside its 6 % warm-up)
+    assert fixed.stopped_by_budget_ and fixed.schedule_plan_["fraction_done"] < 0.06
     with pytest.raises(ConfigError, match="fixed"):
         FinetuneConfig(budget_schedule="fitted")
 

@@ -137,8 +137,9 @@ class FinetuneConfig:
     # the run's history and ``stopped_by_budget_`` say so.  None: no budget
     time_budget_s: float | None = None
     # with a budget: fit = after each epoch, shrink the schedule's planned epochs to those the
-    # measured time per epoch leaves room for (the learning rate anneals by the budget; a run that
-    # fits max_epochs trains exactly as with fixed); fixed = plan for max_epochs whatever the budget
+    # measured time per epoch leaves room for (the learning rate anneals by the budget; a run whose
+    # max_epochs fit 95 % of the budget at that rate trains exactly as with fixed); fixed = plan for
+    # max_epochs whatever the budget
     budget_schedule: str = "fit"
     max_grad_norm: float = 1.0
     # training batches of similar length (less padding): auto = when the training sequences differ
@@ -889,8 +890,14 @@ class Finetuner:
                         left = cfg.time_budget_s - (time.perf_counter() - t_budget)
                         n = budget_epochs(plan["epochs"], epoch + 1, epoch_s, left)
                         if n < plan["epochs"]:
+                            # the warm-up keeps its length (a shorter one would jump the learning
+                            # rate up mid-warm-up); past it, the shorter plan steps the rate down
                             plan["epochs"], plan["total"] = n, n * n_batches
-                            plan["warm"] = min(plan["warm"], max(1, int(cfg.warmup_fraction * plan["total"])))
+                            plan["warm"] = max(1, min(plan["warm"], plan["total"] // 2))
+                            for g, base in zip(opt.param_groups, sched.base_lrs):  # from the next step on
+                                g["lr"] = base * lr_factor(
+                                    sched.last_epoch, plan["total"], plan["warm"], cfg.schedule
+                                )
                             self.schedule_plan_["planned_epochs"] = n
                             self.schedule_plan_["replans"].append({"after_epoch": epoch, "epochs": n})
                             if bar is not None:

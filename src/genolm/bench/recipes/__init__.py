@@ -372,7 +372,13 @@ def recipe_contenders(refs, *, budget_s: float | None = None, progress: bool = F
                 build=build,
                 config=recipe.to_dict(),
                 info=lambda est: est.info(),
-                key_extra={"recipe_version": recipe.version, "budget_s": budget_s},
+                # budget_schedule decides how a budgeted run anneals: a run recorded before it
+                # existed (the fixed plan) refits instead of being reused as current
+                key_extra={
+                    "recipe_version": recipe.version,
+                    "budget_s": budget_s,
+                    "budget_schedule": recipe.finetune_config.budget_schedule,
+                },
                 check=check,
             )
         )
