@@ -49,6 +49,17 @@ def tiny_recipe(tmp_path, corpus="none", **finetune):
     return load_recipe(str(tmp_path / "r.yaml"))
 
 
+def _tiny_convnova(tok):
+    return build_model(
+        "convnova",
+        "sequence-classification",
+        tokenizer=tok,
+        num_labels=2,
+        hidden_size=16,
+        num_hidden_layers=2,
+    )
+
+
 # --- the family -----------------------------------------------------------------------------------
 
 
@@ -133,14 +144,7 @@ def test_tta_rc_makes_an_rc_invariant_prediction():
     tok = get_tokenizer("char")
     s, y = planted(48, seed=1)
     torch.manual_seed(0)
-    model = build_model(
-        "convnova",
-        "sequence-classification",
-        tokenizer=tok,
-        num_labels=2,
-        hidden_size=16,
-        num_hidden_layers=2,
-    )
+    model = _tiny_convnova(tok)
     cfg = FinetuneConfig(
         max_epochs=1, batch_size=16, tta_rc=True, rc_augment=True, label_smoothing=0.1, progress=False
     )
@@ -158,14 +162,7 @@ def test_tta_rc_makes_an_rc_invariant_prediction():
 def test_time_budget_stops_and_keeps_the_best(tmp_path):
     tok = get_tokenizer("char")
     s, y = planted(64, seed=2)
-    model = build_model(
-        "convnova",
-        "sequence-classification",
-        tokenizer=tok,
-        num_labels=2,
-        hidden_size=16,
-        num_hidden_layers=2,
-    )
+    model = _tiny_convnova(tok)
     # patience far beyond max_epochs: only the budget can end the run (early stopping could end it first)
     cfg = FinetuneConfig(max_epochs=10_000, batch_size=8, time_budget_s=0.3, patience=10_000, progress=False)
     ft = Finetuner(model, tok, "binary", cfg).fit(s, y)
@@ -359,17 +356,6 @@ def test_budget_epochs_plans_what_fits_and_never_grows():
         budget_epochs(20, 3, [1.0, 100.0, 100.0], 0.0) == 4
     )  # no time left: the epoch under way is the last
     assert budget_epochs(20, 1, [100.0], 5.0) == 20  # one epoch measured: the plan stands
-
-
-def _tiny_convnova(tok):
-    return build_model(
-        "convnova",
-        "sequence-classification",
-        tokenizer=tok,
-        num_labels=2,
-        hidden_size=16,
-        num_hidden_layers=2,
-    )
 
 
 def test_budget_schedule_fit_anneals_within_the_budget():
