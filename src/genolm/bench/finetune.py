@@ -796,23 +796,24 @@ class Finetuner:
             n_batches = math.ceil(len(s_tr) / cfg.batch_size)
             # the schedule's plan (steps); under budget_schedule "fit" it shrinks to the epochs the
             # budget leaves room for (budget_epochs), re-planned after each epoch
-            plan = {"epochs": cfg.max_epochs}
-            plan["total"] = cfg.max_epochs * n_batches
-            plan["warm"] = max(1, int(cfg.warmup_fraction * plan["total"]))
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda s: lr_factor(s, plan["total"], plan["warm"], cfg.schedule)
-            )
-            fit_budget = cfg.time_budget_s is not None and cfg.budget_schedule == "fit"
-            self.schedule_plan_ = {
-                "max_epochs": cfg.max_epochs,
-                "planned_epochs": cfg.max_epochs,
-                "replans": [],
+            plan = {
+                "epochs": cfg.max_epochs,
+                "warm": max(1, int(cfg.warmup_fraction * cfg.max_epochs * n_batches)),
             }
+
+            def factor(step: int) -> float:
+                return lr_factor(step, plan["epochs"] * n_batches, plan["warm"], cfg.schedule)
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            fit_budget = cfg.time_budget_s is not None and cfg.budget_schedule == "fit"
+            self.schedule_plan_ = {"max_epochs": cfg.max_epochs, "replans": []}
             epoch_s: list[float] = []
             bf16 = self.precision_ == "bf16"
             bar = None
             if cfg.progress:  # a tqdm bar on a terminal, plain periodic lines in a log
-                bar = progress_bar(plan["total"], f"{cfg.mode} fine-tune", unit="batch", leave=False)
+                bar = progress_bar(
+                    plan["epochs"] * n_batches, f"{cfg.mode} fine-tune", unit="batch", leave=False
+                )
             # what each row pads to: its longest chunk, in tokens (a row past the context pads to the
             # context, however many windows it has, so those rows never pile into one batch)
             len_tr = np.maximum.reduceat([len(x) for x in ch_tr.ids], ch_tr.first[:-1])
@@ -892,25 +893,21 @@ class Finetuner:
                         if n < plan["epochs"]:
                             # the warm-up keeps its length (a shorter one would jump the learning
                             # rate up mid-warm-up); past it, the shorter plan steps the rate down
-                            plan["epochs"], plan["total"] = n, n * n_batches
-                            plan["warm"] = max(1, min(plan["warm"], plan["total"] // 2))
+                            plan["epochs"] = n
+                            plan["warm"] = max(1, min(plan["warm"], n * n_batches // 2))
                             for g, base in zip(opt.param_groups, sched.base_lrs):  # from the next step on
-                                g["lr"] = base * lr_factor(
-                                    sched.last_epoch, plan["total"], plan["warm"], cfg.schedule
-                                )
-                            self.schedule_plan_["planned_epochs"] = n
+                                g["lr"] = base * factor(sched.last_epoch)
                             self.schedule_plan_["replans"].append({"after_epoch": epoch, "epochs": n})
                             if bar is not None:
-                                bar.total = plan["total"]  # the ETA follows the new plan
+                                bar.total = n * n_batches  # the ETA follows the new plan
             finally:
                 if bar is not None:
                     bar.close()
             # how far through its (re-planned) schedule the run got, and the learning-rate multiplier
             # of its last step: 1.0 and near 0 when the schedule annealed
-            self.schedule_plan_["fraction_done"] = round(sched.last_epoch / plan["total"], 4)
-            self.schedule_plan_["last_lr_factor"] = round(
-                lr_factor(max(0, sched.last_epoch - 1), plan["total"], plan["warm"], cfg.schedule), 6
-            )
+            self.schedule_plan_["planned_epochs"] = plan["epochs"]
+            self.schedule_plan_["fraction_done"] = round(sched.last_epoch / (plan["epochs"] * n_batches), 4)
+            self.schedule_plan_["last_lr_factor"] = round(factor(max(0, sched.last_epoch - 1)), 6)
             if best_state is not None:
                 _restore(model, best_state)
         model.eval()
