@@ -46,6 +46,7 @@ from _common import RESULTS, ROOT, machine, single_core, write_result  # noqa: E
 single_core()
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import copy  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -161,7 +162,14 @@ def run_genolm(g, lm, seqs, y, *, steps: int, bs: int, bf16: bool, compile_: boo
         "wall_s": time.perf_counter() - t0,
         "timings": ft.timings_,
         "train_loss": ft.history_[0]["train_loss"],
+        # the exact kernels the Finetuner chose: attention path, <cls>-row last block
+        "attention": ft.attention_ or hf_attention(g),
+        "last_block": ft.last_block_,
     }
+
+
+def hf_attention(model) -> str:
+    return getattr(model.config, "_attn_implementation", "?")
 
 
 # --- profile -----------------------------------------------------------------------------------
@@ -172,16 +180,19 @@ def profile_steps(model, tok, seqs, y, *, bs: int, steps: int, bf16: bool, genol
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from genolm.infer import adamw, fuse_gelu
+    from genolm.infer import adamw, cls_row_last_layer, fuse_gelu, training_attention
 
     m = copy.deepcopy(model).train()
-    if genolm_kernels:
+    enc = tok(seqs[:bs], padding=True, return_tensors="pt")
+    labels = torch.from_numpy(np.asarray(y[:bs])).long()
+    rows = contextlib.ExitStack()
+    if genolm_kernels:  # what Finetuner applies to a transformers ESM classifier
         fuse_gelu(m)
+        training_attention(m, torch.device("cpu"), "bf16" if bf16 else "fp32", enc["input_ids"].shape[1])
+        rows.enter_context(cls_row_last_layer(m))
     opt = (
         adamw(m.parameters(), LR) if genolm_kernels else torch.optim.AdamW(m.parameters(), lr=LR, fused=True)
     )
-    enc = tok(seqs[:bs], padding=True, return_tensors="pt")
-    labels = torch.from_numpy(np.asarray(y[:bs])).long()
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -194,12 +205,15 @@ def profile_steps(model, tok, seqs, y, *, bs: int, steps: int, bf16: bool, genol
 
     for _ in range(2):
         step()
-    with profile(activities=[ProfilerActivity.CPU]) as p:
+    with rows, profile(activities=[ProfilerActivity.CPU]) as p:
         for _ in range(steps):
             step()
     groups = {
         "matmul (mm, addmm, bmm)": ("aten::mm", "aten::addmm", "aten::bmm"),
-        "attention (SDPA fwd+bwd)": ("aten::_scaled_dot_product",),
+        "attention (SDPA, or eager softmax; its matmuls are bmm)": (
+            "aten::_scaled_dot_product",
+            "aten::_softmax",
+        ),
         "GELU and other elementwise": (
             "aten::mul",
             "aten::div",
@@ -322,6 +336,8 @@ def run(args) -> dict:
             "trainer_optim": res["trainer"][0]["optim"],
             "trainer_metrics": res["trainer"][-1]["metrics"],
             "genolm_timings": res["genolm"][-1]["timings"],
+            "genolm_attention": res["genolm"][-1]["attention"],
+            "genolm_last_block": res["genolm"][-1]["last_block"],
             "train_loss": {"genolm": res["genolm"][-1]["train_loss"]},
         }
     compile_rec = None
@@ -413,6 +429,14 @@ def write_md(res: dict, path: Path) -> None:
         "",
         f"Embedding agreement with the HF loop: max abs diff {e['max_abs_diff_fp32']:.1e} (fp32), "
         f"{e['max_abs_diff_auto']:.1e} (auto), embeddings up to {e['embedding_max_abs']:.1f}.",
+        "",
+        "genolm's fine-tuning arm ran "
+        + "; ".join(
+            f"{prec}: {r.get('genolm_attention', '?')} attention, last block "
+            f"{r.get('genolm_last_block') or 'at every row'}"
+            for prec, r in res["train"].items()
+        )
+        + " (the Trainer arm: SDPA, every row).",
     ]
     if res.get("compile"):
         c = res["compile"]
@@ -440,8 +464,10 @@ def write_md(res: dict, path: Path) -> None:
             )
         lines += [
             "",
-            "trainer_step: the HF model as `Trainer` runs it (fused AdamW, transformers' ESM GELU); "
-            "genolm_step: the same step with genolm's kernels (`genolm.infer.fuse_gelu`, `adamw`).",
+            "trainer_step: the HF model as `Trainer` runs it (fused AdamW, transformers' ESM GELU, SDPA); "
+            "genolm_step: the same step with the kernels `Finetuner` applies (`genolm.infer.fuse_gelu`, "
+            "`adamw`, `training_attention`: eager attention in bf16, `cls_row_last_layer`: the last block "
+            "at the `<cls>` row only).",
         ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -164,6 +164,148 @@ def training_attention(model, device, precision: str, max_tokens: int) -> str | 
     return "eager"
 
 
+def _esm_cls_row_layer_forward(
+    self,
+    hidden_states,
+    attention_mask=None,
+    encoder_hidden_states=None,
+    encoder_attention_mask=None,
+    position_embeddings=None,
+    **kwargs,
+):
+    """transformers' ESM block computed at the first row only (queries, output, feed-forward), with
+    keys and values from every row: what a ``<cls>``-pooled head reads from the last block."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.models.esm import modeling_esm as esm
+
+    att, sa = self.attention, self.attention.self
+    b, t, _ = hidden_states.shape
+    d = sa.attention_head_size
+    ln = att.LayerNorm(hidden_states)
+    q = sa.query(ln[:, :1]).view(b, 1, -1, d).transpose(1, 2) * d**-0.5
+    k = sa.key(ln).view(b, t, -1, d).transpose(1, 2)
+    v = sa.value(ln).view(b, t, -1, d).transpose(1, 2)
+    if sa.position_embedding_type == "rotary":
+        cos, sin = position_embeddings
+        q = esm.apply_rotary_pos_emb(q, q, cos[:, :1], sin[:, :1], unsqueeze_dim=1)[0]
+        k = esm.apply_rotary_pos_emb(k, k, cos, sin, unsqueeze_dim=1)[1]
+    mask = attention_mask
+    if mask is not None and mask.dim() == 4 and mask.shape[-2] > 1:
+        mask = mask[:, :, :1]
+    attend = ALL_ATTENTION_FUNCTIONS.get_interface(
+        sa.config._attn_implementation, esm.eager_attention_forward
+    )
+    out, _ = attend(
+        sa, q, k, v, mask, dropout=sa.dropout if sa.training else 0.0, scaling=sa.scaling, **kwargs
+    )
+    a = att.output(out.reshape(b, 1, -1), hidden_states[:, :1])
+    return self.feed_forward_chunk(a)
+
+
+def _esm_cls_head_model(model):
+    """The transformers ``EsmForSequenceClassification`` inside ``model`` (itself, or under a PEFT
+    wrapper) whose head reads the ``<cls>`` row only, or None."""
+    found = [
+        m
+        for m in model.modules()
+        if type(m).__name__ == "EsmForSequenceClassification"
+        and type(m).__module__.startswith("transformers.models.esm")
+    ]
+    if len(found) != 1:
+        return None
+    target = found[0]
+    heads = [m for m in target.classifier.modules() if type(m).__name__ == "EsmClassificationHead"]
+    if not heads or any(not type(h).__module__.startswith("transformers.models.esm") for h in heads):
+        return None
+    if "forward" in vars(target) or any("forward" in vars(h) for h in heads):
+        return None  # someone else's forward: not the row-0 read this relies on
+    layer = target.esm.encoder.layer[-1]
+    if (
+        type(layer).__name__ != "EsmLayer"
+        or "forward" in vars(layer)
+        or getattr(layer, "is_decoder", True)
+        or getattr(layer, "add_cross_attention", True)
+        or not hasattr(layer, "feed_forward_chunk")
+    ):
+        return None
+    return target
+
+
+@contextlib.contextmanager
+def cls_row_last_layer(model):
+    """Compute the last block of a transformers ESM sequence classifier at the ``<cls>`` row only.
+
+    ``EsmForSequenceClassification``'s head reads ``features[:, 0]``, so of the last block only the
+    first row's query, attention output and feed-forward reach the logits (keys and values still
+    come from every row).  Inside this context the last block computes just that row: logits and
+    gradients are the same function (exact up to float rounding), and the block's other
+    ``T - 1`` rows of work are skipped.  The model's last hidden state then has one row, so
+    anything other than the head's logits must run outside the context.
+
+    Applies to a transformers ``EsmForSequenceClassification`` (NT, AgroNT, ESM-2 layouts; also
+    under a PEFT wrapper) whose head, model and last block run transformers' own code.  Before it
+    yields, it checks itself: one small padded batch in eval mode through the model with and without
+    the change; if the logits differ (another transformers version laying out the block otherwise)
+    it leaves the model alone.  Yields ``"cls_row"`` when applied, None otherwise; restores the
+    block on exit.  Mutates ``model`` while inside: use it on a copy you own.
+    """
+    import types
+
+    target = _esm_cls_head_model(model)
+    if target is None:
+        yield None
+        return
+    layer = target.esm.encoder.layer[-1]
+    layer.forward = types.MethodType(_esm_cls_row_layer_forward, layer)
+    applied = False
+    try:
+        applied = _cls_row_agrees(target, layer)
+    except Exception:  # noqa: BLE001 - any failure of the check means: leave the model alone
+        applied = False
+    if not applied:
+        del layer.forward
+        yield None
+        return
+    try:
+        yield "cls_row"
+    finally:
+        del layer.forward
+
+
+def _cls_row_agrees(target, layer) -> bool:
+    """One padded 2 x 7 batch (eval, fp32 math as loaded) through ``target`` with the patched last
+    block and with the original: do the logits agree?"""
+    import torch
+
+    cfg = target.config
+    device = next(target.parameters()).device
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, max(5, int(cfg.vocab_size)), (2, 7), generator=gen).to(device)
+    mask = torch.ones(2, 7, dtype=torch.long, device=device)
+    mask[1, 5:] = 0
+    if cfg.pad_token_id is not None:
+        ids[1, 5:] = int(cfg.pad_token_id)
+    was_training = target.training
+    target.eval()
+    try:
+        with torch.no_grad():
+            fast = target(input_ids=ids, attention_mask=mask).logits.float()
+            patched = layer.forward
+            del layer.forward
+            try:
+                full = target(input_ids=ids, attention_mask=mask).logits.float()
+            finally:
+                layer.forward = patched
+    finally:
+        target.train(was_training)
+    scale = float(full.abs().max()) + 1.0
+    return (
+        fast.shape == full.shape
+        and bool(torch.isfinite(fast).all())
+        and float((fast - full).abs().max()) <= 1e-4 * scale
+    )
+
+
 # --- tokenizers and models ----------------------------------------------------------------------
 
 

@@ -37,10 +37,14 @@ bf16 autocast is used where the hardware has native bf16 (``precision="auto"``,
 directly rather than through ``Accelerator(mixed_precision=...)``: Accelerate's state is a
 process-wide singleton whose precision cannot change between the runs of one benchmark.
 Seeded: the same seed gives the same predictions (initialisation, data order, dropout).
+A transformers ESM classifier (NT, AgroNT, ESM-2) trains with exact kernels from
+:mod:`genolm.infer`: one GELU kernel per block, the eager attention path under CPU bf16, and its
+last block at the ``<cls>`` row only (:func:`~genolm.infer.cls_row_last_layer`; ``last_block_``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -65,7 +69,7 @@ from genolm.embed import (
     pool_windows,
 )
 from genolm.errors import ConfigError, InputError
-from genolm.infer import adamw, fuse_gelu, resolve_precision, training_attention
+from genolm.infer import adamw, cls_row_last_layer, fuse_gelu, resolve_precision, training_attention
 from genolm.progress import progress_bar
 from genolm.registry import check_choice
 
@@ -824,6 +828,9 @@ class Finetuner:
             best, best_state, bad, history = math.inf, None, 0, []
             self.best_epoch_ = 0
             self.stopped_by_budget_ = False
+            # a <cls>-pooled transformers ESM head: the last block at the <cls> row only (exact)
+            rows = contextlib.ExitStack()
+            self.last_block_ = rows.enter_context(cls_row_last_layer(model))
             t_budget = time.perf_counter()
             try:
                 for epoch in range(cfg.max_epochs):
@@ -901,6 +908,7 @@ class Finetuner:
                             if bar is not None:
                                 bar.total = n * n_batches  # the ETA follows the new plan
             finally:
+                rows.close()
                 if bar is not None:
                     bar.close()
             # how far through its (re-planned) schedule the run got, and the learning-rate multiplier
@@ -986,6 +994,7 @@ class Finetuner:
         out: list = [None] * len(seqs)
         self.model_.eval()
         with (
+            cls_row_last_layer(self.model_),
             torch.no_grad(),
             torch.autocast(self._device_.type, dtype=torch.bfloat16, enabled=self.precision_ == "bf16"),
         ):

@@ -239,6 +239,8 @@ def _fit_model(entry: Entry, seed: int, task, data: TaskData, bench_cfg, ft_cfg,
         "n_windowed": getattr(est, "n_windowed_", 0),
         "length_buckets": getattr(est, "length_buckets_", None),
         "schedule_plan": getattr(est, "schedule_plan_", None),
+        # "cls_row" when a transformers ESM classifier's last block ran at the <cls> row only
+        "last_block": getattr(est, "last_block_", None),
         "probe_C": getattr(est, "best_C_", None),
         "probe_C_at_edge": bool(getattr(est, "best_C_at_edge_", False)),
         "knn_k": getattr(est, "best_k_", None),

@@ -321,6 +321,7 @@ class RecipeEstimator:
             "length_buckets": getattr(ft, "length_buckets_", None),
             # the schedule's planned epochs, and each time the budget shrank them (budget_schedule fit)
             "schedule_plan": getattr(ft, "schedule_plan_", None),
+            "last_block": getattr(ft, "last_block_", None),
             # sequences truncated / windowed per split under the recipe's long_input policy
             "long_input": getattr(ft, "long_input_", None),
             "precision": ft.precision_,
