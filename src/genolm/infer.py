@@ -178,6 +178,11 @@ def _esm_cls_row_layer_forward(
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
     from transformers.models.esm import modeling_esm as esm
 
+    if kwargs.get("output_attentions"):
+        raise RuntimeError(
+            "cls_row_last_layer computes the last block's attention at the <cls> row only: "
+            "ask for attention weights outside the context"
+        )
     att, sa = self.attention, self.attention.self
     b, t, _ = hidden_states.shape
     d = sa.attention_head_size
@@ -187,8 +192,9 @@ def _esm_cls_row_layer_forward(
     v = sa.value(ln).view(b, t, -1, d).transpose(1, 2)
     if sa.position_embedding_type == "rotary":
         cos, sin = position_embeddings
-        q = esm.apply_rotary_pos_emb(q, q, cos[:, :1], sin[:, :1], unsqueeze_dim=1)[0]
-        k = esm.apply_rotary_pos_emb(k, k, cos, sin, unsqueeze_dim=1)[1]
+        q = esm.apply_rotary_pos_emb(q, q, cos[:, :1], sin[:, :1], unsqueeze_dim=1)[0]  # 1 row: cheap
+        c, s_ = cos.unsqueeze(1), sin.unsqueeze(1)  # what apply_rotary_pos_emb does, for k alone
+        k = (k.float() * c + esm.rotate_half(k.float()) * s_).to(k.dtype)
     mask = attention_mask
     if mask is not None and mask.dim() == 4 and mask.shape[-2] > 1:
         mask = mask[:, :, :1]
@@ -240,7 +246,11 @@ def cls_row_last_layer(model):
     come from every row).  Inside this context the last block computes just that row: logits and
     gradients are the same function (exact up to float rounding), and the block's other
     ``T - 1`` rows of work are skipped.  The model's last hidden state then has one row, so
-    anything other than the head's logits must run outside the context.
+    anything other than the head's logits (hidden states, attention weights) must run outside
+    the context; a copy of the model made inside it keeps the change.  With dropout on, the
+    masks are drawn for one row instead of ``T``: the same distribution, another random stream,
+    so a seeded run is reproducible but not bit-equal to one without the context.  Gradient
+    checkpointing skips the last block (its saved activations are one row, plus keys and values).
 
     Applies to a transformers ``EsmForSequenceClassification`` (NT, AgroNT, ESM-2 layouts; also
     under a PEFT wrapper) whose head, model and last block run transformers' own code.  Before it
