@@ -16,8 +16,10 @@ One run, one machine, one torch thread, the same model in every arm:
   (``mode="full"``, one epoch over ``steps x batch`` rows; it also runs its per-epoch validation
   on one batch, which the Trainer arm does not, so genolm carries that cost).  Each arm's time is
   the wall time of one whole ``train()`` / ``fit()`` call, set-up included; a warm-up run of every
-  arm precedes the timed trials, which are interleaved (T, g, g, T, ...) so background load hits
-  both alike.  The ratio is the median over trials of Trainer time / genolm time.
+  arm precedes the timed trials, which are interleaved (T, g, e, e, g, T, ...) so background load
+  hits every arm alike.  The ratio is the median over trials of Trainer time / genolm time.  The
+  ablation arm ``e`` is genolm's loop with the last block at every row
+  (:func:`genolm.infer.cls_row_last_layer` off): what that kernel is worth.
 * **Embedding**: mean-pooled last hidden states of ``--embed-n`` training sequences with the
   plain AutoModel loop of ``benchmarks/embed_throughput.py`` (the DNALLM-style HF loop: fixed
   batches in input order, padded, fp32, ``no_grad``) vs ``genolm.load(folder).embed`` in
@@ -138,7 +140,11 @@ def run_trainer(hf, tok, seqs, y, *, steps: int, bs: int, bf16: bool, out: Path)
     return {"wall_s": time.perf_counter() - t0, "optim": str(args.optim), "metrics": metrics}
 
 
-def run_genolm(g, lm, seqs, y, *, steps: int, bs: int, bf16: bool, compile_: bool = False) -> dict:
+def run_genolm(
+    g, lm, seqs, y, *, steps: int, bs: int, bf16: bool, compile_: bool = False, cls_row: bool = True
+) -> dict:
+    """genolm's Finetuner; ``cls_row=False`` is the ablation arm: the last block at every row."""
+    from genolm.bench import finetune
     from genolm.bench.finetune import FinetuneConfig, Finetuner
 
     n = steps * bs
@@ -154,10 +160,16 @@ def run_genolm(g, lm, seqs, y, *, steps: int, bs: int, bf16: bool, compile_: boo
         compile=compile_,
         progress=False,
     )
-    t0 = time.perf_counter()
-    ft = Finetuner(g, lm.tokenizer, "binary", cfg).fit(
-        seqs[:n], y[:n], valid=(seqs[n : n + bs], y[n : n + bs])
-    )
+    kernel = finetune.cls_row_last_layer
+    if not cls_row:
+        finetune.cls_row_last_layer = lambda model: contextlib.nullcontext()
+    try:
+        t0 = time.perf_counter()
+        ft = Finetuner(g, lm.tokenizer, "binary", cfg).fit(
+            seqs[:n], y[:n], valid=(seqs[n : n + bs], y[n : n + bs])
+        )
+    finally:
+        finetune.cls_row_last_layer = kernel
     return {
         "wall_s": time.perf_counter() - t0,
         "timings": ft.timings_,
@@ -313,11 +325,14 @@ def run(args) -> dict:
         arms = {
             "trainer": lambda bf16=bf16: run_trainer(hf, tok, seqs, y, bf16=bf16, out=tmp / "trainer", **kw),
             "genolm": lambda bf16=bf16: run_genolm(g, lm, seqs, y, bf16=bf16, **kw),
+            # ablation: the same loop with the last block at every row (what cls_row_last_layer saves)
+            "genolm_every_row": lambda bf16=bf16: run_genolm(g, lm, seqs, y, bf16=bf16, cls_row=False, **kw),
         }
         # warm-up (2 steps per arm): first-call costs (allocator, oneDNN kernels) off the clock
         print(f"[{prec}] warm-up", flush=True)
         run_trainer(hf, tok, seqs, y, bf16=bf16, out=tmp / "trainer", steps=2, bs=args.batch_size)
         run_genolm(g, lm, seqs, y, bf16=bf16, steps=2, bs=args.batch_size)
+        run_genolm(g, lm, seqs, y, bf16=bf16, steps=2, bs=args.batch_size, cls_row=False)
         res: dict[str, list] = {k: [] for k in arms}
         for t in range(args.trials):
             for name in arms if t % 2 == 0 else reversed(list(arms)):
@@ -326,6 +341,8 @@ def run(args) -> dict:
                 print(f"[{prec}] trial {t} {name}: {r['wall_s']:.1f} s", flush=True)
         wall = {k: [r["wall_s"] for r in v] for k, v in res.items()}
         ratios = [a / b for a, b in zip(wall["trainer"], wall["genolm"])]
+        every_row = [a / b for a, b in zip(wall["trainer"], wall["genolm_every_row"])]
+        cls_gain = [a / b for a, b in zip(wall["genolm_every_row"], wall["genolm"])]
         n = args.steps * args.batch_size
         train[prec] = {
             "wall_s": wall,
@@ -333,6 +350,8 @@ def run(args) -> dict:
             "ratio_genolm_over_trainer_per_trial": ratios,
             "ratio_genolm_over_trainer_median": statistics.median(ratios),
             "goal_1_5x_met": statistics.median(ratios) >= 1.5,
+            "ratio_every_row_over_trainer_median": statistics.median(every_row),
+            "cls_row_speedup_median": statistics.median(cls_gain),
             "trainer_optim": res["trainer"][0]["optim"],
             "trainer_metrics": res["trainer"][-1]["metrics"],
             "genolm_timings": res["genolm"][-1]["timings"],
@@ -418,6 +437,13 @@ def write_md(res: dict, path: Path) -> None:
             f"| {sp['genolm']:.1f} | {r['ratio_genolm_over_trainer_median']:.2f} "
             f"| {'met' if r['goal_1_5x_met'] else 'NOT met'} |"
         )
+        if "genolm_every_row" in sp:
+            lines.append(
+                f"| fine-tuning, genolm with the last block at every row (ablation) | {prec} "
+                f"| {sp['trainer']:.1f} | {sp['genolm_every_row']:.1f} "
+                f"| {r['ratio_every_row_over_trainer_median']:.2f} | (the <cls>-row block is worth "
+                f"{r['cls_row_speedup_median']:.2f}x) |"
+            )
     e = res["embed"]
     sp = e["seqs_per_s_median"]
     lines += [
