@@ -136,6 +136,13 @@ def test_probe_cache_hit(tmp_path):
         mode="probe", progress=False, precision="fp32", cache_dir=cfg.cache_dir, pooling="last"
     )
     assert Finetuner(model, tok, "binary", other).fit(TRAIN[0], TRAIN[1]).cache_.hits == 0
+    # max pooling (padding excluded) gives the probe other features again
+    mx = FinetuneConfig(
+        mode="probe", progress=False, precision="fp32", cache_dir=cfg.cache_dir, pooling="max"
+    )
+    est = Finetuner(model, tok, "binary", mx).fit(TRAIN[0], TRAIN[1])
+    assert est.cache_.hits == 0
+    assert not np.allclose(est.predict_with_scores(TEST[0]).y_score, p1.y_score)
 
 
 def test_carve_is_seeded_stratified_and_disjoint():

@@ -16,6 +16,9 @@ IGNORE_INDEX = -100
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
+#: how token states pool into one vector per sequence (models, embeddings, probes, the catalogue)
+POOLINGS = ("cls", "mean", "last", "max")
+
 TASK_TYPES = ("binary", "multiclass", "multilabel", "regression", "token_classification")
 
 PRIMARY_METRIC = {

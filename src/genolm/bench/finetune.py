@@ -57,7 +57,7 @@ from genolm.alphabet import reverse_complement
 from genolm.bench.baselines import Prediction
 from genolm.bench.knn import KNN_K, KNNHead
 from genolm.catalogue.loader import MODES
-from genolm.constants import IGNORE_INDEX, PRECISIONS, TASK_TYPES
+from genolm.constants import IGNORE_INDEX, POOLINGS, PRECISIONS, TASK_TYPES
 from genolm.embed import (
     EmbeddingCache,
     InputPolicy,
@@ -154,7 +154,7 @@ class FinetuneConfig:
     carve_seed: int = 0  # the carve does not depend on the training seed: every run sees the same split
     # probe
     probe: str = "logreg"  # logreg (ridge for regression) | mlp
-    pooling: str = "mean"  # cls | mean | last
+    pooling: str = "mean"  # cls | mean | last | max (the probe's features)
     layer: int = -1
     # chosen on validation; a best C at either end of the grid warns (widen the grid)
     probe_c: list[float] = field(default_factory=lambda: [1e-3, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0])
@@ -187,7 +187,7 @@ class FinetuneConfig:
         check_choice("probe", self.probe, PROBES)
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("class_weight", self.class_weight, ("balanced", "none"))
-        check_choice("pooling", self.pooling, ("cls", "mean", "last"))
+        check_choice("pooling", self.pooling, POOLINGS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_choice("length_buckets", self.length_buckets, ("auto", "on", "off"))
         check_choice("budget_schedule", self.budget_schedule, BUDGET_SCHEDULES)

@@ -13,13 +13,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genolm.constants import POOLINGS
 from genolm.errors import ConfigError
 from genolm.registry import Registry, check_choice, did_you_mean
 
 #: how genolm loads a family (genolm/catalogue/loader.py)
 FAMILIES = ("dnabert", "nt", "remote", "caduceus", "gpn", "enformer", "evo2", "genolm")
 OBJECTIVES = ("mlm", "clm", "tracks")
-POOLINGS = ("cls", "mean", "last")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 

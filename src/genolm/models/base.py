@@ -30,11 +30,9 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput, TokenClassifierOutput
 
-from genolm.constants import IGNORE_INDEX
+from genolm.constants import IGNORE_INDEX, POOLINGS
 from genolm.errors import ConfigError
 from genolm.registry import check_choice
-
-POOLINGS = ("cls", "mean", "last", "max")
 
 
 class GenolmConfig(PreTrainedConfig):
