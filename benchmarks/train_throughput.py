@@ -175,13 +175,9 @@ def run_genolm(
         "timings": ft.timings_,
         "train_loss": ft.history_[0]["train_loss"],
         # the exact kernels the Finetuner chose: attention path, <cls>-row last block
-        "attention": ft.attention_ or hf_attention(g),
+        "attention": ft.attention_ or getattr(g.config, "_attn_implementation", "?"),
         "last_block": ft.last_block_,
     }
-
-
-def hf_attention(model) -> str:
-    return getattr(model.config, "_attn_implementation", "?")
 
 
 # --- profile -----------------------------------------------------------------------------------

@@ -102,6 +102,13 @@ def adamw(groups, lr: float):
         return torch.optim.AdamW(groups, lr=lr)
 
 
+def _transformers_esm(module, name: str | None = None) -> bool:
+    """Whether ``module`` is transformers' own ESM class (named ``name``, when given), not remote
+    code or a subclass from elsewhere: the layout the kernels below rely on."""
+    cls = type(module)
+    return cls.__module__.startswith("transformers.models.esm") and name in (None, cls.__name__)
+
+
 def _esm_intermediate_forward(self, hidden_states):
     import torch.nn.functional as F
 
@@ -122,8 +129,7 @@ def fuse_gelu(model) -> int:
 
     n = 0
     for m in model.modules():
-        cls = type(m)
-        if cls.__name__ == "EsmIntermediate" and cls.__module__.startswith("transformers.models.esm"):
+        if _transformers_esm(m, "EsmIntermediate"):
             m.forward = types.MethodType(_esm_intermediate_forward, m)
             n += 1
     return n
@@ -154,7 +160,7 @@ def training_attention(model, device, precision: str, max_tokens: int) -> str | 
         or precision != "bf16"
         or max_tokens > EAGER_ATTENTION_MAX_TOKENS
         or getattr(cfg, "_attn_implementation", None) != "sdpa"
-        or not type(model).__module__.startswith("transformers.models.esm")
+        or not _transformers_esm(model)
     ):
         return None
     if hasattr(model, "set_attn_implementation"):
@@ -211,23 +217,18 @@ def _esm_cls_row_layer_forward(
 def _esm_cls_head_model(model):
     """The transformers ``EsmForSequenceClassification`` inside ``model`` (itself, or under a PEFT
     wrapper) whose head reads the ``<cls>`` row only, or None."""
-    found = [
-        m
-        for m in model.modules()
-        if type(m).__name__ == "EsmForSequenceClassification"
-        and type(m).__module__.startswith("transformers.models.esm")
-    ]
+    found = [m for m in model.modules() if _transformers_esm(m, "EsmForSequenceClassification")]
     if len(found) != 1:
         return None
     target = found[0]
     heads = [m for m in target.classifier.modules() if type(m).__name__ == "EsmClassificationHead"]
-    if not heads or any(not type(h).__module__.startswith("transformers.models.esm") for h in heads):
+    if not heads or not all(_transformers_esm(h) for h in heads):
         return None
     if "forward" in vars(target) or any("forward" in vars(h) for h in heads):
         return None  # someone else's forward: not the row-0 read this relies on
     layer = target.esm.encoder.layer[-1]
     if (
-        type(layer).__name__ != "EsmLayer"
+        not _transformers_esm(layer, "EsmLayer")
         or "forward" in vars(layer)
         or getattr(layer, "is_decoder", True)
         or getattr(layer, "add_cross_attention", True)
@@ -267,7 +268,6 @@ def cls_row_last_layer(model):
         return
     layer = target.esm.encoder.layer[-1]
     layer.forward = types.MethodType(_esm_cls_row_layer_forward, layer)
-    applied = False
     try:
         applied = _cls_row_agrees(target, layer)
     except Exception:  # noqa: BLE001 - any failure of the check means: leave the model alone
