@@ -316,6 +316,8 @@ def collect(slugs: list[str]) -> dict:
                     "pretrain": [x.get("pretrain") for x in tr if x.get("pretrain")][:1],
                     "vs_cnn": (e.get("vs_baselines") or {}).get(CNN),
                     "vs_kmer": (e.get("vs_baselines") or {}).get(KMER),
+                    # runs whose predictions are not here and whose records hold no draws
+                    "unpaired": len(e.get("unpaired") or ()),
                 }
             )
         goal, goal_src = GOALS.get(slug, (None, ""))
@@ -340,6 +342,48 @@ def collect(slugs: list[str]) -> dict:
     return out
 
 
+def _same_runs(a: dict, b: dict) -> bool:
+    """Whether two table rows come from the same run records (seeds and wall times to 0.1 s)."""
+    return a.get("seeds") == b.get("seeds") and a.get("wall_s_per_run") == b.get("wall_s_per_run")
+
+
+def carry_over(table: dict, old: dict) -> None:
+    """Rows whose CI or paired comparison needs predictions this machine lacks (runs recorded before
+    the records stored their bootstrap draws; the ``.npz`` files are not committed) take them from
+    the committed table ``old``, where that row and the CNN's come from the very same runs; each row
+    so filled says so (``carried``).  Rows that cannot be filled keep ``None``."""
+    for slug, t in table.items():
+        prev = (old.get(slug) or {}).get("by_name") or {}
+        cnn_new, cnn_old = t["by_name"].get(CNN), prev.get(CNN)
+        cnn_same = cnn_new is not None and cnn_old is not None and _same_runs(cnn_new, cnn_old)
+        for r in t["rows"]:
+            o = prev.get(r["name"])
+            needs = r["unpaired"] or (cnn_new or {}).get("unpaired")
+            if not needs or o is None or not _same_runs(r, o):
+                continue
+            if r["unpaired"]:
+                r["ci"] = o["ci"]
+            if cnn_same:
+                r["vs_cnn"], r["vs_kmer"] = o.get("vs_cnn"), o.get("vs_kmer")
+            r["carried"] = True
+
+
+def committed_ablation(slug: str, prev: dict) -> dict | None:
+    """The committed ablation of ``slug`` when its rows are this folder's runs (names and wall
+    times to 0.1 s), else ``None``."""
+    from genolm.bench.records import read_runs
+
+    a = (prev.get("ablations") or {}).get(slug)
+    runs = [r for rs in read_runs(RUN_DIR / slug / "ablation").values() for r in rs]
+    walls = {
+        r["config"]["name"]: round(r["timings"].get("fit", 0.0) + r["timings"].get("predict", 0.0), 1)
+        for r in runs
+    }
+    if a is None or walls != {r["name"]: r["wall_s"] for r in a["rows"]}:
+        return None
+    return a
+
+
 def collect_ablation(slug: str, n_boot: int = 1000) -> dict | None:
     """The ablation of ``slug`` (``<task>/ablation/``): each variant's MCC and its paired bootstrap
     against the full recipe on the same test rows (the variant minus the full recipe: below 0 means
@@ -361,7 +405,10 @@ def collect_ablation(slug: str, n_boot: int = 1000) -> dict | None:
 
     def arrays(name):
         r, run_dir = by[name]
-        return load_predictions(run_dir / r["predictions"])
+        path = run_dir / r["predictions"]
+        if not path.exists():
+            raise FileNotFoundError(path)
+        return load_predictions(path)
 
     base = arrays(base_name)
     task_type, metric = by[base_name][0]["task"]["task_type"], by[base_name][0]["task"]["metric"]
@@ -542,9 +589,30 @@ def main(argv=None) -> int:
                 run_cell(slug, refs, args.seeds, folder, baselines=args.baselines, args=args)
     all_slugs = [p.name for p in sorted(RUN_DIR.iterdir()) if p.is_dir()] if RUN_DIR.exists() else []
     table = collect(all_slugs)
-    ablations = {s: a for s in all_slugs if (a := collect_ablation(s, args.n_boot)) is not None}
-    meta = {"loadavg": [round(x, 2) for x in os.getloadavg()], "machine": machine()}
-    data = {"tasks": table, "ablations": ablations}
+    prev = json.loads((RESULTS / "recipes_shared.json").read_text()) if not smoke else {}
+    carry_over(table, prev.get("tasks") or {})
+    ablations = {}
+    for slug in all_slugs:
+        try:
+            a = collect_ablation(slug, args.n_boot)
+        except FileNotFoundError as err:
+            # predictions of this machine's runs only: the committed ablation, if it has these runs
+            a = committed_ablation(slug, prev)
+            if a is None:
+                raise SystemExit(
+                    f"{slug} ablation: {err} is not here and the committed table has other runs; "
+                    f"rerun the ablation (python benchmarks/recipes_shared.py --ablation ...)"
+                ) from None
+        if a is not None:
+            ablations[slug] = a
+    load = [round(x, 2) for x in os.getloadavg()]
+    last = prev.get("load_at_last_run") or [
+        round(x, 2) for x in (prev.get("machine") or {}).get("loadavg_1_5_15", [])
+    ]
+    if args.table_only and last:
+        load = last  # the table's runs ran then; a rebuild runs nothing
+    meta = {"loadavg": load, "machine": machine()}
+    data = {"tasks": table, "ablations": ablations, "load_at_last_run": load}
     if smoke:  # not the results folder: the table stays beside the runs
         (RUN_DIR / "recipes_shared.json").write_text(json.dumps(data, indent=2, default=str))
         write_md(RUN_DIR / "recipes_shared.md", table, meta, ablations)

@@ -382,7 +382,7 @@ def test_a_record_written_by_the_runner_is_read_by_the_summary_and_the_report(tm
     assert set(RECORD_FIELDS) == {
         "schema", "run_key", "task", "entry", "seed", "config", "versions", "data", "audit",
         "params", "metrics", "primary_metric", "training", "predictions", "torch_threads",
-        "finished_at", "timings",
+        "finished_at", "timings", "bootstrap",
     }  # fmt: skip
     for rec in runs:
         assert rec["schema"] == SCHEMA and set(rec) == {*RECORD_FIELDS, "_path"}
@@ -402,6 +402,72 @@ def test_a_record_written_by_the_runner_is_read_by_the_summary_and_the_report(tm
     assert "gc-rule" in write_report(tmp_path, summary=summary).markdown.read_text()
     # a contender's finished run is skipped like any other
     assert run_bench(cfg, [motif_task()], extra_contenders=[rule]).skipped == 2
+
+
+def test_the_summary_rebuilds_from_the_records_alone(tmp_path):
+    # the .npz predictions hold third-party ids and labels and are not committed; the records'
+    # bootstrap draws rebuild the same CIs and paired comparisons on a machine without them
+    import json
+
+    from genolm.bench.records import read_runs
+    from genolm.bench.report import write_report
+    from genolm.bench.summary import summarise_results
+
+    cfg = BenchConfig(
+        models=[],
+        modes=[],
+        seeds=2,
+        out_dir=str(tmp_path),
+        baselines=["kmer-lr", "onehot-cnn"],
+        random_init=False,
+        n_boot=200,
+        progress=False,
+        report=False,
+        threads=1,
+    )
+    from genolm.bench.records import Entry
+    from genolm.bench.runner import Contender
+
+    rule = Contender(Entry("gc-rule", "model", "rule"), build=lambda task, seed: GCRule(), config={})
+    run_bench(cfg, [motif_task()], extra_contenders=[rule])
+    runs = read_runs(tmp_path)["toy/motif"]
+    assert all(len(r["bootstrap"]["draws"]) == 200 and r["bootstrap"]["metric"] == "mcc" for r in runs)
+
+    def entries():
+        s = summarise_results(tmp_path, n_boot=200, write=False)
+        return {e["name"]: e for e in s["tasks"]["toy/motif"]["entries"]}
+
+    with_npz = entries()
+    # the stored draws are the predictions' draws (rounded to 6 decimals)
+    for r in runs:
+        from genolm.bench.records import load_predictions
+        from genolm.bench.summary import primary_draws
+
+        arrays = load_predictions(Path(r["_path"]).with_name(r["predictions"]))
+        again = primary_draws("binary", "mcc", arrays, ["neg", "pos"], 200)
+        assert np.allclose(np.asarray(r["bootstrap"]["draws"], dtype=float), again, atol=1e-6, equal_nan=True)
+    for p in tmp_path.rglob("*.npz"):
+        p.unlink()
+    without = entries()
+    cnn = with_npz["onehot-cnn"]
+    assert without["onehot-cnn"]["ci_low"] == pytest.approx(cnn["ci_low"], abs=1e-5)
+    assert without["onehot-cnn"]["ci_high"] == pytest.approx(cnn["ci_high"], abs=1e-5)
+    assert without["onehot-cnn"]["unpaired"] == []
+    for vs in ("vs_kmer", "vs_best_baseline"):
+        for k in ("difference", "low", "high", "p_value"):
+            assert without["gc-rule"][vs][k] == pytest.approx(with_npz["gc-rule"][vs][k], abs=1e-5)
+    # a record from before the draws, without its predictions: summarised, not paired, and said so
+    old = next(r for r in runs if r["entry"]["name"] == "onehot-cnn" and r["seed"] == 1)
+    rec = json.loads(Path(old["_path"]).read_text())
+    del rec["bootstrap"]
+    Path(old["_path"]).write_text(json.dumps(rec))
+    after = entries()
+    assert after["onehot-cnn"]["unpaired"] == [str(Path(old["_path"]).with_name("seed1.npz"))]
+    assert after["onehot-cnn"]["ci_low"] is None and after["onehot-cnn"]["n_seeds"] == 2
+    assert after["onehot-cnn"]["mean"] == pytest.approx(with_npz["onehot-cnn"]["mean"])
+    assert set(after["gc-rule"]["vs_baselines"]) == {"kmer-lr"} and "vs_kmer" in after["gc-rule"]
+    summary = summarise_results(tmp_path, n_boot=200, write=False)
+    assert "left neither predictions here" in write_report(tmp_path, summary=summary).markdown.read_text()
 
 
 # --- friction found by running real tasks end to end (issue #15) ---------------------------------

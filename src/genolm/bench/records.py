@@ -28,6 +28,10 @@ contender) fitted with one seed on one task.  It leaves two files in
     ``params``          ``total`` and ``trainable`` parameter counts
     ``metrics``         per metric ``estimate``, ``low``, ``high`` (bootstrap 95 % CI) and
                         ``reason`` (why a metric is undefined, else ``None``)
+    ``bootstrap``       the primary metric on each of the summary's shared resamples of the test
+                        rows: ``metric``, ``n_boot``, ``seed``, ``draws`` (6 decimals).  The
+                        summary averages and pairs these, so it rebuilds from the records alone
+                        where the ``.npz`` is not kept (it holds third-party ids and labels)
     ``primary_metric``  the metric the leaderboard ranks by
     ``training``        what the estimator reports of its fit (family, history, best epoch, ...)
     ``predictions``     the ``.npz`` file's name, beside the record
@@ -69,6 +73,7 @@ RECORD_FIELDS = (
     "audit",
     "params",
     "metrics",
+    "bootstrap",
     "primary_metric",
     "training",
     "predictions",
@@ -197,6 +202,7 @@ def write_run(
     params: tuple[int, int],
     training: dict,
     timings: dict[str, float],
+    bootstrap: dict | None = None,
     started: float | None = None,
 ) -> dict:
     """Write ``seed<seed>.npz`` and then ``seed<seed>.json`` into ``run_dir``; return the record.
@@ -228,6 +234,7 @@ def write_run(
         "audit": {"verdict": audit_verdict, "fail_on": fail_on, "file": "../../audit.json"},
         "params": {"total": int(params[0]), "trainable": int(params[1])},
         "metrics": jsonable(metrics),
+        "bootstrap": jsonable(bootstrap),
         "primary_metric": primary_metric(task),
         "training": jsonable(training),
         "predictions": npz.name,

@@ -399,6 +399,15 @@ def findings(task: dict) -> list[str]:
     metric = _metric_name(task["metric"])
     out = []
     for e in task["entries"]:
+        if e.get("unpaired"):
+            n = len(e["unpaired"])
+            out.append(
+                f"⚠ **{_label(e)}**: {n} run{'s' * (n > 1)} left neither predictions here nor bootstrap "
+                "draws in the record (written before genolm stored them), so its CI over seeds and its "
+                "paired comparisons are not shown. Delete those records and rerun the bench to restore them: "
+                + ", ".join(f"`{Path(p).with_suffix('.json')}`" for p in e["unpaired"][:3])
+                + (" ..." if n > 3 else "")
+            )
         if e["kind"] == "random-init" and e.get("below_chance"):
             out.append(
                 f"⚠ The control **{_label(e)}** scores significantly below chance: {metric} {_f(e['mean'])} "

@@ -24,6 +24,10 @@ from genolm.bench.baselines import KMER, WINDOW_LR
 from genolm.bench.records import load_predictions, read_runs
 from genolm.constants import IGNORE_INDEX
 
+#: the seed of the resamples behind every summary: every entry's draws use the same rows, which is
+#: what pairs them
+BOOT_SEED = 0
+
 
 def metric_task_type(task_type: str, classes) -> str:
     """The task type the metrics see: token classification is scored as binary or multiclass."""
@@ -73,7 +77,7 @@ def score_run(task_type: str, arrays: dict, labels, n_boot: int) -> dict[str, di
         if "/" in m:
             continue
         kern = _metric_kernel(mt, arrays["y_true"], arrays["y_pred"], arrays["y_score"], lab, m)
-        draws = np.concatenate(list(_bootstrap_draws([kern], arrays["seq_index"], n_boot, seed=0)))
+        draws = np.concatenate(list(_bootstrap_draws([kern], arrays["seq_index"], n_boot, BOOT_SEED)))
         ok = draws[np.isfinite(draws)]
         lo, hi = np.quantile(ok, [0.025, 0.975]) if ok.size else (math.nan, math.nan)
         out[m] = {"estimate": point[m], "low": float(lo), "high": float(hi), "reason": point.reasons.get(m)}
@@ -111,6 +115,27 @@ def _bootstrap_draws(kernels, seq_index: np.ndarray | None, n_boot: int, seed: i
         done += b
 
 
+def primary_draws(task_type: str, metric: str, arrays: dict, labels, n_boot: int) -> np.ndarray:
+    """One run's ``metric`` on each of the summary's ``n_boot`` shared resamples of its test rows
+    (whole sequences for token classification): what the summary averages over seeds and pairs
+    between entries.  Stored in the run record (``bootstrap``), so a summary rebuilds from the
+    records alone where the ``.npz`` predictions are not kept."""
+    mt = metric_task_type(task_type, arrays.get("classes"))
+    lab = labels if task_type == "multilabel" else (arrays.get("classes") if mt != "regression" else None)
+    kern = _metric_kernel(mt, arrays["y_true"], arrays["y_pred"], arrays["y_score"], lab, metric)
+    n = len(arrays["y_true"])
+    return np.concatenate(list(_bootstrap_draws([kern], arrays.get("seq_index"), n_boot, BOOT_SEED, n)))
+
+
+def _stored_draws(rec: dict, metric: str, n_boot: int) -> np.ndarray | None:
+    """The record's own draws of ``metric`` when they were made as this summary would make them."""
+    b = rec.get("bootstrap") or {}
+    if (b.get("metric"), b.get("n_boot"), b.get("seed")) != (metric, n_boot, BOOT_SEED):
+        return None
+    draws = b.get("draws") or []
+    return np.array([math.nan if v is None else v for v in draws], dtype=np.float64)
+
+
 def _rel(path: str, out_dir: Path, n_dirs: int) -> str:
     """A run's file relative to its bench folder; absolute when several folders are merged."""
     p = Path(path)
@@ -138,6 +163,16 @@ def _paired(da: np.ndarray, db: np.ndarray, est_a: float, est_b: float) -> dict:
 
 #: the primary metric's value of a predictor that ignores its input (``None``: depends on the data)
 CHANCE = {"mcc": 0.0, "spearman": 0.0, "pearson": 0.0, "auroc": 0.5}
+
+
+def _pair(draws: dict, e: dict, other: dict) -> dict | None:
+    """``e`` minus ``other`` on the shared resamples, with its verdict; ``None`` where either has no
+    draws."""
+    da, db = (draws[(x["name"], x["kind"], x["mode"])] for x in (e, other))
+    if da is None or db is None:
+        return None
+    d = _paired(da, db, e["mean"], other["mean"])
+    return {**d, "verdict": verdict(d["low"], d["high"])}
 
 
 def verdict(low, high) -> str:
@@ -243,27 +278,29 @@ def summarise_results(
             groups.setdefault((e["name"], e["kind"], e["mode"]), []).append(r)
         # the seed-averaged metric on shared bootstrap resamples, per entry
         entries, draws = [], {}
-        seq_index = None
         for (name, kind, mode), rs in sorted(groups.items()):
             rs = sorted(rs, key=lambda r: r["seed"])
-            kernels = []
+            per_run, missing = [], []
             for r in rs:
-                arr = load_predictions(Path(r["_path"]).with_name(r["predictions"]))
-                mt = metric_task_type(tt, arr.get("classes"))
-                lab = (
-                    t0["labels"]
-                    if tt == "multilabel"
-                    else (arr.get("classes") if mt != "regression" else None)
-                )
-                kernels.append(_metric_kernel(mt, arr["y_true"], arr["y_pred"], arr["y_score"], lab, metric))
-                seq_index = arr.get("seq_index")
-                n_test = len(arr["y_true"])
-            draws[(name, kind, mode)] = np.concatenate(
-                list(_bootstrap_draws(kernels, seq_index, n_boot, 0, n_test))
-            )
+                # the record's stored draws; else the draws of its predictions, where they are kept
+                d = _stored_draws(r, metric, n_boot)
+                npz = Path(r["_path"]).with_name(r["predictions"])
+                if d is None and npz.exists():
+                    d = primary_draws(tt, metric, load_predictions(npz), t0["labels"], n_boot)
+                if d is None:
+                    missing.append(str(npz))
+                else:
+                    per_run.append(d)
             seeds = summarise_seeds([{k: v["estimate"] for k, v in r["metrics"].items() if v} for r in rs])
             prim = seeds.get(metric)
-            lo, hi = _percentile(draws[(name, kind, mode)])
+            if missing:
+                # no draws: no paired comparison; a single run keeps the CI its record holds
+                draws[(name, kind, mode)] = None
+                own = (rs[0]["metrics"].get(metric) or {}) if len(rs) == 1 else {}
+                lo, hi = (math.nan if own.get(k) is None else own[k] for k in ("low", "high"))
+            else:
+                draws[(name, kind, mode)] = np.mean(per_run, axis=0)
+                lo, hi = _percentile(draws[(name, kind, mode)])
             fit_time = [r["timings"].get("fit", 0.0) + r["timings"].get("predict", 0.0) for r in rs]
             trained = [r["training"] if isinstance(r.get("training"), dict) else {} for r in rs]
             long_in = next((t["long_input"] for t in trained if t.get("long_input")), None)
@@ -298,39 +335,27 @@ def summarise_results(
                     "long_input": long_in,
                     "probe_C": [t.get("probe_C") for t in trained if t.get("probe_C") is not None],
                     "probe_C_at_edge": any(t.get("probe_C_at_edge") for t in trained),
+                    # runs with neither stored draws nor predictions here: no paired comparison
+                    "unpaired": missing,
                 }
             )
         baselines = [e for e in entries if e["kind"] == "baseline" and math.isfinite(e["mean"])]
         best = max(baselines, key=lambda e: e["mean"]) if baselines else None
         kmer = next((e for e in baselines if e["name"] in (KMER, WINDOW_LR)), None)
         key = {(e["name"], e["kind"], e["mode"]): e for e in entries}
+
         for e in entries:
-            me = (e["name"], e["kind"], e["mode"])
-            if e["kind"] != "baseline":
-                for label, other in (("vs_best_baseline", best), ("vs_kmer", kmer)):
-                    if other is not None:
-                        ok = (other["name"], other["kind"], other["mode"])
-                        e[label] = {
-                            "baseline": other["name"],
-                            **_paired(draws[me], draws[ok], e["mean"], other["mean"]),
-                        }
-                        e[label]["verdict"] = verdict(e[label]["low"], e[label]["high"])
-            if e["kind"] != "baseline":  # paired against every baseline, by name
-                e["vs_baselines"] = {}
-                for other in baselines:
-                    ok = (other["name"], other["kind"], other["mode"])
-                    d = _paired(draws[me], draws[ok], e["mean"], other["mean"])
-                    e["vs_baselines"][other["name"]] = {**d, "verdict": verdict(d["low"], d["high"])}
-            if e["kind"] == "model":
-                ri = key.get((e["name"], "random-init", e["mode"]))
-                if ri is not None:
-                    ok = (ri["name"], ri["kind"], ri["mode"])
-                    e["vs_random_init"] = _paired(draws[me], draws[ok], e["mean"], ri["mean"])
-                    e["vs_random_init"]["verdict"] = verdict(
-                        e["vs_random_init"]["low"], e["vs_random_init"]["high"]
-                    )
-                    # a control below chance is broken, not a baseline to be "helped" over
-                    e["vs_random_init"]["control_below_chance"] = ri["below_chance"]
+            if e["kind"] == "baseline":
+                continue
+            for label, other in (("vs_best_baseline", best), ("vs_kmer", kmer)):
+                if other is not None and (d := _pair(draws, e, other)) is not None:
+                    e[label] = {"baseline": other["name"], **d}
+            # paired against every baseline, by name
+            e["vs_baselines"] = {o["name"]: d for o in baselines if (d := _pair(draws, e, o)) is not None}
+            ri = key.get((e["name"], "random-init", e["mode"])) if e["kind"] == "model" else None
+            if ri is not None and (d := _pair(draws, e, ri)) is not None:
+                # a control below chance is broken, not a baseline to be "helped" over
+                e["vs_random_init"] = {**d, "control_below_chance": ri["below_chance"]}
         entries.sort(key=lambda e: -e["mean"] if math.isfinite(e["mean"]) else math.inf)
         summary["tasks"][task_name] = {
             "task": task_name,
