@@ -403,3 +403,123 @@ def test_codon_recipe_reads_codons_and_counts_what_it_truncates(tmp_path):
     assert est.finetuner_.model_.config.vocab_size == len(get_tokenizer("codon"))
     assert est.predict(s[:5]).shape == (5,)
     assert load_recipe("cnn-codon-stranded").tokenizer == "codon"
+
+
+# --- ensembles (recipes that list members) ---------------------------------------------------------
+
+
+def test_mean_prediction_averages_probabilities_and_labels_by_argmax():
+    from genolm.bench.baselines import Prediction
+    from genolm.bench.ensemble import mean_prediction
+
+    classes = np.array(["neg", "pos"])
+    a = Prediction(classes[[1, 0, 0]], np.array([0.9, 0.2, 0.45]))
+    b = Prediction(classes[[0, 0, 1]], np.array([0.4, 0.1, 0.65]))
+    got = mean_prediction("binary", classes, [a, b])
+    assert np.allclose(got.y_score, [0.65, 0.15, 0.55]) and list(got.y_pred) == ["pos", "neg", "pos"]
+    # one member, or identical members: the member's own prediction
+    same = mean_prediction("binary", classes, [a, a])
+    assert np.allclose(same.y_score, a.y_score) and list(same.y_pred) == list(a.y_pred)
+    k3 = np.array([0, 1, 2])
+    m = mean_prediction(
+        "multiclass",
+        k3,
+        [Prediction(k3[[0]], np.array([[0.5, 0.4, 0.1]])), Prediction(k3[[2]], np.array([[0.1, 0.4, 0.5]]))],
+    )
+    assert m.y_pred.tolist() == [1] and np.allclose(m.y_score.sum(1), 1.0)  # neither member's argmax
+    r = mean_prediction("regression", None, [Prediction(np.array([1.0, 3.0]), np.array([1.0, 3.0]))] * 2)
+    assert r.y_pred.tolist() == [1.0, 3.0]
+    ml = mean_prediction(
+        "multilabel",
+        None,
+        [Prediction(None, np.array([[0.7, 0.2]])), Prediction(None, np.array([[0.2, 0.9]]))],
+    )
+    assert ml.y_pred.tolist() == [[0, 1]]
+    # token classification: per-nucleotide probabilities of each sequence, lengths kept
+    t = mean_prediction(
+        "token_classification",
+        np.array([0, 1]),
+        [
+            Prediction(None, [np.array([0.9, 0.1, 0.6]), np.array([0.2])]),
+            Prediction(None, [np.array([0.7, 0.3, 0.2]), np.array([0.9])]),
+        ],
+    )
+    assert (
+        [len(x) for x in t.y_score] == [3, 1]
+        and t.y_pred[0].tolist() == [1, 0, 0]
+        and t.y_pred[1].tolist() == [1]
+    )
+
+
+def test_ensemble_recipes_load_and_refuse_what_they_cannot_do(tmp_path):
+    r = load_recipe("ens-cnn-tiny-stranded")
+    assert [m.name for m in r.member_recipes] == ["cnn-small-stranded", "tiny-ft-stranded"]
+    cases = {
+        "members: [cnn-small, cnn-smal]\n": "Did you mean 'cnn-small'",
+        "members: [cnn-small]\n": "at least two members",
+        "members: [cnn-small, tiny-ft]\nfinetune: {lr: 0.01}\n": "move finetune into the member recipes",
+        "members: [cnn-small, ens-cnn-tiny-stranded]\n": "is itself an ensemble",
+    }
+    for text, match in cases.items():
+        (tmp_path / "e.yaml").write_text("name: e\n" + text)
+        with pytest.raises((ConfigError, UnknownNameError), match=match):
+            load_recipe(str(tmp_path / "e.yaml"))
+    task = type("T", (), {"name": "toy"})()
+    (tmp_path / "e.yaml").write_text("name: e\nmembers: [cnn-small, cnn-small-selfpt]\n")
+    leaky = _Data([_Check("exact_duplicates", "train/test", "WARN")])
+    with pytest.raises(InputError, match="cnn-small-selfpt"):
+        refuse_leaky_self_pretraining(load_recipe(str(tmp_path / "e.yaml")), task, leaky)
+
+
+def test_cli_bench_runs_an_ensemble_recipe(tmp_path):
+    # two tiny members fitted in turn within the budget; the record holds both members' runs and
+    # the ensemble's scores are the mean of theirs
+    from genolm.bench.ensemble import EnsembleEstimator
+    from genolm.cli.main import main
+
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        tiny_recipe(tmp_path / sub)
+    second = tmp_path / "b" / "r.yaml"
+    second.write_text(
+        second.read_text()
+        .replace("name: tiny\n", "name: tiny2\n")
+        .replace("hidden_size: 16", "hidden_size: 8")
+    )
+    (tmp_path / "e.yaml").write_text(
+        f"name: ens\nmembers: [{tmp_path / 'a' / 'r.yaml'}, {tmp_path / 'b' / 'r.yaml'}]\ntime_budget_minutes: 5\n"
+    )
+    s, y = planted(80, seed=9)
+    task = _task_yaml(tmp_path, s, list(y))
+    out = tmp_path / "out"
+    args = _bench_args(task, out, f"recipe:{tmp_path / 'e.yaml'}")
+    args = args[: args.index("--time-budget")]  # the recipe's own 5 minutes
+    assert main(args) == 0
+    rec = json.loads(next((out / "runs").rglob("seed0.json")).read_text())
+    tr = rec["training"]
+    assert rec["entry"]["name"] == "recipe:ens" and [m["recipe"] for m in tr["members"]] == [
+        "recipe:tiny@v3",
+        "recipe:tiny2@v3",
+    ]
+    # the first member's share is half the budget; the second gets what is left
+    assert (
+        tr["member_budget_s"][0] == pytest.approx(150.0, abs=1.0) and tr["member_budget_s"][1] > 150.0 - 1.0
+    )
+    assert tr["stopped_by_budget"] is False
+    # its parameters are the members' together
+    est = EnsembleEstimator(
+        [
+            (m.name, lambda share, m=m: RecipeEstimator(m, "binary", seed=0, budget_s=share))
+            for m in load_recipe(str(tmp_path / "e.yaml")).member_recipes
+        ],
+        "binary",
+        budget_s=None,
+    ).fit(s[:60], y[:60])
+    p = est.predict_with_scores(s[60:])
+    mine = [m.predict_with_scores(s[60:]).y_score for m in est.members_]
+    assert np.allclose(p.y_score, np.mean(mine, axis=0))
+    assert (
+        parameter_counts(est)[0]
+        == sum(parameter_counts(m)[0] for m in est.members_)
+        == rec["params"]["total"]
+    )

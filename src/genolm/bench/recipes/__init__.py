@@ -5,7 +5,10 @@ pretraining (``none``; ``self``: MLM on the task's own training sequences; ``gen
 genome, by default the bundled *Arabidopsis* chloroplast so that it runs offline), the fine-tuning
 schedule (any :class:`~genolm.bench.finetune.FinetuneConfig` key: warm-up + cosine or one-cycle,
 early stopping on validation, label smoothing, RC augmentation, test-time RC averaging) and the
-time budget of one run (pretraining and fine-tuning together).
+time budget of one run (pretraining and fine-tuning together).  A recipe that lists ``members:``
+(other recipes) and a time budget is an ensemble: the members are fitted in turn on the same
+split, each within an equal share of the budget left, and their predicted probabilities averaged
+(:mod:`genolm.bench.ensemble`).
 
 The bundled recipes live beside this file (``*.yaml``, package data); ``genolm ls recipes`` lists
 them.  ``genolm bench recipe:NAME --task T`` runs one as its own bench entry, scored beside the
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import yaml
 
+from genolm.bench.ensemble import EnsembleEstimator
 from genolm.bench.finetune import FinetuneConfig, Finetuner, Targets
 from genolm.bench.records import Entry
 from genolm.bench.runner import Contender
@@ -84,12 +88,16 @@ class Recipe:
     pretrain: dict = field(default_factory=dict)
     finetune: dict = field(default_factory=dict)
     time_budget_minutes: float = 30.0  # one run (one task and seed): pretraining + fine-tuning
+    #: an ensemble: these recipes (names or YAML paths), fitted in turn within the budget, their
+    #: probabilities averaged; the model, tokenizer, pretraining and fine-tuning keys stay unset
+    members: list = field(default_factory=list)
 
     def __post_init__(self):
         from genolm import config as C
         from genolm.models import MODELS
 
         where = f"recipe '{self.name}'"
+        self.member_recipes = self._members(where) if self.members else []
         if self.init is not None and (self.model or self.pretrain.get("corpus", "none") != "none"):
             raise ConfigError(
                 f"{where}: 'init: {self.init}' starts from that model's own architecture and weights; "
@@ -109,6 +117,28 @@ class Recipe:
             raise ConfigError(
                 f"{where}: time_budget_minutes must be positive, got {self.time_budget_minutes}"
             )
+
+    def _members(self, where: str) -> list[Recipe]:
+        own = {
+            "init": self.init is not None,
+            "family": self.family != "convnova",
+            "model": bool(self.model),
+            "tokenizer": self.tokenizer != "char",
+            "pretrain": bool(self.pretrain),
+            "finetune": bool(self.finetune),
+        }
+        if any(own.values()):
+            raise ConfigError(
+                f"{where}: an ensemble lists members and a time budget only; move "
+                f"{', '.join(k for k, v in own.items() if v)} into the member recipes"
+            )
+        if len(self.members) < 2:
+            raise ConfigError(f"{where}: an ensemble needs at least two members, got {self.members}")
+        out = [load_recipe(m) for m in self.members]  # an unknown member: "did you mean"
+        nested = [m.name for m in out if m.members]
+        if nested:
+            raise ConfigError(f"{where}: member {nested[0]} is itself an ensemble; list its members instead")
+        return out
 
     @property
     def label(self) -> str:
@@ -339,6 +369,8 @@ def refuse_leaky_self_pretraining(recipe: Recipe, task, data) -> None:
     """Self-pretraining reads the training split; when the bench's leak audit found test sequences
     in it (an exact or near duplicate between train and test), refuse: MLM on train would then
     have seen the test sequences."""
+    for member in recipe.member_recipes:
+        refuse_leaky_self_pretraining(member, task, data)
     if recipe.pretrain_spec.corpus != "self":
         return
     bad = [
@@ -362,7 +394,35 @@ def recipe_contenders(refs, *, budget_s: float | None = None, progress: bool = F
         recipe = load_recipe(ref)
 
         def build(task, seed, recipe=recipe):
+            if recipe.members:
+                return EnsembleEstimator(
+                    [
+                        (
+                            m.name,
+                            lambda share, m=m: RecipeEstimator(
+                                m, task.task_type, seed=seed, budget_s=share, progress=progress
+                            ),
+                        )
+                        for m in recipe.member_recipes
+                    ],
+                    task.task_type,
+                    budget_s=budget_s if budget_s is not None else 60.0 * recipe.time_budget_minutes,
+                )
             return RecipeEstimator(recipe, task.task_type, seed=seed, budget_s=budget_s, progress=progress)
+
+        def info(est, recipe=recipe):
+            if not recipe.members:
+                return est.info()
+            runs = [m.info() for m in est.members_]
+            return {
+                "recipe": recipe.label,
+                "members": runs,
+                "member_budget_s": est.shares_,
+                "combine": "mean probability (regression: mean value)",
+                "budget_s": est.budget_s,
+                "wall_s": est.wall_s_,
+                "stopped_by_budget": any(r["stopped_by_budget"] for r in runs),
+            }
 
         def check(task, data, recipe=recipe):
             refuse_leaky_self_pretraining(recipe, task, data)
@@ -372,13 +432,18 @@ def recipe_contenders(refs, *, budget_s: float | None = None, progress: bool = F
                 entry=Entry(f"recipe:{recipe.name}", "model", "recipe", ref),
                 build=build,
                 config=recipe.to_dict(),
-                info=lambda est: est.info(),
+                info=info,
                 # budget_schedule decides how a budgeted run anneals: a run recorded before it
                 # existed (the fixed plan) refits instead of being reused as current
                 key_extra={
                     "recipe_version": recipe.version,
                     "budget_s": budget_s,
                     "budget_schedule": recipe.finetune_config.budget_schedule,
+                    **(
+                        {"members": [m.to_dict() for m in recipe.member_recipes]}
+                        if recipe.members
+                        else {}
+                    ),
                 },
                 check=check,
             )
