@@ -356,18 +356,23 @@ def carry_over(table: dict, old: dict) -> None:
     so filled says so (``carried``).  Rows that cannot be filled keep ``None``."""
     for slug, t in table.items():
         prev = (old.get(slug) or {}).get("by_name") or {}
-        cnn_new, cnn_old = t["by_name"].get(CNN), prev.get(CNN)
-        cnn_same = cnn_new is not None and cnn_old is not None and _same_runs(cnn_new, cnn_old)
+        same = {
+            base: t["by_name"].get(base) is not None
+            and prev.get(base) is not None
+            and _same_runs(t["by_name"][base], prev[base])
+            for base in (CNN, KMER)
+        }
         for r in t["rows"]:
             o = prev.get(r["name"])
-            needs = r["unpaired"] or (cnn_new or {}).get("unpaired")
-            if not needs or o is None or not _same_runs(r, o):
+            if o is None or not _same_runs(r, o):
                 continue
             if r["unpaired"]:
                 r["ci"] = o["ci"]
-            if cnn_same:
-                r["vs_cnn"], r["vs_kmer"] = o.get("vs_cnn"), o.get("vs_kmer")
-            r["carried"] = True
+            for key, base in (("vs_cnn", CNN), ("vs_kmer", KMER)):
+                if r[key] is None and same[base]:
+                    r[key] = o.get(key)
+                    r["carried"] = True
+            r["carried"] = r.get("carried") or bool(r["unpaired"])
 
 
 def committed_ablation(slug: str, prev: dict) -> dict | None:

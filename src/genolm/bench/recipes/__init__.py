@@ -145,7 +145,12 @@ class Recipe:
         return f"recipe:{self.name}@v{self.version}"
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """The recipe's keys (the run's ``config``, hashed into its run key); ``members`` only for
+        an ensemble, so records of single recipes made before ensembles existed keep their keys."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if not self.members:
+            del out["members"]
+        return out
 
 
 def _scan() -> Registry[Path]:
@@ -439,11 +444,7 @@ def recipe_contenders(refs, *, budget_s: float | None = None, progress: bool = F
                     "recipe_version": recipe.version,
                     "budget_s": budget_s,
                     "budget_schedule": recipe.finetune_config.budget_schedule,
-                    **(
-                        {"members": [m.to_dict() for m in recipe.member_recipes]}
-                        if recipe.members
-                        else {}
-                    ),
+                    **({"members": [m.to_dict() for m in recipe.member_recipes]} if recipe.members else {}),
                 },
                 check=check,
             )
