@@ -159,6 +159,17 @@ def test_tta_rc_makes_an_rc_invariant_prediction():
     assert not np.allclose(a, c, atol=1e-4)
 
 
+def test_rc_augmentation_survives_a_batch_with_every_row_flipped():
+    # guards a crash found on DNALLM's 500-row task: a small last batch came out all flipped and
+    # the forward strand's half of it was empty. Batches of one row: half of them are all flipped
+    tok = get_tokenizer("char")
+    s, y = planted(24, seed=2)
+    torch.manual_seed(0)
+    cfg = FinetuneConfig(max_epochs=2, batch_size=1, rc_augment=True, progress=False)
+    ft = Finetuner(_tiny_convnova(tok), tok, "binary", cfg).fit(s[:20], y[:20], valid=(s[20:], y[20:]))
+    assert len(ft.history_) == 2 and all(np.isfinite(h["train_loss"]) for h in ft.history_)
+
+
 def test_time_budget_stops_and_keeps_the_best(tmp_path):
     tok = get_tokenizer("char")
     s, y = planted(64, seed=2)

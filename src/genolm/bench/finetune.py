@@ -853,13 +853,14 @@ class Finetuner:
                         flip = rng.random(len(idx)) < 0.5 if net_rc is not None else None
                         if flip is not None and flip.any():
                             idx = np.concatenate([idx[~flip], idx[flip]])  # targets follow this order
+                        # forward rows first, then the flipped ones (either part may be empty: a
+                        # small last batch can come out all flipped)
+                        n_fwd = len(idx) if flip is None else int((~flip).sum())
                         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                            if flip is not None and flip.any():
-                                out = self._cat_outputs(
-                                    [net_tr(idx[: int((~flip).sum())]), net_rc(idx[int((~flip).sum()) :])]
-                                )
-                            else:
-                                out = net_tr(idx)
+                            parts = [net_tr(idx[:n_fwd])] if n_fwd else []
+                            if n_fwd < len(idx):
+                                parts.append(net_rc(idx[n_fwd:]))
+                            out = parts[0] if len(parts) == 1 else self._cat_outputs(parts)
                         loss = self._batch_loss(loss_fn, out, t_tr, idx, device)
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
