@@ -343,7 +343,6 @@ def summarise_results(
         best = max(baselines, key=lambda e: e["mean"]) if baselines else None
         kmer = next((e for e in baselines if e["name"] in (KMER, WINDOW_LR)), None)
         key = {(e["name"], e["kind"], e["mode"]): e for e in entries}
-
         for e in entries:
             if e["kind"] == "baseline":
                 continue
