@@ -276,7 +276,7 @@ def _capped(slug: str) -> dict | None:
         return old.get("capped")
 
 
-def collect(slugs: list[str]) -> dict:
+def collect(slugs: list[str], n_boot: int = 1000) -> dict:
     from genolm.bench.summary import summarise_results
 
     out = {}
@@ -292,7 +292,7 @@ def collect(slugs: list[str]) -> dict:
         dirs = [d for d in [folder, *subs] if (d / "bench.json").exists()]
         if not dirs:
             continue
-        s = summarise_results(dirs, write=False)
+        s = summarise_results(dirs, n_boot=n_boot, write=False)
         t = s["tasks"].get(f"shared/{slug}")
         if not t or "entries" not in t:
             continue
@@ -381,7 +381,12 @@ def committed_ablation(slug: str, prev: dict) -> dict | None:
     from genolm.bench.records import read_runs
 
     a = (prev.get("ablations") or {}).get(slug)
-    runs = [r for rs in read_runs(RUN_DIR / slug / "ablation").values() for r in rs]
+    runs = [
+        r
+        for rs in read_runs(RUN_DIR / slug / "ablation").values()
+        for r in rs
+        if r.get("entry", {}).get("mode") == "recipe"
+    ]
     walls = {
         r["config"]["name"]: round(r["timings"].get("fit", 0.0) + r["timings"].get("predict", 0.0), 1)
         for r in runs
@@ -481,6 +486,9 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
         "The task's metric (MCC; Spearman for regression) on the test split [95 % bootstrap CI]; `time` is the wall time of one run (fit + predict, "
         "pretraining included), mean over seeds, on a 2-core CPU shared with other work; `vs CNN` is "
         "the paired bootstrap of the difference against the one-hot CNN on the same test rows. "
+        "Runs recorded before the records carried their bootstrap draws take their CI and paired "
+        "figures from the table made where their predictions were (same seeds and scores; "
+        "`carried` in the JSON). "
         f"Script: `benchmarks/recipes_shared.py`. Load average at the end: {meta['loadavg']}.",
         "",
     ]
@@ -595,8 +603,9 @@ def main(argv=None) -> int:
                 refs = [task_recipe(n, slug, folder / "recipes") for n in names]
                 run_cell(slug, refs, args.seeds, folder, baselines=args.baselines, args=args)
     all_slugs = [p.name for p in sorted(RUN_DIR.iterdir()) if p.is_dir()] if RUN_DIR.exists() else []
-    table = collect(all_slugs)
-    prev = json.loads((RESULTS / "recipes_shared.json").read_text()) if not smoke else {}
+    table = collect(all_slugs, args.n_boot)
+    committed = RESULTS / "recipes_shared.json"
+    prev = json.loads(committed.read_text()) if not smoke and committed.exists() else {}
     carry_over(table, prev.get("tasks") or {})
     ablations = {}
     for slug in all_slugs:

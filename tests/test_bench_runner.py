@@ -433,11 +433,23 @@ def test_the_summary_rebuilds_from_the_records_alone(tmp_path):
     runs = read_runs(tmp_path)["toy/motif"]
     assert all(len(r["bootstrap"]["draws"]) == 200 and r["bootstrap"]["metric"] == "mcc" for r in runs)
 
-    def entries():
-        s = summarise_results(tmp_path, n_boot=200, write=False)
+    def entries_at(n_boot):
+        s = summarise_results(tmp_path, n_boot=n_boot, write=False)
         return {e["name"]: e for e in s["tasks"]["toy/motif"]["entries"]}
 
+    def entries():
+        return entries_at(200)
+
+    # the summary from the predictions alone: the records' draws taken out, then put back
+    texts = {r["_path"]: Path(r["_path"]).read_text() for r in runs}
+    for path, text in texts.items():
+        rec = json.loads(text)
+        del rec["bootstrap"]
+        Path(path).write_text(json.dumps(rec))
     with_npz = entries()
+    assert with_npz["onehot-cnn"]["unpaired"] == [] and with_npz["gc-rule"]["vs_kmer"]
+    for path, text in texts.items():
+        Path(path).write_text(text)
     # the stored draws are the predictions' draws (rounded to 6 decimals)
     for r in runs:
         from genolm.bench.records import load_predictions
@@ -462,12 +474,24 @@ def test_the_summary_rebuilds_from_the_records_alone(tmp_path):
     del rec["bootstrap"]
     Path(old["_path"]).write_text(json.dumps(rec))
     after = entries()
-    assert after["onehot-cnn"]["unpaired"] == [str(Path(old["_path"]).with_name("seed1.npz"))]
+    (gone,) = after["onehot-cnn"]["unpaired"]
+    assert (
+        gone["run"] == str(Path(old["_path"]).relative_to(tmp_path)) and "no bootstrap draws" in gone["why"]
+    )
     assert after["onehot-cnn"]["ci_low"] is None and after["onehot-cnn"]["n_seeds"] == 2
     assert after["onehot-cnn"]["mean"] == pytest.approx(with_npz["onehot-cnn"]["mean"])
     assert set(after["gc-rule"]["vs_baselines"]) == {"kmer-lr"} and "vs_kmer" in after["gc-rule"]
     summary = summarise_results(tmp_path, n_boot=200, write=False)
-    assert "left neither predictions here" in write_report(tmp_path, summary=summary).markdown.read_text()
+    assert "cannot be resampled here" in write_report(tmp_path, summary=summary).markdown.read_text()
+    # draws made for another n_boot: not used, and the reason says which n_boot would use them
+    (other,) = entries_at(400)["gc-rule"]["unpaired"][:1]
+    assert "--n-boot 200" in other["why"]
+    # a damaged record (draws cut short): not used, no crash
+    rec = json.loads(Path(runs[0]["_path"]).read_text())
+    rec["bootstrap"]["draws"] = rec["bootstrap"]["draws"][:10]
+    Path(runs[0]["_path"]).write_text(json.dumps(rec))
+    name = runs[0]["entry"]["name"]
+    assert "10 draws" in entries()[name]["unpaired"][0]["why"]
 
 
 # --- friction found by running real tasks end to end (issue #15) ---------------------------------

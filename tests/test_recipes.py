@@ -478,11 +478,49 @@ def test_ensemble_recipes_load_and_refuse_what_they_cannot_do(tmp_path):
         (tmp_path / "e.yaml").write_text("name: e\n" + text)
         with pytest.raises((ConfigError, UnknownNameError), match=match):
             load_recipe(str(tmp_path / "e.yaml"))
+    # a member that is the ensemble itself is refused before it is built (no endless recursion)
+    (tmp_path / "self.yaml").write_text("name: s\nmembers: [self.yaml, cnn-small]\n")
+    with pytest.raises(ConfigError, match="is itself an ensemble"):
+        load_recipe(str(tmp_path / "self.yaml"))
+    # the same model twice (another name, same keys) is one model on half the budget
+    (tmp_path / "twin.yaml").write_text(
+        (RECIPES.get("cnn-small")).read_text().replace("name: cnn-small", "name: twin")
+    )
+    (tmp_path / "e.yaml").write_text("name: e\nmembers: [cnn-small, twin.yaml]\n")
+    with pytest.raises(ConfigError, match="trains the same model"):
+        load_recipe(str(tmp_path / "e.yaml"))
     task = type("T", (), {"name": "toy"})()
     (tmp_path / "e.yaml").write_text("name: e\nmembers: [cnn-small, cnn-small-selfpt]\n")
     leaky = _Data([_Check("exact_duplicates", "train/test", "WARN")])
     with pytest.raises(InputError, match="cnn-small-selfpt"):
         refuse_leaky_self_pretraining(load_recipe(str(tmp_path / "e.yaml")), task, leaky)
+
+
+def test_run_keys_of_single_recipes_are_pinned_and_an_ensemble_key_follows_its_members(tmp_path):
+    # a single recipe's run key is what it was before ensembles existed (records stay current);
+    # the literal was computed at that commit
+    from genolm.bench.recipes import recipe_contenders
+    from genolm.bench.records import run_key
+
+    def key(ref):
+        c = recipe_contenders([ref])[0]
+        data = {"train": {"n": 10, "sha256": "a"}, "test": {"n": 5, "sha256": "b"}}
+        src = {"entry": c.entry._asdict(), "seed": 0, "data": data, "model_hash": c.model_hash}
+        return run_key({**src, "config": c.config, "n_boot": 1000, **c.key_extra})
+
+    assert (
+        key("recipe:cnn-small-stranded") == "b2e52e7e7200ead0f24d9afe1402047a783932f6bb79abd28211b8ed75cecdc0"
+    )
+    # member paths are read beside the ensemble's file; bumping a member's version changes its key
+    member = tmp_path / "m.yaml"
+    member.write_text(
+        RECIPES.get("cnn-small-stranded").read_text().replace("name: cnn-small-stranded", "name: m")
+    )
+    (tmp_path / "e.yaml").write_text("name: e\nmembers: [m.yaml, tiny-ft-stranded]\n")
+    before = key(f"recipe:{tmp_path / 'e.yaml'}")
+    assert load_recipe(str(tmp_path / "e.yaml")).to_dict()["members"] == ["m", "tiny-ft-stranded"]
+    member.write_text(member.read_text().replace("version: 1", "version: 2"))
+    assert key(f"recipe:{tmp_path / 'e.yaml'}") != before
 
 
 def test_cli_bench_runs_an_ensemble_recipe(tmp_path):

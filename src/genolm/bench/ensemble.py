@@ -3,7 +3,8 @@
 :class:`EnsembleEstimator` is the bench's estimator interface (``fit(seqs, y, valid=...)``,
 ``predict_with_scores``) over member estimators that it builds and fits one after the other
 within one time budget: each member gets an equal share of what is left when its turn comes,
-so a member that stops early (on validation) leaves more to the next.  A recipe that lists
+so a member that stops early (on validation) leaves more to the next.  The ensemble's budget
+governs: a member recipe's own ``time_budget_minutes`` is not used.  A recipe that lists
 ``members:`` runs as one (:mod:`genolm.bench.recipes`).
 
 :func:`mean_prediction` combines the members' outputs: class probabilities are averaged (binary:
@@ -15,6 +16,7 @@ and regression values are averaged.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -85,6 +87,13 @@ class EnsembleEstimator:
             share = None
             if self.budget_s is not None:
                 share = max(1.0, (self.budget_s - (time.perf_counter() - t0)) / (n - i))
+                if share < 0.1 * self.budget_s / n:
+                    warnings.warn(
+                        f"ensemble member '{name}' gets {share:.0f} s of the {self.budget_s:.0f} s budget "
+                        "(the earlier members used the rest); its predictions still count as much as "
+                        "theirs. Give the ensemble a larger time_budget_minutes",
+                        stacklevel=2,
+                    )
             est = build(share).fit(seqs, y, valid=valid, ids=ids)
             if i and self.task_type not in ("regression", "multilabel"):
                 mine, first = getattr(est, "classes_", None), self.classes_

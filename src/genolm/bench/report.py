@@ -400,13 +400,12 @@ def findings(task: dict) -> list[str]:
     out = []
     for e in task["entries"]:
         if e.get("unpaired"):
-            n = len(e["unpaired"])
+            n, first = len(e["unpaired"]), e["unpaired"][0]
             out.append(
-                f"⚠ **{_label(e)}**: {n} run{'s' * (n > 1)} left neither predictions here nor bootstrap "
-                "draws in the record (written before genolm stored them), so its CI over seeds and its "
-                "paired comparisons are not shown. Delete those records and rerun the bench to restore them: "
-                + ", ".join(f"`{Path(p).with_suffix('.json')}`" for p in e["unpaired"][:3])
-                + (" ..." if n > 3 else "")
+                f"⚠ **{_label(e)}**: {n} run{'s' * (n > 1)} cannot be resampled here, so its CI over "
+                f"seeds and its paired comparisons are not shown. `{first['run']}`: {first['why']}. "
+                "Rerun with the bench folder that holds the predictions, or delete the record and rerun "
+                "the bench."
             )
         if e["kind"] == "random-init" and e.get("below_chance"):
             out.append(

@@ -127,13 +127,21 @@ def primary_draws(task_type: str, metric: str, arrays: dict, labels, n_boot: int
     return np.concatenate(list(_bootstrap_draws([kern], arrays.get("seq_index"), n_boot, BOOT_SEED, n)))
 
 
-def _stored_draws(rec: dict, metric: str, n_boot: int) -> np.ndarray | None:
-    """The record's own draws of ``metric`` when they were made as this summary would make them."""
+def _stored_draws(rec: dict, metric: str, n_boot: int) -> tuple[np.ndarray | None, str]:
+    """The record's own draws of ``metric`` when they were made as this summary would make them,
+    else ``None`` and why not."""
     b = rec.get("bootstrap") or {}
+    if not b:
+        return None, "the record holds no bootstrap draws (written before genolm stored them)"
     if (b.get("metric"), b.get("n_boot"), b.get("seed")) != (metric, n_boot, BOOT_SEED):
-        return None
+        return None, (
+            f"the record's draws are of {b.get('metric')} with n_boot {b.get('n_boot')}, this summary "
+            f"wants {metric} with n_boot {n_boot} (genolm report --n-boot {b.get('n_boot')})"
+        )
     draws = b.get("draws") or []
-    return np.array([math.nan if v is None else v for v in draws], dtype=np.float64)
+    if len(draws) != n_boot:
+        return None, f"the record holds {len(draws)} draws, not n_boot {n_boot} (a damaged record)"
+    return np.array([math.nan if v is None else v for v in draws], dtype=np.float64), ""
 
 
 def _rel(path: str, out_dir: Path, n_dirs: int) -> str:
@@ -283,12 +291,14 @@ def summarise_results(
             per_run, missing = [], []
             for r in rs:
                 # the record's stored draws; else the draws of its predictions, where they are kept
-                d = _stored_draws(r, metric, n_boot)
+                d, why = _stored_draws(r, metric, n_boot)
                 npz = Path(r["_path"]).with_name(r["predictions"])
                 if d is None and npz.exists():
                     d = primary_draws(tt, metric, load_predictions(npz), t0["labels"], n_boot)
                 if d is None:
-                    missing.append(str(npz))
+                    missing.append(
+                        {"run": _rel(r["_path"], out_dir, len(dirs)), "why": f"{why}; no {npz.name} here"}
+                    )
                 else:
                     per_run.append(d)
             seeds = summarise_seeds([{k: v["estimate"] for k, v in r["metrics"].items() if v} for r in rs])
@@ -335,7 +345,8 @@ def summarise_results(
                     "long_input": long_in,
                     "probe_C": [t.get("probe_C") for t in trained if t.get("probe_C") is not None],
                     "probe_C_at_edge": any(t.get("probe_C_at_edge") for t in trained),
-                    # runs with neither stored draws nor predictions here: no paired comparison
+                    # runs with neither usable stored draws nor predictions here (``run``, ``why``):
+                    # no CI over seeds and no paired comparison
                     "unpaired": missing,
                 }
             )

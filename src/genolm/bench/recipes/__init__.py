@@ -134,10 +134,19 @@ class Recipe:
             )
         if len(self.members) < 2:
             raise ConfigError(f"{where}: an ensemble needs at least two members, got {self.members}")
-        out = [load_recipe(m) for m in self.members]  # an unknown member: "did you mean"
-        nested = [m.name for m in out if m.members]
-        if nested:
-            raise ConfigError(f"{where}: member {nested[0]} is itself an ensemble; list its members instead")
+        out = []
+        for ref in self.members:
+            path, data = _recipe_data(ref)  # an unknown member: "did you mean"
+            if data.get("members"):  # read before it is built: a member listing itself cannot recurse
+                raise ConfigError(f"{where}: member {ref} is itself an ensemble; list its members instead")
+            out.append(_build(path, data))
+        what = [tuple(repr(getattr(m, k)) for k in _TRAINED) for m in out]
+        same = [m.name for i, m in enumerate(out) if what[i] in what[:i]]
+        if same:
+            raise ConfigError(
+                f"{where}: member {same[0]} trains the same model as an earlier member (same seed, "
+                "half the budget each): list each recipe once"
+            )
         return out
 
     @property
@@ -150,6 +159,8 @@ class Recipe:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         if not self.members:
             del out["members"]
+        else:  # names, not paths (the key must not move with the checkout); key_extra has their keys
+            out["members"] = [m.name for m in self.member_recipes]
         return out
 
 
@@ -168,13 +179,13 @@ def _scan() -> Registry[Path]:
 RECIPES: Registry[Path] = _scan()
 
 
-def load_recipe(ref: str | Path) -> Recipe:
-    """A :class:`Recipe` from a bundled name (``cnn-small``), ``recipe:NAME`` or a YAML path.
+#: the keys that decide what a recipe trains (two members equal on all of them are one model)
+_TRAINED = ("init", "family", "model", "tokenizer", "pretrain", "finetune")
 
-    An unknown name or key raises :class:`~genolm.errors.ConfigError` naming the nearest valid one.
-    """
-    from genolm import config as C
 
+def _recipe_data(ref: str | Path) -> tuple[Path, dict]:
+    """The YAML file and mapping of a bundled name, ``recipe:NAME`` or a YAML path.  An ensemble's
+    member paths are made relative to the ensemble's own file."""
     ref = str(ref).removeprefix(PREFIX)
     path = Path(ref)
     if not (ref.endswith((".yaml", ".yml")) and path.is_file()):
@@ -186,7 +197,26 @@ def load_recipe(ref: str | Path) -> Recipe:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of recipe keys at the top level")
     data.setdefault("name", path.stem)
+    if isinstance(data.get("members"), list):
+        data["members"] = [
+            str(path.parent / m) if str(m).endswith((".yaml", ".yml")) and not Path(m).is_absolute() else m
+            for m in data["members"]
+        ]
+    return path, data
+
+
+def _build(path: Path, data: dict) -> Recipe:
+    from genolm import config as C
+
     return C.from_dict(Recipe, data, source=f"recipe {path}")
+
+
+def load_recipe(ref: str | Path) -> Recipe:
+    """A :class:`Recipe` from a bundled name (``cnn-small``), ``recipe:NAME`` or a YAML path.
+
+    An unknown name or key raises :class:`~genolm.errors.ConfigError` naming the nearest valid one.
+    """
+    return _build(*_recipe_data(ref))
 
 
 # --- the estimator ----------------------------------------------------------------------------
@@ -421,6 +451,9 @@ def recipe_contenders(refs, *, budget_s: float | None = None, progress: bool = F
             runs = [m.info() for m in est.members_]
             return {
                 "recipe": recipe.label,
+                "family": "ensemble",
+                # what the long-input policy did, as the first member that truncated or windowed says
+                "long_input": next((r["long_input"] for r in runs if r.get("long_input")), None),
                 "members": runs,
                 "member_budget_s": est.shares_,
                 "combine": "mean probability (regression: mean value)",
