@@ -30,6 +30,7 @@ genolm bench runs/my-model/final --suite mini --modes probe,full,lora --seeds 3
 genolm bench runs/a/final runs/b/final --task gue/prom_core_all --out bench-gue --epochs 5
 genolm bench genolm-tiny --task my_task.yaml --fail-on never --no-baselines --long-input window
 genolm bench recipe:cnn-small recipe:cnn-small-selfpt --task gue/prom_core_all --seeds 1
+genolm bench recipe:ens-cnn-tiny-stranded --task gue/prom_300_tata --seeds 3
 genolm bench runs/my-model/final --task my_task.yaml --max-length 512 --update-model-card
 genolm report genolm-bench
 """
