@@ -366,13 +366,14 @@ def carry_over(table: dict, old: dict) -> None:
             o = prev.get(r["name"])
             if o is None or not _same_runs(r, o):
                 continue
-            if r["unpaired"]:
+            carried = bool(r["unpaired"])
+            if carried:
                 r["ci"] = o["ci"]
             for key, base in (("vs_cnn", CNN), ("vs_kmer", KMER)):
-                if r[key] is None and same[base]:
-                    r[key] = o.get(key)
-                    r["carried"] = True
-            r["carried"] = r.get("carried") or bool(r["unpaired"])
+                if r[key] is None and same[base] and o.get(key) is not None:
+                    r[key], carried = o[key], True
+            if carried:
+                r["carried"] = True
 
 
 def committed_ablation(slug: str, prev: dict) -> dict | None:

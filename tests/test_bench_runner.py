@@ -453,10 +453,10 @@ def test_the_summary_rebuilds_from_the_records_alone(tmp_path):
     # the stored draws are the predictions' draws (rounded to 6 decimals)
     for r in runs:
         from genolm.bench.records import load_predictions
-        from genolm.bench.summary import primary_draws
+        from genolm.bench.summary import metric_draws
 
         arrays = load_predictions(Path(r["_path"]).with_name(r["predictions"]))
-        again = primary_draws("binary", "mcc", arrays, ["neg", "pos"], 200)
+        again = metric_draws("binary", "mcc", arrays, ["neg", "pos"], 200)
         assert np.allclose(np.asarray(r["bootstrap"]["draws"], dtype=float), again, atol=1e-6, equal_nan=True)
     for p in tmp_path.rglob("*.npz"):
         p.unlink()

@@ -54,7 +54,7 @@ from genolm.bench.finetune import MODES, FinetuneConfig, Finetuner, Targets
 from genolm.bench.prepare import TaskData, prepare_task, resolve_tasks
 from genolm.bench.records import Entry, files_sha256, is_complete, primary_metric, run_key, slug, write_run
 from genolm.bench.report import write_report
-from genolm.bench.summary import BOOT_SEED, flatten_tokens, primary_draws, score_run, summarise_results
+from genolm.bench.summary import BOOT_SEED, flatten_tokens, metric_draws, score_run, summarise_results
 from genolm.catalogue.loader import display_name, load, resolve
 from genolm.errors import ConfigError, GenolmError, InputError
 from genolm.infer import auto_threads
@@ -325,7 +325,7 @@ def _run_one(
     primary = primary_metric(task)
     if primary not in metrics:
         raise InputError(f"task '{task.name}': metric '{primary}' is not among {sorted(metrics)}")
-    draws = primary_draws(tt, primary, arrays, getattr(task, "labels", None), bench_cfg.n_boot)
+    draws = metric_draws(tt, primary, arrays, getattr(task, "labels", None), bench_cfg.n_boot)
     bootstrap = {"metric": primary, "n_boot": bench_cfg.n_boot, "seed": BOOT_SEED, "draws": draws.round(6)}
     timings["metrics"] = time.perf_counter() - t0
     return write_run(

@@ -76,8 +76,7 @@ def score_run(task_type: str, arrays: dict, labels, n_boot: int) -> dict[str, di
     for m in point:
         if "/" in m:
             continue
-        kern = _metric_kernel(mt, arrays["y_true"], arrays["y_pred"], arrays["y_score"], lab, m)
-        draws = np.concatenate(list(_bootstrap_draws([kern], arrays["seq_index"], n_boot, BOOT_SEED)))
+        draws = metric_draws(task_type, m, arrays, labels, n_boot)
         ok = draws[np.isfinite(draws)]
         lo, hi = np.quantile(ok, [0.025, 0.975]) if ok.size else (math.nan, math.nan)
         out[m] = {"estimate": point[m], "low": float(lo), "high": float(hi), "reason": point.reasons.get(m)}
@@ -115,11 +114,12 @@ def _bootstrap_draws(kernels, seq_index: np.ndarray | None, n_boot: int, seed: i
         done += b
 
 
-def primary_draws(task_type: str, metric: str, arrays: dict, labels, n_boot: int) -> np.ndarray:
+def metric_draws(task_type: str, metric: str, arrays: dict, labels, n_boot: int) -> np.ndarray:
     """One run's ``metric`` on each of the summary's ``n_boot`` shared resamples of its test rows
     (whole sequences for token classification): what the summary averages over seeds and pairs
-    between entries.  Stored in the run record (``bootstrap``), so a summary rebuilds from the
-    records alone where the ``.npz`` predictions are not kept."""
+    between entries.  The primary metric's are stored in the run record (``bootstrap``), so a
+    summary rebuilds from the records alone where the ``.npz`` predictions are not kept; a
+    token-classification run's CIs come from them too (:func:`score_run`)."""
     mt = metric_task_type(task_type, arrays.get("classes"))
     lab = labels if task_type == "multilabel" else (arrays.get("classes") if mt != "regression" else None)
     kern = _metric_kernel(mt, arrays["y_true"], arrays["y_pred"], arrays["y_score"], lab, metric)
@@ -294,7 +294,7 @@ def summarise_results(
                 d, why = _stored_draws(r, metric, n_boot)
                 npz = Path(r["_path"]).with_name(r["predictions"])
                 if d is None and npz.exists():
-                    d = primary_draws(tt, metric, load_predictions(npz), t0["labels"], n_boot)
+                    d = metric_draws(tt, metric, load_predictions(npz), t0["labels"], n_boot)
                 if d is None:
                     missing.append(
                         {"run": _rel(r["_path"], out_dir, len(dirs)), "why": f"{why}; no {npz.name} here"}
