@@ -205,6 +205,9 @@ def test_recipe_typos_get_did_you_mean(tmp_path):
     # guards a misspelt recipe, key or value being silently ignored
     with pytest.raises(UnknownNameError, match="Did you mean 'cnn-small'"):
         load_recipe("recipe:cnn-smal")
+    (tmp_path / "r.yaml").write_text("")
+    with pytest.raises(ConfigError, match="the recipe file is empty"):
+        load_recipe(str(tmp_path / "r.yaml"))
     (tmp_path / "r.yaml").write_text("name: x\nfamly: convnova\n")
     with pytest.raises(ConfigError, match="Did you mean 'family'"):
         load_recipe(str(tmp_path / "r.yaml"))

@@ -191,9 +191,16 @@ def _recipe_data(ref: str | Path) -> tuple[Path, dict]:
     if not (ref.endswith((".yaml", ".yml")) and path.is_file()):
         path = RECIPES.get(ref)  # unknown: "Unknown recipe 'cnn-smal'. Did you mean 'cnn-small'?"
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file; a recipe is a YAML file (docs/recipes.md)") from None
+    if data is None:
+        raise ConfigError(
+            f"{path}: the recipe file is empty; write at least its model or members and a time budget "
+            "(docs/recipes.md), or start from a bundled one (genolm ls recipes)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of recipe keys at the top level")
     data.setdefault("name", path.stem)
