@@ -79,7 +79,8 @@ def kmer_full_length(task_path: Path) -> dict:
 
     sp = load_task(str(task_path)).load_splits()
     t0 = time.perf_counter()
-    est = KmerLogisticRegression().fit(sp["train"].sequences, sp["train"].labels)
+    valid = (sp["valid"].sequences, sp["valid"].labels) if "valid" in sp else None  # the grid's choice
+    est = KmerLogisticRegression().fit(sp["train"].sequences, sp["train"].labels, valid=valid)
     pred = est.predict_with_scores(sp["test"].sequences)
     ci = bootstrap_ci("binary", sp["test"].labels, pred.y_pred, pred.y_score, n_boot=1000)
     return {

@@ -70,6 +70,46 @@ def test_kmer_ridge_regression():
     assert compute_metrics("regression", y[600:], model.predict(s[600:]))["spearman"] > 0.9
 
 
+def test_kmer_models_choose_their_penalty_and_strand_merging_on_validation_rows():
+    # a strand-agnostic site: positives carry the motif on either strand
+    s, y = planted(900, motifs=("GATTACAGG",), seed=11)
+    rc = str.maketrans("ACGT", "TGCA")
+    s = [x.translate(rc)[::-1] if i % 2 else x for i, x in enumerate(s)]
+    sv, yv = s[700:], y[700:]
+    m = KmerLogisticRegression(k=(4, 5)).fit(s[:700], y[:700], valid=(sv, yv))
+    sel = m.selection_
+    assert sel["on"] == "valid" and sel["metric"] == "mcc" and len(sel["tried"]) == 10  # 5 C x 2
+    best = max(t["score"] for t in sel["tried"])
+    won = [t for t in sel["tried"] if t["C"] == sel["C"] and t["canonical"] == sel["canonical"]][0]
+    assert won["score"] == best
+    # the model kept is the winner: its features are the winner's, its score the winner's
+    assert m.featurizer_.canonical == sel["canonical"] and m.strength_ == sel["C"]
+    from sklearn.metrics import matthews_corrcoef
+
+    assert matthews_corrcoef(yv, m.predict(sv)) == pytest.approx(best, abs=1e-6)
+    assert sel["at_edge"] == (sel["C"] in (1e-4, 1.0))
+    # canonical features read a sequence and its reverse complement alike
+    if sel["canonical"]:
+        np.testing.assert_allclose(
+            m.predict_proba(s[:5]), m.predict_proba([x.translate(rc)[::-1] for x in s[:5]]), atol=1e-6
+        )
+    # both fixed: no grid, no selection record, exactly scikit-learn's fit
+    f = KmerLogisticRegression(k=4, C=0.1, canonical=False).fit(s[:700], y[:700], valid=(sv, yv))
+    assert f.selection_ is None and f.strength_ == 0.1
+    # no validation rows: 10 % of train is carved (stratified, seed 0) and the winner refits on all
+    c = KmerLogisticRegression(k=4, canonical=False).fit(s[:700], y[:700])
+    assert c.selection_["on"] == "carved" and len(c.selection_["tried"]) == 5
+    again = KmerLogisticRegression(k=4, canonical=False).fit(s[:700], y[:700])
+    np.testing.assert_array_equal(c.predict_proba(sv), again.predict_proba(sv))  # reproducible
+    # the ridge chooses alpha by Spearman on valid
+    rng = np.random.default_rng(5)
+    r = ["".join(rng.choice(list("ACGT"), 60)) for _ in range(500)]
+    t = np.array([x.count("GC") + 0.1 * rng.normal() for x in r])
+    ridge = KmerRidge(k=2).fit(r[:400], t[:400], valid=(r[400:], t[400:]))
+    assert ridge.selection_["metric"] == "spearman" and len(ridge.selection_["tried"]) == 10
+    assert ridge.selection_["alpha"] in (10.0, 100.0, 1e3, 1e4, 1e5)
+
+
 CNN = dict(n_filters=16, kernel_size=9, max_epochs=6, patience=3, batch_size=64, lr=1e-2)
 
 

@@ -3,7 +3,8 @@
 ``KmerLogisticRegression`` / ``KmerRidge``
     k-mer frequency features (:class:`KmerFeaturizer`, counted with numpy over base-4 codes),
     standardised, then scikit-learn ``LogisticRegression`` (binary / multiclass) or ``Ridge``
-    (regression).
+    (regression); the L2 strength and plain vs canonical k-mers are chosen on the validation
+    split (:data:`KMER_SELECTION`), so the baseline is tuned as the models beside it are.
 ``OneHotCNN``
     a small CNN on one-hot sequences trained from scratch in torch: convolutions, masked global
     max + mean pooling, one linear layer.  Class-weighted loss, early stopping on a validation
@@ -18,7 +19,7 @@
 All follow scikit-learn's vocabulary: hyperparameters are stored unchanged in ``__init__``,
 ``fit(sequences, y)`` returns ``self``, learned attributes end in ``_``.  ``fit`` and
 ``predict_with_scores`` take the bench's keywords (:class:`genolm.bench.estimator.Estimator`):
-``valid`` (used by the CNN for early stopping, ignored by the linear models) and ``ids``
+``valid`` (the CNN's early stopping, the k-mer models' grid choice) and ``ids``
 (ignored).  Inputs are lists of
 strings.  :meth:`predict_with_scores` returns what :func:`genolm.bench.metrics.compute_metrics`
 takes: ``compute_metrics(task, y, *model.predict_with_scores(seqs), labels=model.classes_)``.
@@ -41,6 +42,7 @@ from genolm.progress import progress_bar
 __all__ = [
     "KmerFeaturizer",
     "KmerLogisticRegression",
+    "KMER_SELECTION",
     "KmerRidge",
     "OneHotCNN",
     "Prediction",
@@ -133,17 +135,99 @@ class KmerFeaturizer(TransformerMixin, BaseEstimator):
         return out
 
 
+#: the k-mer baselines' grids: the inverse L2 strength ``C`` of the logistic regression and the
+#: ``alpha`` of the ridge, each with plain and canonical (strand-merged) k-mers, chosen on the
+#: validation split (MCC; Spearman for the ridge), as carefully as the models beside them are
+#: early-stopped.  Part of the bench's run key: records made with another grid refit.
+KMER_LR_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+KMER_RIDGE_ALPHA = (10.0, 100.0, 1e3, 1e4, 1e5)
+KMER_SELECTION = {
+    "select_on": "valid",
+    "C": list(KMER_LR_C),
+    "alpha": list(KMER_RIDGE_ALPHA),
+    "canonical": "both",
+}
+
+
 class _KmerLinear(BaseEstimator):
-    def _features(self, seqs, fit: bool) -> np.ndarray:
+    """Shared machinery: standardised k-mer features, and the choice of the regularisation strength
+    and of canonical k-mers on validation rows (given, or carved from train when there are none)."""
+
+    _strength = "C"  # the hyperparameter the grid sets
+    val_fraction = 0.1
+
+    def _featurize(self, seqs, canonical: bool):
         from sklearn.preprocessing import StandardScaler
 
-        if fit:
-            self.featurizer_ = KmerFeaturizer(k=self.k, canonical=self.canonical).fit()
-            X = self.featurizer_.transform(seqs)
-            self.scaler_ = StandardScaler().fit(X)
-        else:
-            X = self.featurizer_.transform(seqs)
-        return self.scaler_.transform(X)
+        feat = KmerFeaturizer(k=self.k, canonical=canonical).fit()
+        X = feat.transform(seqs)
+        scaler = StandardScaler().fit(X)
+        return feat, scaler, scaler.transform(X)
+
+    def _features(self, seqs) -> np.ndarray:
+        return self.scaler_.transform(self.featurizer_.transform(seqs))
+
+    def _score(self, y, pred) -> float:  # the validation score the grid is chosen by
+        raise NotImplementedError
+
+    def _new(self, value):  # an unfitted scikit-learn model with the strength ``value``
+        raise NotImplementedError
+
+    def _grid(self):
+        return list(KMER_LR_C) if self._strength == "C" else list(KMER_RIDGE_ALPHA)
+
+    def _fit_selected(self, seqs: list[str], y: np.ndarray, valid) -> None:
+        """Fit ``model_`` (and ``featurizer_`` / ``scaler_``): the fixed ``C`` / ``alpha`` and
+        ``canonical`` where both are set, else the best of the grid on the validation rows.
+        ``selection_`` records what was tried, on what, and what won."""
+        fixed = getattr(self, self._strength)
+        values = [fixed] if fixed is not None else self._grid()
+        canons = [self.canonical] if self.canonical is not None else [False, True]
+        self.selection_ = None
+        if len(values) == 1 and len(canons) == 1:
+            self.featurizer_, self.scaler_, X = self._featurize(seqs, canons[0])
+            self.model_ = self._new(values[0]).fit(X, y)
+            self.canonical_, self.strength_ = canons[0], values[0]
+            return
+        fit_idx, val_seqs, val_y, on = self._validation(seqs, y, valid)
+        fit_seqs = [seqs[i] for i in fit_idx]
+        scores, best = [], None
+        for canon in canons:
+            feat, scaler, X = self._featurize(fit_seqs, canon)
+            Xv = scaler.transform(feat.transform(val_seqs))
+            for v in values:
+                model = self._new(v).fit(X, y[fit_idx])
+                score = float(self._score(val_y, model.predict(Xv)))
+                scores.append({"canonical": canon, self._strength: v, "score": round(score, 6)})
+                if best is None or score > best[0]:  # ties keep the earlier: the stronger penalty
+                    best = (score, canon, v, feat, scaler, model)
+        _, canon, v, feat, scaler, model = best
+        if on == "carved":  # the winner refits on all of train, as every other entry trains
+            feat, scaler, X = self._featurize(seqs, canon)
+            model = self._new(v).fit(X, y)
+        self.featurizer_, self.scaler_, self.model_ = feat, scaler, model
+        self.canonical_, self.strength_ = canon, v
+        self.selection_ = {
+            "on": on,
+            "metric": "mcc" if self._strength == "C" else "spearman",
+            "tried": scores,
+            "canonical": canon,
+            self._strength: v,
+            # the best value at an end of the grid: a wider grid might do better
+            "at_edge": len(values) > 1 and v in (values[0], values[-1]),
+        }
+
+    def _validation(self, seqs, y, valid):
+        """``(train rows to fit, valid sequences, valid labels, "valid" | "carved")``."""
+        if valid is not None and len(valid[0]) > 0:
+            return np.arange(len(seqs)), _as_list(valid[0]), np.asarray(valid[1]), "valid"
+        from sklearn.model_selection import train_test_split
+
+        strat = y if self._strength == "C" and np.unique(y, return_counts=True)[1].min() >= 2 else None
+        fit_idx, val_idx = train_test_split(
+            np.arange(len(seqs)), test_size=self.val_fraction, random_state=0, stratify=strat
+        )
+        return np.sort(fit_idx), [seqs[i] for i in val_idx], y[val_idx], "carved"
 
 
 class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
@@ -153,10 +237,13 @@ class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
     ----------
     k : int or tuple of int
         Default is ``(3, 4, 5, 6)`` combined (5440 features; 2772 with ``canonical``).
-    canonical : bool
-        Default is False.
-    C : float
-        Inverse L2 strength.  Default is 0.1 (thousands of correlated features, few examples).
+    canonical : bool or None
+        Merge each k-mer with its reverse complement.  Default is None: both are tried and the
+        validation split chooses.
+    C : float or None
+        Inverse L2 strength.  Default is None: chosen from :data:`KMER_LR_C` on the validation
+        split by MCC (``fit(valid=...)``; without one, 10 % of train is carved, stratified, seed 0,
+        and the winner refits on all of train).  ``selection_`` records the grid's scores.
     class_weight : "balanced", dict or None
         Default is ``"balanced"``.
     max_iter : int
@@ -166,8 +253,8 @@ class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
     def __init__(
         self,
         k=(3, 4, 5, 6),
-        canonical: bool = False,
-        C: float = 0.1,
+        canonical: bool | None = None,
+        C: float | None = None,
         class_weight="balanced",
         max_iter: int = 1000,
     ):
@@ -177,24 +264,30 @@ class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
         self.class_weight = class_weight
         self.max_iter = max_iter
 
-    def fit(self, seqs, y, *, valid=None, ids=None):
+    def _new(self, value):
         from sklearn.linear_model import LogisticRegression
 
+        return LogisticRegression(C=value, class_weight=self.class_weight, max_iter=self.max_iter)
+
+    def _score(self, y, pred) -> float:
+        from sklearn.metrics import matthews_corrcoef
+
+        return matthews_corrcoef(y, pred)
+
+    def fit(self, seqs, y, *, valid=None, ids=None):
         seqs, y = _as_list(seqs), np.asarray(y)
         if len(seqs) != len(y):
             raise InputError(f"{len(seqs)} sequences but {len(y)} labels")
-        X = self._features(seqs, fit=True)
-        self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
-        self.model_.fit(X, y)
+        self._fit_selected(seqs, y, valid)
         self.classes_ = self.model_.classes_
         return self
 
     def decision_function(self, seqs) -> np.ndarray:
-        return self.model_.decision_function(self._features(_as_list(seqs), fit=False))
+        return self.model_.decision_function(self._features(_as_list(seqs)))
 
     def predict_proba(self, seqs) -> np.ndarray:
         """Class probabilities, shape ``(n, K)`` in ``classes_`` order."""
-        return self.model_.predict_proba(self._features(_as_list(seqs), fit=False))
+        return self.model_.predict_proba(self._features(_as_list(seqs)))
 
     def predict(self, seqs) -> np.ndarray:
         return self.classes_[self.predict_proba(seqs).argmax(1)]
@@ -212,29 +305,45 @@ class KmerRidge(RegressorMixin, _KmerLinear):
     ----------
     k : int or tuple of int
         Default is ``(3, 4, 5, 6)``.
-    canonical : bool
-        Default is False.
-    alpha : float
-        L2 strength.  Default is 1000.0 (features are standardised, so the penalty is per
-        standard deviation; thousands of features need a strong one).
+    canonical : bool or None
+        Default is None: both tried, the validation split chooses.
+    alpha : float or None
+        L2 strength (features are standardised, so the penalty is per standard deviation).
+        Default is None: chosen from :data:`KMER_RIDGE_ALPHA` on the validation split by
+        Spearman's rho, as ``C`` is for :class:`KmerLogisticRegression`.
     """
 
-    def __init__(self, k=(3, 4, 5, 6), canonical: bool = False, alpha: float = 1000.0):
+    _strength = "alpha"
+
+    def __init__(self, k=(3, 4, 5, 6), canonical: bool | None = None, alpha: float | None = None):
         self.k = k
         self.canonical = canonical
         self.alpha = alpha
 
-    def fit(self, seqs, y, *, valid=None, ids=None):
+    def _new(self, value):
         from sklearn.linear_model import Ridge
 
+        return Ridge(alpha=value, solver="lsqr")
+
+    def _score(self, y, pred) -> float:
+        from scipy.stats import spearmanr
+
+        y, pred = np.asarray(y).reshape(len(y), -1), np.asarray(pred).reshape(len(y), -1)
+        rhos = [spearmanr(y[:, j], pred[:, j]).statistic for j in range(y.shape[1])]
+        # a constant prediction ranks nothing: the worst score, not a NaN that never compares
+        return float(np.mean([r if np.isfinite(r) else -1.0 for r in rhos]))
+
+    def fit(self, seqs, y, *, valid=None, ids=None):
         seqs, y = _as_list(seqs), np.asarray(y, dtype=float)
         if len(seqs) != len(y):
             raise InputError(f"{len(seqs)} sequences but {len(y)} labels")
-        self.model_ = Ridge(alpha=self.alpha, solver="lsqr").fit(self._features(seqs, fit=True), y)
+        if valid is not None:
+            valid = (valid[0], np.asarray(valid[1], dtype=float))
+        self._fit_selected(seqs, y, valid)
         return self
 
     def predict(self, seqs) -> np.ndarray:
-        return self.model_.predict(self._features(_as_list(seqs), fit=False))
+        return self.model_.predict(self._features(_as_list(seqs)))
 
     def predict_with_scores(self, seqs, *, ids=None) -> Prediction:
         p = self.predict(seqs)
@@ -573,13 +682,22 @@ class _KmerMultilabel:
 
     def fit(self, seqs, y, *, valid=None, ids=None):
         y = np.asarray(y)
+        vy = None if valid is None else np.asarray(valid[1])
         self.models_ = [
             float(y[:, j].mean())
             if y[:, j].min() == y[:, j].max()
-            else KmerLogisticRegression(**self.kw).fit(seqs, y[:, j])
+            else KmerLogisticRegression(**self.kw).fit(
+                seqs, y[:, j], valid=None if valid is None else (valid[0], vy[:, j])
+            )
             for j in range(y.shape[1])
         ]
         return self
+
+    @property
+    def selection_(self) -> list:
+        """Each label's grid choice (:attr:`KmerLogisticRegression.selection_`; None for a
+        constant label)."""
+        return [None if isinstance(m, float) else m.selection_ for m in self.models_]
 
     def predict_with_scores(self, seqs, *, ids=None):
         cols = [

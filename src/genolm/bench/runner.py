@@ -48,7 +48,7 @@ import numpy as np
 
 from genolm.atomic import atomic_write_json, folder_lock, jsonable
 from genolm.bench.audit import FAIL_ON
-from genolm.bench.baselines import CNN, KMER, WINDOW_LR, baseline_estimators
+from genolm.bench.baselines import CNN, KMER, KMER_SELECTION, WINDOW_LR, baseline_estimators
 from genolm.bench.estimator import Estimator, fit_predict, parameter_counts
 from genolm.bench.finetune import MODES, FinetuneConfig, Finetuner, Targets
 from genolm.bench.prepare import TaskData, prepare_task, resolve_tasks
@@ -210,6 +210,8 @@ def _fit_baseline(entry: Entry, seed: int, task, data: TaskData, cfg: BenchConfi
     info = {}
     if hasattr(est, "n_epochs_"):
         info = {"n_epochs": est.n_epochs_, "best_epoch": getattr(est, "best_epoch_", None)}
+    if getattr(est, "selection_", None) is not None:  # the k-mer models' grid, scored on valid
+        info = {"selection": est.selection_}
     config = {k: jsonable(v) for k, v in est.get_params().items()} if hasattr(est, "get_params") else {}
     return _Fitted(pred, getattr(est, "classes_", None), parameter_counts(est), config, info)
 
@@ -452,6 +454,8 @@ def _plan(task, data: TaskData, task_dir: Path, cfg, names, model_hash, ft_cfgs,
                 "config": config,
                 "n_boot": cfg.n_boot,
                 **(contender.key_extra if contender is not None else {}),
+                # the k-mer baseline's validation grid: records fitted before it (a fixed C) refit
+                **({"kmer": KMER_SELECTION} if entry.name == KMER and entry.kind == "baseline" else {}),
             }
             runs.append(_Run(task, data, entry, seed, run_dir, run_key(key_src), mhash, contender))
     return runs
