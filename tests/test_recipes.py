@@ -468,6 +468,11 @@ def test_mean_prediction_averages_probabilities_and_labels_by_argmax():
 def test_ensemble_recipes_load_and_refuse_what_they_cannot_do(tmp_path):
     r = load_recipe("ens-cnn-tiny-stranded")
     assert [m.name for m in r.member_recipes] == ["cnn-small-stranded", "tiny-ft-stranded"]
+    # its unstranded counterpart: both members train on reverse complements and average over both
+    u = load_recipe("ens-cnn-tiny")
+    assert [m.name for m in u.member_recipes] == ["cnn-small", "tiny-ft"]
+    assert all(m.finetune_config.rc_augment and m.finetune_config.tta_rc for m in u.member_recipes)
+    assert not any(m.finetune_config.rc_augment or m.finetune_config.tta_rc for m in r.member_recipes)
     # a single recipe's config (hashed into its run key) has no members key: records made before
     # ensembles existed are still current
     assert "members" not in load_recipe("cnn-small").to_dict() and r.to_dict()["members"] == r.members
