@@ -201,7 +201,7 @@ def ablation_recipes(base: str, folder: Path) -> list[str]:
     return out
 
 
-def run_cell(slug: str, refs: list[str], seeds: int, out: Path, *, baselines: bool, args) -> None:
+def run_cell(slug: str, refs: list[str], seeds: int, out: Path, *, baselines: list[str], args) -> None:
     from genolm.bench.recipes import recipe_contenders
     from genolm.bench.runner import BenchConfig, run_bench
 
@@ -211,7 +211,7 @@ def run_cell(slug: str, refs: list[str], seeds: int, out: Path, *, baselines: bo
         seeds=seeds,
         out_dir=str(out),
         fail_on="never",
-        baselines=[KMER, CNN] if baselines else [],
+        baselines=baselines,
         cnn={"max_len": MAX_NT} if slug in ALGAE else {},
         random_init=False,
         n_boot=args.n_boot,
@@ -571,7 +571,13 @@ def main(argv=None) -> int:
     ap.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task slugs")
     ap.add_argument("--recipes", default="cnn-small", help="comma-separated recipe names")
     ap.add_argument("--seeds", type=int, default=1)
-    ap.add_argument("--no-baselines", dest="baselines", action="store_false")
+    ap.add_argument(
+        "--baselines",
+        default=f"{KMER},{CNN}",
+        help=f"comma-separated baselines to run beside the recipes (default {KMER},{CNN}; "
+        "each record already current is skipped)",
+    )
+    ap.add_argument("--no-baselines", dest="baselines", action="store_const", const="")
     ap.add_argument("--ablation", help="a recipe name: run its ablation variants (1 seed)")
     ap.add_argument("--ablation-tasks", default="gue-tf_0,cnnprom-arabidopsis-tata")
     ap.add_argument("--budget-min", type=float, help="override every recipe's time budget (minutes)")
@@ -596,13 +602,14 @@ def main(argv=None) -> int:
             for slug in [s.strip() for s in args.ablation_tasks.split(",") if s.strip()]:
                 folder = RUN_DIR / slug / "ablation"
                 refs = [f"recipe:{args.ablation}"] + ablation_recipes(args.ablation, folder / "recipes")
-                run_cell(slug, refs, 1, folder, baselines=False, args=args)
+                run_cell(slug, refs, 1, folder, baselines=[], args=args)
         else:
             names = [r.strip() for r in args.recipes.split(",") if r.strip()]
+            baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
             for slug in slugs:
                 folder = RUN_DIR / slug / args.sub if args.sub else RUN_DIR / slug
                 refs = [task_recipe(n, slug, folder / "recipes") for n in names]
-                run_cell(slug, refs, args.seeds, folder, baselines=args.baselines, args=args)
+                run_cell(slug, refs, args.seeds, folder, baselines=baselines, args=args)
     all_slugs = [p.name for p in sorted(RUN_DIR.iterdir()) if p.is_dir()] if RUN_DIR.exists() else []
     table = collect(all_slugs, args.n_boot)
     committed = RESULTS / "recipes_shared.json"
