@@ -400,6 +400,12 @@ def test_a_record_written_by_the_runner_is_read_by_the_summary_and_the_report(tm
     by = {e["name"]: e for e in summary["tasks"]["toy/motif"]["entries"]}
     assert set(by) == {"gc-rule", "kmer-lr"}
     assert by["gc-rule"]["mean"] == pytest.approx(mine["metrics"]["mcc"]["estimate"])
+    # a penalty chosen at an end of the grid is flagged beside the baseline, as a probe's C is
+    from genolm.bench.report import entry_flags
+
+    assert by["kmer-lr"]["grid_at_edge"] == sel["at_edge"]
+    assert ("penalty at grid edge" in entry_flags(by["kmer-lr"])) == sel["at_edge"]
+    assert "penalty at grid edge" in entry_flags({"grid_at_edge": True, "deterministic": True})
     assert by["gc-rule"]["vs_kmer"]["baseline"] == "kmer-lr" and by["gc-rule"]["params"] == 1
     assert by["gc-rule"]["runs"] == [str(Path(mine["_path"]).relative_to(tmp_path))]
     # ... and so does the report

@@ -120,6 +120,8 @@ def entry_flags(e: dict) -> list[str]:
         out.append("n=1 seed: SD unknown")
     if e.get("probe_C_at_edge"):
         out.append("probe C at grid edge")
+    if e.get("grid_at_edge"):
+        out.append("penalty at grid edge")
     li = e.get("long_input") or {}
     over = li.get("n_over_context") or {}
     n_over = sum(v for v in over.values() if v)

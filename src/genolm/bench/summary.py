@@ -345,6 +345,9 @@ def summarise_results(
                     "long_input": long_in,
                     "probe_C": [t.get("probe_C") for t in trained if t.get("probe_C") is not None],
                     "probe_C_at_edge": any(t.get("probe_C_at_edge") for t in trained),
+                    # a k-mer baseline whose chosen penalty is an end of its grid (a wider grid
+                    # might do better; per label for multilabel)
+                    "grid_at_edge": any(_selection_at_edge(t.get("selection")) for t in trained),
                     # runs with neither usable stored draws nor predictions here (``run``, ``why``):
                     # no CI over seeds and no paired comparison
                     "unpaired": missing,
@@ -390,3 +393,11 @@ def summarise_results(
     if write and len(dirs) == 1:
         atomic_write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def _selection_at_edge(sel) -> bool:
+    """Whether a baseline's validation grid (``training.selection``: one dict, or one per label,
+    None for a constant label) chose an end of the grid."""
+    if isinstance(sel, list):
+        return any(_selection_at_edge(x) for x in sel)
+    return isinstance(sel, dict) and bool(sel.get("at_edge"))
