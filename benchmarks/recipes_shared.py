@@ -606,6 +606,9 @@ def main(argv=None) -> int:
         else:
             names = [r.strip() for r in args.recipes.split(",") if r.strip()]
             baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+            for b in baselines:
+                if b not in (KMER, CNN):
+                    ap.error(f"--baselines: unknown baseline {b!r}; choose from {KMER}, {CNN}")
             for slug in slugs:
                 folder = RUN_DIR / slug / args.sub if args.sub else RUN_DIR / slug
                 refs = [task_recipe(n, slug, folder / "recipes") for n in names]

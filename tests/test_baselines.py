@@ -101,6 +101,18 @@ def test_kmer_models_choose_their_penalty_and_strand_merging_on_validation_rows(
     assert c.selection_["on"] == "carved" and len(c.selection_["tried"]) == 5
     again = KmerLogisticRegression(k=4, canonical=False).fit(s[:700], y[:700])
     np.testing.assert_array_equal(c.predict_proba(sv), again.predict_proba(sv))  # reproducible
+    # validation rows that cannot choose (one class: every candidate scores MCC 0) leave the
+    # defaults, not the first grid value flagged "at the edge"
+    u = KmerLogisticRegression(k=4).fit(s[:700], y[:700], valid=(sv[:20], np.ones(20, int)))
+    assert u.selection_["uninformative"] and not u.selection_["at_edge"]
+    assert (u.strength_, u.canonical_) == (0.1, False)
+    # too few rows to carve a validation split: the defaults, and the record says why
+    tiny = KmerLogisticRegression(k=2).fit(s[:6], [0, 1] * 3)
+    assert tiny.selection_["on"] == "none" and "nothing to carve" in tiny.selection_["why"]
+    with pytest.raises(InputError, match="10 sequences but 9 labels"):
+        KmerLogisticRegression(k=2).fit(s[:30], y[:30], valid=(s[30:40], y[30:39]))
+    with pytest.raises(InputError, match="one class"):
+        KmerLogisticRegression(k=2).fit(s[:30], np.zeros(30, int))
     # the ridge chooses alpha by Spearman on valid
     rng = np.random.default_rng(5)
     r = ["".join(rng.choice(list("ACGT"), 60)) for _ in range(500)]
@@ -108,6 +120,8 @@ def test_kmer_models_choose_their_penalty_and_strand_merging_on_validation_rows(
     ridge = KmerRidge(k=2).fit(r[:400], t[:400], valid=(r[400:], t[400:]))
     assert ridge.selection_["metric"] == "spearman" and len(ridge.selection_["tried"]) == 10
     assert ridge.selection_["alpha"] in (10.0, 100.0, 1e3, 1e4, 1e5)
+    with pytest.raises(InputError, match="NaN"):
+        KmerRidge(k=2).fit(r[:400], t[:400], valid=(r[400:], np.r_[np.nan, t[401:]]))
 
 
 CNN = dict(n_filters=16, kernel_size=9, max_epochs=6, patience=3, batch_size=64, lr=1e-2)

@@ -48,6 +48,7 @@ __all__ = [
     "Prediction",
     "WindowOneHotLR",
     "baseline_estimators",
+    "carve_validation",
 ]
 
 #: baseline entry names, by what they are
@@ -135,14 +136,57 @@ class KmerFeaturizer(TransformerMixin, BaseEstimator):
         return out
 
 
-#: the k-mer baselines' grids: the inverse L2 strength ``C`` of the logistic regression and the
-#: ``alpha`` of the ridge, each with plain and canonical (strand-merged) k-mers, chosen on the
-#: validation split (MCC; Spearman for the ridge), as carefully as the models beside them are
-#: early-stopped.  Part of the bench's run key: records made with another grid refit.
+def carve_validation(
+    y, fraction: float = 0.1, *, seed: int = 0, task_type: str = "binary"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split training indices into ``(train_idx, valid_idx)``, reproducibly.
+
+    Stratified by class for binary / multiclass (every class keeps at least one training example),
+    by quantile bin for regression, by the rarest positive label for multilabel; plain random for
+    token classification.  The same ``y``, ``fraction`` and ``seed`` always give the same split.
+    Only ever called on the training split: the test split is never a source of validation data.
+    """
+    n = len(y)
+    rng = np.random.default_rng([seed, n])
+    if task_type in ("binary", "multiclass"):
+        strata = np.asarray(y)
+    elif task_type == "regression":
+        yy = np.asarray(y, dtype=float)
+        edges = np.quantile(yy, np.linspace(0, 1, 6)[1:-1])
+        strata = np.searchsorted(edges, yy)
+    elif task_type == "multilabel":
+        yy = np.asarray(y)
+        freq = yy.sum(0)
+        # each example's stratum: its rarest positive label (or "none")
+        rank = np.where(yy > 0, freq[None, :], np.inf)
+        strata = np.where(np.isfinite(rank.min(1)), rank.argmin(1), -1)
+    else:
+        strata = np.zeros(n, dtype=np.int64)
+    val = []
+    for s in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == s))
+        take = int(round(fraction * len(members)))
+        val.append(members[: min(take, len(members) - 1)])
+    val = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
+    if len(val) == 0:
+        raise InputError(
+            f"val_fraction={fraction} carves no validation examples from {n} training examples",
+            hint="give the task a validation split or raise val_fraction",
+        )
+    return np.setdiff1d(np.arange(n), val), val
+
+
+#: the k-mer baselines' grids, strongest penalty first (a tie keeps the stronger): the inverse L2
+#: strength ``C`` of the logistic regression and the ``alpha`` of the ridge, each with plain and
+#: canonical (strand-merged) k-mers, chosen on the validation split (MCC; Spearman for the ridge),
+#: as carefully as the models beside them are early-stopped.  Part of the bench's run key: records
+#: made with another grid refit.  ``KMER_DEFAULT``: the values used when validation cannot choose.
 KMER_LR_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-KMER_RIDGE_ALPHA = (10.0, 100.0, 1e3, 1e4, 1e5)
+KMER_RIDGE_ALPHA = (1e5, 1e4, 1e3, 100.0, 10.0)
+KMER_DEFAULT = {"C": 0.1, "alpha": 1e3, "canonical": False}
 KMER_SELECTION = {
     "select_on": "valid",
+    "default": KMER_DEFAULT,
     "C": list(KMER_LR_C),
     "alpha": list(KMER_RIDGE_ALPHA),
     "canonical": "both",
@@ -176,6 +220,11 @@ class _KmerLinear(BaseEstimator):
     def _grid(self):
         return list(KMER_LR_C) if self._strength == "C" else list(KMER_RIDGE_ALPHA)
 
+    def _fit_one(self, seqs, y, canonical: bool, value) -> None:
+        self.featurizer_, self.scaler_, X = self._featurize(seqs, canonical)
+        self.model_ = self._new(value).fit(X, y)
+        self.canonical_, self.strength_ = canonical, value
+
     def _fit_selected(self, seqs: list[str], y: np.ndarray, valid) -> None:
         """Fit ``model_`` (and ``featurizer_`` / ``scaler_``): the fixed ``C`` / ``alpha`` and
         ``canonical`` where both are set, else the best of the grid on the validation rows.
@@ -183,13 +232,29 @@ class _KmerLinear(BaseEstimator):
         fixed = getattr(self, self._strength)
         values = [fixed] if fixed is not None else self._grid()
         canons = [self.canonical] if self.canonical is not None else [False, True]
+        default = (
+            self.canonical if self.canonical is not None else KMER_DEFAULT["canonical"],
+            fixed if fixed is not None else KMER_DEFAULT[self._strength],
+        )
         self.selection_ = None
         if len(values) == 1 and len(canons) == 1:
-            self.featurizer_, self.scaler_, X = self._featurize(seqs, canons[0])
-            self.model_ = self._new(values[0]).fit(X, y)
-            self.canonical_, self.strength_ = canons[0], values[0]
+            self._fit_one(seqs, y, canons[0], values[0])
             return
-        fit_idx, val_seqs, val_y, on = self._validation(seqs, y, valid)
+        metric = "mcc" if self._strength == "C" else "spearman"
+        split = self._validation(seqs, y, valid)
+        if split is None:  # too few rows to carve any: the defaults, and the record says why
+            self._fit_one(seqs, y, *default)
+            self.selection_ = {
+                "on": "none",
+                "why": f"{len(seqs)} training rows and no validation split: nothing to carve",
+                "metric": metric,
+                "tried": [],
+                "canonical": default[0],
+                self._strength: default[1],
+                "at_edge": False,
+            }
+            return
+        fit_idx, val_seqs, val_y, on = split
         fit_seqs = [seqs[i] for i in fit_idx]
         scores, best = [], None
         for canon in canons:
@@ -201,33 +266,54 @@ class _KmerLinear(BaseEstimator):
                 scores.append({"canonical": canon, self._strength: v, "score": round(score, 6)})
                 if best is None or score > best[0]:  # ties keep the earlier: the stronger penalty
                     best = (score, canon, v, feat, scaler, model)
+        # every candidate scored the same (a validation split with one class, or constant
+        # targets): it cannot choose, so the defaults stand and the record says so
+        uninformative = len({t["score"] for t in scores}) == 1
         _, canon, v, feat, scaler, model = best
-        if on == "carved":  # the winner refits on all of train, as every other entry trains
-            feat, scaler, X = self._featurize(seqs, canon)
-            model = self._new(v).fit(X, y)
-        self.featurizer_, self.scaler_, self.model_ = feat, scaler, model
-        self.canonical_, self.strength_ = canon, v
+        if uninformative:
+            canon, v = default
+            self._fit_one(seqs, y, canon, v)
+        elif on == "carved":  # the winner refits on all of train, as every other entry trains
+            self._fit_one(seqs, y, canon, v)
+        else:
+            self.featurizer_, self.scaler_, self.model_ = feat, scaler, model
+            self.canonical_, self.strength_ = canon, v
         self.selection_ = {
             "on": on,
-            "metric": "mcc" if self._strength == "C" else "spearman",
+            "metric": metric,
             "tried": scores,
             "canonical": canon,
             self._strength: v,
+            "uninformative": uninformative,
             # the best value at an end of the grid: a wider grid might do better
-            "at_edge": len(values) > 1 and v in (values[0], values[-1]),
+            "at_edge": not uninformative and len(values) > 1 and v in (values[0], values[-1]),
         }
 
     def _validation(self, seqs, y, valid):
-        """``(train rows to fit, valid sequences, valid labels, "valid" | "carved")``."""
+        """``(train rows to fit, valid sequences, valid labels, "valid" | "carved")``, or None when
+        there is no validation split and too few training rows to carve one."""
         if valid is not None and len(valid[0]) > 0:
-            return np.arange(len(seqs)), _as_list(valid[0]), np.asarray(valid[1]), "valid"
-        from sklearn.model_selection import train_test_split
-
-        strat = y if self._strength == "C" and np.unique(y, return_counts=True)[1].min() >= 2 else None
-        fit_idx, val_idx = train_test_split(
-            np.arange(len(seqs)), test_size=self.val_fraction, random_state=0, stratify=strat
-        )
-        return np.sort(fit_idx), [seqs[i] for i in val_idx], y[val_idx], "carved"
+            vs, vy = _as_list(valid[0]), np.asarray(valid[1])
+            if len(vs) != len(vy):
+                raise InputError(
+                    f"the validation split has {len(vs)} sequences but {len(vy)} labels",
+                    hint="give one label per validation sequence",
+                )
+            if vy.dtype.kind == "f" and not np.isfinite(vy).all():
+                raise InputError(
+                    f"{int((~np.isfinite(vy)).sum())} validation labels are NaN or infinite",
+                    hint="drop or fill those rows of the validation split",
+                )
+            return np.arange(len(seqs)), vs, vy, "valid"
+        if self._strength == "C":
+            kind = "binary"  # stratified by class; every class keeps a training example
+        else:
+            kind = "regression" if y.ndim == 1 else "plain"
+        try:
+            fit_idx, val_idx = carve_validation(y, self.val_fraction, seed=0, task_type=kind)
+        except InputError:
+            return None
+        return fit_idx, [seqs[i] for i in val_idx], y[val_idx], "carved"
 
 
 class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
@@ -243,7 +329,9 @@ class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
     C : float or None
         Inverse L2 strength.  Default is None: chosen from :data:`KMER_LR_C` on the validation
         split by MCC (``fit(valid=...)``; without one, 10 % of train is carved, stratified, seed 0,
-        and the winner refits on all of train).  ``selection_`` records the grid's scores.
+        and the winner refits on all of train).  ``selection_`` records the grid's scores; where
+        every candidate scores the same (``uninformative``) or no rows can be carved (``on:
+        "none"``), :data:`KMER_DEFAULT` is used.
     class_weight : "balanced", dict or None
         Default is ``"balanced"``.
     max_iter : int
@@ -278,6 +366,12 @@ class KmerLogisticRegression(ClassifierMixin, _KmerLinear):
         seqs, y = _as_list(seqs), np.asarray(y)
         if len(seqs) != len(y):
             raise InputError(f"{len(seqs)} sequences but {len(y)} labels")
+        if len(np.unique(y)) < 2:
+            raise InputError(
+                f"the training labels hold one class ({np.unique(y).tolist()}): a classifier needs at "
+                "least two classes",
+                hint="check the label column, or give the task examples of every class",
+            )
         self._fit_selected(seqs, y, valid)
         self.classes_ = self.model_.classes_
         return self
@@ -326,10 +420,14 @@ class KmerRidge(RegressorMixin, _KmerLinear):
         return Ridge(alpha=value, solver="lsqr")
 
     def _score(self, y, pred) -> float:
+        import warnings
+
         from scipy.stats import spearmanr
 
         y, pred = np.asarray(y).reshape(len(y), -1), np.asarray(pred).reshape(len(y), -1)
-        rhos = [spearmanr(y[:, j], pred[:, j]).statistic for j in range(y.shape[1])]
+        with warnings.catch_warnings():  # a constant column is scored below, not warned about
+            warnings.simplefilter("ignore")
+            rhos = [spearmanr(y[:, j], pred[:, j]).statistic for j in range(y.shape[1])]
         # a constant prediction ranks nothing: the worst score, not a NaN that never compares
         return float(np.mean([r if np.isfinite(r) else -1.0 for r in rhos]))
 
@@ -683,6 +781,14 @@ class _KmerMultilabel:
     def fit(self, seqs, y, *, valid=None, ids=None):
         y = np.asarray(y)
         vy = None if valid is None else np.asarray(valid[1])
+        if vy is not None and len(valid[0]) and (vy.ndim != 2 or vy.shape != (len(valid[0]), y.shape[1])):
+            raise InputError(
+                f"the validation labels have shape {vy.shape}, expected ({len(valid[0])}, {y.shape[1]}): "
+                "one row per validation sequence, one column per label as in train",
+                hint="give the validation split the same label columns as train",
+            )
+        if vy is not None and not len(valid[0]):
+            valid = None
         self.models_ = [
             float(y[:, j].mean())
             if y[:, j].min() == y[:, j].max()

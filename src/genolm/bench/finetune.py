@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genolm.alphabet import reverse_complement
-from genolm.bench.baselines import Prediction
+from genolm.bench.baselines import Prediction, carve_validation
 from genolm.bench.knn import KNN_K, KNNHead
 from genolm.catalogue.loader import MODES
 from genolm.constants import IGNORE_INDEX, POOLINGS, PRECISIONS, TASK_TYPES
@@ -383,46 +383,6 @@ def epoch_batches(
         part = part[np.argsort(lengths[part], kind="stable")]
         batches += [part[b : b + batch_size] for b in range(0, len(part), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def carve_validation(
-    y, fraction: float = 0.1, *, seed: int = 0, task_type: str = "binary"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split training indices into ``(train_idx, valid_idx)``, reproducibly.
-
-    Stratified by class for binary / multiclass (every class keeps at least one training example),
-    by quantile bin for regression, by the rarest positive label for multilabel; plain random for
-    token classification.  The same ``y``, ``fraction`` and ``seed`` always give the same split.
-    Only ever called on the training split: the test split is never a source of validation data.
-    """
-    n = len(y)
-    rng = np.random.default_rng([seed, n])
-    if task_type in ("binary", "multiclass"):
-        strata = np.asarray(y)
-    elif task_type == "regression":
-        yy = np.asarray(y, dtype=float)
-        edges = np.quantile(yy, np.linspace(0, 1, 6)[1:-1])
-        strata = np.searchsorted(edges, yy)
-    elif task_type == "multilabel":
-        yy = np.asarray(y)
-        freq = yy.sum(0)
-        # each example's stratum: its rarest positive label (or "none")
-        rank = np.where(yy > 0, freq[None, :], np.inf)
-        strata = np.where(np.isfinite(rank.min(1)), rank.argmin(1), -1)
-    else:
-        strata = np.zeros(n, dtype=np.int64)
-    val = []
-    for s in np.unique(strata):
-        members = rng.permutation(np.flatnonzero(strata == s))
-        take = int(round(fraction * len(members)))
-        val.append(members[: min(take, len(members) - 1)])
-    val = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
-    if len(val) == 0:
-        raise InputError(
-            f"val_fraction={fraction} carves no validation examples from {n} training examples",
-            hint="give the task a validation split or raise val_fraction",
-        )
-    return np.setdiff1d(np.arange(n), val), val
 
 
 def _accepts(model, name: str) -> bool:
