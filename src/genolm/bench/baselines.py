@@ -181,7 +181,7 @@ def carve_validation(
 #: canonical (strand-merged) k-mers, chosen on the validation split (MCC; Spearman for the ridge),
 #: as carefully as the models beside them are early-stopped.  Part of the bench's run key: records
 #: made with another grid refit.  ``KMER_DEFAULT``: the values used when validation cannot choose.
-KMER_LR_C = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+KMER_LR_C = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 KMER_RIDGE_ALPHA = (1e5, 1e4, 1e3, 100.0, 10.0)
 KMER_DEFAULT = {"C": 0.1, "alpha": 1e3, "canonical": False}
 KMER_SELECTION = {
