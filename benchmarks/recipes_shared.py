@@ -606,9 +606,14 @@ def main(argv=None) -> int:
         else:
             names = [r.strip() for r in args.recipes.split(",") if r.strip()]
             baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
-            for b in baselines:
-                if b not in (KMER, CNN):
-                    ap.error(f"--baselines: unknown baseline {b!r}; choose from {KMER}, {CNN}")
+            from genolm.errors import ConfigError
+            from genolm.registry import check_choice
+
+            try:  # the harness's own check ("did you mean"), before any work, as a usage error
+                for b in baselines:
+                    check_choice("baseline", b, (KMER, CNN), where="--baselines")
+            except ConfigError as e:
+                ap.error(str(e))
             for slug in slugs:
                 folder = RUN_DIR / slug / args.sub if args.sub else RUN_DIR / slug
                 refs = [task_recipe(n, slug, folder / "recipes") for n in names]

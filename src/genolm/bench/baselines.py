@@ -198,6 +198,8 @@ class _KmerLinear(BaseEstimator):
     and of canonical k-mers on validation rows (given, or carved from train when there are none)."""
 
     _strength = "C"  # the hyperparameter the grid sets
+    _values = KMER_LR_C  # its grid, strongest penalty first
+    _metric = "mcc"  # the validation score that chooses
     val_fraction = 0.1
 
     def _featurize(self, seqs, canonical: bool):
@@ -214,11 +216,11 @@ class _KmerLinear(BaseEstimator):
     def _score(self, y, pred) -> float:  # the validation score the grid is chosen by
         raise NotImplementedError
 
+    def _carve_as(self, y) -> str:  # carve_validation's task_type: stratified by class
+        return "binary"
+
     def _new(self, value):  # an unfitted scikit-learn model with the strength ``value``
         raise NotImplementedError
-
-    def _grid(self):
-        return list(KMER_LR_C) if self._strength == "C" else list(KMER_RIDGE_ALPHA)
 
     def _fit_one(self, seqs, y, canonical: bool, value) -> None:
         self.featurizer_, self.scaler_, X = self._featurize(seqs, canonical)
@@ -230,7 +232,7 @@ class _KmerLinear(BaseEstimator):
         ``canonical`` where both are set, else the best of the grid on the validation rows.
         ``selection_`` records what was tried, on what, and what won."""
         fixed = getattr(self, self._strength)
-        values = [fixed] if fixed is not None else self._grid()
+        values = [fixed] if fixed is not None else list(self._values)
         canons = [self.canonical] if self.canonical is not None else [False, True]
         default = (
             self.canonical if self.canonical is not None else KMER_DEFAULT["canonical"],
@@ -240,7 +242,7 @@ class _KmerLinear(BaseEstimator):
         if len(values) == 1 and len(canons) == 1:
             self._fit_one(seqs, y, canons[0], values[0])
             return
-        metric = "mcc" if self._strength == "C" else "spearman"
+        metric = self._metric
         split = self._validation(seqs, y, valid)
         if split is None:  # too few rows to carve any: the defaults, and the record says why
             self._fit_one(seqs, y, *default)
@@ -305,12 +307,8 @@ class _KmerLinear(BaseEstimator):
                     hint="drop or fill those rows of the validation split",
                 )
             return np.arange(len(seqs)), vs, vy, "valid"
-        if self._strength == "C":
-            kind = "binary"  # stratified by class; every class keeps a training example
-        else:
-            kind = "regression" if y.ndim == 1 else "plain"
         try:
-            fit_idx, val_idx = carve_validation(y, self.val_fraction, seed=0, task_type=kind)
+            fit_idx, val_idx = carve_validation(y, self.val_fraction, seed=0, task_type=self._carve_as(y))
         except InputError:
             return None
         return fit_idx, [seqs[i] for i in val_idx], y[val_idx], "carved"
@@ -408,6 +406,11 @@ class KmerRidge(RegressorMixin, _KmerLinear):
     """
 
     _strength = "alpha"
+    _values = KMER_RIDGE_ALPHA
+    _metric = "spearman"
+
+    def _carve_as(self, y) -> str:  # by target quantile; plain random for several targets
+        return "regression" if y.ndim == 1 else "plain"
 
     def __init__(self, k=(3, 4, 5, 6), canonical: bool | None = None, alpha: float | None = None):
         self.k = k

@@ -211,7 +211,7 @@ def _fit_baseline(entry: Entry, seed: int, task, data: TaskData, cfg: BenchConfi
     if hasattr(est, "n_epochs_"):
         info = {"n_epochs": est.n_epochs_, "best_epoch": getattr(est, "best_epoch_", None)}
     if getattr(est, "selection_", None) is not None:  # the k-mer models' grid, scored on valid
-        info = {"selection": est.selection_}
+        info["selection"] = est.selection_
     config = {k: jsonable(v) for k, v in est.get_params().items()} if hasattr(est, "get_params") else {}
     return _Fitted(pred, getattr(est, "classes_", None), parameter_counts(est), config, info)
 
