@@ -318,6 +318,7 @@ def collect(slugs: list[str], n_boot: int = 1000) -> dict:
                     "vs_kmer": (e.get("vs_baselines") or {}).get(KMER),
                     # runs whose predictions are not here and whose records hold no draws
                     "unpaired": len(e.get("unpaired") or ()),
+                    "members": _member_scores(tr),
                 }
             )
         goal, goal_src = GOALS.get(slug, (None, ""))
@@ -339,6 +340,34 @@ def collect(slugs: list[str], n_boot: int = 1000) -> dict:
             "audit": t.get("audit"),
             "genolm_tiny": _tiny(slug),
         }
+    return out
+
+
+def _member_scores(training: list[dict]) -> list[dict] | None:
+    """An ensemble's members on the test rows, over the seeds whose records score them (records
+    from before the runner did carry none): each member's mean score and the mean of the paired
+    ``ensemble minus member`` differences with their CI bounds, per seed."""
+    scored = [
+        t["members"]
+        for t in training
+        if t.get("members") and all("ensemble_minus_member" in m for m in t["members"])
+    ]
+    if not scored:
+        return None
+    out = []
+    for i, first in enumerate(scored[0]):
+        per = [seed[i] for seed in scored]
+        metric = next(iter(first["test"]))
+        out.append(
+            {
+                "recipe": first["recipe"],
+                "n_seeds": len(per),
+                "score": sum(m["test"][metric]["estimate"] for m in per) / len(per),
+                "ensemble_minus_member": [
+                    {k: m["ensemble_minus_member"][k] for k in ("difference", "low", "high")} for m in per
+                ],
+            }
+        )
     return out
 
 
@@ -536,6 +565,24 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
                 f"[{_fmt(r['ci'][0])}, {_fmt(r['ci'][1])}] | {len(r['seeds'])} | "
                 f"{(sum(walls) / len(walls)) if walls else float('nan'):.0f} | {sum(r['stopped_by_budget'])}/{len(walls)} | {vs} | {met} |"
             )
+        notes = [
+            f"{r['name']}'s members alone (the {r['members'][0]['n_seeds']} of {len(r['seeds'])} seeds "
+            "whose records score them; ensemble minus member, paired, per seed): "
+            + "; ".join(
+                f"{m['recipe'].split('@')[0]} {_fmt(m['score'])} ("
+                + ", ".join(
+                    f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+                    for d in m["ensemble_minus_member"]
+                )
+                + ")"
+                for m in r["members"]
+            )
+            + "."
+            for r in t["rows"]
+            if r.get("members")
+        ]
+        if notes:
+            L += ["", *notes]
         tiny = t["genolm_tiny"]
         if tiny.get("probe") or tiny.get("full"):
             parts = [f"{k} {_fmt((tiny[k] or {}).get('mcc'))}" for k in ("probe", "full") if tiny.get(k)]

@@ -566,6 +566,13 @@ def test_cli_bench_runs_an_ensemble_recipe(tmp_path):
         tr["member_budget_s"][0] == pytest.approx(150.0, abs=1.0) and tr["member_budget_s"][1] > 150.0 - 1.0
     )
     assert tr["stopped_by_budget"] is False
+    # each member is scored on the test rows beside the ensemble, with the paired difference
+    for m in tr["members"]:
+        own = m["test"]["mcc"]
+        assert -1.0 <= own["estimate"] <= 1.0 and own["low"] <= own["high"]
+        d = m["ensemble_minus_member"]
+        assert d["difference"] == pytest.approx(rec["metrics"]["mcc"]["estimate"] - own["estimate"])
+        assert d["low"] <= d["high"] and 0.0 <= d["p_value"] <= 1.0
     # its parameters are the members' together
     est = EnsembleEstimator(
         [
@@ -578,6 +585,7 @@ def test_cli_bench_runs_an_ensemble_recipe(tmp_path):
     p = est.predict_with_scores(s[60:])
     mine = [m.predict_with_scores(s[60:]).y_score for m in est.members_]
     assert np.allclose(p.y_score, np.mean(mine, axis=0))
+    assert all(np.allclose(a.y_score, b) for a, b in zip(est.member_predictions_, mine, strict=True))
     assert (
         parameter_counts(est)[0]
         == sum(parameter_counts(m)[0] for m in est.members_)

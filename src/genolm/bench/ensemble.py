@@ -63,7 +63,9 @@ class EnsembleEstimator:
     (``None``: no budget) and average their predictions.
 
     Learned attributes: ``members_`` (the fitted estimators), ``shares_`` (each member's budget,
-    seconds), ``wall_s_``, ``n_params_`` / ``n_trainable_`` (summed over members).
+    seconds), ``wall_s_``, ``n_params_`` / ``n_trainable_`` (summed over members);
+    ``member_predictions_``: each member's :class:`~genolm.bench.baselines.Prediction` from the
+    last ``predict_with_scores`` call.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class EnsembleEstimator:
 
     def predict_with_scores(self, seqs, *, ids=None) -> Prediction:
         preds = [m.predict_with_scores(seqs, ids=ids) for m in self.members_]
+        self.member_predictions_ = preds  # the bench scores each member on the test rows too
         return mean_prediction(self.task_type, self.classes_, preds)
 
     def predict(self, seqs):

@@ -54,7 +54,14 @@ from genolm.bench.finetune import MODES, FinetuneConfig, Finetuner, Targets
 from genolm.bench.prepare import TaskData, prepare_task, resolve_tasks
 from genolm.bench.records import Entry, files_sha256, is_complete, primary_metric, run_key, slug, write_run
 from genolm.bench.report import write_report
-from genolm.bench.summary import BOOT_SEED, flatten_tokens, metric_draws, score_run, summarise_results
+from genolm.bench.summary import (
+    BOOT_SEED,
+    flatten_tokens,
+    metric_draws,
+    paired_difference,
+    score_run,
+    summarise_results,
+)
 from genolm.catalogue.loader import display_name, load, resolve
 from genolm.errors import ConfigError, GenolmError, InputError
 from genolm.infer import auto_threads
@@ -200,6 +207,8 @@ class _Fitted(NamedTuple):
     params: tuple[int, int]
     config: dict
     training: dict
+    #: an ensemble's members' own test predictions (scored beside the ensemble's), else None
+    members: list | None = None
 
 
 def _fit_baseline(entry: Entry, seed: int, task, data: TaskData, cfg: BenchConfig, timings) -> _Fitted:
@@ -283,7 +292,43 @@ def _fit_contender(c: Contender, seed: int, task, data: TaskData, timings) -> _F
     est = c.build(task, seed)
     pred = fit_predict(est, data, timings, start=t0)
     info = c.info(est) if c.info is not None else {}
-    return _Fitted(pred, getattr(est, "classes_", None), parameter_counts(est), c.config, info)
+    members = getattr(est, "member_predictions_", None)
+    return _Fitted(pred, getattr(est, "classes_", None), parameter_counts(est), c.config, info, members)
+
+
+def _prediction_arrays(tt: str, data: TaskData, pred, classes) -> dict:
+    """The ``.npz`` arrays of one prediction of the test split."""
+    if tt == "token_classification":
+        arrays = flatten_tokens(data.test.labels, pred, [len(s) for s in data.test.sequences])
+    else:
+        arrays = {
+            "y_true": np.asarray(data.test.labels),
+            "y_pred": np.asarray(pred.y_pred),
+            "y_score": np.asarray(pred.y_score),
+        }
+    if classes is not None:
+        arrays["classes"] = np.asarray(classes)
+    arrays["ids"] = np.asarray(data.test.ids, dtype=str)
+    for k in ("y_true", "y_pred", "classes"):
+        if k in arrays and arrays[k].dtype == object:
+            arrays[k] = arrays[k].astype(str)
+    return arrays
+
+
+def _score_members(fitted: _Fitted, task, data: TaskData, n_boot: int, primary: str, draws, estimate) -> None:
+    """Score each ensemble member on the test rows beside the ensemble and add, to its block in
+    ``training.members``, ``test`` (the primary metric with its CI) and ``ensemble_minus_member``
+    (the paired bootstrap on the same resamples): whether averaging beat each member alone."""
+    blocks = fitted.training.get("members") if isinstance(fitted.training, dict) else None
+    if not fitted.members or not isinstance(blocks, list) or len(blocks) != len(fitted.members):
+        return
+    tt, labels = task.task_type, getattr(task, "labels", None)
+    for block, pred in zip(blocks, fitted.members, strict=True):
+        arrays = _prediction_arrays(tt, data, pred, fitted.classes)
+        m = score_run(tt, arrays, labels, n_boot)[primary]
+        mine = metric_draws(tt, primary, arrays, labels, n_boot)
+        block["test"] = {primary: m}
+        block["ensemble_minus_member"] = paired_difference(draws, mine, estimate, m["estimate"])
 
 
 def _run_one(
@@ -309,26 +354,14 @@ def _run_one(
     else:
         fitted = _fit_model(entry, seed, task, data, bench_cfg, ft_cfg, timings)
     t0 = time.perf_counter()
-    if tt == "token_classification":
-        arrays = flatten_tokens(data.test.labels, fitted.pred, [len(s) for s in data.test.sequences])
-    else:
-        arrays = {
-            "y_true": np.asarray(data.test.labels),
-            "y_pred": np.asarray(fitted.pred.y_pred),
-            "y_score": np.asarray(fitted.pred.y_score),
-        }
-    if fitted.classes is not None:
-        arrays["classes"] = np.asarray(fitted.classes)
-    arrays["ids"] = np.asarray(data.test.ids, dtype=str)
-    for k in ("y_true", "y_pred", "classes"):
-        if k in arrays and arrays[k].dtype == object:
-            arrays[k] = arrays[k].astype(str)
+    arrays = _prediction_arrays(tt, data, fitted.pred, fitted.classes)
     metrics = score_run(tt, arrays, getattr(task, "labels", None), bench_cfg.n_boot)
     primary = primary_metric(task)
     if primary not in metrics:
         raise InputError(f"task '{task.name}': metric '{primary}' is not among {sorted(metrics)}")
     draws = metric_draws(tt, primary, arrays, getattr(task, "labels", None), bench_cfg.n_boot)
     bootstrap = {"metric": primary, "n_boot": bench_cfg.n_boot, "seed": BOOT_SEED, "draws": draws.round(6)}
+    _score_members(fitted, task, data, bench_cfg.n_boot, primary, draws, metrics[primary]["estimate"])
     timings["metrics"] = time.perf_counter() - t0
     return write_run(
         run_dir,

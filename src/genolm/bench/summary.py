@@ -158,7 +158,9 @@ def _percentile(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _paired(da: np.ndarray, db: np.ndarray, est_a: float, est_b: float) -> dict:
+def paired_difference(da: np.ndarray, db: np.ndarray, est_a: float, est_b: float) -> dict:
+    """``est_a - est_b`` with the 95 % percentile CI and two-sided bootstrap p-value of the
+    differences of two runs' draws on the same resamples (:func:`metric_draws`)."""
     d = da - db
     lo, hi = _percentile(d)
     ok = d[np.isfinite(d)]
@@ -179,7 +181,7 @@ def _pair(draws: dict, e: dict, other: dict) -> dict | None:
     da, db = (draws[(x["name"], x["kind"], x["mode"])] for x in (e, other))
     if da is None or db is None:
         return None
-    d = _paired(da, db, e["mean"], other["mean"])
+    d = paired_difference(da, db, e["mean"], other["mean"])
     return {**d, "verdict": verdict(d["low"], d["high"])}
 
 
