@@ -296,10 +296,15 @@ def collect(slugs: list[str], n_boot: int = 1000) -> dict:
         t = s["tasks"].get(f"shared/{slug}")
         if not t or "entries" not in t:
             continue
-        rows = []
+        rows, seed_draws = [], {}
         for e in t["entries"]:
             # run paths: relative to the folder for one folder, absolute when merged
-            runs = [json.loads((dirs[0] / r if len(dirs) == 1 else Path(r)).read_text()) for r in e["runs"]]
+            paths = [dirs[0] / r if len(dirs) == 1 else Path(r) for r in e["runs"]]
+            runs = [json.loads(p.read_text()) for p in paths]
+            seed_draws[e["name"]] = {
+                r["seed"]: (r["metrics"][t.get("metric") or "mcc"]["estimate"], _draws(r, p, t, n_boot))
+                for r, p in zip(runs, paths, strict=True)
+            }
             tr = [r.get("training") or {} for r in runs]
             walls = [(r["timings"].get("fit", 0.0) + r["timings"].get("predict", 0.0)) for r in runs]
             rows.append(
@@ -321,6 +326,8 @@ def collect(slugs: list[str], n_boot: int = 1000) -> dict:
                     "members": _member_scores(tr),
                 }
             )
+        for r in rows:
+            r["vs_no_pretraining"] = _vs_no_pretraining(r["name"], seed_draws)
         goal, goal_src = GOALS.get(slug, (None, ""))
         out[slug] = {
             "rows": rows,  # best score first
@@ -343,10 +350,68 @@ def collect(slugs: list[str], n_boot: int = 1000) -> dict:
     return out
 
 
+def _draws(rec: dict, path: Path, t: dict, n_boot: int):
+    """One run's bootstrap draws of the task's metric: the record's own, else from its ``.npz``
+    where it is kept, else ``None``."""
+    from genolm.bench.records import load_predictions
+    from genolm.bench.summary import metric_draws, stored_draws
+
+    metric = t.get("metric") or "mcc"
+    d, _ = stored_draws(rec, metric, n_boot)
+    if d is None and rec.get("predictions"):
+        npz = path.with_name(rec["predictions"])
+        if npz.exists():
+            d = metric_draws(t["task_type"], metric, load_predictions(npz), t.get("labels"), n_boot)
+    return d
+
+
+#: the pretraining piece of a recipe's name (recipe (b): self, (c): a genome) and the genome's tag
+PRETRAINING = ("-selfpt", "-genomept", "-chr20")
+
+
+def _finite(x) -> bool:
+    """Whether a score read from a record is a number (an undefined one is written as null)."""
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _vs_no_pretraining(name: str, seed_draws: dict) -> dict | None:
+    """A pretraining recipe minus the same recipe without pretraining (``cnn-small-genomept-chr20``
+    minus ``cnn-small``), paired on their common seeds' draws (each side averaged over those seeds,
+    as the summary averages an entry): the value of the pretraining source.  ``None`` for a recipe
+    without pretraining, or where the base has not run or the seeds lack draws."""
+    import numpy as np
+
+    from genolm.bench.summary import paired_difference, verdict
+
+    if not any(piece in name for piece in PRETRAINING[:2]):
+        return None
+    base = name
+    for piece in PRETRAINING:
+        base = base.replace(piece, "")
+    if base not in seed_draws:
+        return None
+    mine, theirs = seed_draws[name], seed_draws[base]
+    seeds = sorted(
+        s
+        for s in mine
+        if s in theirs and all(x[s][1] is not None and _finite(x[s][0]) for x in (mine, theirs))
+    )
+    if not seeds:
+        return None
+    d = paired_difference(
+        np.mean([mine[s][1] for s in seeds], axis=0),
+        np.mean([theirs[s][1] for s in seeds], axis=0),
+        float(np.mean([mine[s][0] for s in seeds])),
+        float(np.mean([theirs[s][0] for s in seeds])),
+    )
+    return {"base": base, "seeds": seeds, **d, "verdict": verdict(d["low"], d["high"])}
+
+
 def _member_scores(training: list[dict]) -> list[dict] | None:
     """An ensemble's members on the test rows, over the seeds whose records score them (records
-    from before the runner did carry none): each member's mean score and the mean of the paired
-    ``ensemble minus member`` differences with their CI bounds, per seed."""
+    from before the runner did carry none): each member's mean score over those seeds (undefined
+    scores left out) and, per seed, the paired ``ensemble minus member`` difference with its CI.
+    Members are matched across seeds by recipe (name and version)."""
     scored = [
         t["members"]
         for t in training
@@ -355,14 +420,15 @@ def _member_scores(training: list[dict]) -> list[dict] | None:
     if not scored:
         return None
     out = []
-    for i, first in enumerate(scored[0]):
-        per = [seed[i] for seed in scored]
+    for first in scored[0]:
+        per = [m for seed in scored for m in seed if m["recipe"] == first["recipe"]]
         metric = next(iter(first["test"]))
+        scores = [m["test"][metric]["estimate"] for m in per if _finite(m["test"][metric]["estimate"])]
         out.append(
             {
                 "recipe": first["recipe"],
                 "n_seeds": len(per),
-                "score": sum(m["test"][metric]["estimate"] for m in per) / len(per),
+                "score": sum(scores) / len(scores) if scores else None,
                 "ensemble_minus_member": [
                     {k: m["ensemble_minus_member"][k] for k in ("difference", "low", "high")} for m in per
                 ],
@@ -401,6 +467,12 @@ def carry_over(table: dict, old: dict) -> None:
             for key, base in (("vs_cnn", CNN), ("vs_kmer", KMER)):
                 if r[key] is None and same[base] and o.get(key) is not None:
                     r[key], carried = o[key], True
+            # the pretraining pair, where its base row is the same runs as when it was committed
+            v = o.get("vs_no_pretraining")
+            if r.get("vs_no_pretraining") is None and v is not None:
+                b_now, b_then = t["by_name"].get(v["base"]), prev.get(v["base"])
+                if b_now is not None and b_then is not None and _same_runs(b_now, b_then):
+                    r["vs_no_pretraining"], carried = v, True
             if carried:
                 r["carried"] = True
 
@@ -509,6 +581,11 @@ def _fmt(x, d=3):
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{d}f}"
 
 
+def _sfmt(x, d=3):
+    """A signed difference, or n/a where it is undefined."""
+    return f"{x:+.{d}f}" if _finite(x) else "n/a"
+
+
 def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None) -> None:
     L = [
         "# Native recipes on the shared tasks (full training data, time-budgeted runs)",
@@ -569,9 +646,9 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
             f"{r['name']}'s members alone (the {r['members'][0]['n_seeds']} of {len(r['seeds'])} seeds "
             "whose records score them; ensemble minus member, paired, per seed): "
             + "; ".join(
-                f"{m['recipe'].split('@')[0]} {_fmt(m['score'])} ("
+                f"{m['recipe'].split('@')[0].removeprefix('recipe:')} {_fmt(m['score'])} ("
                 + ", ".join(
-                    f"{d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+                    f"{_sfmt(d['difference'])} [{_sfmt(d['low'])}, {_sfmt(d['high'])}]"
                     for d in m["ensemble_minus_member"]
                 )
                 + ")"
@@ -581,8 +658,16 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
             for r in t["rows"]
             if r.get("members")
         ]
+        notes += [
+            f"{r['name'].removeprefix('recipe:')} minus {v['base'].removeprefix('recipe:')} (the same recipe "
+            f"without pretraining; paired on seed{'s' if len(v['seeds']) > 1 else ''} "
+            f"{', '.join(map(str, v['seeds']))}): {_sfmt(v['difference'])} [{_sfmt(v['low'])}, {_sfmt(v['high'])}] "
+            f"{v['verdict']}."
+            for r in t["rows"]
+            if (v := r.get("vs_no_pretraining"))
+        ]
         if notes:
-            L += ["", *notes]
+            L += ["", *(f"- {n}" for n in notes)]
         tiny = t["genolm_tiny"]
         if tiny.get("probe") or tiny.get("full"):
             parts = [f"{k} {_fmt((tiny[k] or {}).get('mcc'))}" for k in ("probe", "full") if tiny.get(k)]

@@ -84,6 +84,7 @@ class EnsembleEstimator:
     def fit(self, seqs, y, *, valid=None, ids=None) -> EnsembleEstimator:
         t0 = time.perf_counter()
         self.members_, self.shares_ = [], []
+        self.member_predictions_ = None
         n = len(self.members)
         for i, (name, build) in enumerate(self.members):
             share = None

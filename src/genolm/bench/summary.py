@@ -127,7 +127,7 @@ def metric_draws(task_type: str, metric: str, arrays: dict, labels, n_boot: int)
     return np.concatenate(list(_bootstrap_draws([kern], arrays.get("seq_index"), n_boot, BOOT_SEED, n)))
 
 
-def _stored_draws(rec: dict, metric: str, n_boot: int) -> tuple[np.ndarray | None, str]:
+def stored_draws(rec: dict, metric: str, n_boot: int) -> tuple[np.ndarray | None, str]:
     """The record's own draws of ``metric`` when they were made as this summary would make them,
     else ``None`` and why not."""
     b = rec.get("bootstrap") or {}
@@ -293,7 +293,7 @@ def summarise_results(
             per_run, missing = [], []
             for r in rs:
                 # the record's stored draws; else the draws of its predictions, where they are kept
-                d, why = _stored_draws(r, metric, n_boot)
+                d, why = stored_draws(r, metric, n_boot)
                 npz = Path(r["_path"]).with_name(r["predictions"])
                 if d is None and npz.exists():
                     d = metric_draws(tt, metric, load_predictions(npz), t0["labels"], n_boot)
