@@ -351,18 +351,10 @@ def collect(slugs: list[str], n_boot: int = 1000) -> dict:
 
 
 def _draws(rec: dict, path: Path, t: dict, n_boot: int):
-    """One run's bootstrap draws of the task's metric: the record's own, else from its ``.npz``
-    where it is kept, else ``None``."""
-    from genolm.bench.records import load_predictions
-    from genolm.bench.summary import metric_draws, stored_draws
+    """One run's bootstrap draws of the task's metric (the harness's own rule), else ``None``."""
+    from genolm.bench.summary import run_draws
 
-    metric = t.get("metric") or "mcc"
-    d, _ = stored_draws(rec, metric, n_boot)
-    if d is None and rec.get("predictions"):
-        npz = path.with_name(rec["predictions"])
-        if npz.exists():
-            d = metric_draws(t["task_type"], metric, load_predictions(npz), t.get("labels"), n_boot)
-    return d
+    return run_draws(rec, path, t["task_type"], t.get("metric") or "mcc", t.get("labels"), n_boot)[0]
 
 
 #: the pretraining piece of a recipe's name (recipe (b): self, (c): a genome) and the genome's tag

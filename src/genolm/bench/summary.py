@@ -127,7 +127,7 @@ def metric_draws(task_type: str, metric: str, arrays: dict, labels, n_boot: int)
     return np.concatenate(list(_bootstrap_draws([kern], arrays.get("seq_index"), n_boot, BOOT_SEED, n)))
 
 
-def stored_draws(rec: dict, metric: str, n_boot: int) -> tuple[np.ndarray | None, str]:
+def _stored_draws(rec: dict, metric: str, n_boot: int) -> tuple[np.ndarray | None, str]:
     """The record's own draws of ``metric`` when they were made as this summary would make them,
     else ``None`` and why not."""
     b = rec.get("bootstrap") or {}
@@ -142,6 +142,21 @@ def stored_draws(rec: dict, metric: str, n_boot: int) -> tuple[np.ndarray | None
     if len(draws) != n_boot:
         return None, f"the record holds {len(draws)} draws, not n_boot {n_boot} (a damaged record)"
     return np.array([math.nan if v is None else v for v in draws], dtype=np.float64), ""
+
+
+def run_draws(
+    rec: dict, path: Path, task_type: str, metric: str, labels, n_boot: int
+) -> tuple[np.ndarray | None, str]:
+    """One run's draws of ``metric`` on the shared resamples: the record's own (``path`` is the
+    record's file), else those of its ``.npz`` predictions where they are kept beside it, else
+    ``None`` and why not."""
+    d, why = _stored_draws(rec, metric, n_boot)
+    if d is None and rec.get("predictions"):
+        npz = Path(path).with_name(rec["predictions"])
+        if npz.exists():
+            return metric_draws(task_type, metric, load_predictions(npz), labels, n_boot), ""
+        why = f"{why}; no {npz.name} here"
+    return d, why
 
 
 def _rel(path: str, out_dir: Path, n_dirs: int) -> str:
@@ -293,14 +308,9 @@ def summarise_results(
             per_run, missing = [], []
             for r in rs:
                 # the record's stored draws; else the draws of its predictions, where they are kept
-                d, why = stored_draws(r, metric, n_boot)
-                npz = Path(r["_path"]).with_name(r["predictions"])
-                if d is None and npz.exists():
-                    d = metric_draws(tt, metric, load_predictions(npz), t0["labels"], n_boot)
+                d, why = run_draws(r, r["_path"], tt, metric, t0["labels"], n_boot)
                 if d is None:
-                    missing.append(
-                        {"run": _rel(r["_path"], out_dir, len(dirs)), "why": f"{why}; no {npz.name} here"}
-                    )
+                    missing.append({"run": _rel(r["_path"], out_dir, len(dirs)), "why": why})
                 else:
                     per_run.append(d)
             seeds = summarise_seeds([{k: v["estimate"] for k, v in r["metrics"].items() if v} for r in rs])
