@@ -137,8 +137,10 @@ class FinetuneConfig:
     label_smoothing: float = 0.0  # binary / multiclass / token classification cross entropy
     rc_augment: bool = False  # train on a random half of each batch reverse-complemented
     tta_rc: bool = False  # predict the mean of the outputs on a sequence and its reverse complement
-    # stop training after this many seconds (keeping the best model by validation loss so far);
-    # the run's history and ``stopped_by_budget_`` say so.  None: no budget
+    # stop training after this many seconds, counted from the start of fit (encoding included)
+    # and keeping room for the last validation pass, so the fit ends within about one batch of
+    # it; the best model by validation loss so far is kept, and the run's history and
+    # ``stopped_by_budget_`` say so.  None: no budget
     time_budget_s: float | None = None
     # with a budget: fit = after each epoch, shrink the schedule's planned epochs to those the
     # measured time per epoch leaves room for (the learning rate anneals by the budget; a run whose
@@ -648,6 +650,7 @@ class Finetuner:
         seeded stratified carve of ``seqs`` when ``valid`` is None.  Returns ``self``."""
         check_choice("task_type", self.task_type, TASK_TYPES)
         cfg = self._cfg
+        self._t_fit = time.perf_counter()  # a time budget counts from here (encoding included)
         self.precision_ = cfg.resolved_precision()
         self.timings_ = {}
         if isinstance(seqs, str):
@@ -791,7 +794,10 @@ class Finetuner:
             # a <cls>-pooled transformers ESM head: the last block at the <cls> row only (exact)
             rows = contextlib.ExitStack()
             self.last_block_ = rows.enter_context(cls_row_last_layer(model))
-            t_budget = time.perf_counter()
+            t_budget = self._t_fit
+            # the last validation pass's seconds: reserved before each batch, so that the pass after
+            # the last batch still ends inside the budget
+            val_s = 0.0
             try:
                 for epoch in range(cfg.max_epochs):
                     if epoch >= plan["epochs"]:  # the plan the budget left room for is done
@@ -806,7 +812,8 @@ class Finetuner:
                     for idx in batches:
                         if (
                             cfg.time_budget_s is not None
-                            and time.perf_counter() - t_budget > cfg.time_budget_s
+                            and (epoch or seen)  # a run always takes at least one step
+                            and time.perf_counter() - t_budget + val_s > cfg.time_budget_s
                         ):
                             self.stopped_by_budget_ = True
                             break
@@ -834,7 +841,9 @@ class Finetuner:
                     if seen == 0:  # the budget ran out before this epoch's first batch
                         break
                     run_loss = float(run_loss)
+                    t_val = time.perf_counter()
                     val = self._valid_loss(net_va, val_loss_fn, t_va, len(s_va), device, bf16)
+                    val_s = time.perf_counter() - t_val
                     history.append(
                         {
                             "epoch": epoch,
