@@ -403,7 +403,8 @@ def _member_scores(training: list[dict]) -> list[dict] | None:
     """An ensemble's members on the test rows, over the seeds whose records score them (records
     from before the runner did carry none): each member's mean score over those seeds (undefined
     scores left out) and, per seed, the paired ``ensemble minus member`` difference with its CI.
-    Members are matched across seeds by recipe (name and version)."""
+    Members are matched across seeds by recipe (name and version) and seed offset (a recipe
+    listed twice in a seed ensemble is two members)."""
     scored = [
         t["members"]
         for t in training
@@ -411,14 +412,18 @@ def _member_scores(training: list[dict]) -> list[dict] | None:
     ]
     if not scored:
         return None
+    def which(m: dict) -> tuple:
+        return m["recipe"], m.get("seed_offset", 0)  # records from before seed offsets: 0
+
     out = []
     for first in scored[0]:
-        per = [m for seed in scored for m in seed if m["recipe"] == first["recipe"]]
+        per = [m for seed in scored for m in seed if which(m) == which(first)]
         metric = next(iter(first["test"]))
         scores = [m["test"][metric]["estimate"] for m in per if _finite(m["test"][metric]["estimate"])]
         out.append(
             {
                 "recipe": first["recipe"],
+                "seed_offset": first.get("seed_offset", 0),
                 "n_seeds": len(per),
                 "score": sum(scores) / len(scores) if scores else None,
                 "ensemble_minus_member": [
@@ -638,7 +643,8 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
             f"{r['name']}'s members alone (the {r['members'][0]['n_seeds']} of {len(r['seeds'])} seeds "
             "whose records score them; ensemble minus member, paired, per seed): "
             + "; ".join(
-                f"{m['recipe'].split('@')[0].removeprefix('recipe:')} {_fmt(m['score'])} ("
+                f"{m['recipe'].split('@')[0].removeprefix('recipe:')}"
+                f"{'+seed' + str(m['seed_offset']) if m.get('seed_offset') else ''} {_fmt(m['score'])} ("
                 + ", ".join(
                     f"{_sfmt(d['difference'])} [{_sfmt(d['low'])}, {_sfmt(d['high'])}]"
                     for d in m["ensemble_minus_member"]

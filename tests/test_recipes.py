@@ -181,6 +181,36 @@ def test_time_budget_stops_and_keeps_the_best(tmp_path):
     assert 0 <= ft.best_epoch_ <= ft.history_[-1]["epoch"]  # the best epoch so far is the one kept
 
 
+def test_a_time_budget_keeps_room_for_the_last_validation_pass(monkeypatch):
+    # a clock under the test's control: each reading advances it a millisecond, each validation
+    # pass ten seconds.  With a 25 s budget two epochs end at ~20 s; a third would end past 30 s, so
+    # the run must stop before it instead of starting it because 20 < 25
+    import types
+
+    import genolm.bench.finetune as F
+
+    now = [0.0]
+
+    def clock():
+        now[0] += 0.001
+        return now[0]
+
+    valid_loss = F.Finetuner._valid_loss
+
+    def slow_valid(self, *a, **k):
+        now[0] += 10.0
+        return valid_loss(self, *a, **k)
+
+    monkeypatch.setattr(F, "time", types.SimpleNamespace(perf_counter=clock))
+    monkeypatch.setattr(F.Finetuner, "_valid_loss", slow_valid)
+    tok = get_tokenizer("char")
+    s, y = planted(32, seed=3)
+    cfg = FinetuneConfig(max_epochs=10, batch_size=8, time_budget_s=25.0, patience=10, progress=False)
+    ft = Finetuner(_tiny_convnova(tok), tok, "binary", cfg).fit(s[:24], y[:24], valid=(s[24:], y[24:]))
+    assert ft.stopped_by_budget_ and len(ft.history_) == 2
+    assert now[0] <= cfg.time_budget_s
+
+
 # --- recipes --------------------------------------------------------------------------------------
 
 
@@ -502,6 +532,43 @@ def test_ensemble_recipes_load_and_refuse_what_they_cannot_do(tmp_path):
     leaky = _Data([_Check("exact_duplicates", "train/test", "WARN")])
     with pytest.raises(InputError, match="cnn-small-selfpt"):
         refuse_leaky_self_pretraining(load_recipe(str(tmp_path / "e.yaml")), task, leaky)
+
+
+def test_a_seed_ensemble_lists_one_recipe_with_seed_offsets(tmp_path):
+    from genolm.bench.recipes import recipe_contenders
+
+    r = load_recipe("ens-cnn-short3")
+    assert [m.name for m in r.member_recipes] == ["cnn-small-short"] * 3
+    assert r.member_seed_offsets == [0, 1000, 2000]
+    assert r.member_names == ["cnn-small-short", "cnn-small-short+seed1000", "cnn-small-short+seed2000"]
+    # the offsets are in the config (the run key): a plain name for offset 0, a mapping otherwise
+    assert r.to_dict()["members"] == [
+        "cnn-small-short",
+        {"recipe": "cnn-small-short", "seed_offset": 1000},
+        {"recipe": "cnn-small-short", "seed_offset": 2000},
+    ]
+    # each member trains with the run's seed plus its offset
+    task = type("T", (), {"name": "toy", "task_type": "binary"})()
+    est = recipe_contenders(["recipe:ens-cnn-short3"])[0].build(task, 7)
+    assert [build(60.0).seed for _, build in est.members] == [7, 1007, 2007]
+    assert [name for name, _ in est.members] == r.member_names
+    # a member path inside a mapping is read beside the ensemble's file too
+    (tmp_path / "m.yaml").write_text(RECIPES.get("cnn-small").read_text().replace("name: cnn-small", "name: m"))
+    (tmp_path / "e.yaml").write_text("name: e\nmembers: [m.yaml, {recipe: m.yaml, seed_offset: 1}]\n")
+    assert load_recipe(str(tmp_path / "e.yaml")).member_seed_offsets == [0, 1]
+    bad = {
+        "members: [cnn-small, cnn-small]\n": "seed_offset: 1000",  # the fix is in the message
+        "members: [cnn-small, {recipe: cnn-small, seed_ofset: 1}]\n": "Did you mean 'seed_offset'",
+        "members: [cnn-small, {recipe: cnn-small, seed_offset: -1}]\n": "whole number >= 0",
+        "members: [cnn-small, {recipe: cnn-small, seed_offset: 1.5}]\n": "seed_offset",
+        "members: [cnn-small, {seed_offset: 1}]\n": "has no 'recipe' key",
+        "members: [cnn-small, [tiny-ft]]\n": "a member is a recipe name",
+        "members: [cnn-small, {recipe: cnn-smal, seed_offset: 1}]\n": "Did you mean 'cnn-small'",
+    }
+    for text, match in bad.items():
+        (tmp_path / "e.yaml").write_text("name: e\n" + text)
+        with pytest.raises((ConfigError, UnknownNameError), match=match):
+            load_recipe(str(tmp_path / "e.yaml"))
 
 
 def test_run_keys_of_single_recipes_are_pinned_and_an_ensemble_key_follows_its_members(tmp_path):

@@ -89,6 +89,19 @@ def test_member_scores_match_members_by_recipe_and_skip_undefined_scores(rs):
     assert rs._member_scores([{"members": []}, {}]) is None
 
 
+def test_seed_ensemble_members_of_one_recipe_are_matched_by_seed_offset(rs):
+    def member(off, estimate):
+        return {**_member("recipe:a@v1", estimate, 0.0), "seed_offset": off}
+
+    training = [
+        {"members": [member(0, 0.50), member(1000, 0.60)]},
+        {"members": [member(1000, 0.70), member(0, 0.40)]},
+    ]
+    first, second = rs._member_scores(training)
+    assert (first["seed_offset"], first["n_seeds"], first["score"]) == (0, 2, pytest.approx(0.45))
+    assert (second["seed_offset"], second["n_seeds"], second["score"]) == (1000, 2, pytest.approx(0.65))
+
+
 def test_an_ensemble_member_with_an_undefined_score_is_recorded_as_such():
     # a regression member that predicts one constant has no Spearman: its block says so (NaN) and
     # the ensemble's paired difference against it is undefined, instead of the run failing

@@ -97,6 +97,7 @@ class Recipe:
         from genolm.models import MODELS
 
         where = f"recipe '{self.name}'"
+        self.member_seed_offsets: list[int] = []
         self.member_recipes = self._members(where) if self.members else []
         if self.init is not None and (self.model or self.pretrain.get("corpus", "none") != "none"):
             raise ConfigError(
@@ -119,6 +120,7 @@ class Recipe:
             )
 
     def _members(self, where: str) -> list[Recipe]:
+        """The member recipes, built; ``member_seed_offsets`` gets each one's seed offset."""
         own = {
             "init": self.init is not None,
             "family": self.family != "convnova",
@@ -134,20 +136,36 @@ class Recipe:
             )
         if len(self.members) < 2:
             raise ConfigError(f"{where}: an ensemble needs at least two members, got {self.members}")
-        out = []
-        for ref in self.members:
-            path, data = _recipe_data(ref)  # an unknown member: "did you mean"
+        out, self.member_seed_offsets = [], []
+        for item in self.members:
+            spec = _member_spec(item, where)
+            path, data = _recipe_data(spec.recipe)  # an unknown member: "did you mean"
             if data.get("members"):  # read before it is built: a member listing itself cannot recurse
-                raise ConfigError(f"{where}: member {ref} is itself an ensemble; list its members instead")
+                raise ConfigError(
+                    f"{where}: member {spec.recipe} is itself an ensemble; list its members instead"
+                )
             out.append(_build(path, data))
-        what = [tuple(repr(getattr(m, k)) for k in _TRAINED) for m in out]
+            self.member_seed_offsets.append(spec.seed_offset)
+        what = [
+            (*(repr(getattr(m, k)) for k in _TRAINED), off)
+            for m, off in zip(out, self.member_seed_offsets, strict=True)
+        ]
         same = [m.name for i, m in enumerate(out) if what[i] in what[:i]]
         if same:
             raise ConfigError(
                 f"{where}: member {same[0]} trains the same model as an earlier member (same seed, "
-                "half the budget each): list each recipe once"
+                "half the budget each): list each recipe once, or give the repeat its own seed "
+                f"({{recipe: {same[0]}, seed_offset: 1000}})"
             )
         return out
+
+    @property
+    def member_names(self) -> list[str]:
+        """Each member's name, ``+seedK`` appended where it trains with seed offset K."""
+        return [
+            m.name if off == 0 else f"{m.name}+seed{off}"
+            for m, off in zip(self.member_recipes, self.member_seed_offsets, strict=True)
+        ]
 
     @property
     def label(self) -> str:
@@ -160,7 +178,10 @@ class Recipe:
         if not self.members:
             del out["members"]
         else:  # names, not paths (the key must not move with the checkout); key_extra has their keys
-            out["members"] = [m.name for m in self.member_recipes]
+            out["members"] = [
+                m.name if off == 0 else {"recipe": m.name, "seed_offset": off}
+                for m, off in zip(self.member_recipes, self.member_seed_offsets, strict=True)
+            ]
         return out
 
 
@@ -181,6 +202,37 @@ RECIPES: Registry[Path] = _scan()
 
 #: the keys that decide what a recipe trains (two members equal on all of them are one model)
 _TRAINED = ("init", "family", "model", "tokenizer", "pretrain", "finetune")
+
+
+@dataclass
+class MemberSpec:
+    """One ``members:`` entry written as a mapping: a recipe (name or YAML path) and the offset
+    added to the run's seed for it, so that one recipe can be a member more than once (a seed
+    ensemble: ``{recipe: cnn-small, seed_offset: 1000}``).  A plain name is offset 0."""
+
+    recipe: str
+    seed_offset: int = 0
+
+
+def _member_spec(item, where: str) -> MemberSpec:
+    from genolm import config as C
+
+    if isinstance(item, dict):
+        if "recipe" not in item:
+            raise ConfigError(
+                f"{where}: member {item} has no 'recipe' key; write {{recipe: NAME, seed_offset: K}}"
+            )
+        spec = C.from_dict(MemberSpec, item, source=f"{where}: member {item['recipe']}")
+        if spec.seed_offset < 0:
+            raise ConfigError(
+                f"{where}: member {spec.recipe}: seed_offset must be a whole number >= 0, got {spec.seed_offset}"
+            )
+        return spec
+    if isinstance(item, (str, Path)):
+        return MemberSpec(str(item))
+    raise ConfigError(
+        f"{where}: a member is a recipe name, a YAML path or {{recipe: NAME, seed_offset: K}}, got {item!r}"
+    )
 
 
 def _recipe_data(ref: str | Path) -> tuple[Path, dict]:
@@ -205,11 +257,18 @@ def _recipe_data(ref: str | Path) -> tuple[Path, dict]:
         raise ConfigError(f"{path}: expected a mapping of recipe keys at the top level")
     data.setdefault("name", path.stem)
     if isinstance(data.get("members"), list):
-        data["members"] = [
-            str(path.parent / m) if str(m).endswith((".yaml", ".yml")) and not Path(m).is_absolute() else m
-            for m in data["members"]
-        ]
+        data["members"] = [_beside(path, m) for m in data["members"]]
     return path, data
+
+
+def _beside(path: Path, member):
+    """A member's relative YAML path made relative to the ensemble's file ``path``."""
+    if isinstance(member, dict) and isinstance(member.get("recipe"), str):
+        return {**member, "recipe": _beside(path, member["recipe"])}
+    m = str(member)
+    if isinstance(member, (str, Path)) and m.endswith((".yaml", ".yml")) and not Path(m).is_absolute():
+        return str(path.parent / m)
+    return member
 
 
 def _build(path: Path, data: dict) -> Recipe:
@@ -440,12 +499,14 @@ def recipe_contenders(refs, *, budget_s: float | None = None, progress: bool = F
                 return EnsembleEstimator(
                     [
                         (
-                            m.name,
-                            lambda share, m=m: RecipeEstimator(
-                                m, task.task_type, seed=seed, budget_s=share, progress=progress
+                            name,
+                            lambda share, m=m, off=off: RecipeEstimator(
+                                m, task.task_type, seed=seed + off, budget_s=share, progress=progress
                             ),
                         )
-                        for m in recipe.member_recipes
+                        for name, m, off in zip(
+                            recipe.member_names, recipe.member_recipes, recipe.member_seed_offsets, strict=True
+                        )
                     ],
                     task.task_type,
                     budget_s=budget_s if budget_s is not None else 60.0 * recipe.time_budget_minutes,
@@ -455,7 +516,10 @@ def recipe_contenders(refs, *, budget_s: float | None = None, progress: bool = F
         def info(est, recipe=recipe):
             if not recipe.members:
                 return est.info()
-            runs = [m.info() for m in est.members_]
+            runs = [
+                {**m.info(), "seed_offset": off}
+                for m, off in zip(est.members_, recipe.member_seed_offsets, strict=True)
+            ]
             return {
                 "recipe": recipe.label,
                 "family": "ensemble",
@@ -498,6 +562,7 @@ def is_recipe_ref(ref: str) -> bool:
 
 __all__ = [
     "RECIPES",
+    "MemberSpec",
     "PretrainSpec",
     "Recipe",
     "RecipeEstimator",
