@@ -209,6 +209,18 @@ def test_a_time_budget_keeps_room_for_the_last_validation_pass(monkeypatch):
     ft = Finetuner(_tiny_convnova(tok), tok, "binary", cfg).fit(s[:24], y[:24], valid=(s[24:], y[24:]))
     assert ft.stopped_by_budget_ and len(ft.history_) == 2
     assert now[0] <= cfg.time_budget_s
+    # a budget gone before training starts still buys one step (and its validation pass)
+    cfg = dataclasses.replace(cfg, time_budget_s=1e-6)
+    ft = Finetuner(_tiny_convnova(tok), tok, "binary", cfg).fit(s[:24], y[:24], valid=(s[24:], y[24:]))
+    assert len(ft.history_) == 1 and ft.history_[0]["stopped_by_budget_after_rows"] == 8
+    # before the first pass is timed, it is estimated from the training rate: with 10,000
+    # validation rows against 24 training rows, the first epoch stops after one step, where
+    # checking the clock alone would have trained the whole epoch and then overrun by the pass
+    vs, vy = planted(10_000, seed=5)
+    now[0] = 0.0
+    cfg = dataclasses.replace(cfg, time_budget_s=0.3)
+    ft = Finetuner(_tiny_convnova(tok), tok, "binary", cfg).fit(s[:24], y[:24], valid=(vs, vy))
+    assert len(ft.history_) == 1 and ft.history_[0]["stopped_by_budget_after_rows"] == 8
 
 
 # --- recipes --------------------------------------------------------------------------------------
@@ -553,14 +565,20 @@ def test_a_seed_ensemble_lists_one_recipe_with_seed_offsets(tmp_path):
     assert [build(60.0).seed for _, build in est.members] == [7, 1007, 2007]
     assert [name for name, _ in est.members] == r.member_names
     # a member path inside a mapping is read beside the ensemble's file too
-    (tmp_path / "m.yaml").write_text(RECIPES.get("cnn-small").read_text().replace("name: cnn-small", "name: m"))
+    (tmp_path / "m.yaml").write_text(
+        RECIPES.get("cnn-small").read_text().replace("name: cnn-small", "name: m")
+    )
     (tmp_path / "e.yaml").write_text("name: e\nmembers: [m.yaml, {recipe: m.yaml, seed_offset: 1}]\n")
     assert load_recipe(str(tmp_path / "e.yaml")).member_seed_offsets == [0, 1]
     bad = {
         "members: [cnn-small, cnn-small]\n": "seed_offset: 1000",  # the fix is in the message
         "members: [cnn-small, {recipe: cnn-small, seed_ofset: 1}]\n": "Did you mean 'seed_offset'",
         "members: [cnn-small, {recipe: cnn-small, seed_offset: -1}]\n": "whole number >= 0",
-        "members: [cnn-small, {recipe: cnn-small, seed_offset: 1.5}]\n": "seed_offset",
+        "members: [cnn-small, {recipe: cnn-small, seed_offset: 1.5}]\n": "member cnn-small: .*expected an integer",
+        "members: [cnn-small, {recipe: cnn-small, seed_offset: 1000}, {recipe: cnn-small, seed_offset: 1000}]\n": (
+            "seed_offset: 2000"  # a free offset, not the repeated one
+        ),
+        "members: {recipe: cnn-small, seed_offset: 1}\n": "members is a list",
         "members: [cnn-small, {seed_offset: 1}]\n": "has no 'recipe' key",
         "members: [cnn-small, [tiny-ft]]\n": "a member is a recipe name",
         "members: [cnn-small, {recipe: cnn-smal, seed_offset: 1}]\n": "Did you mean 'cnn-small'",
@@ -586,6 +604,8 @@ def test_run_keys_of_single_recipes_are_pinned_and_an_ensemble_key_follows_its_m
     assert (
         key("recipe:cnn-small-stranded") == "b2e52e7e7200ead0f24d9afe1402047a783932f6bb79abd28211b8ed75cecdc0"
     )
+    # an ensemble's key is what it was before members could carry seed offsets (computed at 0d7fea0)
+    assert key("recipe:ens3-stranded") == "8b644468daa3092187d258f22c4d1b5b760439458bc3f098b45ee4d3d19d885c"
     # member paths are read beside the ensemble's file; bumping a member's version changes its key
     member = tmp_path / "m.yaml"
     member.write_text(

@@ -795,9 +795,10 @@ class Finetuner:
             rows = contextlib.ExitStack()
             self.last_block_ = rows.enter_context(cls_row_last_layer(model))
             t_budget = self._t_fit
-            # the last validation pass's seconds: reserved before each batch, so that the pass after
-            # the last batch still ends inside the budget
-            val_s = 0.0
+            # the longest validation pass so far, seconds: 1.1x of it is reserved before each batch,
+            # so that the pass after the last batch still ends inside the budget (a pass can run a
+            # little longer than the one before it; before the first pass: estimated below)
+            val_s = None
             try:
                 for epoch in range(cfg.max_epochs):
                     if epoch >= plan["epochs"]:  # the plan the budget left room for is done
@@ -810,11 +811,17 @@ class Finetuner:
                     # the epoch's loss sum stays on the device: no host sync per step
                     run_loss, seen = torch.zeros((), device=device), 0
                     for idx in batches:
-                        if (
-                            cfg.time_budget_s is not None
-                            and (epoch or seen)  # a run always takes at least one step
-                            and time.perf_counter() - t_budget + val_s > cfg.time_budget_s
-                        ):
+                        if cfg.time_budget_s is not None and (epoch or seen):  # always one step
+                            now = time.perf_counter()
+                            # no pass timed yet: a forward pass over the validation rows at half
+                            # the training rate so far (a training step also runs backward)
+                            reserve = (
+                                1.1 * val_s if val_s is not None else 0.5 * (now - t_epoch) / seen * len(s_va)
+                            )
+                            stop = now - t_budget + reserve > cfg.time_budget_s
+                        else:
+                            stop = False
+                        if stop:
                             self.stopped_by_budget_ = True
                             break
                         flip = rng.random(len(idx)) < 0.5 if net_rc is not None else None
@@ -843,7 +850,7 @@ class Finetuner:
                     run_loss = float(run_loss)
                     t_val = time.perf_counter()
                     val = self._valid_loss(net_va, val_loss_fn, t_va, len(s_va), device, bf16)
-                    val_s = time.perf_counter() - t_val
+                    val_s = max(val_s or 0.0, time.perf_counter() - t_val)
                     history.append(
                         {
                             "epoch": epoch,

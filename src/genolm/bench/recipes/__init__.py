@@ -134,11 +134,17 @@ class Recipe:
                 f"{where}: an ensemble lists members and a time budget only; move "
                 f"{', '.join(k for k, v in own.items() if v)} into the member recipes"
             )
+        if not isinstance(self.members, list):
+            raise ConfigError(
+                f"{where}: members is a list, e.g. members: [NAME, {{recipe: NAME, seed_offset: 1000}}], "
+                f"got {self.members!r}"
+            )
         if len(self.members) < 2:
             raise ConfigError(f"{where}: an ensemble needs at least two members, got {self.members}")
-        out, self.member_seed_offsets = [], []
+        out, refs, self.member_seed_offsets = [], [], []
         for item in self.members:
             spec = _member_spec(item, where)
+            refs.append(spec.recipe)
             path, data = _recipe_data(spec.recipe)  # an unknown member: "did you mean"
             if data.get("members"):  # read before it is built: a member listing itself cannot recurse
                 raise ConfigError(
@@ -150,12 +156,13 @@ class Recipe:
             (*(repr(getattr(m, k)) for k in _TRAINED), off)
             for m, off in zip(out, self.member_seed_offsets, strict=True)
         ]
-        same = [m.name for i, m in enumerate(out) if what[i] in what[:i]]
+        same = [refs[i] for i in range(len(out)) if what[i] in what[:i]]
         if same:
+            free = max(self.member_seed_offsets) + 1000
             raise ConfigError(
                 f"{where}: member {same[0]} trains the same model as an earlier member (same seed, "
                 "half the budget each): list each recipe once, or give the repeat its own seed "
-                f"({{recipe: {same[0]}, seed_offset: 1000}})"
+                f"({{recipe: {same[0]}, seed_offset: {free}}})"
             )
         return out
 
@@ -222,7 +229,13 @@ def _member_spec(item, where: str) -> MemberSpec:
             raise ConfigError(
                 f"{where}: member {item} has no 'recipe' key; write {{recipe: NAME, seed_offset: K}}"
             )
-        spec = C.from_dict(MemberSpec, item, source=f"{where}: member {item['recipe']}")
+        try:
+            spec = C.from_dict(MemberSpec, item, source=f"{where}: member {item['recipe']}")
+        except ConfigError as e:  # a wrong value's message does not say where it is: add that
+            msg = str(e)
+            raise ConfigError(
+                msg if msg.startswith(where) else f"{where}: member {item['recipe']}: {msg}"
+            ) from None
         if spec.seed_offset < 0:
             raise ConfigError(
                 f"{where}: member {spec.recipe}: seed_offset must be a whole number >= 0, got {spec.seed_offset}"
@@ -505,7 +518,10 @@ def recipe_contenders(refs, *, budget_s: float | None = None, progress: bool = F
                             ),
                         )
                         for name, m, off in zip(
-                            recipe.member_names, recipe.member_recipes, recipe.member_seed_offsets, strict=True
+                            recipe.member_names,
+                            recipe.member_recipes,
+                            recipe.member_seed_offsets,
+                            strict=True,
                         )
                     ],
                     task.task_type,
