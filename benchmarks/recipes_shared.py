@@ -296,7 +296,7 @@ def collect(slugs: list[str], n_boot: int = 1000) -> dict:
         t = s["tasks"].get(f"shared/{slug}")
         if not t or "entries" not in t:
             continue
-        rows, seed_draws = [], {}
+        rows, seed_draws, ensembles = [], {}, {}
         for e in t["entries"]:
             # run paths: relative to the folder for one folder, absolute when merged
             paths = [dirs[0] / r if len(dirs) == 1 else Path(r) for r in e["runs"]]
@@ -306,6 +306,8 @@ def collect(slugs: list[str], n_boot: int = 1000) -> dict:
                 for r, p in zip(runs, paths, strict=True)
             }
             tr = [r.get("training") or {} for r in runs]
+            if members := _ensemble_members(runs[0]):
+                ensembles[e["name"]] = members
             walls = [(r["timings"].get("fit", 0.0) + r["timings"].get("predict", 0.0)) for r in runs]
             rows.append(
                 {
@@ -328,6 +330,7 @@ def collect(slugs: list[str], n_boot: int = 1000) -> dict:
             )
         for r in rows:
             r["vs_no_pretraining"] = _vs_no_pretraining(r["name"], seed_draws)
+            r["vs_smaller_ensemble"] = _vs_smaller_ensemble(r["name"], ensembles, seed_draws)
         goal, goal_src = GOALS.get(slug, (None, ""))
         out[slug] = {
             "rows": rows,  # best score first
@@ -371,15 +374,22 @@ def _vs_no_pretraining(name: str, seed_draws: dict) -> dict | None:
     minus ``cnn-small``), paired on their common seeds' draws (each side averaged over those seeds,
     as the summary averages an entry): the value of the pretraining source.  ``None`` for a recipe
     without pretraining, or where the base has not run or the seeds lack draws."""
-    import numpy as np
-
-    from genolm.bench.summary import paired_difference, verdict
-
     if not any(piece in name for piece in PRETRAINING[:2]):
         return None
     base = name
     for piece in PRETRAINING:
         base = base.replace(piece, "")
+    return _paired(name, base, seed_draws)
+
+
+def _paired(name: str, base: str, seed_draws: dict) -> dict | None:
+    """Row ``name`` minus row ``base``, paired on their common seeds' draws (each side averaged
+    over those seeds, as the summary averages an entry); ``None`` where ``base`` has not run or no
+    common seed has draws and a defined score."""
+    import numpy as np
+
+    from genolm.bench.summary import paired_difference, verdict
+
     if base not in seed_draws:
         return None
     mine, theirs = seed_draws[name], seed_draws[base]
@@ -399,6 +409,36 @@ def _vs_no_pretraining(name: str, seed_draws: dict) -> dict | None:
     return {"base": base, "seeds": seeds, **d, "verdict": verdict(d["low"], d["high"])}
 
 
+def _ensemble_members(rec: dict) -> frozenset | None:
+    """An ensemble record's members as ``(recipe name, seed offset)`` pairs (its config lists
+    names, or ``{recipe, seed_offset}`` for an offset member); ``None`` for anything else."""
+    members = (rec.get("config") or {}).get("members")
+    if not isinstance(members, list) or not members:
+        return None
+    return frozenset(
+        (m["recipe"], m.get("seed_offset", 0)) if isinstance(m, dict) else (str(m), 0) for m in members
+    )
+
+
+def _vs_smaller_ensemble(name: str, ensembles: dict, seed_draws: dict) -> dict | None:
+    """An ensemble minus the largest other ensemble whose members are a strict subset of its own
+    (``ens3-stranded`` minus ``ens-cnn-tiny-stranded``), paired on their common seeds: what the
+    extra members buy.  ``None`` for a single recipe, or when no such ensemble has run; ``added``
+    names the extra members."""
+    mine = ensembles.get(name)
+    if not mine:
+        return None
+    smaller = sorted(
+        (n for n, m in ensembles.items() if m < mine and n in seed_draws),
+        key=lambda n: (-len(ensembles[n]), n),
+    )
+    for base in smaller:
+        if (d := _paired(name, base, seed_draws)) is not None:
+            added = sorted(r if off == 0 else f"{r}+seed{off}" for r, off in mine - ensembles[base])
+            return {**d, "added": added}
+    return None
+
+
 def _member_scores(training: list[dict]) -> list[dict] | None:
     """An ensemble's members on the test rows, over the seeds whose records score them (records
     from before the runner did carry none): each member's mean score over those seeds (undefined
@@ -412,6 +452,7 @@ def _member_scores(training: list[dict]) -> list[dict] | None:
     ]
     if not scored:
         return None
+
     def which(m: dict) -> tuple:
         return m["recipe"], m.get("seed_offset", 0)  # records from before seed offsets: 0
 
@@ -465,11 +506,12 @@ def carry_over(table: dict, old: dict) -> None:
                 if r[key] is None and same[base] and o.get(key) is not None:
                     r[key], carried = o[key], True
             # the pretraining pair, where its base row is the same runs as when it was committed
-            v = o.get("vs_no_pretraining")
-            if r.get("vs_no_pretraining") is None and v is not None:
-                b_now, b_then = t["by_name"].get(v["base"]), prev.get(v["base"])
-                if b_now is not None and b_then is not None and _same_runs(b_now, b_then):
-                    r["vs_no_pretraining"], carried = v, True
+            for key in ("vs_no_pretraining", "vs_smaller_ensemble"):
+                v = o.get(key)
+                if r.get(key) is None and v is not None:
+                    b_now, b_then = t["by_name"].get(v["base"]), prev.get(v["base"])
+                    if b_now is not None and b_then is not None and _same_runs(b_now, b_then):
+                        r[key], carried = v, True
             if carried:
                 r["carried"] = True
 
@@ -663,6 +705,14 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
             f"{v['verdict']}."
             for r in t["rows"]
             if (v := r.get("vs_no_pretraining"))
+        ]
+        notes += [
+            f"{r['name'].removeprefix('recipe:')} minus {v['base'].removeprefix('recipe:')} (the same ensemble "
+            f"without {', '.join(v['added'])}; paired on seed{'s' if len(v['seeds']) > 1 else ''} "
+            f"{', '.join(map(str, v['seeds']))}): {_sfmt(v['difference'])} [{_sfmt(v['low'])}, {_sfmt(v['high'])}] "
+            f"{v['verdict']}."
+            for r in t["rows"]
+            if (v := r.get("vs_smaller_ensemble"))
         ]
         if notes:
             L += ["", *(f"- {n}" for n in notes)]

@@ -89,6 +89,27 @@ def test_member_scores_match_members_by_recipe_and_skip_undefined_scores(rs):
     assert rs._member_scores([{"members": []}, {}]) is None
 
 
+def test_an_ensemble_is_paired_with_the_largest_ensemble_of_a_subset_of_its_members(rs):
+    rng = np.random.default_rng(1)
+    draws = {n: {0: (0.6 + 0.01 * i, rng.normal(0.6 + 0.01 * i, 0.02, 1000))} for i, n in enumerate("abcd")}
+    records = {
+        "a": {"config": {"members": ["x", "y", "z"]}},
+        "b": {"config": {"members": ["x", "y"]}},
+        "c": {"config": {"members": ["x"]}},  # smaller still: the larger subset wins
+        "d": {"config": {"members": ["x", {"recipe": "x", "seed_offset": 1000}]}},
+    }
+    ens = {n: rs._ensemble_members(r) for n, r in records.items()}
+    assert ens["d"] == frozenset({("x", 0), ("x", 1000)})
+    assert rs._ensemble_members({"config": {"model": {}}}) is None
+    v = rs._vs_smaller_ensemble("a", ens, draws)
+    assert (v["base"], v["added"], v["seeds"]) == ("b", ["z"], [0])
+    assert v["difference"] == pytest.approx(-0.01)
+    # a seed ensemble's extra member is named with its offset; no subset: nothing to pair
+    assert rs._vs_smaller_ensemble("d", ens, draws)["added"] == ["x+seed1000"]
+    assert rs._vs_smaller_ensemble("c", ens, draws) is None
+    assert rs._vs_smaller_ensemble("single", ens, draws) is None
+
+
 def test_seed_ensemble_members_of_one_recipe_are_matched_by_seed_offset(rs):
     def member(off, estimate):
         return {**_member("recipe:a@v1", estimate, 0.0), "seed_offset": off}
