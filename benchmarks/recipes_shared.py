@@ -439,6 +439,16 @@ def _vs_smaller_ensemble(name: str, ensembles: dict, seed_draws: dict) -> dict |
     return None
 
 
+def _pair_note(name: str, v: dict, what: str) -> str:
+    """One note under a task's table: row ``name`` minus the paired row ``v["base"]`` (``what``
+    that base is), on their common seeds."""
+    return (
+        f"{name.removeprefix('recipe:')} minus {v['base'].removeprefix('recipe:')} (the same {what}; "
+        f"paired on seed{'s' if len(v['seeds']) > 1 else ''} {', '.join(map(str, v['seeds']))}): "
+        f"{_sfmt(v['difference'])} [{_sfmt(v['low'])}, {_sfmt(v['high'])}] {v['verdict']}."
+    )
+
+
 def _member_scores(training: list[dict]) -> list[dict] | None:
     """An ensemble's members on the test rows, over the seeds whose records score them (records
     from before the runner did carry none): each member's mean score over those seeds (undefined
@@ -699,18 +709,12 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
             if r.get("members")
         ]
         notes += [
-            f"{r['name'].removeprefix('recipe:')} minus {v['base'].removeprefix('recipe:')} (the same recipe "
-            f"without pretraining; paired on seed{'s' if len(v['seeds']) > 1 else ''} "
-            f"{', '.join(map(str, v['seeds']))}): {_sfmt(v['difference'])} [{_sfmt(v['low'])}, {_sfmt(v['high'])}] "
-            f"{v['verdict']}."
+            _pair_note(r["name"], v, "recipe without pretraining")
             for r in t["rows"]
             if (v := r.get("vs_no_pretraining"))
         ]
         notes += [
-            f"{r['name'].removeprefix('recipe:')} minus {v['base'].removeprefix('recipe:')} (the same ensemble "
-            f"without {', '.join(v['added'])}; paired on seed{'s' if len(v['seeds']) > 1 else ''} "
-            f"{', '.join(map(str, v['seeds']))}): {_sfmt(v['difference'])} [{_sfmt(v['low'])}, {_sfmt(v['high'])}] "
-            f"{v['verdict']}."
+            _pair_note(r["name"], v, f"ensemble without {', '.join(v['added'])}")
             for r in t["rows"]
             if (v := r.get("vs_smaller_ensemble"))
         ]
