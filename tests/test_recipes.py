@@ -507,6 +507,14 @@ def test_mean_prediction_averages_probabilities_and_labels_by_argmax():
     )
 
 
+def assert_refused(tmp_path, cases: dict) -> None:
+    """Each ensemble YAML body in ``cases`` fails to load with an error matching its value."""
+    for text, match in cases.items():
+        (tmp_path / "e.yaml").write_text("name: e\n" + text)
+        with pytest.raises((ConfigError, UnknownNameError), match=match):
+            load_recipe(str(tmp_path / "e.yaml"))
+
+
 def test_ensemble_recipes_load_and_refuse_what_they_cannot_do(tmp_path):
     r = load_recipe("ens-cnn-tiny-stranded")
     assert [m.name for m in r.member_recipes] == ["cnn-small-stranded", "tiny-ft-stranded"]
@@ -524,10 +532,7 @@ def test_ensemble_recipes_load_and_refuse_what_they_cannot_do(tmp_path):
         "members: [cnn-small, tiny-ft]\nfinetune: {lr: 0.01}\n": "move finetune into the member recipes",
         "members: [cnn-small, ens-cnn-tiny-stranded]\n": "is itself an ensemble",
     }
-    for text, match in cases.items():
-        (tmp_path / "e.yaml").write_text("name: e\n" + text)
-        with pytest.raises((ConfigError, UnknownNameError), match=match):
-            load_recipe(str(tmp_path / "e.yaml"))
+    assert_refused(tmp_path, cases)
     # a member that is the ensemble itself is refused before it is built (no endless recursion)
     (tmp_path / "self.yaml").write_text("name: s\nmembers: [self.yaml, cnn-small]\n")
     with pytest.raises(ConfigError, match="is itself an ensemble"):
@@ -583,10 +588,7 @@ def test_a_seed_ensemble_lists_one_recipe_with_seed_offsets(tmp_path):
         "members: [cnn-small, [tiny-ft]]\n": "a member is a recipe name",
         "members: [cnn-small, {recipe: cnn-smal, seed_offset: 1}]\n": "Did you mean 'cnn-small'",
     }
-    for text, match in bad.items():
-        (tmp_path / "e.yaml").write_text("name: e\n" + text)
-        with pytest.raises((ConfigError, UnknownNameError), match=match):
-            load_recipe(str(tmp_path / "e.yaml"))
+    assert_refused(tmp_path, bad)
 
 
 def test_run_keys_of_single_recipes_are_pinned_and_an_ensemble_key_follows_its_members(tmp_path):
