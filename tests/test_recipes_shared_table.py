@@ -151,3 +151,29 @@ def test_an_ensemble_member_with_an_undefined_score_is_recorded_as_such():
     assert a["ensemble_minus_member"]["difference"] == pytest.approx(0.8 - a["test"]["spearman"]["estimate"])
     assert math.isnan(b["test"]["spearman"]["estimate"])
     assert math.isnan(b["ensemble_minus_member"]["difference"])
+
+
+def test_the_table_names_seed_offset_members_and_the_ensemble_pairing(rs, tmp_path):
+    pair = {"base": "recipe:e2", "seeds": [0, 1], "difference": 0.003, "low": -0.004, "high": 0.01}
+    members = [
+        {"recipe": "recipe:c@v1", "seed_offset": off, "n_seeds": 1, "score": 0.6,
+         "ensemble_minus_member": [{"difference": 0.01, "low": -0.01, "high": 0.03}]}
+        for off in (0, 1000)
+    ]  # fmt: skip
+    row = {
+        "name": "recipe:e3", "kind": "model", "score": 0.7, "ci": [0.68, 0.72], "seeds": [0, 1],
+        "wall_s_per_run": [100.0, 110.0], "stopped_by_budget": [False, True], "vs_cnn": None,
+        "members": members, "vs_no_pretraining": None,
+        "vs_smaller_ensemble": {**pair, "added": ["t"], "verdict": "ties"},
+    }  # fmt: skip
+    task = {
+        "goal": 0.69, "goal_source": "a paper", "metric": "mcc", "audit": "PASS", "shortcuts": [],
+        "slug_note": "", "capped": None, "rows": [row], "genolm_tiny": {},
+    }  # fmt: skip
+    rs.write_md(tmp_path / "t.md", {"toy": task}, {"loadavg": [0.0, 0.0, 0.0]})
+    md = (tmp_path / "t.md").read_text()
+    assert "| recipe:e3 | 0.700 [0.680, 0.720] | 2 | 105 | 1/2 | - | met |" in md
+    assert "members alone (the 1 of 2 seeds" in md and "c 0.600 (" in md and "c+seed1000 0.600 (" in md
+    assert (
+        "e3 minus e2 (the same ensemble without t; paired on seeds 0, 1): +0.003 [-0.004, +0.010] ties." in md
+    )
