@@ -425,6 +425,8 @@ def _vs_smaller_ensemble(name: str, ensembles: dict, seed_draws: dict) -> dict |
     (``ens3-stranded`` minus ``ens-cnn-tiny-stranded``), paired on their common seeds: what the
     extra members buy.  ``None`` for a single recipe, or when no such ensemble has run; ``added``
     names the extra members."""
+    from genolm.bench.recipes import member_label
+
     mine = ensembles.get(name)
     if not mine:
         return None
@@ -434,7 +436,7 @@ def _vs_smaller_ensemble(name: str, ensembles: dict, seed_draws: dict) -> dict |
     )
     for base in smaller:
         if (d := _paired(name, base, seed_draws)) is not None:
-            added = sorted(r if off == 0 else f"{r}+seed{off}" for r, off in mine - ensembles[base])
+            added = sorted(member_label(r, off) for r, off in mine - ensembles[base])
             return {**d, "added": added}
     return None
 
@@ -515,7 +517,8 @@ def carry_over(table: dict, old: dict) -> None:
             for key, base in (("vs_cnn", CNN), ("vs_kmer", KMER)):
                 if r[key] is None and same[base] and o.get(key) is not None:
                     r[key], carried = o[key], True
-            # the pretraining pair, where its base row is the same runs as when it was committed
+            # the pairings (pretraining, smaller ensemble), where the base row is the same runs as
+            # when they were committed
             for key in ("vs_no_pretraining", "vs_smaller_ensemble"):
                 v = o.get(key)
                 if r.get(key) is None and v is not None:
@@ -636,6 +639,8 @@ def _sfmt(x, d=3):
 
 
 def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None) -> None:
+    from genolm.bench.recipes import member_label
+
     L = [
         "# Native recipes on the shared tasks (full training data, time-budgeted runs)",
         "",
@@ -695,8 +700,8 @@ def write_md(path: Path, table: dict, meta: dict, ablations: dict | None = None)
             f"{r['name']}'s members alone (the {r['members'][0]['n_seeds']} of {len(r['seeds'])} seeds "
             "whose records score them; ensemble minus member, paired, per seed): "
             + "; ".join(
-                f"{m['recipe'].split('@')[0].removeprefix('recipe:')}"
-                f"{'+seed' + str(m['seed_offset']) if m.get('seed_offset') else ''} {_fmt(m['score'])} ("
+                f"{member_label(m['recipe'].split('@')[0].removeprefix('recipe:'), m.get('seed_offset', 0))} "
+                f"{_fmt(m['score'])} ("
                 + ", ".join(
                     f"{_sfmt(d['difference'])} [{_sfmt(d['low'])}, {_sfmt(d['high'])}]"
                     for d in m["ensemble_minus_member"]

@@ -97,8 +97,9 @@ class Recipe:
         from genolm.models import MODELS
 
         where = f"recipe '{self.name}'"
-        self.member_seed_offsets: list[int] = []
-        self.member_recipes = self._members(where) if self.members else []
+        pairs = self._members(where) if self.members else []
+        self.member_recipes = [m for m, _ in pairs]
+        self.member_seed_offsets = [off for _, off in pairs]
         if self.init is not None and (self.model or self.pretrain.get("corpus", "none") != "none"):
             raise ConfigError(
                 f"{where}: 'init: {self.init}' starts from that model's own architecture and weights; "
@@ -119,8 +120,8 @@ class Recipe:
                 f"{where}: time_budget_minutes must be positive, got {self.time_budget_minutes}"
             )
 
-    def _members(self, where: str) -> list[Recipe]:
-        """The member recipes, built; ``member_seed_offsets`` gets each one's seed offset."""
+    def _members(self, where: str) -> list[tuple[Recipe, int]]:
+        """Each member recipe, built, with its seed offset."""
         own = {
             "init": self.init is not None,
             "family": self.family != "convnova",
@@ -141,7 +142,7 @@ class Recipe:
             )
         if len(self.members) < 2:
             raise ConfigError(f"{where}: an ensemble needs at least two members, got {self.members}")
-        out, refs, self.member_seed_offsets = [], [], []
+        out, refs = [], []
         for item in self.members:
             spec = _member_spec(item, where)
             refs.append(spec.recipe)
@@ -150,15 +151,11 @@ class Recipe:
                 raise ConfigError(
                     f"{where}: member {spec.recipe} is itself an ensemble; list its members instead"
                 )
-            out.append(_build(path, data))
-            self.member_seed_offsets.append(spec.seed_offset)
-        what = [
-            (*(repr(getattr(m, k)) for k in _TRAINED), off)
-            for m, off in zip(out, self.member_seed_offsets, strict=True)
-        ]
+            out.append((_build(path, data), spec.seed_offset))
+        what = [(*(repr(getattr(m, k)) for k in _TRAINED), off) for m, off in out]
         same = [refs[i] for i in range(len(out)) if what[i] in what[:i]]
         if same:
-            free = max(self.member_seed_offsets) + 1000
+            free = max(off for _, off in out) + 1000
             raise ConfigError(
                 f"{where}: member {same[0]} trains the same model as an earlier member (same seed, "
                 "half the budget each): list each recipe once, or give the repeat its own seed "
@@ -170,7 +167,7 @@ class Recipe:
     def member_names(self) -> list[str]:
         """Each member's name, ``+seedK`` appended where it trains with seed offset K."""
         return [
-            m.name if off == 0 else f"{m.name}+seed{off}"
+            member_label(m.name, off)
             for m, off in zip(self.member_recipes, self.member_seed_offsets, strict=True)
         ]
 
@@ -209,6 +206,12 @@ RECIPES: Registry[Path] = _scan()
 
 #: the keys that decide what a recipe trains (two members equal on all of them are one model)
 _TRAINED = ("init", "family", "model", "tokenizer", "pretrain", "finetune")
+
+
+def member_label(name: str, seed_offset: int) -> str:
+    """How an ensemble member is named in messages and tables: ``NAME``, or ``NAME+seedK`` for a
+    member trained with seed offset K."""
+    return name if seed_offset == 0 else f"{name}+seed{seed_offset}"
 
 
 @dataclass
@@ -584,6 +587,7 @@ __all__ = [
     "RecipeEstimator",
     "is_recipe_ref",
     "load_recipe",
+    "member_label",
     "recipe_contenders",
     "refuse_leaky_self_pretraining",
 ]
