@@ -589,6 +589,10 @@ def test_a_seed_ensemble_lists_one_recipe_with_seed_offsets(tmp_path):
         "members: [cnn-small, {recipe: cnn-smal, seed_offset: 1}]\n": "Did you mean 'cnn-small'",
     }
     assert_refused(tmp_path, bad)
+    # the error names the ensemble's file
+    (tmp_path / "e.yaml").write_text("name: e\nmembers: [cnn-small, {recipe: cnn-small, seed_offset: -1}]\n")
+    with pytest.raises(ConfigError, match=f"^{tmp_path / 'e.yaml'}: recipe 'e': member cnn-small"):
+        load_recipe(str(tmp_path / "e.yaml"))
 
 
 def test_run_keys_of_single_recipes_are_pinned_and_an_ensemble_key_follows_its_members(tmp_path):

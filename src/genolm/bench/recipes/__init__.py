@@ -288,9 +288,15 @@ def _beside(path: Path, member):
 
 
 def _build(path: Path, data: dict) -> Recipe:
+    """The recipe in file ``path``; a bad value's error names the file (a bad key's already does)."""
     from genolm import config as C
 
-    return C.from_dict(Recipe, data, source=f"recipe {path}")
+    try:
+        return C.from_dict(Recipe, data, source=f"recipe {path}")
+    except ConfigError as e:
+        if str(path) in str(e):
+            raise
+        raise ConfigError(f"{path}: {e}") from None
 
 
 def load_recipe(ref: str | Path) -> Recipe:
