@@ -7,6 +7,45 @@ import dataclasses
 import typing
 
 
+def _number(text: str, kind, what: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=``: an integer >= 1 (a batch size, a count, a window)."""
+    value = _number(text, int, "an integer >= 1")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse ``type=``: an integer >= 0 (a flank, an overlap)."""
+    value = _number(text, int, "an integer >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type=``: a number > 0 (a time budget, a learning rate)."""
+    value = _number(text, float, "a number > 0")
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """argparse ``type=``: a number in [0, 1] (a fraction, a similarity threshold)."""
+    value = _number(text, float, "a number in [0, 1]")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text}")
+    return value
+
+
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, *, skip: tuple[str, ...] = ()) -> None:
     """Add ``--field-name VALUE`` for every field of dataclass ``cls`` (default: unset)."""
     group = parser.add_argument_group("config overrides (each overrides the same key of the YAML file)")
