@@ -300,7 +300,16 @@ def _hidden(model, input_ids, attention_mask, layer: int):
         return model.token_hidden_states(input_ids, attention_mask, layer=layer)
     base = getattr(model, "base_model", model)
     out = base(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-    return out.hidden_states[layer] if out.hidden_states is not None else out.last_hidden_state
+    if out.hidden_states is None:
+        if layer != -1:
+            raise ConfigError(
+                f"layer {layer}: {type(base).__name__} returns no per-layer hidden states, only its last "
+                "layer; use layer -1"
+            )
+        return out.last_hidden_state
+    from genolm.models.base import select_layer
+
+    return select_layer(out.hidden_states, layer)
 
 
 def embed_sequences(

@@ -31,6 +31,7 @@ import numpy as np
 from genolm.constants import PRECISIONS
 from genolm.registry import check_choice
 from genolm.tokenizers.offsets import special_template, token_offsets
+from genolm.weights import resolve_device
 
 #: schemes whose token layout depends only on where N / invalid bases are (see TokenizerView)
 _STABLE_SCHEMES = frozenset({"char", "iupac", "kmer", "nt6"})
@@ -62,7 +63,7 @@ def resolve_precision(precision: str, device) -> str:
         return precision
     import torch
 
-    kind = torch.device(device).type if device is not None else "cpu"
+    kind = resolve_device(device).type
     if kind == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     if kind != "cpu":
@@ -366,7 +367,7 @@ def preserve_model_state(model, device=None):
         orig = next(model.parameters()).device
     except StopIteration:
         orig = torch.device("cpu")
-    dev = torch.device(device) if device is not None else orig
+    dev = resolve_device(device) if device is not None else orig
     model.eval()
     if dev != orig:
         model.to(dev)
@@ -499,7 +500,7 @@ def run_requests(
     import torch
     import torch.nn.functional as F
 
-    dev = torch.device(device) if device is not None else torch.device("cpu")
+    dev = resolve_device(device)
     autocast = (
         (lambda: torch.autocast(dev.type, dtype=torch.bfloat16))
         if resolve_precision(precision, dev) == "bf16"

@@ -42,6 +42,54 @@ ADAPTED_ATTR = "genolm_forward_adapter"
 _SHOW = 8
 
 
+# --- devices ---------------------------------------------------------------------------------------
+
+
+def resolve_device(device, *, option: str = "device"):
+    """``device`` (``None`` = cpu; a string such as ``cpu``, ``cuda``, ``cuda:1``, ``mps``; or a
+    ``torch.device``) as a ``torch.device`` that this machine has.
+
+    Raises :class:`~genolm.errors.ConfigError` naming ``option`` for a string torch does not parse
+    and for a device this torch build or machine does not have, instead of an error deep in torch.
+    """
+    import torch
+
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = device if isinstance(device, torch.device) else torch.device(str(device))
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(
+            f"{option} '{device}' is not a device torch knows; use cpu, cuda, cuda:N or mps"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"{option} '{device}': this machine (or this torch build, {torch.__version__}) has no "
+                "CUDA GPU; use cpu, or install a CUDA build of torch on a machine with a GPU"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"{option} '{device}': there are {torch.cuda.device_count()} CUDA device(s), "
+                f"numbered 0..{torch.cuda.device_count() - 1}"
+            )
+    elif dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError(f"{option} '{device}': MPS (Apple GPU) is not available here; use cpu")
+    elif dev.type != "cpu" and not _has_backend(torch, dev.type):
+        raise ConfigError(f"{option} '{device}': this torch build has no '{dev.type}' device; use cpu")
+    return dev
+
+
+def _has_backend(torch, kind: str) -> bool:
+    mod = getattr(torch, kind, None)  # torch.xpu, torch.mtia, ...
+    available = getattr(mod, "is_available", None)
+    try:
+        return bool(available()) if callable(available) else False
+    except Exception:  # a backend whose probe itself fails is not usable
+        return False
+
+
 # --- missing weights -------------------------------------------------------------------------------
 
 

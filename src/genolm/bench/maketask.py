@@ -167,7 +167,10 @@ class MakeTaskConfig:
         for k, v in dict(self.fractions).items():
             if k not in SPLITS:
                 raise ConfigError(f"fractions: unknown split '{k}'.{did_you_mean(k, list(SPLITS))}")
-            fr[k] = float(v)
+            try:
+                fr[k] = float(v)
+            except (TypeError, ValueError):
+                raise ConfigError(f"fractions: '{k}' must be a number in (0, 1), got {v!r}") from None
             if not 0.0 < fr[k] < 1.0:
                 raise ConfigError(f"fractions: '{k}' must be in (0, 1), got {v}")
         if "train" not in fr or "test" not in fr:

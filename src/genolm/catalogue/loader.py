@@ -44,7 +44,7 @@ from scipy.special import logsumexp
 
 from genolm import weights
 from genolm.catalogue.entry import CATALOGUE, CatalogueEntry, find_entry
-from genolm.errors import ConfigError, InputError
+from genolm.errors import ConfigError, GenolmError, InputError, UnknownNameError
 from genolm.registry import check_choice, did_you_mean
 
 #: probe sequence for the load-time tokenization check: N, lower case, a leftover for k-mers
@@ -252,6 +252,7 @@ class GenomicLM:
             return torch.device("cpu")
 
     def to(self, device) -> GenomicLM:
+        weights.resolve_device(device)  # a device this machine has, or a clear error
         if self._read_weights is not None:
             self._device = device
         else:
@@ -533,14 +534,22 @@ def load(
     cache_dir : path, optional
         Hugging Face cache folder (default: ``HF_HOME`` / ``HF_HUB_CACHE``).
     """
+    if device is not None:
+        weights.resolve_device(device)  # before any download: a device this machine has
     entry, folder, rev = resolve(name_or_path, revision, cache_dir)
     family = entry.family if entry is not None else detect_family(folder)
     if family not in ADAPTERS:
         raise ConfigError(f"no loader for family '{family}'.{did_you_mean(family, list(ADAPTERS))}")
-    read, tok, objective, context = ADAPTERS[family](folder, entry, trust_remote_code)
+    try:
+        read, tok, objective, context = ADAPTERS[family](folder, entry, trust_remote_code)
+    except Exception as e:
+        raise unreadable_folder(folder, e) from e
 
     def read_weights():
-        model = read()
+        try:
+            model = read()
+        except Exception as e:
+            raise unreadable_folder(folder, e) from e
         if dtype is not None:
             import torch
 
@@ -563,6 +572,91 @@ def load(
         context=context,
         window=training_window(folder) if family == "genolm" else None,
     )
+
+
+def unreadable_folder(folder, e: BaseException) -> BaseException:
+    """The error to raise for ``e``, raised while reading the model folder ``folder``.
+
+    genolm's own errors pass through; what transformers, safetensors or tokenizers raise about a
+    broken folder (a truncated weights file, a ``config.json`` that no longer matches the weights,
+    an unknown ``model_type``, missing or corrupt tokenizer files) becomes an
+    :class:`~genolm.errors.InputError` naming the folder, what is wrong and how to fix it.
+    """
+    if isinstance(e, (GenolmError, UnknownNameError)) or not isinstance(e, Exception):
+        return e
+    text = str(e).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    where = str(folder)
+    if type(e).__name__ == "SafetensorError":
+        return InputError(
+            f"the weights file cannot be read, it is corrupt or truncated ({first})",
+            path=where,
+            hint="download the model again, or save it again with save_pretrained",
+        )
+    if "ignore_mismatched_sizes" in text or "size mismatch" in text:
+        return InputError(
+            "config.json does not match the weights: a tensor in the weights file has another shape "
+            "than config.json describes (was hidden_size, vocab_size or a layer count edited?)",
+            path=where,
+            hint="put back the config.json that was saved with these weights",
+        )
+    if "model_type" in text or "does not recognize this architecture" in text:
+        mt = _config_model_type(folder)
+        if mt is None:
+            what = "config.json has no model_type"
+        else:
+            what = f"config.json's model_type '{mt}' is not an architecture genolm or transformers knows"
+            from genolm.models import MODELS
+
+            known = sorted({fam.model_type for _, fam in MODELS.items()}) if mt.startswith("genolm") else []
+            what += "." + did_you_mean(mt, known)
+        return InputError(what, path=where, hint="put back the config.json saved with the model")
+    if isinstance(e, json.JSONDecodeError):
+        bad = _bad_json_file(folder)
+        return InputError(
+            f"{bad.name if bad else 'a JSON file'} is not valid JSON ({first})",
+            path=str(bad) if bad else where,
+            hint="download the model again, or save it again with save_pretrained",
+        )
+    if isinstance(e, (OSError, ValueError, RuntimeError, KeyError, TypeError)):
+        return InputError(
+            f"the model folder cannot be read: {type(e).__name__}: {first}",
+            path=where,
+            hint="check that it holds what save_pretrained wrote (config.json, the weights and the "
+            "tokenizer files), or download it again",
+        )
+    return e
+
+
+def _bad_json_file(folder) -> Path | None:
+    """The first ``*.json`` file in ``folder`` that does not parse."""
+    for f in sorted(Path(folder).glob("*.json")):
+        try:
+            json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f
+    return None
+
+
+def _config_model_type(folder) -> str | None:
+    try:
+        mt = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(mt) if mt else None
+
+
+def _require_tokenizer_files(folder: Path) -> None:
+    """Refuse a folder with no tokenizer files (transformers would look for them on the Hub)."""
+    f = Path(folder)
+    names = ("tokenizer_config.json", "tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model")
+    if not any((f / n).is_file() for n in names) and not any(f.glob("*.model")):
+        raise InputError(
+            "no tokenizer files in the model folder (tokenizer_config.json, tokenizer.json or vocab.txt)",
+            path=str(folder),
+            hint="save the tokenizer beside the model (tokenizer.save_pretrained(folder)), or download the "
+            "model again",
+        )
 
 
 def display_name(entry: CatalogueEntry | None, folder: Path) -> str:
@@ -702,6 +796,7 @@ def _genolm(folder: Path, entry, trust: bool):
         objective = _hf_objective(config)
     cls = AutoModelForCausalLM if objective == "clm" else AutoModelForMaskedLM
     read = _reader(cls, folder, config=config)
+    _require_tokenizer_files(folder)
     tok = AutoTokenizer.from_pretrained(str(folder))
     return read, tok, objective, getattr(config, "max_position_embeddings", None)
 
@@ -755,6 +850,7 @@ def _gpn(folder: Path, entry, trust: bool):
     gpn.register_auto_classes("gpn")
     config = AutoConfig.from_pretrained(str(folder))
     read = _reader(AutoModelForMaskedLM, folder, config=config)
+    _require_tokenizer_files(folder)
     tok = AutoTokenizer.from_pretrained(str(folder))
     ctx = entry.context if entry is not None else None
     return read, tok, "mlm", ctx

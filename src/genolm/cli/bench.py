@@ -39,6 +39,8 @@ genolm report genolm-bench
 def add_arguments(p):
     import argparse
 
+    from genolm.cli.common import positive_float, positive_int
+
     p.add_argument(
         "models",
         nargs="*",
@@ -54,7 +56,9 @@ def add_arguments(p):
         "--modes",
         help="comma-separated: probe, full, lora, knn (cosine kNN on frozen embeddings). Default: probe,full",
     )
-    p.add_argument("--seeds", type=int, help="seeds per model, mode and task (every mode). Default: 3")
+    p.add_argument(
+        "--seeds", type=positive_int, help="seeds per model, mode and task (every mode). Default: 3"
+    )
     p.add_argument("--out", dest="out_dir", metavar="DIR", help="results folder. Default: ./genolm-bench")
     p.add_argument(
         "--fail-on",
@@ -76,10 +80,10 @@ def add_arguments(p):
     p.add_argument("--profile", choices=["quick", "standard"], help="default settings; see above")
     p.add_argument("--config", metavar="YAML", help="a BenchConfig YAML file (flags override it)")
     p.add_argument(
-        "--epochs", type=int, help="max epochs of full / lora fine-tuning (early stopping on valid)"
+        "--epochs", type=positive_int, help="max epochs of full / lora fine-tuning (early stopping on valid)"
     )
-    p.add_argument("--lr", type=float, help="learning rate of full / lora fine-tuning")
-    p.add_argument("--batch-size", type=int, help="fine-tuning batch size. Default: 32")
+    p.add_argument("--lr", type=positive_float, help="learning rate of full / lora fine-tuning")
+    p.add_argument("--batch-size", type=positive_int, help="fine-tuning batch size. Default: 32")
     p.add_argument(
         "--long-input",
         choices=["error", "window", "truncate"],
@@ -87,7 +91,7 @@ def add_arguments(p):
     )
     p.add_argument(
         "--max-length",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="token budget per input (special tokens included) for every model, also those whose config "
         "names no maximum; longer inputs are truncated (or windowed with --long-input window). "
@@ -99,12 +103,16 @@ def add_arguments(p):
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="Default: auto (bf16 where native)")
     p.add_argument(
         "--time-budget",
-        type=float,
+        type=positive_float,
         metavar="MIN",
         help="recipe:NAME models: minutes per run (overrides the recipe's)",
     )
-    p.add_argument("--threads", type=int, help="torch CPU threads. Default: the idle cores, at least 1")
-    p.add_argument("--n-boot", type=int, help="bootstrap resamples for CIs and paired tests. Default: 1000")
+    p.add_argument(
+        "--threads", type=positive_int, help="torch CPU threads. Default: the idle cores, at least 1"
+    )
+    p.add_argument(
+        "--n-boot", type=positive_int, help="bootstrap resamples for CIs and paired tests. Default: 1000"
+    )
     p.add_argument(
         "--no-report", dest="report", action="store_false", default=None, help="skip report.md/html"
     )

@@ -21,6 +21,8 @@ genolm export runs/bench/models/prom/ --format onnx --int8 static --calibration 
 
 
 def add_arguments(p):
+    from genolm.cli.common import positive_int
+
     p.add_argument("model", metavar="MODEL", help="model folder or catalogue name")
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default onnx)")
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="the bundle to write")
@@ -29,13 +31,15 @@ def add_arguments(p):
         help="quantize to int8 with onnxruntime: dynamic (default) or static (needs --calibration)",
     )  # fmt: skip
     p.add_argument("--calibration", metavar="FASTA", help="windows for static int8 (one record per window)")
-    p.add_argument("--window", type=int, default=512, metavar="BP", help="window length in bp (default 512)")
     p.add_argument(
-        "--stride", type=int, metavar="BP", help="window stride in bp (default: the window length)"
+        "--window", type=positive_int, default=512, metavar="BP", help="window length in bp (default 512)"
+    )
+    p.add_argument(
+        "--stride", type=positive_int, metavar="BP", help="window stride in bp (default: the window length)"
     )
     p.add_argument("--pooling", default="mean", choices=["mean", "max"], help="pooling over a read's windows")
     p.add_argument(
-        "--min-len", type=int, metavar="BP",
+        "--min-len", type=positive_int, metavar="BP",
         help="reads shorter than this are skipped (default: the window length); reads between this and "
         "the window length are scored as one window of their own length",
     )  # fmt: skip

@@ -24,7 +24,7 @@ genolm ism --sequence ACGTTGCAATGGCCTAGCTAGGATCCATGCATGCAAGCTTGGCACTGGCCGTCGTTTT
 
 
 def add_arguments(p):
-    from genolm.cli.common import add_deprecated_alias
+    from genolm.cli.common import add_deprecated_alias, positive_int
 
     p.add_argument("--genome", help="reference FASTA / GenBank / bundled:NAME (with --region)")
     p.add_argument("--region", help="chr:start-end, 1-based inclusive")
@@ -43,11 +43,13 @@ def add_arguments(p):
     p.add_argument("--method", default="auto", help="auto, llr, pll or clm. Default: auto")
     p.add_argument(
         "--window",
-        type=int,
+        type=positive_int,
         default=None,
         help="window in bases. Default: the model's training window, else 256",
     )
-    p.add_argument("--batch-size", type=int, default=64, help="sequences per forward pass. Default: 64")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=64, help="sequences per forward pass. Default: 64"
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, ... Default: cpu")
     p.add_argument(
         "--precision",

@@ -20,21 +20,27 @@ genolm predict prom.onnx --fasta contigs.fa --min-len 100 --out calls.tsv
 
 
 def add_arguments(p):
+    from genolm.cli.common import nonnegative_int, positive_int
+
     p.add_argument("bundle", metavar="BUNDLE.onnx", help="an ONNX bundle from `genolm export`")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--fastq", metavar="PATH", help="reads as FASTQ ('-': stdin)")
     src.add_argument("--fasta", metavar="PATH", help="reads as FASTA ('-': stdin)")
     p.add_argument("--out", default="-", metavar="FILE", help="the TSV; '-' is stdout (default)")
     p.add_argument(
-        "--min-len", type=int, metavar="BP",
+        "--min-len", type=positive_int, metavar="BP",
         help="skip (and count) reads shorter than this; default: the bundle's min_len, else its window length",
     )  # fmt: skip
     p.add_argument(
-        "--threads", type=int, default=0, metavar="N", help="onnxruntime threads (default: its own)"
+        "--threads",
+        type=nonnegative_int,
+        default=0,
+        metavar="N",
+        help="onnxruntime threads (default: its own)",
     )
     p.add_argument(
         "--batch-windows",
-        type=int,
+        type=positive_int,
         default=1024,
         metavar="N",
         help="windows per onnxruntime call, across reads (default 1024)",

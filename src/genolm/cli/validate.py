@@ -20,12 +20,15 @@ genolm validate gue/prom_core_all
 
 
 def add_arguments(p):
-    from genolm.cli.common import add_deprecated_alias
+    from genolm.cli.common import add_deprecated_alias, positive_int
 
     p.add_argument("targets", nargs="+", metavar="TASK", help="task / suite YAML paths or registered names")
     p.add_argument("--data", action="store_true", help="also load the data and check it")
     p.add_argument(
-        "--limit", type=int, metavar="N", help="with --data: read only N evenly spaced rows per split"
+        "--limit",
+        type=positive_int,
+        metavar="N",
+        help="with --data: read only N evenly spaced rows per split",
     )
     p.add_argument(
         "--out", metavar="PATH", help="write the results as JSON; '-' is stdout (the lines then go to stderr)"

@@ -272,6 +272,18 @@ class SelectedLogitsMixin:
         raise NotImplementedError
 
 
+def select_layer(hidden_states, layer: int):
+    """``hidden_states[layer]`` (the embedding output, then one entry per layer), or a
+    :class:`~genolm.errors.ConfigError` that says which layers the model has."""
+    n = len(hidden_states) - 1
+    if not -n - 1 <= layer <= n:
+        raise ConfigError(
+            f"layer {layer} is out of range: this model has {n} layers; give a layer in 0..{n} "
+            f"(0: the embedding output, {n}: the last layer) or -1..-{n + 1} counting from the last"
+        )
+    return hidden_states[layer]
+
+
 class GenolmPreTrainedModel(PreTrainedModel):
     """Behaviour shared by every genolm model: ``embed()``, per-token states, pooling.
 
@@ -372,7 +384,7 @@ class GenolmPreTrainedModel(PreTrainedModel):
     ) -> torch.Tensor:
         """Per-token hidden states ``(B, T, H)`` of one layer (``-1``: the last, after the final norm)."""
         out = self._backbone()(input_ids, attention_mask=attention_mask, output_hidden_states=layer != -1)
-        return out.last_hidden_state if layer == -1 else out.hidden_states[layer]
+        return out.last_hidden_state if layer == -1 else select_layer(out.hidden_states, layer)
 
     def embed(
         self,

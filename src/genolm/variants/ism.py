@@ -381,6 +381,8 @@ class IsmConfig:
     def __post_init__(self):
         if (self.sequence is None) == (self.region is None):
             raise ConfigError("give either --sequence or --genome with --region")
+        if self.sequence is not None and self.genome is not None:
+            raise ConfigError("--genome goes with --region; a bare --sequence needs no genome: leave one out")
         if self.region is not None:
             if self.genome is None:
                 raise ConfigError("--region needs --genome")
