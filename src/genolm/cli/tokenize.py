@@ -18,7 +18,7 @@ zcat genome.fa.gz | genolm tokenize - --scheme kmer6 --out - > stats.json
 
 
 def add_arguments(p):
-    from genolm.cli.common import add_deprecated_alias
+    from genolm.cli.common import add_deprecated_alias, positive_int
 
     p.add_argument(
         "fasta",
@@ -32,7 +32,9 @@ def add_arguments(p):
         help="scheme label (char, iupac, kmer3..kmer6, nt6, codon, bpe) or NAME:key=value,...; repeatable. "
         "Default is all of them.",
     )
-    p.add_argument("--context", type=int, default=512, help="token context for the 'bp per context' column")
+    p.add_argument(
+        "--context", type=positive_int, default=512, help="token context for the 'bp per context' column"
+    )
     p.add_argument(
         "--out",
         metavar="PATH",

@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from genolm.alphabet import validate as validate_seq
 from genolm.errors import InputError
 from genolm.io.fasta import PathLike, _raise_read_error, open_binary
 from genolm.io.gff import UTR_TYPES, Feature, build_hierarchy
@@ -79,12 +80,19 @@ def read_genbank(path: PathLike, *, hierarchy: bool = True) -> Iterator[GenBankR
     Yields
     ------
     GenBankRecord
+
+    Raises
+    ------
+    genolm.errors.InputError
+        Naming the file, record and 0-based position of a character outside the IUPAC alphabet
+        (the check FASTA input gets), or a record name used twice in the file.
     """
     from Bio import SeqIO
     from Bio.Seq import UndefinedSequenceError
 
     p = str(path)
     n = 0
+    seen: dict[str, int] = {}  # record name -> its number in the file (1-based)
     with open_binary(path) as raw:
         handle = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
         it = SeqIO.parse(handle, "genbank")
@@ -98,10 +106,20 @@ def read_genbank(path: PathLike, *, hierarchy: bool = True) -> Iterator[GenBankR
             except ValueError as e:
                 raise InputError(f"cannot parse GenBank record {n + 1}: {e}", path=p) from e
             n += 1
+            if rec.id in seen:
+                raise InputError(
+                    f"duplicate record name: records {seen[rec.id]} and {n} of the file are both named "
+                    f"'{rec.id}' (records are looked up by name, so one would hide the other)",
+                    path=p,
+                    record=rec.id,
+                    hint="give each record its own ACCESSION / VERSION, or split the file",
+                )
+            seen[rec.id] = n
             try:
                 seq = str(rec.seq)
             except UndefinedSequenceError:
                 seq = ""
+            validate_seq(seq, "iupac", path=p, record=rec.id)
             yield GenBankRecord(
                 rec.id,
                 rec.description,

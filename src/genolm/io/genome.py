@@ -164,7 +164,8 @@ class Genome:
         refuse_stdin(spec, "genome")
         path = resolve_path(spec)
         if is_genbank(path):
-            return cls.from_sequences({r.name: r.seq for r in read_genbank(path)}, name=str(path))
+            # read_genbank rejects a repeated record name: a dict here would keep only the last
+            return cls.from_sequences(((r.name, r.seq) for r in read_genbank(path)), name=str(path))
         if in_memory is None:
             in_memory = sniff_compression(path) in ("gzip", "bz2", "xz", "zstd")
         return cls(path, in_memory=in_memory)
@@ -173,7 +174,8 @@ class Genome:
     def from_sequences(
         cls, seqs: Mapping[str, str] | Iterable[FastaRecord], *, name: str = "<memory>"
     ) -> Genome:
-        """A ``Genome`` over sequences already in memory: ``{name: seq}`` or FASTA records."""
+        """A ``Genome`` over sequences already in memory: ``{name: seq}``, or FASTA records /
+        ``(name, seq)`` pairs (a name given twice is an :class:`~genolm.errors.InputError`)."""
         self = cls.__new__(cls)
         self.path = name
         self._fa = None
@@ -181,7 +183,16 @@ class Genome:
         if isinstance(seqs, Mapping):
             self._seqs = {str(k): str(v) for k, v in seqs.items()}
         else:
-            self._seqs = {r[0]: r[-1] for r in seqs}
+            self._seqs = {}
+            for r in seqs:
+                if r[0] in self._seqs:
+                    raise InputError(
+                        "duplicate record name: a genome needs one record per name",
+                        path=name,
+                        record=r[0],
+                        hint="rename or remove one of the records",
+                    )
+                self._seqs[r[0]] = r[-1]
         self._init_names({k: len(v) for k, v in self._seqs.items()})
         return self
 

@@ -214,6 +214,12 @@ class BPETrainConfig:
         for f in self.files:
             if not Path(f).is_file():
                 raise FileNotFoundError(f"FASTA file not found: {f}")
+        for name in ("vocab_size", "chunk_size", "max_piece_bp", "min_frequency", "max_bases"):
+            v = getattr(self, name)
+            if not (v is None and name == "max_bases") and (
+                isinstance(v, bool) or not isinstance(v, (int, np.integer))
+            ):
+                raise ConfigError(f"{name} must be a whole number, got {v!r}")
         n_min = len(self.alphabet) + len(DNABERT2_SPECIALS) + 1
         if self.vocab_size < n_min:
             raise ConfigError(f"vocab_size must be at least {n_min} (specials + alphabet + 1 merge)")
@@ -306,11 +312,12 @@ def train_bpe(config: BPETrainConfig, *, progress: bool = False, **tokenizer_kwa
         show_progress=progress,
     )
     sample: list[str] = []
-    n_sample = 0
+    n_sample = seen_bases = 0
 
     def pieces():
-        nonlocal n_sample
+        nonlocal n_sample, seen_bases
         for p in iter_training_pieces(config.files, config.chunk_size, config.max_bases):
+            seen_bases += len(p)
             if n_sample < 200_000:
                 sample.append(p)
                 n_sample += len(p)
@@ -327,6 +334,16 @@ def train_bpe(config: BPETrainConfig, *, progress: bool = False, **tokenizer_kwa
     n_tok = sum(len(e.ids) for e in tk.encode_batch(sample, add_special_tokens=False))
     bp = n_sample / max(n_tok, 1)
     log.info("trained BPE: vocab %d, %.2f bp/token on %d training bases", tk.get_vocab_size(), bp, n_sample)
+    if tk.get_vocab_size() < config.vocab_size:
+        log.warning(
+            "train-tokenizer: the vocabulary reached only %d of the %d tokens asked for: the corpus "
+            "(%d bases read) is too small to give more merges occurring at least %d times; use more "
+            "sequence, or a smaller vocab_size / min_frequency",
+            tk.get_vocab_size(),
+            config.vocab_size,
+            seen_bases,
+            config.min_frequency,
+        )
     return BPETokenizer(tokenizer_object=tk, bp_per_token=round(bp, 4), **{**specials, **tokenizer_kwargs})
 
 
