@@ -28,7 +28,7 @@ genolm score-variants --genome bundled:chloroplast --vcf /tmp/cp_dev.vcf --out -
 
 
 def add_arguments(p):
-    from genolm.cli.common import add_deprecated_alias
+    from genolm.cli.common import add_deprecated_alias, nonnegative_int, positive_float
 
     p.add_argument("scores", help="score table (.parquet / .tsv / .csv) or scored VCF; '-': stdin")
     g = p.add_mutually_exclusive_group(required=True)
@@ -47,12 +47,14 @@ def add_arguments(p):
     )
     p.add_argument(
         "--top-k",
-        type=float,
+        type=positive_float,
         action="append",
         metavar="PCT",
-        help="top-k%% for the odds ratio; repeatable. Default: 0.1 1 5 10",
+        help="top-k%% for the odds ratio, below 100; repeatable. Default: 0.1 1 5 10",
     )
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (0: no CIs). Default: 1000")
+    p.add_argument(
+        "--n-boot", type=nonnegative_int, default=1000, help="bootstrap resamples (0: no CIs). Default: 1000"
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed. Default: 0")
     p.add_argument(
         "--out",

@@ -18,6 +18,8 @@ genolm make-vep-set --annotation bundled:chloroplast --per-class 50 --out /tmp/c
 
 
 def add_arguments(p):
+    from genolm.cli.common import nonnegative_int
+
     p.add_argument(
         "--annotation",
         required=True,
@@ -25,7 +27,9 @@ def add_arguments(p):
     )
     p.add_argument("--genome", help="FASTA of the GFF3's sequences")
     p.add_argument("--out", required=True, help="output VCF (.vcf / .vcf.gz); '-': plain VCF on stdout")
-    p.add_argument("--per-class", type=int, default=1000, help="variants per class (0: all). Default: 1000")
+    p.add_argument(
+        "--per-class", type=nonnegative_int, default=1000, help="variants per class (0: all). Default: 1000"
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling seed. Default: 0")
 
 

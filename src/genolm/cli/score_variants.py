@@ -37,6 +37,8 @@ genolm make-vep-set --annotation bundled:chloroplast --per-class 20 --out - | ge
 
 
 def add_arguments(p):
+    from genolm.cli.common import nonnegative_int, positive_int
+
     p.add_argument(
         "--genome", required=True, help="reference FASTA (plain/bgzip/gzip), GenBank, or bundled:NAME"
     )
@@ -68,13 +70,18 @@ def add_arguments(p):
     )
     p.add_argument(
         "--window",
-        type=int,
+        type=positive_int,
         default=None,
         help="window in bases. Default: the model's training window, else 256",
     )
-    p.add_argument("--batch-size", type=int, default=64, help="sequences per forward pass. Default: 64")
     p.add_argument(
-        "--flank", type=int, default=0, help="extra bases each side of the span that PLL scores. Default: 0"
+        "--batch-size", type=positive_int, default=64, help="sequences per forward pass. Default: 64"
+    )
+    p.add_argument(
+        "--flank",
+        type=nonnegative_int,
+        default=0,
+        help="extra bases each side of the span that PLL scores. Default: 0",
     )
     p.add_argument(
         "--no-special-tokens", action="store_true", help="do not wrap windows in the tokenizer's template"

@@ -10,7 +10,11 @@ Shapes
 ``VariantCheck(variant, status, message)``
     from :func:`check_against_genome`; ``status`` is one of :data:`CHECK_STATUSES`.
 
-Policies: files with a ``##fileformat`` header (VCF, bgzip VCF, BCF) are read with pysam.
+Policies: files with a ``##fileformat`` header (VCF, bgzip VCF, BCF) are read with pysam; the
+record lines of a text VCF are also read as text, to say what is wrong with a record pysam cannot
+parse and to refuse what htslib would quietly change: a QUAL that is not a number, or an INFO value
+that is not a number where the header declares ``Type=Integer`` / ``Float``.  Blank lines at the
+end of the file are ignored.
 Files without one, such as the common 5-column ``CHROM POS ID REF ALT`` variant lists of
 benchmark sets, are read by a small built-in parser: 5 to 8 tab-separated columns, optional
 ``#CHROM`` header line, INFO values kept as strings.  Blank lines are skipped.  A bad line raises
@@ -22,6 +26,7 @@ decoded on reading.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import re
@@ -149,17 +154,27 @@ def _read_pysam(path: PathLike) -> Iterator[Variant]:
         text = vf.format != "BCF"
         # counted in the file itself: pysam's header text adds lines (e.g. FILTER=PASS)
         n_header = _count_header_lines(path) if text else 0
+        # htslib turns a bad number into a missing value (INFO DP=abc) or reads its prefix (DP=3x ->
+        # 3, QUAL abc -> 0): the record lines are read again as text to check them
+        raw = _body_lines(path) if text else None
+        numeric = {k: h.type for k, h in vf.header.info.items() if h.type in ("Integer", "Float")}
         it = iter(vf)
         i = 0
         while True:
             line = n_header + i + 1 if text else None
+            cols = next(raw, None) if raw is not None else None
             try:
                 with _quiet_htslib():
                     rec = next(it)
             except StopIteration:
                 return
             except (OSError, ValueError) as e:
-                raise InputError(f"malformed VCF record ({e})", path=p, line=line, record=f"#{i}") from e
+                if cols == [""] and all(c == [""] for c in itertools.takewhile(bool, raw)):
+                    return  # blank lines at the end of the file: no record lost
+                why, hint = _why_malformed(cols, e, text)
+                raise InputError(why, path=p, line=line, record=f"#{i}", hint=hint) from e
+            if cols is not None:
+                _check_numbers(cols, numeric, path=p, line=line, record=rec.id or f"#{i}")
             yield Variant(
                 contig=rec.chrom,
                 # VCF POS is 1-based: converted to 0-based here, once (pysam's rec.pos is the raw POS)
@@ -175,6 +190,78 @@ def _read_pysam(path: PathLike) -> Iterator[Variant]:
                 source=p,
             )
             i += 1
+
+
+def _body_lines(path: PathLike) -> Iterator[list[str] | None]:
+    """The tab-separated columns of each line after the header; ``None`` from where the file
+    cannot be read any further (a truncated compressed file: htslib says so itself)."""
+    try:
+        with open_binary(path) as fh:
+            in_header = True
+            for b in fh:
+                if in_header and b.startswith(b"#"):
+                    continue
+                in_header = False
+                yield b.decode("utf-8", "replace").rstrip("\r\n").split("\t")
+    except (EOFError, OSError, zlib.error):
+        pass
+    while True:
+        yield None
+
+
+def _why_malformed(cols: list[str] | None, e: BaseException, text: bool) -> tuple[str, str | None]:
+    """``(message, hint)`` for a record htslib could not parse, from its columns where known."""
+    if cols is None:
+        if text:
+            return (
+                f"malformed VCF record ({e}): the file ends inside this record (truncated file)",
+                "the download was probably cut short: fetch it again",
+            )
+        return f"malformed BCF record ({e})", None
+    if cols == [""]:
+        return "blank line among the records", "remove it"
+    if len(cols) < 8:
+        return (
+            f"found {len(cols)} tab-separated column{'s' * (len(cols) != 1)}, a VCF record needs at "
+            "least 8 (CHROM POS ID REF ALT QUAL FILTER INFO)",
+            "separate the columns with tabs, and fill empty ones with '.'; a 5-column "
+            "CHROM POS ID REF ALT list is read as such when it has no ##fileformat line",
+        )
+    try:
+        int(cols[1])
+    except ValueError:
+        return f"POS must be an integer, got {cols[1]!r}", "give the 1-based position"
+    return f"malformed VCF record ({e})", None
+
+
+def _is_number(text: str, kind: str) -> bool:
+    try:
+        int(text) if kind == "Integer" else float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_numbers(cols: list[str], numeric: Mapping[str, str], **where) -> None:
+    """``InputError`` for a QUAL or a numeric INFO value (``numeric``: key -> header Type) that
+    is not a number or ``.``."""
+    if len(cols) > 5 and cols[5] != "." and not _is_number(cols[5], "Float"):
+        raise InputError(f"QUAL must be a number or '.', got {cols[5]!r}", **where)
+    if not numeric or len(cols) < 8 or cols[7] == ".":
+        return
+    for item in cols[7].split(";"):
+        key, _, value = item.partition("=")
+        kind = numeric.get(key)
+        if kind is None:
+            continue
+        bad = [x for x in value.split(",") if x != "." and not _is_number(x, kind)]
+        if bad:
+            raise InputError(
+                f"INFO {key} is declared Type={kind} in the header, but its value is {value!r}",
+                hint=f"give {'an integer' if kind == 'Integer' else 'a number'}, or '.' for a missing "
+                f"value, or declare {key} Type=String",
+                **where,
+            )
 
 
 def _count_header_lines(path: PathLike) -> int:

@@ -96,9 +96,52 @@ def coding_snvs(annotation, genome=None) -> tuple[list[Variant], dict[str, int],
     """Every synonymous and stop-gained SNV (see the module docstring), unsampled."""
     g, gene_list = _load(annotation, genome)
     try:
-        return _enumerate(g, gene_list)
+        out, contigs, summary = _enumerate(g, gene_list)
+        if not out:
+            raise _nothing_usable(annotation, g, gene_list, summary)
+        return out, contigs, summary
     finally:
         g.close()
+
+
+def _shown(names) -> str:
+    names = sorted(set(names))
+    return ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+
+
+def _nothing_usable(annotation, g, gene_list, summary) -> InputError:
+    """The error for an annotation that gives no variant: says why (the skip counts) and how to fix it."""
+    path = str(annotation)
+    coding = [t for gene in gene_list for t in gene.transcripts if t.cds]
+    if not coding:
+        return InputError(
+            f"no gene in the annotation has a CDS ({len(gene_list)} genes read), so there is no "
+            "coding SNV to label",
+            path=path,
+            hint="give an annotation with CDS features (GFF3 type CDS, or GenBank CDS features)",
+        )
+    skipped = summary["transcripts_skipped"]
+    counts = ", ".join(f"{k}: {n}" for k, n in sorted(skipped.items()))
+    if not summary["transcripts_used"]:
+        message = f"no transcript can be used: all {sum(skipped.values())} were skipped ({counts})"
+        hints = []
+        if skipped.get("contig_missing"):
+            seqids = {c.seqid for t in coding for c in t.cds}
+            message += f"; annotation seqids: {_shown(seqids)}; genome contigs: {_shown(g)}"
+            hints.append("the annotation's seqids must name the genome's records: rename one to match")
+        if skipped.get("out_of_bounds"):
+            hints.append("CDS coordinates run past the contig end: is this the genome the annotation is for?")
+        if skipped.get("non_acgt_cds") or skipped.get("internal_stop"):
+            hints.append("CDS with non-ACGT bases or in-frame stops are left out (pseudogenes, other codes)")
+        if skipped.get("cds_too_short"):
+            hints.append("a CDS needs at least 3 whole codons")
+        return InputError(message, path=path, hint="; ".join(hints) or None)
+    return InputError(
+        f"the {summary['transcripts_used']} usable transcripts give no synonymous or stop-gained SNV "
+        f"(skipped transcripts: {counts or 'none'}); bases in the CDS of two genes are left out",
+        path=path,
+        hint="give an annotation with more coding sequence",
+    )
 
 
 def _enumerate(g, gene_list) -> tuple[list[Variant], dict[str, int], dict]:

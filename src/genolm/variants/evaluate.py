@@ -202,7 +202,14 @@ def evaluate_scores(
             raise InputError(f"{len(y)} labels for {len(s)} scores")
         shown = []
         for pct in top_k:
+            if not 0 < float(pct) < 100:
+                raise ConfigError(f"top_k values are percentages between 0 and 100 (exclusive), got {pct:g}")
             k = n_top(len(s), float(pct))
+            if k >= len(s):
+                raise ConfigError(
+                    f"top_k {pct:g}% of {len(s)} variants is all {len(s)} of them: the odds ratio compares "
+                    "the top set with the rest, and there would be no rest; give a smaller percentage"
+                )
             if k < min_top:
                 hidden[f"odds_ratio_top{pct:g}%"] = k
             else:
@@ -289,10 +296,12 @@ def load_score_table(path: str | Path):
     if fmt == "parquet":
         return pd.read_parquet(path)
     if fmt in ("tsv", "csv"):
-        return pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+        df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+        df.attrs["first_line"] = 2  # row i is on line i + 2 (line 1: the header)
+        return df
     from genolm.io.vcf import read_vcf
 
-    rows = []
+    rows, lines = [], []
     for v in read_vcf(path):
         alts = v.alts or (".",)
         for j, alt in enumerate(alts):
@@ -308,9 +317,49 @@ def load_score_table(path: str | Path):
             row["method"] = row.pop("GENOLM_METHOD", None)
             row["message"] = row.pop("GENOLM_REASON", None)
             rows.append(row)
+            lines.append(v.line)
     df = pd.DataFrame(rows)
-    df["score"] = pd.to_numeric(df["score"], errors="coerce")
+    df.attrs["lines"] = lines  # the VCF line of each row (one row per ALT)
+    if not rows:
+        raise InputError("the VCF holds no records: nothing to evaluate", path=str(path))
+    df["score"] = _numbers(df, "score", "INFO GENOLM_SCORE", path)
     return df
+
+
+#: table cells read as a missing score / truth (pandas reads empty, NA, nan, null, ... as NaN itself)
+_MISSING = frozenset({"", ".", "na", "nan", "n/a", "none", "null"})
+
+
+def _numbers(df, col: str, what: str, path) -> np.ndarray:
+    """Column ``col`` as floats: missing markers (:data:`_MISSING`) become NaN; any other text is
+    an ``InputError`` naming the file, line and ``what`` (the column, as the user knows it)."""
+    import pandas as pd
+
+    values = df[col]
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=float)
+    num = pd.to_numeric(values, errors="coerce")
+    text = values.astype(str).str.strip().str.lower()
+    bad = (num.isna() & values.notna() & ~text.isin(_MISSING)).to_numpy()
+    if not bad.any():
+        return num.to_numpy(dtype=float)
+    i = int(np.flatnonzero(bad)[0])
+    if "lines" in df.attrs:
+        line = df.attrs["lines"][i]
+    elif "first_line" in df.attrs:
+        line = df.attrs["first_line"] + i
+    else:
+        line = None
+    rid = df["id"].iloc[i] if "id" in df.columns else None
+    record = str(rid) if isinstance(rid, str) and rid not in ("", ".") else (None if line else f"row {i + 1}")
+    more = f" (and {int(bad.sum()) - 1} more rows)" if bad.sum() > 1 else ""
+    raise InputError(
+        f"{what} holds {values.iloc[i]!r}, which is not a number{more}",
+        path=str(path),
+        line=line,
+        record=record,
+        hint="give a number; leave the cell empty, NA, nan or '.' for a missing value",
+    )
 
 
 def labels_from_column(values, positive: str | None = None) -> np.ndarray:
@@ -318,7 +367,13 @@ def labels_from_column(values, positive: str | None = None) -> np.ndarray:
     without it, 1 / true / pathogenic / stop_gained / ... count as positive (case-insensitive)."""
     vals = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
     if positive is not None:
-        pat = re.compile(positive)
+        try:
+            pat = re.compile(positive)
+        except re.error as e:
+            raise ConfigError(
+                f"--positive {positive!r} is not a valid regular expression ({e}); escape the characters "
+                "( ) [ ] { } . * + ? ^ $ | \\ with a backslash to match them literally"
+            ) from None
         return np.array([bool(pat.match(v)) or v == positive for v in vals])
     low = [v.lower() for v in vals]
     uniq = sorted(set(low))
@@ -512,14 +567,14 @@ def evaluate_file(cfg) -> dict[str, Any]:
         keep &= ~bad
     import pandas as pd
 
-    s = pd.to_numeric(df[cfg.score_col], errors="coerce").to_numpy(dtype=float)
+    s = _numbers(df, cfg.score_col, f"score column '{cfg.score_col}'", cfg.scores)
     nan = keep & ~np.isfinite(s)
     if nan.any():
         excluded["no_score"] = int(nan.sum())
     keep &= np.isfinite(s)
     truth_col = cfg.truth_col
     if truth_col is not None:
-        t = pd.to_numeric(df[truth_col], errors="coerce").to_numpy(dtype=float)
+        t = _numbers(df, truth_col, f"truth column '{truth_col}'", cfg.scores)
         miss = keep & ~np.isfinite(t)
         if miss.any():
             excluded["no_truth"] = int(miss.sum())

@@ -53,6 +53,8 @@ class ScoreVariantsConfig:
             raise ConfigError(f"window must be positive, got {self.window}")
         if int(self.batch_size) < 1:
             raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
+        if int(self.flank) < 0:
+            raise ConfigError(f"flank must be >= 0, got {self.flank}")
 
 
 def _has_header(path: str | Path) -> bool:
@@ -148,6 +150,15 @@ class EvalVariantsConfig:
             raise ConfigError("give exactly one of label_col (binary labels) or truth_col (continuous truth)")
         if int(self.n_boot) < 0:
             raise ConfigError(f"n_boot must be >= 0, got {self.n_boot}")
+        for pct in self.top_k or ():
+            try:
+                ok = 0 < float(pct) < 100
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ConfigError(
+                    f"top_k (--top-k) values are percentages between 0 and 100 (exclusive), got {pct!r}"
+                )
 
 
 def eval_variants(cfg: EvalVariantsConfig) -> dict[str, Any]:

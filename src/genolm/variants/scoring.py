@@ -331,6 +331,8 @@ def score_variants(
     window = int(window or DEFAULT_WINDOW)
     if window < 1:
         raise ConfigError(f"window must be positive, got {window}")
+    if int(flank) < 0:
+        raise ConfigError(f"flank must be >= 0 (bases each side of the span that pll scores), got {flank}")
     tv = TokenizerView(tokenizer, add_special_tokens)
     if base_method in ("llr", "pll") and tv.mask_id is None:
         raise ConfigError(f"{type(tokenizer).__name__} has no mask token; masked scoring needs one")
