@@ -79,7 +79,23 @@ genolm db pairs genomes.db --same-source 2 --mutate-positives 50 --no-locus --ou
 }
 
 
+def _embedder_name(text: str) -> str:
+    """argparse ``type=`` of ``--embedder``: a malformed tnf / kmer:K / aa:K / minhash name is refused
+    here (a model name is checked when it loads)."""
+    import argparse
+
+    from genolm.db.embedders import check_embedder_name
+    from genolm.errors import ConfigError
+
+    try:
+        return check_embedder_name(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _inputs(p, *, required: bool):
+    from genolm.cli.common import positive_int, unit_interval
+
     p.add_argument(
         "inputs",
         nargs="+" if required else "*",
@@ -91,20 +107,20 @@ def _inputs(p, *, required: bool):
         choices=["auto", "fasta", "genome", "table", "bed"],
         help="input kind (default: from the file name; FASTA with --window is a genome)",
     )
-    p.add_argument("--window", type=int, help="window length in bases (a genome input)")
-    p.add_argument("--stride", type=int, help="step between windows (default: --window)")
+    p.add_argument("--window", type=positive_int, help="window length in bases (a genome input)")
+    p.add_argument("--stride", type=positive_int, help="step between windows (default: --window)")
     p.add_argument("--genome", help="the genome a BED input is on")
     p.add_argument(
         "--max-n",
-        type=float,
+        type=unit_interval,
         default=0.1,
         help="skip (and count) sequences with more non-ACGT bases than this fraction (default 0.1)",
     )
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
 
 
 def add_arguments(p):
-    from genolm.cli.common import add_subverbs
+    from genolm.cli.common import add_subverbs, nonnegative_int, positive_int
 
     s = add_subverbs(p, _SUB)
     b = s["build"]
@@ -112,6 +128,7 @@ def add_arguments(p):
     _inputs(b, required=True)
     b.add_argument(
         "--embedder",
+        type=_embedder_name,
         default="tnf",
         help="tnf, kmer:K, aa:K (proteins), minhash[:K[:NUM_PERM]], or a model name / folder (default tnf)",
     )
@@ -136,7 +153,7 @@ def add_arguments(p):
     )
     b.add_argument(
         "--shard-size",
-        type=int,
+        type=positive_int,
         default=4096,
         help="vectors per shard, the unit of resumption (default 4096)",
     )
@@ -153,7 +170,7 @@ def add_arguments(p):
     )
     q.add_argument("--genome", help="the genome for --region (default: the one the database was built from)")
     q.add_argument("--id", action="append", default=[], help="an id in the database (repeatable)")
-    q.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
+    q.add_argument("-k", type=positive_int, default=10, help="neighbours per query (default 10)")
     q.add_argument(
         "--where", action="append", default=[], help='a filter, e.g. "contig != query.contig" (repeatable)'
     )
@@ -174,7 +191,10 @@ def add_arguments(p):
     pr.add_argument("db", help="the database folder")
     pr.add_argument("--out", required=True, help="pairs TSV ('-': stdout)")
     pr.add_argument(
-        "--mutations", type=int, default=0, help="also a copy of each anchor with N edits (default 0)"
+        "--mutations",
+        type=nonnegative_int,
+        default=0,
+        help="also a copy of each anchor with N edits (default 0)",
     )
     pr.add_argument(
         "--no-locus", dest="locus", action="store_false", help="no same-locus pairs across source files"
@@ -184,7 +204,7 @@ def add_arguments(p):
     )
     pr.add_argument(
         "--same-source",
-        type=int,
+        type=nonnegative_int,
         default=0,
         metavar="N",
         help="also N pairs per anchor whose positive is another, non-overlapping item of the same source "
@@ -192,13 +212,15 @@ def add_arguments(p):
     )
     pr.add_argument(
         "--mutate-positives",
-        type=int,
+        type=nonnegative_int,
         default=0,
         metavar="N",
         help="apply N random edits to each --same-source positive (default 0)",
     )
-    pr.add_argument("--candidates", type=int, default=20, help="neighbours searched per anchor (default 20)")
-    pr.add_argument("--max-anchors", type=int, help="anchors drawn at random (default: every item)")
+    pr.add_argument(
+        "--candidates", type=positive_int, default=20, help="neighbours searched per anchor (default 20)"
+    )
+    pr.add_argument("--max-anchors", type=positive_int, help="anchors drawn at random (default: every item)")
     pr.add_argument("--seed", type=int, default=0)
 
 
@@ -264,6 +286,49 @@ def _build(args, json):
     return 0
 
 
+def _out_format(out: str) -> str:
+    """The format of ``db query --out`` from its extension (``-``: TSV on stdout); a ConfigError for
+    one the writer does not produce."""
+    from genolm.errors import ConfigError
+    from genolm.variants.output import output_format
+
+    if out == "-":
+        return "tsv"
+    if out.lower().endswith(".json"):
+        return "json"
+    try:
+        fmt = output_format(out)
+    except ConfigError:
+        fmt = None
+    if fmt not in ("tsv", "csv", "parquet"):
+        raise ConfigError(
+            f"--out {out}: cannot write hits in this format; end the file name in .tsv, .csv, .parquet "
+            "or .json, or give '-' for TSV on stdout"
+        )
+    return fmt
+
+
+def _query_seq(seq: str, n: int, alphabet: str) -> str:
+    """``--seq`` number ``n`` checked against the database's alphabet (an InputError naming it)."""
+    from genolm.alphabet import PROTEIN_CHARS, validate
+    from genolm.errors import InputError
+
+    if not seq:
+        raise InputError("an empty --seq", record=f"seq{n}", hint="give a sequence, e.g. --seq ACGTTGCA")
+    if alphabet != "protein":
+        return validate(seq, "iupac", path="--seq", record=f"seq{n}").upper()
+    try:
+        return validate(seq.upper(), PROTEIN_CHARS)
+    except InputError as e:
+        raise InputError(
+            f"invalid character {seq[e.position]!r}: this database holds proteins",
+            path="--seq",
+            record=f"seq{n}",
+            position=e.position,
+            hint=f"allowed: amino acids {PROTEIN_CHARS}",
+        ) from None
+
+
 def _query(args, json):
     import sys
 
@@ -272,12 +337,15 @@ def _query(args, json):
     from genolm.db.store import open_db
     from genolm.errors import InputError
 
+    fmt = _out_format(args.out)
     db = open_db(args.db)
     want = {k: v for k, v in (("model", args.model), ("pooling", args.pooling)) if v}
     if want:
         check_compatible(db.spec, want, where=f"the database {args.db}")
+    alphabet = db.manifest.get("stats", {}).get("alphabet") or db.manifest["build"].get("alphabet")
     items = [
-        Item(f"seq{i + 1}", s.upper(), "--seq", None, None, None, "+", None) for i, s in enumerate(args.seq)
+        Item(f"seq{i + 1}", _query_seq(s, i + 1, alphabet), "--seq", None, None, None, "+", None)
+        for i, s in enumerate(args.seq)
     ]
     if args.fasta:
         items += list(iter_items(args.fasta, kind="fasta"))
@@ -317,11 +385,11 @@ def _query(args, json):
     out = args.out
     if out == "-":
         hits.to_csv(sys.stdout, sep="\t", index=False)
-    elif out.endswith(".parquet"):
+    elif fmt == "parquet":
         hits.to_parquet(out, index=False)
-    elif out.endswith(".json"):
+    elif fmt == "json":
         hits.to_json(out, orient="records", indent=2)
-    elif out.endswith(".csv"):
+    elif fmt == "csv":
         hits.to_csv(out, index=False)
     else:
         hits.to_csv(out, sep="\t", index=False)

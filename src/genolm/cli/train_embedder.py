@@ -28,6 +28,8 @@ genolm db build --out genomes2.db genomes/*.fa --window 1000 --embedder my-embed
 
 
 def add_arguments(p):
+    from genolm.cli.common import nonnegative_int, positive_float, positive_int
+
     p.add_argument("pairs", help="pairs TSV from `genolm db pairs`")
     p.add_argument(
         "--model",
@@ -40,25 +42,31 @@ def add_arguments(p):
         help="config fields of a new:FAMILY model, e.g. hidden_size=128,num_hidden_layers=4",
     )
     p.add_argument("--out", required=True, help="the output model folder")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--epochs", type=positive_int, default=1)
+    p.add_argument("--max-steps", type=positive_int, help="stop after this many steps")
     p.add_argument(
-        "--batch-size", type=int, default=32, help="pairs per step (in-batch negatives; default 32)"
+        "--batch-size", type=positive_int, default=32, help="pairs per step (in-batch negatives; default 32)"
     )
-    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--lr", type=positive_float, default=5e-5)
     p.add_argument(
         "--schedule",
         default="constant",
         choices=["constant", "cosine"],
         help="lr after warmup (default constant)",
     )
-    p.add_argument("--warmup-steps", type=int, default=0, help="linear lr warmup steps (default 0)")
-    p.add_argument("--augment", type=int, default=0, metavar="N", help="random edits per positive, each step")
-    p.add_argument("--temperature", type=float, default=0.05)
+    p.add_argument(
+        "--warmup-steps", type=nonnegative_int, default=0, help="linear lr warmup steps (default 0)"
+    )
+    p.add_argument(
+        "--augment", type=nonnegative_int, default=0, metavar="N", help="random edits per positive, each step"
+    )
+    p.add_argument("--temperature", type=positive_float, default=0.05)
     p.add_argument("--matryoshka", help="comma-separated prefix dimensions, e.g. 64,128,256")
     p.add_argument("--no-hard-negatives", dest="hard_negatives", action="store_false")
     p.add_argument("--pooling", default="mean", choices=["mean", "cls"])
-    p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default 200)")
+    p.add_argument(
+        "--save-every", type=positive_int, default=200, help="checkpoint every N steps (default 200)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda, ... (default: the best available)")
 

@@ -217,18 +217,52 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return (x / np.where(n > 0, n, 1.0)).astype(np.float32)
 
 
+# the built-in (non-model) embedders: prefix -> (class, form, (least, most) of each number)
+_BUILTIN = {
+    "kmer": (KmerEmbedder, "kmer:K (K in 1..8)", ((1, 8),)),
+    "aa": (AminoKmerEmbedder, "aa:K (K in 1..3)", ((1, 3),)),
+    "minhash": (MinHashEmbedder, "minhash[:K[:NUM_PERM]] (K in 1..31, NUM_PERM >= 1)", ((1, 31), (1, None))),
+}
+
+
+def _builtin(name: str):
+    """``(class, args)`` of a built-in embedder name, ``None`` for a model name; a
+    :class:`ConfigError` naming the expected form for a malformed one (``kmer:abc``)."""
+    if name == "tnf":
+        return KmerEmbedder, (4,)
+    head, colon, rest = name.partition(":")
+    if head not in _BUILTIN or not (colon or head == "minhash"):
+        return None
+    cls, form, ranges = _BUILTIN[head]
+    parts = rest.split(":") if colon else []
+    if len(parts) > len(ranges) or (head != "minhash" and len(parts) != 1):
+        raise ConfigError(f"embedder {name!r}: expected {form}")
+    args = []
+    for text, (lo, hi) in zip(parts, ranges):
+        try:
+            v = int(text)
+        except ValueError:
+            raise ConfigError(f"embedder {name!r}: {text!r} is not an integer; expected {form}") from None
+        if v < lo or (hi is not None and v > hi):
+            raise ConfigError(f"embedder {name!r}: {v} is out of range; expected {form}")
+        args.append(v)
+    return cls, tuple(args)
+
+
+def check_embedder_name(name: str) -> str:
+    """``name`` when it is a well-formed embedder name; a :class:`ConfigError` for a malformed
+    ``kmer:K`` / ``aa:K`` / ``minhash[:K[:NUM_PERM]]`` (a model name is checked when it loads)."""
+    _builtin(name)
+    return name
+
+
 def make_embedder(name: str, *, pooling: str | None = None, layer: int = -1, **kwargs):
     """The embedder named ``name``: ``tnf``, ``kmer:K``, ``minhash[:K[:NUM_PERM]]``, or a model
     (catalogue name or folder; ``model:`` prefix optional)."""
-    if name == "tnf":
-        return KmerEmbedder(4)
-    if name.startswith("kmer:"):
-        return KmerEmbedder(int(name.split(":")[1]))
-    if name.startswith("aa:"):
-        return AminoKmerEmbedder(int(name.split(":")[1]))
-    if name == "minhash" or name.startswith("minhash:"):
-        parts = name.split(":")[1:]
-        return MinHashEmbedder(int(parts[0]) if parts else 21, int(parts[1]) if len(parts) > 1 else 128)
+    builtin = _builtin(name)
+    if builtin is not None:
+        cls, args = builtin
+        return cls(*args)
     if name.startswith("model:"):
         name = name[len("model:") :]
     return ModelEmbedder(name, pooling=pooling, layer=layer, **kwargs)
@@ -264,6 +298,7 @@ __all__ = [
     "AminoKmerEmbedder",
     "ModelEmbedder",
     "make_embedder",
+    "check_embedder_name",
     "embedder_from_spec",
     "check_compatible",
 ]

@@ -5,7 +5,8 @@ Syntax: ``FIELD OP VALUE [and FIELD OP VALUE ...]``; several ``--where`` are joi
 * ``FIELD``: a metadata column: ``id``, ``source``, ``contig``, ``start``, ``end``, ``strand``,
   ``label``, ``key``.
 * ``OP``: ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``.
-* ``VALUE``: a number, a quoted string (``'x'`` / ``"x"``), a bare word (a string), or
+* ``VALUE``: a number (the only kind ``start``, ``end`` and ``key`` take), a quoted string
+  (``'x'`` / ``"x"``), a bare word (a string), or
   ``query.FIELD``: the same field of the query (``contig != query.contig`` keeps hits on other
   contigs; ``id != query.id`` drops the query itself).  A ``query.`` filter needs queries that
   have that field (``--id``, ``--region``, ``--fasta`` records have contig, start, end; ``--seq``
@@ -23,6 +24,8 @@ import numpy as np
 from genolm.errors import ConfigError
 
 FIELDS = ("id", "source", "contig", "start", "end", "strand", "label", "key")
+#: fields that hold numbers: their VALUE must be a number
+NUMERIC_FIELDS = ("start", "end", "key")
 _OPS = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -79,6 +82,13 @@ def parse_where(texts) -> list[Cond]:
                 value = _number(v)
             else:
                 raise ConfigError(f"--where {text!r}: expected a value after {op!r}")
+            if f in NUMERIC_FIELDS and ref is None:
+                value = _number(value)
+                if not isinstance(value, (int, float)) or value != value:  # a word, or nan
+                    raise ConfigError(
+                        f"--where {text!r}: {f} is a number, but {v} is not; "
+                        f'compare it with a number (e.g. "{f} > 1000")'
+                    )
             conds.append(Cond(f, op, value, ref))
             i += 3
             if i < len(toks):

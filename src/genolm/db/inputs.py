@@ -258,6 +258,18 @@ def _bed_items(path, genome, stats: InputStats) -> Iterator[Item]:
             if end <= start:
                 raise InputError(f"empty region {f[0]}:{start}-{end}", path=str(path), line=line_no)
             strand = f[5] if len(f) > 5 and f[5] in "+-" and f[5] else "+"
+            status = g.locate(f[0], start, end)
+            if status != "ok":  # the BED line is wrong (or the genome is the wrong one): name the line
+                try:
+                    g.fetch(f[0], start, end)
+                except InputError as e:
+                    raise InputError(
+                        f"the region is not in the genome {g.path}: {e.bare_message}",
+                        path=str(path),
+                        line=line_no,
+                        hint=(e.hint + "; " if status == "contig_missing" and e.hint else "")
+                        + "fix or remove this BED line, or give the genome it was made for with --genome",
+                    ) from None
             seq = g.fetch(f[0], start, end).upper()
             if strand == "-":
                 seq = reverse_complement(seq)

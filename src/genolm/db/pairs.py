@@ -317,7 +317,16 @@ def read_pairs(path):
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, sep="\t", dtype={"anchor_id": str, "positive_id": str, "negative_id": str})
+        # only an empty cell is missing (a sequence may read 'NA'); blank lines are kept as rows
+        # so that a row's line in the file is its index + 2
+        df = pd.read_csv(
+            path,
+            sep="\t",
+            dtype={"anchor_id": str, "positive_id": str, "negative_id": str},
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+        )
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, EOFError, zlib.error) as e:
         raise InputError(
             f"not a pairs table, or a truncated one ({type(e).__name__}: {e})",
@@ -332,9 +341,51 @@ def read_pairs(path):
             path=str(path),
             hint="make one with `genolm db pairs DB --out pairs.tsv`",
         )
+    lines = df.index + 2  # the header is line 1
+    blank = df.isna().all(axis=1).to_numpy()
+    df, lines = df[~blank].reset_index(drop=True), lines[~blank]
     if len(df) == 0:
         raise InputError("the pairs table is empty", path=str(path))
+    _check_pair_sequences(df, lines, path)
     return df
+
+
+def _check_pair_sequences(df, lines, path) -> None:
+    """Every anchor and positive is there, and every sequence is in the pairs' alphabet (detected:
+    DNA or protein); an InputError naming the file, line and column of the first that is not."""
+    from genolm.alphabet import PROTEIN_CHARS, validate
+    from genolm.db.inputs import detect_alphabet
+
+    cols = [c for c in ("anchor_seq", "positive_seq", "negative_seq") if c in df.columns]
+    for col in cols:
+        empty = df[col].isna().to_numpy()
+        if col == "negative_seq" and empty.all():
+            continue  # no hard negatives at all: the trainer uses in-batch negatives only
+        if empty.any():
+            line = int(lines[empty.argmax()])
+            hint = "every pair needs an anchor and a positive: fill the cell, or remove the line"
+            if col == "negative_seq":
+                hint = "fill the cell, remove the line, or drop the negative_seq column (no hard negatives)"
+            raise InputError(f"{col} is empty", path=str(path), line=line, hint=hint)
+    protein = detect_alphabet(df["anchor_seq"].astype(str).head(100).tolist()) == "protein"
+    allowed = PROTEIN_CHARS + PROTEIN_CHARS.lower() if protein else "iupac"
+    for col in cols:
+        for seq, line in zip(df[col].tolist(), lines):
+            if seq != seq:  # an empty negative_seq column
+                continue
+            seq = str(seq)
+            try:
+                validate(seq, allowed)
+            except InputError as e:
+                raise InputError(
+                    f"invalid character {seq[e.position]!r} in {col} (a {'protein' if protein else 'DNA'} "
+                    "sequence)",
+                    path=str(path),
+                    line=int(line),
+                    position=e.position,
+                    hint=f"{'allowed: amino acids ' + PROTEIN_CHARS if protein else e.hint}; "
+                    "fix the sequence, or remove the line",
+                ) from None
 
 
 __all__ = [

@@ -104,6 +104,13 @@ def _resolve(inputs) -> list[Path]:
     return [resolve_path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else list(inputs))]
 
 
+def _check_sizes(**sizes) -> None:
+    """A ConfigError naming each size that is given (not ``None``) and below 1."""
+    bad = ", ".join(f"{k}={v}" for k, v in sizes.items() if v is not None and v < 1)
+    if bad:
+        raise ConfigError(f"must be >= 1, got {bad}")
+
+
 class BuildResult(NamedTuple):
     folder: Path
     n_vectors: int
@@ -127,11 +134,24 @@ class Database:
     def __len__(self) -> int:
         return int(self.manifest["n_vectors"])
 
+    def _shard_path(self, shard: dict) -> Path:
+        """The file of one shard the manifest lists; an InputError naming it when it is gone."""
+        p = self.folder / "shards" / shard["file"]
+        if not p.is_file():
+            raise InputError(
+                f"the database is damaged: its shard shards/{shard['file']} ({shard['n']} vectors from "
+                f"'{shard['first_id']}') is missing",
+                path=str(self.folder),
+                hint="rebuild the database (`genolm db build ... --overwrite` with its inputs), "
+                "or put the shard file back",
+            )
+        return p
+
     def _tables(self, columns=None):
         import pyarrow.parquet as pq
 
         for s in self.manifest["shards"]:
-            yield pq.read_table(self.folder / "shards" / s["file"], columns=columns)
+            yield pq.read_table(self._shard_path(s), columns=columns)
 
     def metadata(self):
         """Metadata of every live vector (a DataFrame, one row per vector, no vector column)."""
@@ -168,7 +188,14 @@ class Database:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = load_engine(self.folder / self.manifest["index"], base=self.folder)
+            index = self.folder / self.manifest["index"]
+            if not (index / "engine.json").is_file():
+                raise InputError(
+                    f"the database is damaged: its index {self.manifest['index']}/engine.json is missing",
+                    path=str(self.folder),
+                    hint=f"rebuild the index from the shards with `genolm db compact {self.folder}`",
+                )
+            self._engine = load_engine(index, base=self.folder)
         return self._engine
 
     def info(self) -> dict:
@@ -450,6 +477,7 @@ def build_db(
     """
     from genolm.atomic import ensure_dir
 
+    _check_sizes(window=window, stride=stride, shard_size=shard_size, batch_size=batch_size)
     out = Path(out)
     emb = make_embedder(embedder) if isinstance(embedder, str) else embedder
     paths = _resolve(inputs)
@@ -558,6 +586,7 @@ def add_to_db(
     progress: bool = True,
 ) -> int:
     """Embed ``inputs`` with the database's own embedder and add them (new keys, ids must be new)."""
+    _check_sizes(window=window, stride=stride, batch_size=batch_size)
     db = open_db(folder)
     folder = db.folder
     with folder_lock(folder, what="database folder"):
@@ -660,7 +689,7 @@ def compact_db(folder, *, progress: bool = True) -> dict:
         before = sum(p.stat().st_size for p in (db.folder / "shards").glob("*.parquet"))
         shards = []
         for s in m["shards"]:
-            p = db.folder / "shards" / s["file"]
+            p = db._shard_path(s)
             t = pq.read_table(p)
             if dead:
                 t = t.filter(
