@@ -18,6 +18,10 @@
     the label: a depth-2 decision tree (thresholds, class-balanced) is fit on train and scored by
     MCC on the other split (multiclass: Gorodkin MCC; multilabel: the worst label).  Regression
     labels are scored by ``|Spearman|`` of the feature with the label instead.
+``unseen_labels``
+    (binary and multiclass) rows of valid / test whose label the training split never has: a
+    model cannot predict them, and a typo or a shifted encoding (``2`` or ``1.5`` against train's
+    ``0`` / ``1``) makes the score meaningless.  The value is the fraction of the query split.
 ``embedding_neighbours``
     query rows (valid, test) whose nearest train neighbour is closer than train rows usually are
     to each other: cosine distance of k-mer frequency vectors (``neighbour_embedder="tnf"``, or
@@ -39,6 +43,7 @@ Status rules (values are fractions, or MCC for shortcuts), with the defaults of
     rc_duplicates       0    (any)        0.01
     near_duplicates     0.01              0.05
     shortcut_*          0.2  (MCC)        0.5  (MCC)
+    unseen_labels       0    (any)        0.01
 
 Otherwise PASS; a check that cannot run (no labels, one class) is SKIP.  The overall verdict is
 the worst status.  ``fail_on`` (``"fail"``, ``"warn"`` or ``"never"``) says which verdict raises
@@ -86,14 +91,21 @@ class LeakAuditError(GenolmError):
         self.report = report
 
 
+def check_jaccard(value: float, name: str = "jaccard") -> float:
+    """``value`` if it is a k-mer Jaccard threshold in (0, 1], else :class:`ConfigError`."""
+    if not 0.0 < value <= 1.0:  # also refuses nan
+        raise ConfigError(f"{name} must be in (0, 1], got {value}")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class AuditThresholds:
     """PASS / WARN / FAIL limits: a value ``> warn`` is WARN, ``> fail`` is FAIL.
 
     ``duplicate_*`` apply to exact and reverse-complement duplicates, ``near_*`` to
     near-duplicates (fractions of a split), ``shortcut_*`` to one-feature MCC (or ``|Spearman|``
-    for regression).  ``jaccard`` is the k-mer Jaccard similarity at which two sequences are
-    near-duplicates.
+    for regression), ``unseen_label_*`` to the fraction of a split whose label train never has.
+    ``jaccard`` is the k-mer Jaccard similarity at which two sequences are near-duplicates.
     """
 
     duplicate_warn: float = 0.0
@@ -102,6 +114,8 @@ class AuditThresholds:
     near_fail: float = 0.05
     shortcut_warn: float = 0.2
     shortcut_fail: float = 0.5
+    unseen_label_warn: float = 0.0
+    unseen_label_fail: float = 0.01
     jaccard: float = 0.8
     #: embedding_neighbours: "closer than the p-th percentile of train-train NN distances"
     neighbour_percentile: float = 1.0
@@ -113,12 +127,11 @@ class AuditThresholds:
                 "need 0 < neighbour_percentile < 100 and 0 <= neighbour_warn <= 1, got "
                 f"{self.neighbour_percentile} and {self.neighbour_warn}"
             )
-        for kind in ("duplicate", "near", "shortcut"):
+        for kind in ("duplicate", "near", "shortcut", "unseen_label"):
             w, f = getattr(self, f"{kind}_warn"), getattr(self, f"{kind}_fail")
             if not (0.0 <= w <= f <= 1.0):
                 raise ConfigError(f"need 0 <= {kind}_warn <= {kind}_fail <= 1, got {w} and {f}")
-        if not 0.0 < self.jaccard <= 1.0:
-            raise ConfigError(f"jaccard must be in (0, 1], got {self.jaccard}")
+        check_jaccard(self.jaccard)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, float] | None) -> AuditThresholds:
@@ -231,13 +244,15 @@ class AuditReport:
 
 
 def _example_text(ex: dict) -> str:
-    parts = [f"{ex['ref_id']} ~ {ex['query_id']}"]
+    parts = [f"{ex['ref_id']} ~ {ex['query_id']}" if "ref_id" in ex else f"{ex['query_id']}"]
     if "jaccard" in ex:
         parts.append(f"J={ex['jaccard']:.2f}")
     if "distance" in ex:
         parts.append(f"cosine distance {ex['distance']:.4f}")
     if ex.get("ref_label") is not None:
         parts.append(f"labels {ex['ref_label']} / {ex['query_label']}")
+    elif ex.get("query_label") is not None:
+        parts.append(f"label {ex['query_label']}")
     return ", ".join(parts)
 
 
@@ -248,18 +263,32 @@ class _Split(NamedTuple):
     seqs: list[str]
     labels: np.ndarray | None
     ids: list
+    path: str | None = None  # the file it was read from, for messages
+    first_line: int | None = None  # the file line of row 0 (None: rows are not lines, e.g. Parquet)
+
+
+def _where(split: _Split, i: int) -> dict:
+    """:class:`InputError` keywords naming row ``i`` of ``split``: its file and line, else its id."""
+    if split.path is not None and split.first_line is not None:
+        return {"path": split.path, "line": split.first_line + int(i)}
+    return {"path": split.path, "record": str(jsonable(split.ids[i]))}
 
 
 def _normalise_splits(splits: Mapping[str, Any]) -> dict[str, _Split]:
-    """``{name: (sequences, labels[, ids])}`` (or a bare list of sequences) -> ordered ``_Split``s."""
+    """``{name: (sequences, labels[, ids])}`` (or a bare list of sequences) -> ordered ``_Split``s.
+
+    A dict value (``sequences``, ``labels``, ``ids``) may add ``path`` and ``first_line`` (the
+    file line of row 0) so that messages about a row name its file and line."""
     if "train" not in splits:
         raise InputError(f"the splits must include 'train', got {list(splits)}")
     names = [n for n in _SPLIT_ORDER if n in splits] + [n for n in splits if n not in _SPLIT_ORDER]
     out = {}
     for name in names:
         v = splits[name]
+        path = first_line = None
         if isinstance(v, Mapping):
             seqs, labels, ids = v.get("sequences"), v.get("labels"), v.get("ids")
+            path, first_line = v.get("path"), v.get("first_line")
         elif isinstance(v, tuple) and len(v) in (2, 3):
             seqs, labels, ids = v[0], v[1], (v[2] if len(v) == 3 else None)
         else:
@@ -274,7 +303,7 @@ def _normalise_splits(splits: Mapping[str, Any]) -> dict[str, _Split]:
         ids = list(range(len(seqs))) if ids is None else list(ids)
         if len(ids) != len(seqs):
             raise InputError(f"split '{name}' has {len(seqs)} sequences but {len(ids)} ids")
-        out[name] = _Split(seqs, labels, ids)
+        out[name] = _Split(seqs, labels, ids, path, first_line)
     if len(out) < 2:
         raise InputError("the leak audit needs train and at least one other split (valid or test)")
     return out
@@ -826,6 +855,48 @@ def _shortcut_checks(names, data, feats, offsets, task_type, th) -> list[CheckRe
     return out
 
 
+def _unseen_label_checks(names, data, task_type, th, max_examples) -> list[CheckResult]:
+    """``unseen_labels``: rows of each later split whose (class) label train never has."""
+    out = []
+    train = data["train"]
+    for q_name in names[1:]:
+        q = data[q_name]
+        examples: list = []
+        extra: dict = {}
+        if train.labels is None or q.labels is None:
+            value, msg = math.nan, "skipped: no labels"
+        elif task_type not in ("binary", "multiclass") or q.labels.ndim != 1 or train.labels.ndim != 1:
+            value, msg = math.nan, f"skipped: {task_type} labels are not classes"
+        else:
+            unseen = ~np.isin(q.labels, train.labels)
+            value = float(unseen.mean())
+            idx = np.flatnonzero(unseen)
+            new = [jsonable(v) for v in np.unique(q.labels[idx])] if len(idx) else []
+            shown = ", ".join(repr(v) for v in new[:5]) + (", ..." if len(new) > 5 else "")
+            msg = f"{len(idx)} of {len(q.seqs)} {q_name} ({value:.2%}) have a label train never has" + (
+                f": {shown}" if new else ""
+            )
+            examples = [
+                {"query_id": jsonable(q.ids[i]), "query_label": _label(q, int(i))} for i in idx[:max_examples]
+            ]
+            extra = {"query_count": int(len(idx)), "unseen": new[:50]}
+        status = _status(value, th.unseen_label_warn, th.unseen_label_fail)
+        out.append(
+            CheckResult(
+                "unseen_labels",
+                f"train/{q_name}",
+                status,
+                value,
+                th.unseen_label_warn,
+                th.unseen_label_fail,
+                msg,
+                examples,
+                extra,
+            )
+        )
+    return out
+
+
 def _split_summary(split: _Split, feats: dict[str, np.ndarray], canon: list[str]) -> dict:
     lens = feats["length"]
     s = {
@@ -843,30 +914,54 @@ def _split_summary(split: _Split, feats: dict[str, np.ndarray], canon: list[str]
     return s
 
 
+def _is_number(v) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _check_label_kinds(data) -> None:
     """Labels must be all numbers or all text across the splits: a text value such as ``"NaN"``
-    in one split and numbers in another cannot be compared (numpy's sort raised a TypeError)."""
+    in one split and numbers in another cannot be compared (numpy's sort raised a TypeError).
+    The error names the offending value and its row (file and line where known)."""
     kinds = {}
     for name, split in data.items():
         if split.labels is None:
             continue
-        flat = np.asarray(split.labels, dtype=object).ravel()
-        text = [v for v in flat if isinstance(v, str)]
-        nums = [v for v in flat if not isinstance(v, str)]
-        if text and nums:
+        flat = np.asarray(split.labels, dtype=object)
+        flat = flat.reshape(len(flat), -1)  # one row per sequence (multilabel: several columns)
+        is_str = np.vectorize(lambda v: isinstance(v, str), otypes=[bool])(flat) if flat.size else flat
+        if is_str.any() and not is_str.all():
+            i = int(np.flatnonzero(is_str.any(1))[0])
+            j = int(np.flatnonzero(~is_str.ravel())[0])
             raise InputError(
-                f"split '{name}': the labels mix numbers and text (e.g. {nums[0]!r} and {text[0]!r})",
+                f"split '{name}': label {flat[i][is_str[i]][0]!r} is text, but other labels are numbers "
+                f"(e.g. {flat.ravel()[j]!r})",
                 hint="make every label a number, or every label a class name; a missing label is not allowed",
+                **_where(split, i),
             )
-        kinds[name] = (text[0] if text else nums[0]) if len(flat) else None
-    is_text = {n: isinstance(v, str) for n, v in kinds.items() if v is not None}
+        kinds[name] = bool(is_str.all()) if flat.size else None
+    is_text = {n: v for n, v in kinds.items() if v is not None}
     if len(set(is_text.values())) > 1:
-        ex = {n: kinds[n] for n in is_text}
-        raise InputError(
-            "the splits' labels are of different kinds: "
-            + ", ".join(f"'{n}' has {v!r}" for n, v in ex.items()),
-            hint="a text value such as 'NaN' in a numeric label column makes that split text; fix or drop it",
-        )
+        num_split = next(n for n, t in is_text.items() if not t)
+        num_ex = np.asarray(data[num_split].labels, dtype=object).ravel()[0]
+        for name, text in is_text.items():
+            if not text:
+                continue
+            flat = np.asarray(data[name].labels, dtype=object)
+            flat = flat.reshape(len(flat), -1)
+            odd = [i for i, row in enumerate(flat) if not all(_is_number(v) for v in row)]
+            i = odd[0] if odd else 0
+            value = next((v for v in flat[i] if not _is_number(v)), flat[i][0])
+            why = "is not a number" if odd else "is written as text (quoted)"
+            raise InputError(
+                f"label {value!r} in split '{name}' {why}, but the labels of split '{num_split}' are "
+                f"numbers (e.g. {num_ex!r})",
+                hint="fix or drop that row: one text value in a numeric label column makes the whole split text",
+                **_where(data[name], i),
+            )
 
 
 def audit_splits(
@@ -940,6 +1035,7 @@ def audit_splits(
     checks = _duplicate_checks(names, data, up, canon, th, max_examples)
     checks += _near_checks(names, data, sig, offsets, th, bands, rows, max_examples)
     checks += _shortcut_checks(names, data, feats, offsets, task_type, th)
+    checks += _unseen_label_checks(names, data, task_type, th, max_examples)
     if neighbour_embedder is not None:
         checks += _neighbour_checks(names, data, neighbour_embedder, th, seed, max_examples)
     order = {n: i for i, n in enumerate(["exact_duplicates", "rc_duplicates", "near_duplicates"])}
@@ -1054,9 +1150,10 @@ def resplit(
     check_choice("group_by", group_by, GROUP_BY)
     if group_by != "duplicates" and mode != "group":
         raise ConfigError(f"group_by='{group_by}' needs mode='group'")
-    if not 0.0 < cluster_jaccard <= 1.0:
-        raise ConfigError(f"cluster_jaccard must be in (0, 1], got {cluster_jaccard}")
+    check_jaccard(jaccard)
+    check_jaccard(cluster_jaccard, "cluster_jaccard")
     data = _normalise_splits(splits)
+    _check_label_kinds(data)  # before anything is written (the audit of the result would refuse them)
     names = list(data)
     all_seqs, offsets, owner = [], {}, []
     for name in names:

@@ -249,17 +249,100 @@ def write_run(
     return record
 
 
+def _json_kind(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return f"a boolean ({json.dumps(v)})"
+    if isinstance(v, (int, float)):
+        return f"a number ({v!r})"
+    if isinstance(v, str):
+        return f"a string ({v[:40]!r})"
+    return "a list" if isinstance(v, list) else "an object"
+
+
+def check_record(rec: dict, path: Path | str) -> None:
+    """Raise :class:`~genolm.errors.InputError` naming ``path`` and the field when a run record
+    lacks a field the summary reads, or holds it with the wrong type (a damaged or hand-edited
+    file)."""
+    from genolm.errors import InputError
+
+    def need(ok: bool, field: str, what: str, value) -> None:
+        if not ok:
+            raise InputError(
+                f"run record field '{field}' must be {what}, got {_json_kind(value)}",
+                path=str(path),
+                hint="the file is damaged or was edited: delete it (and its seed*.npz) and rerun "
+                "`genolm bench` to redo that run",
+            )
+
+    def number(v) -> bool:
+        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    for key in ("task", "entry", "data", "metrics", "params", "timings", "audit"):
+        need(isinstance(rec.get(key), dict), key, "an object", rec.get(key))
+    for key in ("name", "task_type", "metric"):
+        need(isinstance(rec["task"].get(key), str), f"task.{key}", "a string", rec["task"].get(key))
+    for key in ("name", "kind", "mode"):
+        need(isinstance(rec["entry"].get(key), str), f"entry.{key}", "a string", rec["entry"].get(key))
+    seed = rec.get("seed")
+    need(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an integer", seed)
+    need(isinstance(rec["data"].get("test"), dict), "data.test", "an object", rec["data"].get("test"))
+    for name, m in rec["metrics"].items():
+        need(
+            m is None or isinstance(m, dict), f"metrics.{name}", "an object (estimate, low, high) or null", m
+        )
+        for key in ("estimate", "low", "high"):
+            v = (m or {}).get(key)
+            need(number(v), f"metrics.{name}.{key}", "a number or null", v)
+    for key in ("total", "trainable"):
+        v = rec["params"].get(key)
+        need(isinstance(v, int) and not isinstance(v, bool), f"params.{key}", "an integer", v)
+    for key, v in rec["timings"].items():
+        need(number(v), f"timings.{key}", "a number", v)
+    boot = rec.get("bootstrap")
+    need(boot is None or isinstance(boot, dict), "bootstrap", "an object or null", boot)
+    draws = (boot or {}).get("draws")
+    need(
+        draws is None or (isinstance(draws, list) and all(map(number, draws))),
+        "bootstrap.draws",
+        "a list of numbers",
+        draws,
+    )
+
+
 def read_runs(out_dir: Path) -> dict[str, list[dict]]:
     """``{task name: [record, ...]}`` of every complete run under ``out_dir/runs``; each record
-    gains ``_path`` (its file).  Files that do not read or carry another schema are skipped."""
+    gains ``_path`` (its file).
+
+    A record is written atomically and last (:func:`write_run`), so a killed run leaves none
+    rather than half of one: a record that is not a JSON object, or lacks a field the summary
+    reads (:func:`check_record`), is damaged, an :class:`~genolm.errors.InputError` naming it.
+    A record with another schema (another genolm version) is skipped with a warning naming it."""
+    import logging
+
+    from genolm.errors import InputError
+
+    hint = "delete the file (and its seed*.npz) and rerun `genolm bench` to redo that run"
     runs: dict[str, list[dict]] = {}
     for p in sorted((Path(out_dir) / "runs").glob("*/*/*/seed*.json")):
         try:
-            rec = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
+            rec = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"run record is damaged: not valid JSON ({e})", path=str(p), hint=hint) from None
+        if not isinstance(rec, dict):
+            raise InputError(
+                f"run record is damaged: a JSON {type(rec).__name__}, not an object", path=str(p), hint=hint
+            )
         if rec.get("schema") != SCHEMA:
+            logging.getLogger(__name__).warning(
+                "%s: skipped: schema %r is not %r (written by another genolm version?)",
+                p,
+                rec.get("schema"),
+                SCHEMA,
+            )
             continue
+        check_record(rec, p)
         rec["_path"] = str(p)
         runs.setdefault(rec["task"]["name"], []).append(rec)
     return runs

@@ -208,6 +208,23 @@ def verdict(low, high) -> str:
     return "beats" if low > 0 else "loses" if high < 0 else "ties"
 
 
+def _read_json(path: Path) -> dict:
+    """A JSON object file of a bench folder; a damaged one is an :class:`InputError` naming it."""
+    from genolm.errors import InputError
+
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(
+            f"not valid JSON ({e})",
+            path=str(path),
+            hint="the file is damaged: rerun `genolm bench` to rewrite it",
+        ) from None
+    if not isinstance(obj, dict):
+        raise InputError(f"expected a JSON object, got a {type(obj).__name__}", path=str(path))
+    return obj
+
+
 def _merged_runs(dirs: list[Path], provenance: dict) -> tuple[dict[str, list[dict]], dict[str, dict]]:
     """Run records of several bench folders, per task, and the refused tasks' status.
 
@@ -225,7 +242,7 @@ def _merged_runs(dirs: list[Path], provenance: dict) -> tuple[dict[str, list[dic
         for task_dir in sorted(p for p in (d / "runs").glob("*") if p.is_dir()):
             status = task_dir / "status.json"
             if status.exists():
-                st = json.loads(status.read_text())
+                st = _read_json(status)
                 if st.get("status") == "refused":
                     refused.setdefault(st["task"], st)
         for name, recs in read_runs(d).items():
@@ -268,13 +285,13 @@ def summarise_results(
     summary["sources"] = []
     for d in dirs:
         meta_path = d / "bench.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        meta = _read_json(meta_path) if meta_path.exists() else {}
         timings = d / "timings.json"
         summary["sources"].append(
             {
                 "dir": str(d),
                 "bench": meta,
-                "timings": json.loads(timings.read_text()) if timings.exists() else {},
+                "timings": _read_json(timings) if timings.exists() else {},
             }
         )
     if summary["sources"][0]["bench"]:
@@ -292,11 +309,7 @@ def summarise_results(
         t0 = recs[0]["task"]
         tt, metric = t0["task_type"], t0["metric"]
         audit_path = Path(recs[0]["_path"]).parents[2] / "audit.json"
-        audit = (
-            json.loads(audit_path.read_text())
-            if audit_path.exists()
-            else {"verdict": recs[0]["audit"]["verdict"]}
-        )
+        audit = _read_json(audit_path) if audit_path.exists() else {"verdict": recs[0]["audit"]["verdict"]}
         groups: dict[tuple, list[dict]] = {}
         for r in recs:
             e = r["entry"]

@@ -6,10 +6,11 @@ NAME = "audit"
 HELP = "leak audit of train/valid/test files: duplicates, RC duplicates, near-duplicates, shortcuts"
 DESCRIPTION = """\
 Audit benchmark splits for leaks before trusting a score: exact and reverse-complement
-duplicates across splits, k-mer MinHash near-duplicates (Jaccard >= 0.8 by default), and
+duplicates across splits, k-mer MinHash near-duplicates (Jaccard >= 0.8 by default),
 one-feature shortcuts (length, GC content or N content alone predicting the label, scored by
-MCC on the held-out split).  Each check is PASS / WARN / FAIL against documented thresholds
-(see `genolm.bench.audit`); the verdict is the worst of them.  Prints a table, optionally
+MCC on the held-out split), and valid / test class labels that train never has.  Each check is
+PASS / WARN / FAIL against documented thresholds (see `genolm.bench.audit`); the verdict is the
+worst of them.  Prints a table, optionally
 writes the full report (with a few offending ids per check) to --out, and exits 1 when the
 verdict reaches --fail-on.  Tables may be CSV, TSV, Parquet or JSONL ('-' reads one from stdin,
 its format sniffed); ids in the report are
@@ -74,8 +75,9 @@ def add_arguments(p):
     add_deprecated_alias(p, "--json", new="--out", dest="out")
 
 
-def _read_split(path: str, args, label_cols):
-    """One table -> ``(sequences, labels or None, ids)``."""
+def _read_split(path: str, args, label_cols) -> dict:
+    """One table -> ``{"sequences", "labels" (or None), "ids", "path", "first_line"}`` (the last
+    two let the audit name a bad row's file and line)."""
     try:
         from genolm.io.tables import read_task_table
     except ImportError:  # pragma: no cover - genolm.io.tables ships with genolm; kept for partial installs
@@ -103,7 +105,30 @@ def _read_split(path: str, args, label_cols):
     if label_cols:
         labels = df[label_cols[0]].to_numpy() if len(label_cols) == 1 else df[label_cols].to_numpy()
     ids = df[args.id_col].tolist() if args.id_col else list(range(len(df)))
-    return seqs, labels, ids
+    return {
+        "sequences": seqs,
+        "labels": labels,
+        "ids": ids,
+        "path": path,
+        "first_line": _first_line(path, df),
+    }
+
+
+def _first_line(path: str, df) -> int | None:
+    """The file line of a table's first data row: 2 after a CSV / TSV header, 1 for JSON lines,
+    ``None`` for Parquet (rows are not lines)."""
+    from genolm.io.streams import is_stdio
+    from genolm.io.tables import sniff_table_format
+
+    if is_stdio(path):
+        fmt = sniff_table_format(df.attrs["path"])
+    else:
+        fmt = str(path).lower()
+        for ext in (".gz", ".bgz", ".bz2", ".xz"):
+            fmt = fmt.removesuffix(ext)
+    if fmt.endswith((".parquet", ".pq")):
+        return None
+    return 1 if fmt.endswith((".jsonl", ".ndjson")) else 2
 
 
 def _report_tsv(report) -> str:

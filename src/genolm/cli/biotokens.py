@@ -256,15 +256,20 @@ def _eval(args, json):
 
 
 def _qa(args, json):
+    from pathlib import Path
+
     from genolm import config as C
     from genolm.cli.common import dataclass_overrides
     from genolm.llm.adapters import load_biotoken_model
-    from genolm.llm.extend import spec_of
-    from genolm.llm.mcq import MCQConfig, evaluate_mcq, load_mcq
+    from genolm.llm.extend import read_meta, spec_of
+    from genolm.llm.mcq import MCQConfig, check_dna, evaluate_mcq, load_mcq
 
     cfg = C.load(MCQConfig, None, dataclass_overrides(args, MCQConfig))
     items = load_mcq(args.questions)
     shots = load_mcq(args.shots) if args.shots else []
+    if Path(args.model).is_dir():  # every 'dna' written as biotokens before the model loads
+        meta = read_meta(args.model)
+        check_dna([*items, *shots], spec_of(meta) if meta else None)
     model, tok, meta = load_biotoken_model(
         args.model, base=args.base, trust_remote_code=args.trust_remote_code
     )
@@ -286,7 +291,7 @@ def _export_lm_eval(args, json):
     from genolm.errors import ConfigError, InputError
     from genolm.llm.extend import BiotokenSpec, read_meta, spec_of
     from genolm.llm.lmeval import export_mcq_task
-    from genolm.llm.mcq import MCQConfig, load_mcq
+    from genolm.llm.mcq import MCQConfig, check_dna, load_mcq
 
     spec = BiotokenSpec(k=args.k or 1, include_n=bool(args.include_n))
     if args.model:
@@ -301,6 +306,7 @@ def _export_lm_eval(args, json):
     cfg = C.load(MCQConfig, None, dataclass_overrides(args, MCQConfig))
     items = load_mcq(args.questions)
     shots = load_mcq(args.shots) if args.shots else []
+    check_dna([*items, *shots], spec)
     task = args.task or f"genolm_{Path(args.questions).stem}"
     yaml_path = export_mcq_task(items, args.out, task=task, cfg=cfg, shots=shots, spec=spec, bos=args.bos)
     name = yaml_path.stem

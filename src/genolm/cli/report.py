@@ -27,8 +27,12 @@ genolm report bench-mine --update-model-card
 
 
 def add_arguments(p):
+    from genolm.cli.common import positive_int
+
     p.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR", help="folders written by `genolm bench`")
-    p.add_argument("--n-boot", type=int, help="rebuild summary.json with this many bootstrap resamples")
+    p.add_argument(
+        "--n-boot", type=positive_int, help="rebuild summary.json with this many bootstrap resamples"
+    )
     p.add_argument(
         "--out",
         dest="report_out",
@@ -44,9 +48,17 @@ def add_arguments(p):
 
 
 def run(args):
+    from pathlib import Path
+
+    from genolm.bench.records import read_runs
     from genolm.bench.report import write_report
 
     dirs = args.results_dirs
+    one = Path(dirs[0])
+    if len(dirs) == 1 and args.n_boot is None and (one / "summary.json").exists() and (one / "runs").is_dir():
+        # the report reuses summary.json: read the run records anyway, so that a damaged one is
+        # an error naming it (summarising reads them otherwise)
+        read_runs(one)
     out = args.report_out or (dirs[0] if len(dirs) == 1 else "genolm-report")
     files = write_report(dirs if len(dirs) > 1 else dirs[0], n_boot=args.n_boot, out_dir=out)
     for path in (files.markdown, files.html, *files.leaderboard, *files.model_cards):

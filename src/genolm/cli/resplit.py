@@ -54,9 +54,11 @@ def add_arguments(p):
 
 
 def run(args):
-    from genolm.bench.audit import audit_splits, resplit
+    from genolm.bench.audit import audit_splits, check_jaccard, resplit
     from genolm.cli.audit import _read_split
 
+    check_jaccard(args.jaccard, "--jaccard")  # the check `genolm audit --jaccard` makes
+    check_jaccard(args.cluster_jaccard, "--cluster-jaccard")
     label_cols = [args.label_col]
     paths = {"train": args.train, "valid": args.valid, "test": args.test}
     paths = {n: p for n, p in paths.items() if p}
@@ -75,12 +77,12 @@ def run(args):
         cluster_jaccard=args.cluster_jaccard,
         contigs=contigs,
     )
-    before = {n: len(v[0]) for n, v in splits.items()}
+    before = {n: len(v["sequences"]) for n, v in splits.items()}
     after = {n: len(v[0]) for n, v in res.splits.items()}
     for n in before:
         print(f"{n:<6} {before[n]:>8} -> {after.get(n, 0):>8}")
     print(f"wrote {args.out}/<split>.csv and {args.out}/resplit_manifest.json")
-    report = audit_splits(res.splits, k=args.k, seed=args.seed)
+    report = audit_splits(res.splits, task_type="auto", k=args.k, seed=args.seed)
     print("audit of the new splits:")
     print(report.table())
     return 0

@@ -5,7 +5,10 @@ One JSON object per line::
     {"id": "q1", "question": "Which base pairs with A?", "choices": ["C", "G", "T"], "answer": 2}
     {"question": "Is {dna} a start codon?", "dna": "ATG", "choices": ["yes", "no"], "answer": "A"}
 
-``answer`` is a 0-based index, a letter (``"A"`` = first choice) or the text of one choice.
+``answer`` is a 0-based index, the text of one choice, or a letter (``"A"`` = first choice).  A
+string that is exactly the text of a choice means that choice, even when it is also a letter: with
+``"choices": ["G", "A"]``, ``"answer": "A"`` is the second choice (give ``0`` for the first).  A
+letter that is a choice's text only when case is ignored (``"a"`` there) is refused as ambiguous.
 ``dna`` (optional) is written as biotokens at ``{dna}`` in the question, or on a ``Sequence:``
 line before it.  ``id`` defaults to ``line<N>``.  Blank lines are skipped; any other bad line is
 an :class:`~genolm.errors.InputError` naming the file and line.
@@ -53,6 +56,7 @@ class MCQItem(NamedTuple):
     answer: int  # 0-based index of the correct choice
     dna: str | None
     line: int  # 1-based line in its file
+    path: str | None = None  # the file it was read from (for error messages)
 
 
 def load_mcq(path: str | Path) -> list[MCQItem]:
@@ -69,8 +73,8 @@ def load_mcq(path: str | Path) -> list[MCQItem]:
             if not raw.strip():
                 continue
 
-            def bad(msg: str, hint: str | None = None, _ln=ln) -> InputError:
-                return InputError(msg, path=str(path), line=_ln, hint=hint)
+            def bad(msg: str, hint: str | None = None, _ln=ln, record: str | None = None) -> InputError:
+                return InputError(msg, path=str(path), line=_ln, record=record, hint=hint)
 
             try:
                 obj = json.loads(raw)
@@ -99,7 +103,13 @@ def load_mcq(path: str | Path) -> list[MCQItem]:
                 raise bad(f"at most {len(LETTERS)} choices, got {len(ch)}")
             if len(set(ch)) != len(ch):
                 raise bad("'choices' holds the same text twice")
-            idx = _answer_index(ans, ch)
+            iid = str(obj.get("id", f"line{ln}"))
+            try:
+                idx = _answer_index(ans, ch)
+            except ValueError as e:
+                raise bad(
+                    str(e), "give the 0-based index of the correct choice, or its exact text", record=iid
+                ) from None
             if idx is None:
                 raise bad(
                     f"'answer' {ans!r} is neither an index 0..{len(ch) - 1}, a letter A..{LETTERS[len(ch) - 1]}, "
@@ -110,27 +120,63 @@ def load_mcq(path: str | Path) -> list[MCQItem]:
                 raise bad("'dna' must be a non-empty string")
             if "{dna}" in q and dna is None:
                 raise bad("the question holds {dna} but the line has no 'dna'")
-            iid = str(obj.get("id", f"line{ln}"))
             if iid in seen:
                 raise bad(f"id '{iid}' repeats line {seen[iid]}", "ids must be unique")
             seen[iid] = ln
-            items.append(MCQItem(iid, q, list(ch), idx, dna, ln))
+            items.append(MCQItem(iid, q, list(ch), idx, dna, ln, str(path)))
     if not items:
         raise InputError("the file holds no questions", path=str(path))
     return items
 
 
 def _answer_index(ans: Any, choices: list[str]) -> int | None:
+    """The 0-based choice ``ans`` names (``None``: none); ``ValueError`` when it is ambiguous.
+
+    The exact text of a choice wins over a letter (base-letter choices such as ``["G", "A"]`` are
+    common in DNA questions); a letter that is another choice's text up to case is ambiguous.
+    """
     if isinstance(ans, bool):
         return None
     if isinstance(ans, int):
         return ans if 0 <= ans < len(choices) else None
     if isinstance(ans, str):
-        if len(ans) == 1 and ans.upper() in LETTERS[: len(choices)]:
-            return LETTERS.index(ans.upper())
         if ans in choices:
             return choices.index(ans)
+        if len(ans) == 1 and ans.upper() in LETTERS[: len(choices)]:
+            i = LETTERS.index(ans.upper())
+            other = [j for j, c in enumerate(choices) if c.upper() == ans.upper() and j != i]
+            if other:
+                raise ValueError(
+                    f"'answer' {ans!r} is ambiguous: it is the letter of choice {i} ({choices[i]!r}) "
+                    f"and, ignoring case, the text of choice {other[0]} ({choices[other[0]]!r})"
+                )
+            return i
     return None
+
+
+def encode_item_dna(item: MCQItem, spec: BiotokenSpec | None = None) -> str | None:
+    """``item.dna`` as biotokens (``None`` without DNA); a base with no biotoken is an
+    :class:`InputError` naming the file, line and question id."""
+    if item.dna is None:
+        return None
+    try:
+        return (spec or BiotokenSpec()).encode(item.dna)
+    except InputError as e:
+        raise InputError(
+            f"'dna': {e.bare_message}",
+            path=item.path,
+            line=item.line,
+            record=item.id,
+            position=e.position,
+            hint=e.hint,
+        ) from None
+
+
+def check_dna(items: Sequence[MCQItem], spec: BiotokenSpec | None = None) -> None:
+    """Raise :class:`InputError` (file, line, question id) at the first ``dna`` with no biotoken
+    for one of its bases -- before a model is loaded or anything is written."""
+    for it in items:
+        encode_item_dna(it, spec)
 
 
 @dataclass
@@ -162,11 +208,10 @@ class MCQConfig:
 
 
 def format_question(item: MCQItem, spec: BiotokenSpec | None = None, *, with_answer: bool = False) -> str:
-    spec = spec or BiotokenSpec()
     q = item.question
     head = ""
     if item.dna is not None:
-        bio = spec.encode(item.dna)
+        bio = encode_item_dna(item, spec)
         if "{dna}" in q:
             q = q.replace("{dna}", bio)
         else:
