@@ -18,19 +18,6 @@ from genolm.cli.main import main
 from genolm.errors import ConfigError, InputError
 
 
-def _err(argv, capsys) -> str:
-    """Run the CLI; it must fail with exit 2 (a user error) and no traceback; its stderr."""
-    capsys.readouterr()
-    try:
-        rc = main(argv)
-    except SystemExit as e:  # argparse
-        rc = e.code
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    assert "Traceback" not in err and "bug" not in err
-    return err
-
-
 def _jsonl(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -94,11 +81,11 @@ def test_qa_dna_without_biotoken_names_file_line_and_question(tmp_path):
         format_question(items[1])
 
 
-def test_cli_export_lm_eval_refuses_bad_dna_before_writing(tmp_path, capsys):
+def test_cli_export_lm_eval_refuses_bad_dna_before_writing(tmp_path, cli_error):
     rows = [{"id": "q7", "question": "x", "choices": ["a", "b"], "answer": 0, "dna": "ACGTXX!!"}]
     q = _jsonl(tmp_path / "q.jsonl", rows)
     out = tmp_path / "tasks"
-    err = _err(["biotokens", "export-lm-eval", "--questions", str(q), "--out", str(out)], capsys)
+    err = cli_error(["biotokens", "export-lm-eval", "--questions", str(q), "--out", str(out)])
     assert "q.jsonl, line 1, record 'q7', position 4" in err and "'X'" in err
     assert not out.exists()
 
@@ -122,29 +109,10 @@ class _Task:
         return dict(self._splits)
 
 
-class _GCRule:
-    def fit(self, seqs, y, *, valid=None, ids=None):
-        self.threshold_ = float(np.median(self._gc(seqs)))
-        self.classes_ = np.unique(y)
-        self.n_params_ = self.n_trainable_ = 1
-        return self
-
-    def predict_with_scores(self, seqs, *, ids=None):
-        from genolm.bench.baselines import Prediction
-
-        gc = self._gc(seqs)
-        return Prediction((gc < self.threshold_).astype(np.int64), -gc)
-
-    @staticmethod
-    def _gc(seqs):
-        return np.array([(s.count("G") + s.count("C")) / len(s) for s in seqs])
-
-
 @pytest.fixture(scope="module")
 def bench_src(tmp_path_factory) -> Path:
-    """A finished bench folder (one rule contender, one seed) with its summary.json."""
-    from genolm.bench.records import Entry
-    from genolm.bench.runner import BenchConfig, Contender, run_bench
+    """A finished bench folder (the k-mer LR baseline, one seed) with its summary.json."""
+    from genolm.bench.runner import BenchConfig, run_bench
 
     root = tmp_path_factory.mktemp("bench") / "out"
     rng = np.random.default_rng(0)
@@ -156,20 +124,19 @@ def bench_src(tmp_path_factory) -> Path:
             "test": _Split(t, rng.integers(0, 2, 30), list(range(30))),
         },
     )
-    rule = Contender(Entry("gc-rule", "model", "rule"), build=lambda task, seed: _GCRule(), config={})
     cfg = BenchConfig(
         models=[],
         modes=[],
         seeds=1,
         out_dir=str(root),
-        baselines=[],
+        baselines=["kmer-lr"],
         random_init=False,
         n_boot=100,
         progress=False,
         report=True,
         threads=1,
     )
-    run_bench(cfg, [task], extra_contenders=[rule])
+    run_bench(cfg, [task])
     assert (root / "summary.json").exists()
     return root
 
@@ -186,17 +153,17 @@ def _record(bench: Path) -> Path:
     return p
 
 
-def test_report_of_a_good_bench_works(bench, capsys):
+def test_report_of_a_good_bench_works(bench):
     assert main(["report", str(bench)]) == 0
 
 
 @pytest.mark.parametrize("keep_summary", [True, False])
-def test_report_refuses_a_damaged_run_record(bench, capsys, keep_summary):
+def test_report_refuses_a_damaged_run_record(bench, keep_summary, cli_error):
     rec = _record(bench)
     rec.write_text("{bad")
     if not keep_summary:
         (bench / "summary.json").unlink()
-    err = _err(["report", str(bench)], capsys)
+    err = cli_error(["report", str(bench)])
     assert str(rec) in err and "not valid JSON" in err
 
 
@@ -231,18 +198,20 @@ def test_read_runs_warns_about_a_record_of_another_schema(bench, caplog):
     ],
 )
 @pytest.mark.parametrize("n_boot", [[], ["--n-boot", "100"]])
-def test_report_names_the_run_file_and_a_field_of_the_wrong_type(bench, capsys, field, value, says, n_boot):
+def test_report_names_the_run_file_and_a_field_of_the_wrong_type(
+    bench, field, value, says, n_boot, cli_error
+):
     rec = _record(bench)
     obj = json.loads(rec.read_text())
     obj[field] = value
     rec.write_text(json.dumps(obj))
-    err = _err(["report", str(bench), *n_boot], capsys)
+    err = cli_error(["report", str(bench), *n_boot])
     assert str(rec) in err and says in err
 
 
 @pytest.mark.parametrize("n", ["-5", "0", "x"])
-def test_report_refuses_a_bad_n_boot(bench, capsys, n):
-    err = _err(["report", str(bench), "--n-boot", n], capsys)
+def test_report_refuses_a_bad_n_boot(bench, n, cli_error):
+    err = cli_error(["report", str(bench), "--n-boot", n])
     assert "--n-boot" in err and "integer >= 1" in err
 
 
@@ -257,10 +226,10 @@ def tables(tmp_path):
 
 
 @pytest.mark.parametrize("opt, value", [("--jaccard", "-1"), ("--jaccard", "3"), ("--cluster-jaccard", "0")])
-def test_resplit_refuses_a_jaccard_outside_0_1(tables, tmp_path, capsys, opt, value):
+def test_resplit_refuses_a_jaccard_outside_0_1(tables, tmp_path, opt, value, cli_error):
     tr, te = tables
     out = tmp_path / "rs"
-    err = _err(["resplit", "--train", str(tr), "--test", str(te), "--out", str(out), opt, value], capsys)
+    err = cli_error(["resplit", "--train", str(tr), "--test", str(te), "--out", str(out), opt, value])
     assert f"{opt} must be in (0, 1]" in err
     assert not out.exists()
 
@@ -274,11 +243,11 @@ def test_resplit_function_shares_the_audit_jaccard_check(tables, jaccard):
         A.AuditThresholds(jaccard=jaccard)
 
 
-def test_resplit_refuses_a_text_label_before_writing_anything(tables, tmp_path, capsys):
+def test_resplit_refuses_a_text_label_before_writing_anything(tables, tmp_path, cli_error):
     tr, _ = tables
     te = _table(tmp_path / "te_badlab.csv", _seqs(4, 3), [0, 1, "x", 0])
     out = tmp_path / "rs"
-    err = _err(["resplit", "--train", str(tr), "--test", str(te), "--out", str(out)], capsys)
+    err = cli_error(["resplit", "--train", str(tr), "--test", str(te), "--out", str(out)])
     assert "te_badlab.csv, line 4" in err and "'x'" in err
     assert not out.exists()
 
@@ -287,7 +256,7 @@ def test_resplit_refuses_a_text_label_before_writing_anything(tables, tmp_path, 
 
 
 @pytest.mark.parametrize("test_labels", [[0, 1, 2, 0] * 5, [0.5, 1.5] * 10])
-def test_audit_flags_test_labels_train_never_has(tables, tmp_path, capsys, test_labels):
+def test_audit_flags_test_labels_train_never_has(tables, tmp_path, test_labels):
     tr, _ = tables
     te = _table(tmp_path / "te_new.csv", _seqs(20, 4), test_labels)
     out = tmp_path / "audit.json"
@@ -313,10 +282,10 @@ def test_audit_unseen_labels_warns_for_a_few_rows_and_passes_otherwise():
     assert next(c for c in report.checks if c.name == "unseen_labels").status == "SKIP"
 
 
-def test_audit_names_a_text_label_its_file_and_line(tables, tmp_path, capsys):
+def test_audit_names_a_text_label_its_file_and_line(tables, tmp_path, cli_error):
     tr, _ = tables
     te = _table(tmp_path / "te_badlab.csv", _seqs(4, 3), [0, 1, "x", 0])
-    err = _err(["audit", "--train", str(tr), "--test", str(te)], capsys)
+    err = cli_error(["audit", "--train", str(tr), "--test", str(te)])
     assert "te_badlab.csv, line 4" in err and "label 'x'" in err
 
 

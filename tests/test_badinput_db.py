@@ -31,38 +31,25 @@ def db(tmp_path_factory) -> Path:
     return tmp / "db"
 
 
-def _err(argv, capsys) -> str:
-    """Run the CLI; it must fail with exit 2 (a user error) and no traceback; its stderr."""
-    capsys.readouterr()
-    try:
-        rc = main(argv)
-    except SystemExit as e:  # argparse
-        rc = e.code
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    assert "Traceback" not in err and "a bug" not in err
-    return err
-
-
 # --- bug 1: db query -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "seq, says", [("ACGTXX!!", "position 4: invalid character 'X'"), ("", "empty --seq")]
 )
-def test_query_refuses_a_bad_seq(db, capsys, seq, says):
-    err = _err(["db", "query", str(db), "--seq", seq, "-k", "1", "--out", "-"], capsys)
+def test_query_refuses_a_bad_seq(db, seq, says, cli_error):
+    err = cli_error(["db", "query", str(db), "--seq", seq, "-k", "1", "--out", "-"])
     assert "--seq" in err and "seq1" in err and says in err
 
 
 @pytest.mark.parametrize("k", ["0", "-1"])
-def test_query_refuses_k_below_one(db, capsys, k):
-    err = _err(["db", "query", str(db), "--seq", "ACGT" * 10, "-k", k, "--out", "-"], capsys)
+def test_query_refuses_k_below_one(db, k, cli_error):
+    err = cli_error(["db", "query", str(db), "--seq", "ACGT" * 10, "-k", k, "--out", "-"])
     assert "argument -k: must be an integer >= 1" in err
 
 
-def test_query_where_compares_a_number_field_with_a_number(db, capsys):
-    err = _err(["db", "query", str(db), "--seq", "ACGT" * 10, "--where", "start > abc"], capsys)
+def test_query_where_compares_a_number_field_with_a_number(db, cli_error):
+    err = cli_error(["db", "query", str(db), "--seq", "ACGT" * 10, "--where", "start > abc"])
     assert "start is a number, but abc is not" in err
     with pytest.raises(ConfigError, match="end is a number"):
         parse_where("end <= 'x'")
@@ -70,9 +57,9 @@ def test_query_where_compares_a_number_field_with_a_number(db, capsys):
     assert parse_where("contig == abc")[0].value == "abc"  # text fields take words
 
 
-def test_query_refuses_an_output_format_it_cannot_write(db, capsys, tmp_path):
+def test_query_refuses_an_output_format_it_cannot_write(db, capsys, tmp_path, cli_error):
     out = tmp_path / "x.xlsx"
-    err = _err(["db", "query", str(db), "--seq", "ACGT" * 10, "--out", str(out)], capsys)
+    err = cli_error(["db", "query", str(db), "--seq", "ACGT" * 10, "--out", str(out)])
     assert "x.xlsx" in err and ".parquet" in err and not out.exists()
     capsys.readouterr()
     assert (
@@ -94,19 +81,19 @@ def _row(i, a="ACGTACGTAC", p="ACGTACGTAA", n="TTTTGGGGCC"):
     return (f"a{i}", a, f"p{i}", p, f"n{i}", n, "mutated")
 
 
-def test_pairs_with_a_bad_base_name_the_file_line_and_column(tmp_path, capsys):
+def test_pairs_with_a_bad_base_name_the_file_line_and_column(tmp_path, cli_error):
     p = _pairs(tmp_path / "p.tsv", [_row(0), _row(1, a="ACGTXX!!AC"), _row(2)])
     with pytest.raises(InputError, match=r"p\.tsv, line 3, position 4: invalid character 'X' in anchor_seq"):
         read_pairs(p)
-    err = _err(["train-embedder", str(p), "--model", "genolm-tiny", "--out", str(tmp_path / "m")], capsys)
+    err = cli_error(["train-embedder", str(p), "--model", "genolm-tiny", "--out", str(tmp_path / "m")])
     assert "p.tsv, line 3" in err and "anchor_seq" in err
 
 
-def test_pairs_with_an_empty_positive_name_the_file_and_line(tmp_path, capsys):
+def test_pairs_with_an_empty_positive_name_the_file_and_line(tmp_path, cli_error):
     p = _pairs(tmp_path / "p.tsv", [_row(0), _row(1), _row(2, p="")])
     with pytest.raises(InputError, match=r"p\.tsv, line 4: positive_seq is empty"):
         read_pairs(p)
-    err = _err(["train-embedder", str(p), "--model", "genolm-tiny", "--out", str(tmp_path / "m")], capsys)
+    err = cli_error(["train-embedder", str(p), "--model", "genolm-tiny", "--out", str(tmp_path / "m")])
     assert "p.tsv, line 4: positive_seq is empty" in err
     # one missing hard negative would turn off every hard negative: an error too
     q = _pairs(tmp_path / "q.tsv", [_row(0), _row(1, n="")])
@@ -122,21 +109,20 @@ def test_pairs_keep_a_sequence_that_reads_like_na(tmp_path):
     assert df["anchor_seq"].tolist() == ["NA", "ACGTACGTAC"]
 
 
-def test_train_embedder_refuses_bad_numbers_at_parsing(tmp_path, capsys):
+def test_train_embedder_refuses_bad_numbers_at_parsing(tmp_path, cli_error):
     p = _pairs(tmp_path / "p.tsv", [_row(0), _row(1)])
     for flag, value in (("--save-every", "0"), ("--epochs", "0"), ("--lr", "-1"), ("--augment", "-1")):
-        err = _err(["train-embedder", str(p), "--model", "genolm-tiny", "--out", "m", flag, value], capsys)
+        err = cli_error(["train-embedder", str(p), "--model", "genolm-tiny", "--out", "m", flag, value])
         assert f"argument {flag}:" in err
 
 
 # --- bug 4: a model layer out of range ---------------------------------------------------------
 
 
-def test_build_with_a_layer_the_model_does_not_have(tmp_path, capsys):
+def test_build_with_a_layer_the_model_does_not_have(tmp_path, cli_error):
     fa = _fasta(tmp_path / "g.fa", n_contigs=1, length=64)
-    err = _err(
-        ["db", "build", "--out", str(tmp_path / "d"), str(fa), "--embedder", "genolm-tiny", "--layer", "99"],
-        capsys,
+    err = cli_error(
+        ["db", "build", "--out", str(tmp_path / "d"), str(fa), "--embedder", "genolm-tiny", "--layer", "99"]
     )
     assert "layer 99 is out of range: this model has" in err and "0.." in err
 
@@ -158,9 +144,9 @@ def test_build_with_a_layer_the_model_does_not_have(tmp_path, capsys):
         ("--embedder", "minhash:21:x", "expected minhash"),
     ],
 )
-def test_build_refuses_bad_options_at_parsing(tmp_path, capsys, flag, value, says):
+def test_build_refuses_bad_options_at_parsing(tmp_path, flag, value, says, cli_error):
     fa = _fasta(tmp_path / "g.fa", n_contigs=1, length=300)
-    err = _err(["db", "build", "--out", str(tmp_path / "d"), str(fa), flag, value], capsys)
+    err = cli_error(["db", "build", "--out", str(tmp_path / "d"), str(fa), flag, value])
     assert f"argument {flag}: " in err and says in err
     assert not (tmp_path / "d").exists()
 
@@ -182,11 +168,11 @@ def test_build_api_refuses_sizes_below_one_and_bad_embedder_names(tmp_path):
     "line, says",
     [("c9\t1\t10\tf3", "contig 'c9' is not in the genome"), ("c0\t500\t90000\tf4", "outside c0")],
 )
-def test_bed_region_not_in_the_genome_names_the_bed_line(tmp_path, capsys, line, says):
+def test_bed_region_not_in_the_genome_names_the_bed_line(tmp_path, line, says, cli_error):
     fa = _fasta(tmp_path / "g.fa", n_contigs=1, length=1000)
     bed = tmp_path / "r.bed"
     bed.write_text("c0\t10\t50\tf1\n" + line + "\n")
-    err = _err(["db", "build", "--out", str(tmp_path / "d"), str(bed), "--genome", str(fa)], capsys)
+    err = cli_error(["db", "build", "--out", str(tmp_path / "d"), str(bed), "--genome", str(fa)])
     assert "r.bed, line 2" in err and says in err and "g.fa" in err
     assert "clip=True" not in err and "--genome" in err
 
@@ -194,14 +180,14 @@ def test_bed_region_not_in_the_genome_names_the_bed_line(tmp_path, capsys, line,
 # --- bug 7: a damaged database -----------------------------------------------------------------
 
 
-def test_query_a_database_with_a_missing_shard_or_index(tmp_path, capsys):
+def test_query_a_database_with_a_missing_shard_or_index(tmp_path, cli_error):
     d = tmp_path / "db"
     build_db(d, _fasta(tmp_path / "g.fa"), window=200, progress=False)
     index = next(d.glob("index-*"))
     (index / "engine.json").rename(tmp_path / "engine.json")
-    err = _err(["db", "query", str(d), "--seq", "ACGT" * 10], capsys)
+    err = cli_error(["db", "query", str(d), "--seq", "ACGT" * 10])
     assert str(d) in err and "engine.json is missing" in err and "db compact" in err
     (tmp_path / "engine.json").rename(index / "engine.json")
     (d / "shards" / "shard-00000.parquet").unlink()
-    err = _err(["db", "query", str(d), "--seq", "ACGT" * 10], capsys)
+    err = cli_error(["db", "query", str(d), "--seq", "ACGT" * 10])
     assert str(d) in err and "shard-00000.parquet" in err and "is missing" in err and "rebuild" in err

@@ -70,18 +70,9 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """A tiny (hidden 32, 2 layers) GPN saved like a pretrained model, with its tokenizer."""
-    import genolm.models  # noqa: F401
-    from genolm.models import build_model
-    from genolm.tokenizers import get_tokenizer
-
-    out = tmp_path_factory.mktemp("models") / "tiny-gpn"
-    tok = get_tokenizer("char")
-    torch.manual_seed(0)
-    build_model("gpn", head="lm", tokenizer=tok, hidden_size=32, num_hidden_layers=2).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+def model_dir(tiny_gpn_dir) -> Path:
+    """A tiny (hidden 32, 2 layers) GPN saved like a pretrained model (conftest's, shared)."""
+    return tiny_gpn_dir
 
 
 FAST = dict(
