@@ -215,6 +215,11 @@ def test_report_refuses_a_bad_n_boot(bench, n, cli_error):
     assert "--n-boot" in err and "integer >= 1" in err
 
 
+def test_report_refuses_too_few_resamples_for_an_interval(bench, cli_error):
+    err = cli_error(["report", str(bench), "--n-boot", "50"])
+    assert "n_boot must be at least 100 for a 95 % interval, got 50" in err
+
+
 # --- bug 4: resplit --------------------------------------------------------------------------
 
 

@@ -172,3 +172,27 @@ def test_make_task_fraction_that_is_not_a_number():
 
     with pytest.raises(ConfigError, match="fractions: 'train' must be a number in \\(0, 1\\), got 'abc'"):
         MakeTaskConfig(genome="g.fa", fractions={"train": "abc", "test": 0.2})
+
+
+@pytest.mark.parametrize(
+    "kw, says",
+    [
+        ({"hidden_size": "abc"}, "'hidden_size' of family 'gpn' must be a whole number, got 'abc'"),
+        ({"hidden_size": 32.5}, "must be a whole number, got 32.5"),
+        ({"hidden_dropout": "x"}, "'hidden_dropout' of family 'gpn' must be a number, got 'x'"),
+    ],
+)
+def test_model_config_value_of_the_wrong_kind(kw, says):
+    from genolm.models import build_model
+
+    with pytest.raises(ConfigError, match=says):
+        build_model("gpn", vocab_size=10, **kw)
+
+
+def test_model_config_accepts_numpy_and_python_numbers():
+    import numpy as np
+
+    from genolm.models import build_model
+
+    m = build_model("gpn", vocab_size=10, hidden_size=np.int64(16), num_hidden_layers=1, hidden_dropout=0)
+    assert m.config.hidden_size == 16

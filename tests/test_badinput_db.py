@@ -191,3 +191,15 @@ def test_query_a_database_with_a_missing_shard_or_index(tmp_path, cli_error):
     (d / "shards" / "shard-00000.parquet").unlink()
     err = cli_error(["db", "query", str(d), "--seq", "ACGT" * 10])
     assert str(d) in err and "shard-00000.parquet" in err and "is missing" in err and "rebuild" in err
+
+
+def test_train_embedder_checks_a_dataframe_of_pairs_like_a_file(tmp_path):
+    import pandas as pd
+
+    from genolm.train.contrastive import train_embedder
+
+    df = pd.DataFrame({"anchor_seq": ["ACGTACGT", "ACGTTTGA"], "positive_seq": ["ACGTACGA", "ACXX!TGA"]})
+    with pytest.raises(
+        InputError, match=r"record 'row 1', position 2: invalid character 'X' in positive_seq"
+    ):
+        train_embedder(df, "genolm-tiny", tmp_path / "out")

@@ -179,3 +179,33 @@ def test_train_bpe_warns_when_the_corpus_is_too_small(tmp_path, caplog):
     (rec,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert f"reached only {tok.vocab_size} of the 100000 tokens" in rec.getMessage()
     assert "too small" in rec.getMessage()
+
+
+# --- task tables ---------------------------------------------------------------------------------
+
+
+def test_table_rows_with_more_fields_than_the_header(tmp_path):
+    from genolm.io.tables import read_task_table
+
+    p = tmp_path / "t.csv"
+    p.write_text("sequence,label\nACGT,1,x\nACGA,0,y\n")  # pandas made 'ACGT' an index, not a sequence
+    with pytest.raises(InputError, match=r"t.csv, line 2: the data rows have more fields than the header"):
+        read_task_table(p)
+
+
+def test_jsonl_error_names_the_line(tmp_path):
+    from genolm.io.tables import read_task_table
+
+    p = tmp_path / "t.jsonl"
+    p.write_text('{"sequence": "ACGT", "label": 1}\n\n{"sequence": ACGA}\n')
+    with pytest.raises(InputError, match=r"t.jsonl, line 3: cannot parse JSON lines \(not valid JSON"):
+        read_task_table(p)
+
+
+def test_bpe_on_a_genbank_file_names_it_not_the_temporary_fasta(tmp_path):
+    from genolm.tokenstats import compare_schemes
+
+    gb = _write_genbank(tmp_path / "alln.gb", [("X1.1", "N" * 200)])
+    with pytest.raises(ConfigError) as e:
+        compare_schemes(gb, ["bpe:vocab_size=64"], progress=False)
+    assert str(gb) in str(e.value) and "train.fa" not in str(e.value)

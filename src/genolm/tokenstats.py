@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from genolm.errors import GenolmError
 from genolm.io.genbank import is_genbank
 from genolm.progress import progress_bar
 from genolm.tokenizers.schemes import DEFAULT_SCHEMES, build_scheme, parse_scheme
@@ -165,7 +166,13 @@ def compare_schemes(
         for i, (label, name, kwargs) in enumerate(specs, start=1):
             if name == "bpe":
                 log.info("tokenize: learning the BPE vocabulary of %s from %s ...", label, path)
-            tok = build_scheme(name, kwargs, train_files=[train_file])
+            try:
+                tok = build_scheme(name, kwargs, train_files=[train_file])
+            except GenolmError as e:
+                if train_file == str(path):
+                    raise
+                # the FASTA written from the GenBank file is ours: name the user's file instead
+                raise type(e)(str(e).replace(train_file, str(path))) from None
             chunks = _sequences(path, chunk_size)
             bar = progress_bar(
                 total_bp,

@@ -56,6 +56,7 @@ from genolm.bench.records import Entry, files_sha256, is_complete, primary_metri
 from genolm.bench.report import write_report
 from genolm.bench.summary import (
     BOOT_SEED,
+    check_n_boot,
     flatten_tokens,
     metric_draws,
     paired_difference,
@@ -103,8 +104,7 @@ class BenchConfig:
         check_choice("fail_on value", self.fail_on, FAIL_ON)
         if self.seeds < 1 or any(int(v) < 1 for v in self.mode_seeds.values()):
             raise ConfigError(f"seeds must be at least 1, got {self.seeds} / {self.mode_seeds}")
-        if self.n_boot < 100:
-            raise ConfigError(f"n_boot must be at least 100 for a 95 % interval, got {self.n_boot}")
+        check_n_boot(self.n_boot)
         for m in self.mode_seeds:
             check_choice("mode", m, MODES, where="mode_seeds")
         if not isinstance(self.baselines, bool):

@@ -23,6 +23,7 @@ from genolm.atomic import atomic_write_json, jsonable
 from genolm.bench.baselines import KMER, WINDOW_LR
 from genolm.bench.records import load_predictions, read_runs
 from genolm.constants import IGNORE_INDEX
+from genolm.errors import ConfigError
 
 #: the seed of the resamples behind every summary: every entry's draws use the same rows, which is
 #: what pairs them
@@ -265,6 +266,16 @@ def _merged_runs(dirs: list[Path], provenance: dict) -> tuple[dict[str, list[dic
     return runs, refused
 
 
+#: the fewest bootstrap resamples a 95 % interval is computed from
+MIN_N_BOOT = 100
+
+
+def check_n_boot(n_boot: int) -> None:
+    """A ConfigError for fewer than :data:`MIN_N_BOOT` resamples (``n_boot`` / ``--n-boot``)."""
+    if n_boot < MIN_N_BOOT:
+        raise ConfigError(f"n_boot must be at least {MIN_N_BOOT} for a 95 % interval, got {n_boot}")
+
+
 def summarise_results(
     out_dir: str | Path | Sequence[str | Path], *, n_boot: int = 1000, write: bool = True
 ) -> dict:
@@ -278,6 +289,8 @@ def summarise_results(
     DIR`` can always rebuild it.
     """
     from genolm.bench.metrics import summarise_seeds
+
+    check_n_boot(n_boot)
 
     dirs = [Path(out_dir)] if isinstance(out_dir, (str, Path)) else [Path(d) for d in out_dir]
     out_dir = dirs[0]

@@ -346,15 +346,31 @@ def read_pairs(path):
     df, lines = df[~blank].reset_index(drop=True), lines[~blank]
     if len(df) == 0:
         raise InputError("the pairs table is empty", path=str(path))
-    _check_pair_sequences(df, lines, path)
+    check_pairs(df, lines=lines, path=path)
     return df
 
 
-def _check_pair_sequences(df, lines, path) -> None:
+def check_pairs(df, *, lines=None, path=None) -> None:
     """Every anchor and positive is there, and every sequence is in the pairs' alphabet (detected:
-    DNA or protein); an InputError naming the file, line and column of the first that is not."""
+    DNA or protein); an InputError naming the file, line and column of the first that is not.
+
+    ``lines``: each row's line in ``path``; without them (a DataFrame made in Python) the error
+    names the row instead."""
     from genolm.alphabet import PROTEIN_CHARS, validate
     from genolm.db.inputs import detect_alphabet
+
+    missing = [c for c in ("anchor_seq", "positive_seq") if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"not a pairs table: column(s) {missing} missing",
+            path=None if path is None else str(path),
+            hint="make one with genolm.db.pairs.mine_pairs or `genolm db pairs DB --out pairs.tsv`",
+        )
+
+    def where(i: int) -> dict:
+        if lines is None:
+            return {"path": None if path is None else str(path), "record": f"row {i}"}
+        return {"path": str(path), "line": int(lines[i])}
 
     cols = [c for c in ("anchor_seq", "positive_seq", "negative_seq") if c in df.columns]
     for col in cols:
@@ -362,15 +378,15 @@ def _check_pair_sequences(df, lines, path) -> None:
         if col == "negative_seq" and empty.all():
             continue  # no hard negatives at all: the trainer uses in-batch negatives only
         if empty.any():
-            line = int(lines[empty.argmax()])
+            at = where(int(empty.argmax()))
             hint = "every pair needs an anchor and a positive: fill the cell, or remove the line"
             if col == "negative_seq":
                 hint = "fill the cell, remove the line, or drop the negative_seq column (no hard negatives)"
-            raise InputError(f"{col} is empty", path=str(path), line=line, hint=hint)
+            raise InputError(f"{col} is empty", hint=hint, **at)
     protein = detect_alphabet(df["anchor_seq"].astype(str).head(100).tolist()) == "protein"
     allowed = PROTEIN_CHARS + PROTEIN_CHARS.lower() if protein else "iupac"
     for col in cols:
-        for seq, line in zip(df[col].tolist(), lines):
+        for i, seq in enumerate(df[col].tolist()):
             if seq != seq:  # an empty negative_seq column
                 continue
             seq = str(seq)
@@ -380,11 +396,10 @@ def _check_pair_sequences(df, lines, path) -> None:
                 raise InputError(
                     f"invalid character {seq[e.position]!r} in {col} (a {'protein' if protein else 'DNA'} "
                     "sequence)",
-                    path=str(path),
-                    line=int(line),
                     position=e.position,
                     hint=f"{'allowed: amino acids ' + PROTEIN_CHARS if protein else e.hint}; "
                     "fix the sequence, or remove the line",
+                    **where(i),
                 ) from None
 
 
@@ -396,4 +411,5 @@ __all__ = [
     "mine_pairs",
     "write_pairs",
     "read_pairs",
+    "check_pairs",
 ]

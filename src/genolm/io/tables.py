@@ -88,6 +88,29 @@ def _missing_column(path: Path, col: str, columns: list[str], what: str) -> Inpu
 _MISSING_WORDS = ("nan", "na", "n/a", "null", "none")
 
 
+def _bad_json_line(path) -> tuple[int | None, str | None]:
+    """``(line, reason)`` of the first line of a JSON-lines file that is not one JSON object."""
+    import json
+
+    from genolm.io.fasta import open_binary
+
+    try:
+        with open_binary(path) as fh:
+            for ln, raw in enumerate(fh, 1):
+                text = raw.decode("utf-8", "replace").strip()
+                if not text:
+                    continue
+                try:
+                    obj = json.loads(text)
+                except ValueError as e:
+                    return ln, f"not valid JSON: {e}"
+                if not isinstance(obj, dict):
+                    return ln, f"a JSON {type(obj).__name__}, not an object"
+    except OSError:
+        pass
+    return None, None
+
+
 def read_task_table(
     path: PathLike,
     sequence_col: str = "sequence",
@@ -143,6 +166,16 @@ def read_task_table(
             raise InputError("empty file", path=str(path)) from None
         except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as e:
             raise InputError(f"cannot parse the table ({e})", path=str(path)) from e
+        if not isinstance(df.index, pd.RangeIndex):
+            # pandas reads rows with more fields than the header as an index plus the columns
+            raise InputError(
+                f"the data rows have more fields than the header names ({len(df.columns)}: "
+                f"{', '.join(map(str, df.columns))})",
+                path=str(path),
+                line=2,
+                hint="name every column in the header line, or remove the extra separators "
+                "(a separator at the end of each line?)",
+            )
         # trailing blank lines read as all-empty rows: drop them (only at the end)
         empty = df.isna().all(axis=1).to_numpy()
         n = len(df)
@@ -155,7 +188,13 @@ def read_task_table(
         try:
             df = pd.read_json(path, lines=True, compression=comp, dtype=False)
         except ValueError as e:
-            raise InputError(f"cannot parse JSON lines ({e})", path=str(path)) from e
+            line, why = _bad_json_line(path)
+            raise InputError(
+                f"cannot parse JSON lines ({why or e})",
+                path=str(path),
+                line=line,
+                hint='each line must be one JSON object, e.g. {"sequence": "ACGT", "label": 1}',
+            ) from e
     else:
         first_line = None
         try:

@@ -33,6 +33,7 @@ Build one from a family name (unknown config keys raise ConfigError with "did yo
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 
 from transformers import (
@@ -165,11 +166,37 @@ class ModelFamily:
                     f"unknown config key '{key}' for model family '{self.name}'.{did_you_mean(key, valid)} "
                     f"Valid keys: {', '.join(self._own_keys())}."
                 )
+        self._check_types(config_kwargs)
         kwargs = {
             **(config_from_tokenizer(tokenizer, self) if tokenizer is not None else {}),
             **config_kwargs,
         }
         return self.config_class(**kwargs)
+
+    def _check_types(self, config_kwargs: dict) -> None:
+        """A ConfigError for a value of the wrong kind where the config field is a plain int,
+        float or bool (``hidden_size: abc`` would fail deep in torch)."""
+        # the annotation's name ("int", or int itself): transformers' own annotations name torch,
+        # which typing.get_type_hints cannot resolve here
+        kinds = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "") for f in
+                 dataclasses.fields(self.config_class)}  # fmt: skip
+        for key, value in config_kwargs.items():
+            tp = kinds.get(key)
+            if tp == "bool":
+                ok, what = isinstance(value, bool) or value in (0, 1), "true or false"
+            elif tp == "int":
+                ok, what = (
+                    isinstance(value, numbers.Integral) and not isinstance(value, bool),
+                    "a whole number",
+                )
+            elif tp == "float":
+                ok, what = isinstance(value, numbers.Real) and not isinstance(value, bool), "a number"
+            else:
+                continue
+            if not ok:
+                raise ConfigError(
+                    f"model config '{key}' of family '{self.name}' must be {what}, got {value!r}"
+                )
 
     def _own_keys(self) -> list[str]:
         """The family's keys without Hugging Face's generic ones (for the error message)."""

@@ -279,12 +279,16 @@ def train_embedder(
     import torch
 
     from genolm.catalogue.loader import load
-    from genolm.db.pairs import read_pairs
+    from genolm.db.pairs import check_pairs, read_pairs
     from genolm.progress import progress_bar
 
     cfg = config or ContrastiveConfig()
     out = Path(out)
-    df = pairs if not isinstance(pairs, (str, Path)) else read_pairs(pairs)
+    if isinstance(pairs, (str, Path)):
+        df = read_pairs(pairs)
+    else:
+        df = pairs
+        check_pairs(df)  # read_pairs checks a file's rows; a DataFrame made in Python gets the same
     if len(df) < 2:
         raise InputError(f"{len(df)} pairs: contrastive training needs at least 2 (in-batch negatives)")
     A = df["anchor_seq"].astype(str).tolist()
