@@ -209,3 +209,15 @@ def test_bpe_on_a_genbank_file_names_it_not_the_temporary_fasta(tmp_path):
     with pytest.raises(ConfigError) as e:
         compare_schemes(gb, ["bpe:vocab_size=64"], progress=False)
     assert str(gb) in str(e.value) and "train.fa" not in str(e.value)
+
+
+def test_read_genbank_refuses_a_truncated_record(tmp_path):
+    from genolm.io.genbank import read_genbank
+
+    full = _write_genbank(tmp_path / "full.gb", [("X1.1", _seq(500))])
+    text = full.read_text()
+    cut = tmp_path / "cut.gb"
+    cut.write_text(text[: text.index("ORIGIN") + 200])  # no '//': the file ends inside the sequence
+    with pytest.raises(InputError, match=r"cut.gb, record 'X1.1': the record is cut short"):
+        list(read_genbank(cut))
+    assert len(next(iter(read_genbank(full))).seq) == 500

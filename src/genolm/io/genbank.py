@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import lzma
+import warnings
 import zlib
 from collections.abc import Iterator
 from typing import NamedTuple
@@ -69,6 +70,26 @@ class GenBankRecord(NamedTuple):
     topology: str
 
 
+#: Biopython's warnings for a record cut short (it keeps the bases it read and goes on)
+_TRUNCATED = ("Premature end of file", "Expected sequence length")
+
+
+def _refuse_truncated(caught, path: str, record: str) -> None:
+    """An InputError when Biopython warned that ``record`` is cut short; its other warnings are
+    passed on as they were."""
+    for w in caught:
+        text = str(w.message)
+        if text.startswith(_TRUNCATED):
+            raise InputError(
+                f"the record is cut short ({'; '.join(str(x.message) for x in caught)})",
+                path=path,
+                record=record,
+                hint="the file is probably truncated (a record ends with '//'): download or copy it again",
+            )
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def read_genbank(path: PathLike, *, hierarchy: bool = True) -> Iterator[GenBankRecord]:
     """Read the records of a GenBank file (plain or compressed, by magic bytes).
 
@@ -98,7 +119,9 @@ def read_genbank(path: PathLike, *, hierarchy: bool = True) -> Iterator[GenBankR
         it = SeqIO.parse(handle, "genbank")
         while True:
             try:
-                rec = next(it)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    rec = next(it)
             except StopIteration:
                 break
             except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:
@@ -106,6 +129,7 @@ def read_genbank(path: PathLike, *, hierarchy: bool = True) -> Iterator[GenBankR
             except ValueError as e:
                 raise InputError(f"cannot parse GenBank record {n + 1}: {e}", path=p) from e
             n += 1
+            _refuse_truncated(caught, p, rec.id)
             if rec.id in seen:
                 raise InputError(
                     f"duplicate record name: records {seen[rec.id]} and {n} of the file are both named "
