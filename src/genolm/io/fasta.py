@@ -230,9 +230,15 @@ def _data_before_header(path: PathLike, seg: bytes, line_no: int) -> InputError:
     line = line_no + seg.count(b"\n", 0, first) + 1
     hint = "a FASTA file starts with a '>name' header line"
     if stripped[:1] == b"@":
-        hint = "this looks like FASTQ: use genolm.io.read_fastq"
+        hint = (
+            "this looks like FASTQ, not FASTA: give it where reads are taken (genolm.io.read_fastq, "
+            "`genolm predict --fastq`), or convert it to FASTA"
+        )
     elif stripped[:5] == b"LOCUS":
-        hint = "this looks like GenBank: use genolm.io.read_genbank"
+        hint = (
+            "this looks like GenBank, not FASTA: give it where a genome is taken (--genome, "
+            "genolm.io.read_genbank), or convert it to FASTA"
+        )
     elif b"\x00" in stripped[:1024]:
         hint = "this looks like a binary file"
     return InputError("sequence data before the first '>' header line", path=str(path), line=line, hint=hint)

@@ -332,7 +332,12 @@ class Genome:
         if status == "contig_missing":
             raise self._missing(contig)
         if status == "out_of_bounds":
-            raise InputError(msg, path=self.path, record=contig, hint="pass clip=True to clip to the record")
+            raise InputError(
+                msg,
+                path=self.path,
+                record=contig,
+                hint="fix the region, or clip it to the record (clip=True in Python)",
+            )
         if self._seqs is not None:
             seq = self._seqs[rec][rs:re_]
         else:

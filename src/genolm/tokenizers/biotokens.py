@@ -59,7 +59,7 @@ def dna_to_biotokens(
     bad = re.search(f"[^{allowed}]", s)
     if bad is not None:
         hint = (
-            "pass include_n=True to write N as a biotoken"
+            "pass include_n=True (on the command line: --include-n) to write N as a biotoken"
             if bad.group() == "N"
             else "only A C G T (N) have biotokens"
         )
