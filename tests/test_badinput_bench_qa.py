@@ -304,3 +304,9 @@ def test_audit_splits_names_a_text_label_and_its_id():
     mixed = {"train": (_seqs(3, 1), np.array([0, "x", 1], dtype=object)), "test": (_seqs(2, 2), [0, 1])}
     with pytest.raises(InputError, match=r"record '1': split 'train': label 'x' is text"):
         A.audit_splits(mixed)
+
+
+def test_biotokens_extend_on_a_masked_dna_lm_says_what_is_needed(tiny_gpn_dir, tmp_path, cli_error):
+    err = cli_error(["biotokens", "extend", "--base", str(tiny_gpn_dir), "--out", str(tmp_path / "x")])
+    assert "not a causal (decoder) language model: its config is GenolmGPNConfig" in err
+    assert len(err) < 1000  # not transformers' list of every class it would accept

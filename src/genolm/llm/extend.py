@@ -252,11 +252,31 @@ def load_causal_lm(
         raise
     except OSError as e:
         raise InputError(f"cannot load the model: {e}", path=folder) from e
+    except ValueError as e:
+        if "Unrecognized configuration class" not in str(e):
+            raise
+        # transformers lists every class it would accept (about 200): say what kind is needed
+        kind = "causal (decoder) language model" if auto_class == "AutoModelForCausalLM" else auto_class
+        raise InputError(
+            f"not a {kind}: its config is {type(_config_of(folder, kw)).__name__}, which "
+            f"{auto_class} cannot load",
+            path=folder,
+            hint="give a text LLM such as SmolLM2 or Qwen (a causal LM), not a masked DNA LM",
+        ) from None
     if gguf and hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
         model.hf_quantizer = None
         model.is_quantized = False
     return model
+
+
+def _config_of(folder: str, kw: dict):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(folder, trust_remote_code=kw.get("trust_remote_code", False))
+    except Exception:  # the name of the config is only for the message
+        return None
 
 
 def _has_only_bin(folder: str) -> bool:
