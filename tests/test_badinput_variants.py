@@ -238,3 +238,15 @@ def test_eval_variants_empty_vcf(tmp_path, capsys):
     rc, err = _main(["eval-variants", str(p), "--label-col", "LABEL", "--no-plots", "--out", str(tmp_path / "e")],
                     capsys)  # fmt: skip
     assert rc == 2 and "holds no records" in err
+
+
+@pytest.mark.parametrize("name, says", [("e.tsv", "empty file"), ("t.tsv.gz", "cannot read the table")])
+def test_eval_variants_unreadable_table_names_the_file(tmp_path, name, says):
+    import gzip
+
+    from genolm.variants.evaluate import load_score_table
+
+    p = tmp_path / name
+    p.write_bytes(b"" if name == "e.tsv" else gzip.compress(b"id\tscore\nv1\t0.5\n")[:12])
+    with pytest.raises(InputError, match=f"{name}: {says}"):
+        load_score_table(p)

@@ -293,10 +293,19 @@ def load_score_table(path: str | Path):
         if not path.exists():
             raise InputError("no such file", path=str(path))
         fmt = output_format(path)
-    if fmt == "parquet":
-        return pd.read_parquet(path)
-    if fmt in ("tsv", "csv"):
-        df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+    if fmt in ("parquet", "tsv", "csv"):
+        try:
+            if fmt == "parquet":
+                return pd.read_parquet(path)
+            df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
+        except pd.errors.EmptyDataError:
+            raise InputError("empty file: no header row", path=str(path)) from None
+        except Exception as e:  # pandas / pyarrow / gzip raise several unrelated types
+            raise InputError(
+                f"cannot read the table ({type(e).__name__}: {e})",
+                path=str(path),
+                hint="give a CSV / TSV / Parquet table with a header row (a .gz that is whole)",
+            ) from None
         df.attrs["first_line"] = 2  # row i is on line i + 2 (line 1: the header)
         return df
     from genolm.io.vcf import read_vcf
